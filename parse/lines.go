@@ -1,0 +1,280 @@
+package parse
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"time"
+)
+
+// maxKeptLine is how much of one text line is kept. Longer lines are read to
+// their end but cut here, so a single huge line cannot grow memory.
+const maxKeptLine = 64 << 10
+
+// maxJSONLine bounds one rawjson line; a SolveStatus line longer than this
+// is skipped (BuildKit splits logs into small chunks, so real lines are far
+// shorter).
+const maxJSONLine = 16 << 20
+
+// lineReader yields lines of any length without bufio.Scanner's token limit.
+type lineReader struct {
+	r     *bufio.Reader
+	buf   []byte
+	limit int
+	n     int // lines read
+	cut   bool
+}
+
+func newLineReader(r io.Reader, limit int) *lineReader {
+	br, ok := r.(*bufio.Reader)
+	if !ok || br.Size() < 64<<10 {
+		br = bufio.NewReaderSize(r, 256<<10)
+	}
+	return &lineReader{r: br, limit: limit}
+}
+
+// next returns the next line without its trailing LF. The slice is valid
+// until the following call. It returns io.EOF after the last line.
+func (l *lineReader) next() ([]byte, error) {
+	l.cut = false
+	frag, err := l.r.ReadSlice('\n')
+	if err == nil {
+		l.n++
+		return frag[:len(frag)-1], nil
+	}
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		if len(frag) == 0 {
+			if err == io.EOF {
+				return nil, io.EOF
+			}
+			return nil, err
+		}
+		l.n++
+		return frag, nil // last line without a final newline
+	}
+	// Long line: accumulate up to the limit, then discard the rest.
+	l.buf = append(l.buf[:0], frag...)
+	for {
+		frag, err = l.r.ReadSlice('\n')
+		room := l.limit - len(l.buf)
+		if room > 0 {
+			take := frag
+			if len(take) > room {
+				take = take[:room]
+				l.cut = true
+			}
+			l.buf = append(l.buf, take...)
+		} else if len(frag) > 0 {
+			l.cut = true
+		}
+		if err == nil || !errors.Is(err, bufio.ErrBufferFull) {
+			break
+		}
+	}
+	l.n++
+	if n := len(l.buf); n > 0 && l.buf[n-1] == '\n' {
+		l.buf = l.buf[:n-1]
+	}
+	if err != nil && err != io.EOF {
+		return l.buf, err
+	}
+	return l.buf, nil
+}
+
+// cleanLine strips what terminals and CI systems add around build output:
+// ANSI escapes, carriage-return overwrites, trailing CR, tab expansion is left
+// alone. It returns text that may alias buf (scratch space owned by the caller).
+func cleanLine(line []byte, scratch *[]byte) []byte {
+	if bytes.IndexByte(line, 0x1b) >= 0 {
+		*scratch = stripANSI((*scratch)[:0], line)
+		line = *scratch
+	}
+	// A CR in the middle means the terminal overwrote the line: keep what was
+	// shown last (the last non-empty segment).
+	for len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	if i := bytes.LastIndexByte(line, '\r'); i >= 0 {
+		if rest := line[i+1:]; len(bytes.TrimSpace(rest)) > 0 {
+			line = rest
+		} else {
+			line = line[:i]
+			if j := bytes.LastIndexByte(line, '\r'); j >= 0 {
+				line = line[j+1:]
+			}
+		}
+	}
+	return line
+}
+
+// stripANSI appends s without CSI, OSC and two-byte escape sequences to dst.
+func stripANSI(dst, s []byte) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != 0x1b {
+			dst = append(dst, c)
+			continue
+		}
+		if i+1 >= len(s) {
+			break
+		}
+		switch s[i+1] {
+		case '[': // CSI: parameters, then a final byte in 0x40..0x7e
+			j := i + 2
+			for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
+				j++
+			}
+			i = j
+		case ']': // OSC: ends with BEL or ESC \
+			j := i + 2
+			for j < len(s) && s[j] != 0x07 && !(s[j] == 0x1b && j+1 < len(s) && s[j+1] == '\\') {
+				j++
+			}
+			if j < len(s) && s[j] == 0x1b {
+				j++
+			}
+			i = j
+		default:
+			i++
+		}
+	}
+	return dst
+}
+
+// stripPrefixes removes CI line prefixes: ISO-8601 timestamps with any number
+// of fraction digits, Go log timestamps ("2024/03/29 14:00:00"), and a leading
+// "[Docker Build]"-style tag. It returns the rest and the timestamp, if any.
+func stripPrefixes(line []byte) ([]byte, time.Time) {
+	var ts time.Time
+	for range 3 {
+		if len(line) == 0 {
+			break
+		}
+		c := line[0]
+		switch {
+		case c >= '0' && c <= '9':
+			rest, t, ok := cutTimestamp(line)
+			if !ok {
+				return line, ts
+			}
+			line, ts = rest, t
+		case c == '[':
+			rest, ok := cutTag(line)
+			if !ok {
+				return line, ts
+			}
+			line = rest
+		default:
+			return line, ts
+		}
+	}
+	return line, ts
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func digitsAt(s []byte, i, n int) bool {
+	if i+n > len(s) {
+		return false
+	}
+	for _, c := range s[i : i+n] {
+		if !isDigit(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func atoiN(s []byte) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// cutTimestamp recognises "2006-01-02T15:04:05[.frac][Z|±hh:mm] " and
+// "2006/01/02 15:04:05[.frac] " followed by whitespace.
+func cutTimestamp(s []byte) ([]byte, time.Time, bool) {
+	if !digitsAt(s, 0, 4) || len(s) < 19 {
+		return s, time.Time{}, false
+	}
+	sep := s[4]
+	if (sep != '-' && sep != '/') || s[7] != sep || !digitsAt(s, 5, 2) || !digitsAt(s, 8, 2) {
+		return s, time.Time{}, false
+	}
+	if (s[10] != 'T' && s[10] != ' ') || !digitsAt(s, 11, 2) || s[13] != ':' || !digitsAt(s, 14, 2) || s[16] != ':' || !digitsAt(s, 17, 2) {
+		return s, time.Time{}, false
+	}
+	i := 19
+	nanos := 0
+	if i < len(s) && (s[i] == '.' || s[i] == ',') {
+		i++
+		start := i
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+		frac := s[start:i]
+		scale := 1
+		for k := 0; k < 9; k++ {
+			if k < len(frac) {
+				nanos = nanos*10 + int(frac[k]-'0')
+			} else {
+				scale *= 10
+			}
+		}
+		nanos *= scale
+	}
+	loc := time.UTC
+	if i < len(s) && s[i] == 'Z' {
+		i++
+	} else if i < len(s) && (s[i] == '+' || s[i] == '-') && digitsAt(s, i+1, 2) {
+		sign := 1
+		if s[i] == '-' {
+			sign = -1
+		}
+		h := atoiN(s[i+1 : i+3])
+		j := i + 3
+		if j < len(s) && s[j] == ':' {
+			j++
+		}
+		m := 0
+		if digitsAt(s, j, 2) {
+			m = atoiN(s[j : j+2])
+			j += 2
+		}
+		loc = time.FixedZone("", sign*(h*3600+m*60))
+		i = j
+	}
+	if i < len(s) && s[i] != ' ' && s[i] != '\t' {
+		return s, time.Time{}, false
+	}
+	t := time.Date(atoiN(s[0:4]), time.Month(atoiN(s[5:7])), atoiN(s[8:10]),
+		atoiN(s[11:13]), atoiN(s[14:16]), atoiN(s[17:19]), nanos, loc)
+	if i < len(s) {
+		i++ // one separator; further indentation belongs to the line
+	}
+	return s[i:], t, true
+}
+
+// cutTag removes a leading "[Some Tag] " CI label. BuildKit never starts a
+// line with a bracket (its labels follow "#N " or " => "), and "[+]" is the
+// tty header, so only tags that begin with a letter and contain no '/' digit
+// position are taken.
+func cutTag(s []byte) ([]byte, bool) {
+	end := bytes.IndexByte(s, ']')
+	if end < 2 || end > 40 || end+1 >= len(s) || (s[end+1] != ' ' && s[end+1] != '\t') {
+		return s, false
+	}
+	c := s[1]
+	if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+		return s, false
+	}
+	for _, b := range s[1:end] {
+		if b == '/' || b == '[' {
+			return s, false
+		}
+	}
+	return s[end+2:], true
+}

@@ -1,0 +1,248 @@
+// Package model holds the types every buildstats package speaks: a Build and
+// its Vertices, as recovered from a BuildKit or legacy Docker build log or a
+// live BuildKit status stream.
+//
+// The model is deliberately plain data: parsers fill it, the store persists
+// it and reports read it. Fields that a given input format cannot provide are
+// left at their zero value; the Has*/Known* accessors tell "zero" from
+// "unknown" where it matters.
+package model
+
+import (
+	"strings"
+	"time"
+)
+
+// Format names the kind of input a Build was recovered from.
+type Format string
+
+// Input formats.
+const (
+	FormatTTY     Format = "tty"     // BuildKit tty progress (`[+] Building ...`, ` => ...`)
+	FormatPlain   Format = "plain"   // BuildKit --progress=plain (`#5 ...`)
+	FormatRawJSON Format = "rawjson" // BuildKit --progress=rawjson, one SolveStatus per line
+	FormatLegacy  Format = "legacy"  // the legacy builder (`Step 2/5 : ...`)
+)
+
+// Status is the outcome of a build.
+type Status string
+
+// Build outcomes. A cancelled build is StatusFailed.
+const (
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"
+	StatusUnknown   Status = "unknown" // the log ends before the build says how it ended
+)
+
+// Build is one docker build as recovered from its log or status stream.
+type Build struct {
+	Format Format
+	Status Status
+
+	// Duration is the build's total wall time where the input states it
+	// (the tty header, rawjson timestamps, CI timestamps); see HasDuration.
+	Duration    time.Duration
+	HasDuration bool
+
+	// Started and Completed are absolute times where the input gives them
+	// (rawjson, live streams, CI line timestamps); zero otherwise.
+	Started   time.Time
+	Completed time.Time
+
+	// Builder is the builder or driver the log names, for example
+	// "docker:default" or `"default" instance using docker driver`.
+	Builder string
+
+	// Vertices in order of first appearance, each listed once.
+	Vertices []*Vertex
+
+	// Error is the build's summary error (`ERROR: failed to solve: ...`).
+	Error string
+	// ErrorContext holds the Dockerfile excerpt BuildKit prints under a
+	// failed build (`Dockerfile:3` followed by numbered lines).
+	ErrorContext []string
+	// ErrorFile and ErrorLine locate the failing instruction when the error
+	// excerpt names them (`Dockerfile:3`); ErrorLine is 0 when unknown.
+	ErrorFile string
+	ErrorLine int
+
+	// Warnings are build-level warnings: lint checks, a non-fatal cache
+	// import failure, "No output specified" and the like.
+	Warnings []Warning
+
+	// ImageID and ImageNames come from `writing image sha256:...`,
+	// `naming to ...` or the legacy `Successfully built/tagged` lines.
+	ImageID    string
+	ImageNames []string
+
+	// Truncated is set when the input ended mid-build (no final status) or
+	// began mid-vertex.
+	Truncated bool
+}
+
+// Warning is a warning BuildKit or the builder attached to the build or to a
+// vertex.
+type Warning struct {
+	Vertex string // vertex ID, empty for build-level warnings
+	Text   string
+}
+
+// Vertex is one node of the build graph: a Dockerfile step, an internal
+// operation ("[internal] load build context"), or an export.
+type Vertex struct {
+	// ID identifies the vertex within its build: the plain-progress number
+	// ("5"), the rawjson digest, or a synthesized key for tty and legacy.
+	ID string
+	// Digest is the vertex digest where the input shows it (rawjson, the
+	// `#5 sha256:...` lines of older docker CLIs).
+	Digest string
+	// Inputs are the digests of the vertices this one depends on (rawjson).
+	Inputs []string
+
+	// Name is the vertex name as printed, without ANSI, status prefix
+	// (CACHED/ERROR/CANCELED) or duration.
+	Name string
+	// NameTruncated is set when the tty display cut the name to fit.
+	NameTruncated bool
+
+	// Label parts of "[linux/arm64 builder 2/5] RUN ...".
+	Platform string // "linux/arm64"; empty when not shown
+	Stage    string // "builder", "stage-0", "internal", "auth"; empty when not shown
+	Index    int    // 2; 0 for non-Dockerfile vertices
+	Total    int    // 5; 0 for non-Dockerfile vertices
+
+	// Instruction is the upper-case Dockerfile instruction ("RUN") and Args
+	// the text after it, for Dockerfile steps; both empty otherwise.
+	Instruction string
+	Args        string
+
+	Cached   bool
+	Canceled bool
+	// Error is the vertex's error text; ExitCode the process exit code when
+	// the error states one (0 when unknown).
+	Error    string
+	ExitCode int
+
+	// Duration as the input reports it (`DONE 12.3s`, the tty timer, merged
+	// rawjson intervals); see HasDuration.
+	Duration    time.Duration
+	HasDuration bool
+	// Completed is set once the input reports the vertex as finished
+	// (DONE, CACHED, ERROR, CANCELED, or a completion time).
+	Completed bool
+
+	// Started and Ended are absolute times where the input gives them.
+	Started time.Time
+	Ended   time.Time
+
+	// Transfers are byte-count progress items: layer downloads, context and
+	// Dockerfile transfers, exports.
+	Transfers []Transfer
+
+	Warnings []string
+
+	// Output is the tail of the vertex's output (at most OutputTailLines
+	// lines), without the plain-progress time offsets.
+	Output []string
+	// OutputLines counts all output lines seen, kept or not.
+	OutputLines int
+}
+
+// OutputTailLines is how many of a vertex's last output lines are kept.
+const OutputTailLines = 20
+
+// Transfer is one progress item with a byte count, such as
+// `sha256:… 29.13MB / 29.13MB` or `transferring context: 392B`.
+type Transfer struct {
+	Name     string // "sha256:2f44…", "transferring context", "exporting layers"
+	Bytes    int64  // bytes done
+	Total    int64  // total bytes, 0 when not shown
+	Duration time.Duration
+	Done     bool
+}
+
+// IsStep reports whether the vertex is a Dockerfile instruction (it has an
+// [n/m] position).
+func (v *Vertex) IsStep() bool { return v.Total > 0 }
+
+// IsInternal reports whether the vertex is BuildKit's own bookkeeping rather
+// than a Dockerfile step or export: [internal], [auth], metadata loads.
+func (v *Vertex) IsInternal() bool {
+	return v.Stage == "internal" || v.Stage == "auth" || strings.HasPrefix(v.Name, "[internal]") || strings.HasPrefix(v.Name, "[auth]")
+}
+
+// Ran reports whether the vertex actually executed: completed or failed and
+// not served from the cache.
+func (v *Vertex) Ran() bool { return !v.Cached && (v.Completed || v.Error != "" || v.HasDuration) }
+
+// AddOutput appends a line to the vertex output, keeping only the tail so
+// memory grows with the number of vertices, not with log size.
+func (v *Vertex) AddOutput(line string) {
+	v.OutputLines++
+	if len(v.Output) < OutputTailLines {
+		v.Output = append(v.Output, line)
+		return
+	}
+	copy(v.Output, v.Output[1:])
+	v.Output[len(v.Output)-1] = line
+}
+
+// SetTransfer records the latest state of the transfer with the given name,
+// replacing an earlier report of the same item.
+func (v *Vertex) SetTransfer(t Transfer) {
+	for i := range v.Transfers {
+		if v.Transfers[i].Name == t.Name {
+			v.Transfers[i] = t
+			return
+		}
+	}
+	v.Transfers = append(v.Transfers, t)
+}
+
+// Steps returns the Dockerfile-step vertices of the build, in order.
+func (b *Build) Steps() []*Vertex {
+	var out []*Vertex
+	for _, v := range b.Vertices {
+		if v.IsStep() {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// ContextBytes is the size of the build context transfer, or -1 when the
+// log does not show it.
+func (b *Build) ContextBytes() int64 {
+	for _, v := range b.Vertices {
+		if !strings.Contains(v.Name, "load build context") {
+			continue
+		}
+		for _, t := range v.Transfers {
+			if strings.HasPrefix(t.Name, "transferring context") {
+				return t.Bytes
+			}
+		}
+	}
+	return -1
+}
+
+// BaseImageBytes is the total size of the layers downloaded for FROM steps
+// (transfers named by digest under a FROM vertex), or 0 when none were.
+func (b *Build) BaseImageBytes() int64 {
+	var n int64
+	for _, v := range b.Vertices {
+		if v.Instruction != "FROM" {
+			continue
+		}
+		for _, t := range v.Transfers {
+			if strings.HasPrefix(t.Name, "sha256:") {
+				size := t.Total
+				if size == 0 {
+					size = t.Bytes
+				}
+				n += size
+			}
+		}
+	}
+	return n
+}
