@@ -91,7 +91,7 @@ func (d *legacyDecoder) line(raw []byte, ts time.Time) {
 		case strings.HasPrefix(trimmed, "---> Running in "):
 			d.t.stamp(ts)
 			return
-		case strings.HasPrefix(trimmed, "---> "):
+		case trimmed == "--->" || strings.HasPrefix(trimmed, "---> "):
 			// The step's resulting layer: the step is done.
 			v.Completed = true
 			d.t.stamp(ts)

@@ -18,14 +18,34 @@ import (
 //
 // and returns the build. Lines it does not recognise are counted, not errors.
 func ParsePlain(r io.Reader) (*model.Build, error) {
-	t := newTracker(model.FormatPlain)
-	err := eachLine(r, func(line []byte, ts time.Time) { plainLine(t, line, ts) })
-	return t.finish(), err
+	d := &plainDecoder{t: newTracker(model.FormatPlain)}
+	err := eachLine(r, d.line)
+	return d.t.finish(), err
 }
 
-// plainState is per-parse scratch kept on the tracker's vertices; the plain
-// decoder itself is stateless beyond the tracker.
-func plainLine(t *tracker, line []byte, ts time.Time) {
+type plainDecoder struct {
+	t *tracker
+	// The last vertex looked up: output lines of one vertex come in runs,
+	// so this skips the key formatting and map lookup on the hot path.
+	lastNum   int
+	lastState *vstate
+}
+
+func (d *plainDecoder) vertex(num int) (*vstate, bool) {
+	if d.lastState != nil && d.lastNum == num {
+		return d.lastState, true
+	}
+	key := strconv.Itoa(num)
+	s, seen := d.t.get(key)
+	if !seen {
+		s = d.t.add(key)
+	}
+	d.lastNum, d.lastState = num, s
+	return s, seen
+}
+
+func (d *plainDecoder) line(line []byte, ts time.Time) {
+	t := d.t
 	num, rest, ok := cutVertexNumber(line)
 	if !ok {
 		if t.commonLine(string(line)) {
@@ -38,11 +58,7 @@ func plainLine(t *tracker, line []byte, ts time.Time) {
 		t.b.Builder = string(bytes.TrimPrefix(rest, []byte("building with ")))
 		return
 	}
-	key := strconv.Itoa(num)
-	s, seen := t.get(key)
-	if !seen {
-		s = t.add(key)
-	}
+	s, seen := d.vertex(num)
 	v := s.v
 	if !ts.IsZero() && v.Started.IsZero() {
 		v.Started = ts

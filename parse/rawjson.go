@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -226,6 +227,15 @@ func (r *Recorder) Build() *model.Build {
 		t.b.Started, t.b.Completed = first, last
 		t.b.Duration, t.b.HasDuration = last.Sub(first), true
 	}
+	// BuildKit sends the whole graph up front; list vertices in the order
+	// they started, as --progress=plain numbers them.
+	sort.SliceStable(t.order, func(i, j int) bool {
+		a, b := t.order[i].v.Started, t.order[j].v.Started
+		if a.IsZero() || b.IsZero() {
+			return !a.IsZero() && b.IsZero()
+		}
+		return a.Before(b)
+	})
 	return t.finish()
 }
 

@@ -208,6 +208,9 @@ func (t *tracker) finish() *model.Build {
 			s.partial = nil
 		}
 		s.flushOutput()
+		if v := s.v; !v.HasDuration && !v.Started.IsZero() && v.Ended.After(v.Started) {
+			v.Duration, v.HasDuration = v.Ended.Sub(v.Started), true
+		}
 		b.Vertices = append(b.Vertices, s.v)
 	}
 	t.eb.finish(t)

@@ -1,0 +1,135 @@
+package parse
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// plainLogGen streams a synthetic --progress=plain log of a given size: a
+// fixed number of vertices, each with transfer lines, a long run of output
+// lines and a DONE line, so the vertex count stays put while bytes grow.
+type plainLogGen struct {
+	size, written int64
+	vertices      int
+	vertex        int
+	line          int
+	buf           bytes.Buffer
+	done          bool
+}
+
+func newPlainLogGen(size int64, vertices int) *plainLogGen {
+	return &plainLogGen{size: size, vertices: vertices}
+}
+
+func (g *plainLogGen) fill() {
+	perVertex := g.size / int64(g.vertices)
+	for g.buf.Len() < 64<<10 && !g.done {
+		n := g.vertex%g.vertices + 1
+		if g.line == 0 {
+			fmt.Fprintf(&g.buf, "\n#%d [builder %d/%d] RUN make -C src/%d all\n", n, n, g.vertices, n)
+			fmt.Fprintf(&g.buf, "#%d sha256:%064x 12.34MB / 29.13MB 1.2s\n", n, n)
+		}
+		g.line++
+		fmt.Fprintf(&g.buf, "#%d %d.%03d gcc -O2 -c src/module_%d/file_%d.c -o build/module_%d/file_%d.o -Wall -Wextra\n",
+			n, g.line/100, g.line%1000, n, g.line, n, g.line)
+		if g.written+int64(g.buf.Len()) >= int64(g.vertex+1)*perVertex {
+			fmt.Fprintf(&g.buf, "#%d DONE %d.%ds\n", n, g.line/50, g.line%10)
+			g.vertex++
+			g.line = 0
+			if g.vertex >= g.vertices {
+				g.done = true
+			}
+		}
+	}
+}
+
+func (g *plainLogGen) Read(p []byte) (int, error) {
+	if g.buf.Len() == 0 {
+		g.fill()
+		if g.buf.Len() == 0 {
+			return 0, io.EOF
+		}
+	}
+	n, _ := g.buf.Read(p)
+	g.written += int64(n)
+	return n, nil
+}
+
+func generatePlainLog(size int64, vertices int) []byte {
+	var out bytes.Buffer
+	out.Grow(int(size + size/50))
+	if _, err := io.Copy(&out, newPlainLogGen(size, vertices)); err != nil {
+		panic(err)
+	}
+	return out.Bytes()
+}
+
+// BenchmarkParsePlain parses a 100 MB generated plain log held in memory.
+func BenchmarkParsePlain(b *testing.B) {
+	data := generatePlainLog(100<<20, 500)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		build, err := Parse(bytes.NewReader(data), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(build.Vertices) != 500 {
+			b.Fatalf("got %d vertices", len(build.Vertices))
+		}
+	}
+}
+
+// peakHeapReader samples the live heap while the parser reads from it.
+type peakHeapReader struct {
+	r     io.Reader
+	read  int64
+	next  int64
+	peak  uint64
+	every int64
+}
+
+func (p *peakHeapReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.read += int64(n)
+	if p.read >= p.next {
+		p.next = p.read + p.every
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		if ms.HeapAlloc > p.peak {
+			p.peak = ms.HeapAlloc
+		}
+	}
+	return n, err
+}
+
+// TestParseMemoryIsFlat streams a 256 MB log through the parser without
+// holding it and checks the heap stays far below the log size: memory grows
+// with vertices, not lines.
+func TestParseMemoryIsFlat(t *testing.T) {
+	size := int64(256 << 20)
+	if testing.Short() {
+		size = 32 << 20
+	}
+	runtime.GC()
+	src := &peakHeapReader{r: newPlainLogGen(size, 500), every: 4 << 20}
+	start := time.Now()
+	build, err := Parse(src, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	if len(build.Vertices) != 500 {
+		t.Fatalf("got %d vertices, want 500", len(build.Vertices))
+	}
+	const limit = 64 << 20
+	if src.peak > limit {
+		t.Errorf("peak heap %d MB while parsing %d MB, want under %d MB", src.peak>>20, src.read>>20, limit>>20)
+	}
+	t.Logf("parsed %d MB in %v (%.0f MB/s), peak heap %.1f MB", src.read>>20, elapsed, float64(src.read)/(1<<20)/elapsed.Seconds(), float64(src.peak)/(1<<20))
+}
