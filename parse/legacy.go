@@ -164,7 +164,7 @@ func (d *legacyDecoder) closeStep(ts time.Time, finished bool) {
 		return
 	}
 	v := d.cur.v
-	if !ts.IsZero() && !d.curStart.IsZero() && !v.HasDuration {
+	if !ts.IsZero() && !d.curStart.IsZero() && !ts.Before(d.curStart) && !v.HasDuration {
 		v.Duration, v.HasDuration = ts.Sub(d.curStart), true
 		v.Ended = ts
 	}

@@ -276,5 +276,8 @@ func cutTag(s []byte) ([]byte, bool) {
 			return s, false
 		}
 	}
+	if tag := string(s[1:end]); tag == "internal" || tag == "auth" {
+		return s, false // BuildKit's own labels, in a pasted log without "#N "
+	}
 	return s[end+2:], true
 }
