@@ -444,3 +444,12 @@ func TestRandomBytesNeverPanic(t *testing.T) {
 		}
 	}
 }
+
+func TestPlainTwoBuildsInOneLog(t *testing.T) {
+	one := "#1 [internal] load build definition from Dockerfile\n#1 DONE 0.0s\n\n#2 [1/1] FROM a\n#2 DONE 1.0s\n\n"
+	two := "#1 [internal] load build definition from Dockerfile\n#1 DONE 0.0s\n\n#2 [1/1] FROM b\n#2 DONE 2.0s\n"
+	b := mustParse(t, one+two)
+	if len(b.Vertices) != 4 || b.Vertices[3].Args != "b" || b.Vertices[3].Duration != 2*time.Second || b.Vertices[1].Args != "a" {
+		t.Fatalf("%d vertices", len(b.Vertices))
+	}
+}

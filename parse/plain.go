@@ -29,6 +29,9 @@ type plainDecoder struct {
 	// so this skips the key formatting and map lookup on the hot path.
 	lastNum   int
 	lastState *vstate
+	// gen counts builds in one log: when "#1" names a new vertex after the
+	// first build completed, vertex numbers restart.
+	gen int
 }
 
 func (d *plainDecoder) vertex(num int) (*vstate, bool) {
@@ -36,6 +39,9 @@ func (d *plainDecoder) vertex(num int) (*vstate, bool) {
 		return d.lastState, true
 	}
 	key := strconv.Itoa(num)
+	if d.gen > 0 {
+		key = strconv.Itoa(d.gen) + "." + key
+	}
 	s, seen := d.t.get(key)
 	if !seen {
 		s = d.t.add(key)
@@ -105,6 +111,14 @@ func (d *plainDecoder) line(line []byte, ts time.Time) {
 			return
 		}
 		ApplyName(v, text)
+		return
+	}
+	if num == 1 && v.Completed && len(t.order) > 1 && strings.HasPrefix(text, "[internal] load build definition") {
+		// A second build in the same log: its vertices are new.
+		d.gen++
+		d.lastState = nil
+		s, _ = d.vertex(num)
+		ApplyName(s.v, text)
 		return
 	}
 	if text == v.Name {

@@ -101,6 +101,9 @@ func (r *Recorder) Add(st *SolveStatus) {
 			iv := interval{start: *sv.Started}
 			if sv.Completed != nil {
 				iv.stop = *sv.Completed
+				if iv.stop.Before(iv.start) {
+					iv.stop = iv.start // clock skew or a hand-edited stream
+				}
 			}
 			replaced := false
 			for i := range s.intervals {

@@ -36,55 +36,55 @@ const (
 
 // Build is one docker build as recovered from its log or status stream.
 type Build struct {
-	Format Format
-	Status Status
+	Format Format `json:"format"`
+	Status Status `json:"status"`
 
 	// Duration is the build's total wall time where the input states it
 	// (the tty header, rawjson timestamps, CI timestamps); see HasDuration.
-	Duration    time.Duration
-	HasDuration bool
+	Duration    time.Duration `json:"duration_ns,omitempty"`
+	HasDuration bool          `json:"has_duration,omitempty"`
 
 	// Started and Completed are absolute times where the input gives them
 	// (rawjson, live streams, CI line timestamps); zero otherwise.
-	Started   time.Time
-	Completed time.Time
+	Started   time.Time `json:"started,omitzero"`
+	Completed time.Time `json:"completed,omitzero"`
 
 	// Builder is the builder or driver the log names, for example
 	// "docker:default" or `"default" instance using docker driver`.
-	Builder string
+	Builder string `json:"builder,omitempty"`
 
 	// Vertices in order of first appearance, each listed once.
-	Vertices []*Vertex
+	Vertices []*Vertex `json:"vertices"`
 
 	// Error is the build's summary error (`ERROR: failed to solve: ...`).
-	Error string
+	Error string `json:"error,omitempty"`
 	// ErrorContext holds the Dockerfile excerpt BuildKit prints under a
 	// failed build (`Dockerfile:3` followed by numbered lines).
-	ErrorContext []string
+	ErrorContext []string `json:"error_context,omitempty"`
 	// ErrorFile and ErrorLine locate the failing instruction when the error
 	// excerpt names them (`Dockerfile:3`); ErrorLine is 0 when unknown.
-	ErrorFile string
-	ErrorLine int
+	ErrorFile string `json:"error_file,omitempty"`
+	ErrorLine int    `json:"error_line,omitempty"`
 
 	// Warnings are build-level warnings: lint checks, a non-fatal cache
 	// import failure, "No output specified" and the like.
-	Warnings []Warning
+	Warnings []Warning `json:"warnings,omitempty"`
 
 	// ImageID and ImageNames come from `writing image sha256:...`,
 	// `naming to ...` or the legacy `Successfully built/tagged` lines.
-	ImageID    string
-	ImageNames []string
+	ImageID    string   `json:"image_id,omitempty"`
+	ImageNames []string `json:"image_names,omitempty"`
 
 	// Truncated is set when the input ended mid-build (no final status) or
 	// began mid-vertex.
-	Truncated bool
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // Warning is a warning BuildKit or the builder attached to the build or to a
 // vertex.
 type Warning struct {
-	Vertex string // vertex ID, empty for build-level warnings
-	Text   string
+	Vertex string `json:"vertex,omitempty"` // vertex ID, empty for build-level warnings
+	Text   string `json:"text,omitempty"`
 }
 
 // Vertex is one node of the build graph: a Dockerfile step, an internal
@@ -92,60 +92,60 @@ type Warning struct {
 type Vertex struct {
 	// ID identifies the vertex within its build: the plain-progress number
 	// ("5"), the rawjson digest, or a synthesized key for tty and legacy.
-	ID string
+	ID string `json:"id,omitempty"`
 	// Digest is the vertex digest where the input shows it (rawjson, the
 	// `#5 sha256:...` lines of older docker CLIs).
-	Digest string
+	Digest string `json:"digest,omitempty"`
 	// Inputs are the digests of the vertices this one depends on (rawjson).
-	Inputs []string
+	Inputs []string `json:"inputs,omitempty"`
 
 	// Name is the vertex name as printed, without ANSI, status prefix
 	// (CACHED/ERROR/CANCELED) or duration.
-	Name string
+	Name string `json:"name"`
 	// NameTruncated is set when the tty display cut the name to fit.
-	NameTruncated bool
+	NameTruncated bool `json:"name_truncated,omitempty"`
 
 	// Label parts of "[linux/arm64 builder 2/5] RUN ...".
-	Platform string // "linux/arm64"; empty when not shown
-	Stage    string // "builder", "stage-0", "internal", "auth"; empty when not shown
-	Index    int    // 2; 0 for non-Dockerfile vertices
-	Total    int    // 5; 0 for non-Dockerfile vertices
+	Platform string `json:"platform,omitempty"` // "linux/arm64"; empty when not shown
+	Stage    string `json:"stage,omitempty"`    // "builder", "stage-0", "internal", "auth"; empty when not shown
+	Index    int    `json:"index,omitempty"`    // 2; 0 for non-Dockerfile vertices
+	Total    int    `json:"total,omitempty"`    // 5; 0 for non-Dockerfile vertices
 
 	// Instruction is the upper-case Dockerfile instruction ("RUN") and Args
 	// the text after it, for Dockerfile steps; both empty otherwise.
-	Instruction string
-	Args        string
+	Instruction string `json:"instruction,omitempty"`
+	Args        string `json:"args,omitempty"`
 
-	Cached   bool
-	Canceled bool
+	Cached   bool `json:"cached"`
+	Canceled bool `json:"canceled,omitempty"`
 	// Error is the vertex's error text; ExitCode the process exit code when
 	// the error states one (0 when unknown).
-	Error    string
-	ExitCode int
+	Error    string `json:"error,omitempty"`
+	ExitCode int    `json:"exit_code,omitempty"`
 
 	// Duration as the input reports it (`DONE 12.3s`, the tty timer, merged
 	// rawjson intervals); see HasDuration.
-	Duration    time.Duration
-	HasDuration bool
+	Duration    time.Duration `json:"duration_ns,omitempty"`
+	HasDuration bool          `json:"has_duration,omitempty"`
 	// Completed is set once the input reports the vertex as finished
 	// (DONE, CACHED, ERROR, CANCELED, or a completion time).
-	Completed bool
+	Completed bool `json:"completed,omitempty"`
 
 	// Started and Ended are absolute times where the input gives them.
-	Started time.Time
-	Ended   time.Time
+	Started time.Time `json:"started,omitzero"`
+	Ended   time.Time `json:"ended,omitzero"`
 
 	// Transfers are byte-count progress items: layer downloads, context and
 	// Dockerfile transfers, exports.
-	Transfers []Transfer
+	Transfers []Transfer `json:"transfers,omitempty"`
 
-	Warnings []string
+	Warnings []string `json:"warnings,omitempty"`
 
 	// Output is the tail of the vertex's output (at most OutputTailLines
 	// lines), without the plain-progress time offsets.
-	Output []string
+	Output []string `json:"output,omitempty"`
 	// OutputLines counts all output lines seen, kept or not.
-	OutputLines int
+	OutputLines int `json:"output_lines,omitempty"`
 }
 
 // OutputTailLines is how many of a vertex's last output lines are kept.
@@ -154,11 +154,11 @@ const OutputTailLines = 20
 // Transfer is one progress item with a byte count, such as
 // `sha256:… 29.13MB / 29.13MB` or `transferring context: 392B`.
 type Transfer struct {
-	Name     string // "sha256:2f44…", "transferring context", "exporting layers"
-	Bytes    int64  // bytes done
-	Total    int64  // total bytes, 0 when not shown
-	Duration time.Duration
-	Done     bool
+	Name     string        `json:"name"`            // "sha256:2f44…", "transferring context", "exporting layers"
+	Bytes    int64         `json:"bytes,omitempty"` // bytes done
+	Total    int64         `json:"total,omitempty"` // total bytes, 0 when not shown
+	Duration time.Duration `json:"duration_ns,omitempty"`
+	Done     bool          `json:"done,omitempty"`
 }
 
 // IsStep reports whether the vertex is a Dockerfile instruction (it has an
