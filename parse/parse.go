@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -31,6 +32,10 @@ var ErrNotBuildLog = errors.New("not a Docker or BuildKit build log")
 // detectWindow is how much of the input Parse looks at to pick a format.
 const detectWindow = 1 << 20
 
+// readerPool reuses the detection-sized buffers: a caller parsing many
+// small logs should not allocate 1 MiB for each.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, detectWindow) }}
+
 // Options control Parse.
 type Options struct {
 	// Format forces an input format; empty means detect it.
@@ -41,7 +46,12 @@ type Options struct {
 // It returns an error wrapping ErrNotBuildLog when the input is not a build
 // log, and the I/O error (with what was parsed so far) when reading fails.
 func Parse(r io.Reader, opts Options) (*model.Build, error) {
-	br := bufio.NewReaderSize(r, 256<<10)
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() {
+		br.Reset(nil)
+		readerPool.Put(br)
+	}()
 	format := opts.Format
 	if format == "" {
 		head, err := br.Peek(detectWindow)

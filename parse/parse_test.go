@@ -453,3 +453,13 @@ func TestPlainTwoBuildsInOneLog(t *testing.T) {
 		t.Fatalf("%d vertices", len(b.Vertices))
 	}
 }
+
+// A log whose first build line comes after 600 KB of other CI output is
+// still detected: the detection window is 1 MiB.
+func TestDetectAfterLongPreamble(t *testing.T) {
+	preamble := strings.Repeat("npm WARN deprecated something@1.0.0: this is just noise\n", 600<<10/56)
+	b := mustParse(t, preamble+"#1 [1/1] FROM x\n#1 DONE 1.5s\n")
+	if b.Format != model.FormatPlain || len(b.Vertices) != 1 {
+		t.Fatalf("format %s, %d vertices", b.Format, len(b.Vertices))
+	}
+}
