@@ -91,7 +91,7 @@ func (e *errBlock) feed(t *tracker, line string) bool {
 			return true
 		}
 		if len(t.b.ErrorContext) < maxErrorContext {
-			t.b.ErrorContext = append(t.b.ErrorContext, trimmed)
+			t.b.ErrorContext = append(t.b.ErrorContext, line) // as printed, like Excerpt
 		}
 		return true
 	}

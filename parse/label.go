@@ -50,6 +50,10 @@ func ApplyName(v *model.Vertex, name string) {
 		return
 	}
 	instr, args, _ := strings.Cut(rest, " ")
+	if instr == "LINK" {
+		// COPY --link / ADD --link vertices are printed as "LINK COPY ...".
+		instr, args, _ = strings.Cut(strings.TrimSpace(args), " ")
+	}
 	if up := strings.ToUpper(instr); dockerfileInstructions[up] {
 		v.Instruction, v.Args = up, strings.TrimSpace(args)
 	}

@@ -109,6 +109,7 @@ func TestApplyName(t *testing.T) {
 		{"exporting to image", "", "", 0, 0, "", ""},
 		{"[2/3] workdir /app", "", "", 2, 3, "WORKDIR", "/app"},
 		{"[3/3] RUN", "", "", 3, 3, "RUN", ""},
+		{"[app 2/4] LINK COPY --from=build /out /app", "", "app", 2, 4, "COPY", "--from=build /out /app"},
 		{"[broken", "", "", 0, 0, "", ""},
 	}
 	for _, tc := range tests {

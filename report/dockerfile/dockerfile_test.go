@@ -182,7 +182,7 @@ func TestErrorExcerptMatchesBuildKit(t *testing.T) {
 			f := mustParseFile(t, probeDockerfile(tt.ctx))
 			got := f.Excerpt(b.ErrorLine, 2)
 			want := b.ErrorContext
-			if len(want) != len(got)+1 || strings.TrimSpace(strings.TrimSuffix(want[len(want)-1], "|")) != fmt.Sprint(len(got)+1) {
+			if len(want) != len(got)+1 || strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(want[len(want)-1]), "|")) != fmt.Sprint(len(got)+1) {
 				t.Fatalf("unexpected BuildKit excerpt shape %q for %q", want, got)
 			}
 			if !reflect.DeepEqual(got, want[:len(got)]) {
