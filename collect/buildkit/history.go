@@ -1,0 +1,155 @@
+package buildkit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/buildstats/buildstats/collect"
+	"github.com/buildstats/buildstats/parse"
+	"github.com/buildstats/buildstats/parse/model"
+	controlapi "github.com/moby/buildkit/api/services/control"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/util/grpcerrors"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+)
+
+// ContentHash is the store content hash of the build with the given history
+// ref. Live builds and imports use it alike, so importing a build that
+// `buildstats build` already stored, or importing twice, adds nothing.
+func ContentHash(ref string) string {
+	sum := sha256.Sum256([]byte("buildkit-ref:" + ref))
+	return "buildkit-sha256:" + hex.EncodeToString(sum[:])
+}
+
+// ImportOptions control Import.
+type ImportOptions struct {
+	// Follow keeps listening for builds that complete after the existing
+	// ones were imported, until ctx ends.
+	Follow bool
+	// Skip, when set, reports refs that are already stored; their progress
+	// is not replayed.
+	Skip func(ref string) bool
+}
+
+// Imported is one completed build from the daemon's history.
+type Imported struct {
+	Ref   string
+	Build *model.Build
+	// Record is the daemon's history record: frontend attributes (the
+	// Dockerfile name, build args), exporter response, step counts.
+	Record *controlapi.BuildHistoryRecord
+}
+
+// Import reads the daemon's build history, replays the progress of every
+// completed build not skipped, and hands each record to fn in the order the
+// daemon lists them. It includes builds other clients ran (buildctl, buildx
+// with a remote driver). With Follow it then waits for new builds until ctx
+// ends, which is not an error. An error from fn stops the import.
+func Import(ctx context.Context, c *client.Client, opts ImportOptions, fn func(Imported) error) error {
+	stream, err := c.ControlClient().ListenBuildHistory(ctx, &controlapi.BuildHistoryRequest{EarlyExit: !opts.Follow})
+	if err != nil {
+		return historyError(ctx, err)
+	}
+	seen := map[string]bool{}
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if opts.Follow && ctx.Err() != nil {
+				return nil
+			}
+			return historyError(ctx, err)
+		}
+		rec := ev.GetRecord()
+		if ev.GetType() != controlapi.BuildHistoryEventType_COMPLETE || rec == nil || rec.GetRef() == "" {
+			continue // started builds come back as COMPLETE events later
+		}
+		ref := rec.GetRef()
+		if seen[ref] || (opts.Skip != nil && opts.Skip(ref)) {
+			continue
+		}
+		seen[ref] = true
+		b, err := Replay(ctx, c, rec)
+		if err != nil {
+			if opts.Follow && ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if err := fn(Imported{Ref: ref, Build: b, Record: rec}); err != nil {
+			return err
+		}
+	}
+}
+
+// Replay rebuilds the record of a completed build from its history entry:
+// the daemon replays the stored progress stream through the Status call.
+func Replay(ctx context.Context, c *client.Client, rec *controlapi.BuildHistoryRecord) (*model.Build, error) {
+	ref := rec.GetRef()
+	stream, err := c.ControlClient().Status(ctx, &controlapi.StatusRequest{Ref: ref})
+	if err != nil {
+		return nil, fmt.Errorf("replay build %s: %w", ref, historyError(ctx, err))
+	}
+	r := parse.NewRecorder()
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, fmt.Errorf("replay build %s: %w", ref, historyError(ctx, err))
+		}
+		r.Add(Convert(client.NewSolveStatus(resp)))
+	}
+	b := r.Build()
+	b.Builder = "buildkit"
+	applyRecord(b, rec)
+	return b, nil
+}
+
+// applyRecord takes from the history record what the progress stream does
+// not say: the outcome, the error and the exported image.
+func applyRecord(b *model.Build, rec *controlapi.BuildHistoryRecord) {
+	if b.Started.IsZero() && rec.GetCreatedAt() != nil && rec.GetCompletedAt() != nil {
+		b.Started, b.Completed = rec.GetCreatedAt().AsTime(), rec.GetCompletedAt().AsTime()
+		if d := b.Completed.Sub(b.Started); d > 0 {
+			b.Duration, b.HasDuration = d, true
+		}
+	}
+	if st := rec.GetError(); st != nil && st.GetCode() != int32(codes.OK) {
+		err := historyRecordError(st)
+		if st.GetCode() == int32(codes.Canceled) {
+			markCanceled(b, err)
+		} else {
+			// buildctl wraps the solve error the same way.
+			ApplyError(b, fmt.Errorf("failed to solve: %w", err))
+		}
+	} else {
+		b.Status = model.StatusSucceeded
+		applyExporterResponse(b, rec.GetExporterResponse())
+	}
+}
+
+// historyRecordError turns the record's status back into an error that
+// keeps its typed details (the Dockerfile source of the failing step).
+func historyRecordError(st *spb.Status) error {
+	return grpcerrors.FromGRPC(status.ErrorProto(st))
+}
+
+func historyError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if grpcerrors.Code(err) == codes.Unavailable {
+		return fmt.Errorf("%w: %v", collect.ErrDaemonLost, grpcMessage(err))
+	}
+	return errors.New(grpcMessage(err))
+}
