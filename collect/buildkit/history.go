@@ -11,12 +11,17 @@ import (
 	"github.com/buildstats/buildstats/collect"
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/parse/model"
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/content/proxy"
 	controlapi "github.com/moby/buildkit/api/services/control"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/grpcerrors"
+	digest "github.com/opencontainers/go-digest"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // ContentHash is the store content hash of the build with the given history
@@ -111,13 +116,34 @@ func Replay(ctx context.Context, c *client.Client, rec *controlapi.BuildHistoryR
 	}
 	b := r.Build()
 	b.Builder = "buildkit"
-	applyRecord(b, rec)
+	applyRecord(b, rec, externalError(ctx, c, rec))
 	return b, nil
+}
+
+// externalError reads the full error of a failed build. BuildKit stores it
+// as a blob when its details (the Dockerfile source of the failing step) are
+// too large for the record; nil when there is none or it cannot be read, in
+// which case the record's own error is used.
+func externalError(ctx context.Context, c *client.Client, rec *controlapi.BuildHistoryRecord) *spb.Status {
+	d := rec.GetExternalError()
+	if d == nil {
+		return nil
+	}
+	store := proxy.NewContentStore(c.ContentClient())
+	dt, err := content.ReadBlob(ctx, store, ocispecs.Descriptor{MediaType: d.GetMediaType(), Digest: digest.Digest(d.GetDigest()), Size: d.GetSize()})
+	if err != nil {
+		return nil
+	}
+	var st spb.Status
+	if proto.Unmarshal(dt, &st) != nil {
+		return nil
+	}
+	return &st
 }
 
 // applyRecord takes from the history record what the progress stream does
 // not say: the outcome, the error and the exported image.
-func applyRecord(b *model.Build, rec *controlapi.BuildHistoryRecord) {
+func applyRecord(b *model.Build, rec *controlapi.BuildHistoryRecord, external *spb.Status) {
 	if b.Started.IsZero() && rec.GetCreatedAt() != nil && rec.GetCompletedAt() != nil {
 		b.Started, b.Completed = rec.GetCreatedAt().AsTime(), rec.GetCompletedAt().AsTime()
 		if d := b.Completed.Sub(b.Started); d > 0 {
@@ -125,6 +151,9 @@ func applyRecord(b *model.Build, rec *controlapi.BuildHistoryRecord) {
 		}
 	}
 	if st := rec.GetError(); st != nil && st.GetCode() != int32(codes.OK) {
+		if external != nil {
+			st = external
+		}
 		err := historyRecordError(st)
 		if st.GetCode() == int32(codes.Canceled) {
 			markCanceled(b, err)
