@@ -191,7 +191,7 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 	}
 	if ctx.Err() != nil {
 		cause := context.Cause(ctx)
-		markCanceled(b, cause)
+		MarkCanceled(b, cause)
 		res.Build = b
 		return res, fmt.Errorf("build cancelled: %w", cause)
 	}
@@ -271,9 +271,9 @@ func applyExcerpt(b *model.Build, text string) {
 	}
 }
 
-// markCanceled records a cancelled build: failed, with every vertex that had
-// not finished marked cancelled, as BuildKit's display shows them.
-func markCanceled(b *model.Build, cause error) {
+// MarkCanceled records a cancelled build: failed, with every vertex that
+// had not finished marked cancelled, as BuildKit's display shows them.
+func MarkCanceled(b *model.Build, cause error) {
 	b.Status = model.StatusFailed
 	if b.Error == "" {
 		b.Error = "build cancelled: " + cause.Error()

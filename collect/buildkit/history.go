@@ -156,7 +156,7 @@ func applyRecord(b *model.Build, rec *controlapi.BuildHistoryRecord, external *s
 		}
 		err := historyRecordError(st)
 		if st.GetCode() == int32(codes.Canceled) {
-			markCanceled(b, err)
+			MarkCanceled(b, err)
 		} else {
 			// buildctl wraps the solve error the same way.
 			ApplyError(b, fmt.Errorf("failed to solve: %w", err))
