@@ -1,0 +1,261 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// markdownRenderer writes GitHub-flavoured markdown, for CI job summaries
+// and pull-request comments. Every piece of log text goes through mdText
+// or mdCode: logs can hold hostile text (pipes, HTML, backticks, fences).
+type markdownRenderer struct{}
+
+// mdNameLen is how much of a step name markdown tables show: long RUN
+// commands would make the tables unreadable. The JSON keeps full names.
+const mdNameLen = 120
+
+func (markdownRenderer) Render(w io.Writer, e *Explanation) error {
+	ew := &errWriter{w: w}
+	ew.printf("# Build explanation\n\n")
+	status := fmt.Sprintf("**Status:** %s", mdText(e.Status))
+	if e.DurationSeconds != nil {
+		status += " · **Duration:** " + FormatSeconds(*e.DurationSeconds)
+	}
+	status += " · **Log format:** " + mdText(e.Format)
+	if e.Builder != nil {
+		status += " · **Builder:** " + mdText(*e.Builder)
+	}
+	if e.Truncated {
+		status += " · **log truncated**"
+	}
+	ew.printf("%s\n\n", status)
+	steps := fmt.Sprintf("- Steps: %d ran, %d cached", e.StepsRun, e.StepsCached)
+	if e.CacheHitRate != nil {
+		steps += " (cache hit rate " + FormatShare(*e.CacheHitRate) + ")"
+	}
+	ew.printf("%s\n", steps)
+	if e.ContextBytes != nil {
+		ew.printf("- Build context: %s\n", FormatBytes(*e.ContextBytes))
+	}
+	if e.BaseImageBytes > 0 {
+		ew.printf("- Base image layers downloaded: %s\n", FormatBytes(e.BaseImageBytes))
+	}
+	if e.Dockerfile != nil {
+		ew.printf("- Dockerfile: %s\n", mdText(*e.Dockerfile))
+	}
+
+	mdSteps(ew, e)
+	mdBreaks(ew, e)
+	mdSlow(ew, e)
+	mdAdvice(ew, e)
+	mdError(ew, e)
+	if len(e.Warnings) > 0 {
+		ew.printf("\n## Warnings\n\n")
+		for _, w := range e.Warnings {
+			if w.Step != nil {
+				ew.printf("- %s: %s\n", mdText(*w.Step), mdText(w.Message))
+			} else {
+				ew.printf("- %s\n", mdText(w.Message))
+			}
+		}
+	}
+	return ew.err
+}
+
+// mdRow writes one table row; cells must already be escaped. line is the
+// cell of the Line column, which tables have only when a Dockerfile was
+// given.
+func mdRow(ew *errWriter, withLine bool, line string, cells ...string) {
+	if withLine {
+		cells = append([]string{line}, cells...)
+	}
+	ew.printf("| %s |\n", strings.Join(cells, " | "))
+}
+
+func mdSteps(ew *errWriter, e *Explanation) {
+	ew.printf("\n## Steps\n\n")
+	if len(e.Steps) == 0 {
+		ew.printf("No steps in the log.\n")
+		return
+	}
+	notes := breakNotes(e)
+	withLine := e.Dockerfile != nil
+	mdRow(ew, withLine, "Line", "Step", "Status", "Time", "Note")
+	mdRow(ew, withLine, "---:", "---", "---", "---:", "---")
+	for _, s := range e.Steps {
+		status, note := statusText(s), notes[s.Name]
+		if note == noteBreak {
+			note = "**" + note + "**"
+		}
+		mdRow(ew, withLine, optInt(s.Line), mdText(shorten(s.Name, mdNameLen)), mdText(status), optSeconds(s.DurationSeconds), note)
+	}
+}
+
+func mdBreaks(ew *errWriter, e *Explanation) {
+	ew.printf("\n## Cache breaks\n\n")
+	if len(e.CacheBreaks) == 0 {
+		ew.printf("None found.\n")
+		return
+	}
+	withLine := e.Dockerfile != nil
+	mdRow(ew, withLine, "Line", "Step", "Cause", "Rebuilt", "Follow-on breaks")
+	mdRow(ew, withLine, "---:", "---", "---", "---:", "---")
+	for _, cb := range e.CacheBreaks {
+		cause := reasonText(cb.Reason)
+		if cb.Previous != nil {
+			cause += ": " + shorten(*cb.Previous, mdNameLen)
+		}
+		rebuilt := fmt.Sprintf("%s (%d step%s)", optSeconds(cb.RebuiltSeconds), cb.RebuiltSteps, plural(cb.RebuiltSteps))
+		mdRow(ew, withLine, optInt(cb.Line), mdText(shorten(cb.Name, mdNameLen)), mdText(cause), rebuilt, mdText(shortenAll(cb.FollowOn, mdNameLen)))
+	}
+}
+
+func mdSlow(ew *errWriter, e *Explanation) {
+	if len(e.SlowSteps) == 0 {
+		return
+	}
+	ew.printf("\n## Slowest steps\n\n")
+	if e.ShareBasis != nil && *e.ShareBasis == "vertex_time" {
+		ew.printf("The log does not state the build's total time; shares are of the summed step time.\n\n")
+	}
+	withLine := e.Dockerfile != nil
+	mdRow(ew, withLine, "Line", "Step", "Kind", "Time", "Share")
+	mdRow(ew, withLine, "---:", "---", "---", "---:", "---:")
+	for _, s := range e.SlowSteps {
+		share := "-"
+		if s.Share != nil {
+			share = FormatShare(*s.Share)
+		}
+		mdRow(ew, withLine, optInt(s.Line), mdText(shorten(s.Name, mdNameLen)), mdText(s.Kind), FormatSeconds(s.DurationSeconds), share)
+	}
+}
+
+func mdAdvice(ew *errWriter, e *Explanation) {
+	if len(e.Advice) == 0 {
+		return
+	}
+	ew.printf("\n## Advice\n\n")
+	for i, a := range e.Advice {
+		ew.printf("%d. %s", i+1, mdText(a.Message))
+		var where []string
+		if a.Step != nil {
+			where = append(where, "step: "+mdText(*a.Step))
+		}
+		if a.Line != nil {
+			where = append(where, "line "+strconv.Itoa(*a.Line))
+		}
+		if len(where) > 0 {
+			ew.printf(" (%s)", strings.Join(where, ", "))
+		}
+		ew.printf("\n")
+	}
+}
+
+func mdError(ew *errWriter, e *Explanation) {
+	be := e.Error
+	if be == nil {
+		return
+	}
+	ew.printf("\n## Error\n\n")
+	if be.Step != nil {
+		ew.printf("- **Step:** %s\n", mdText(*be.Step))
+	}
+	if be.ExitCode != nil {
+		ew.printf("- **Exit code:** %d\n", *be.ExitCode)
+	}
+	if be.Line != nil {
+		file := "Dockerfile"
+		if be.File != nil {
+			file = *be.File
+		}
+		ew.printf("- **Location:** %s\n", mdText(file+":"+strconv.Itoa(*be.Line)))
+	}
+	if be.Message != "" {
+		ew.printf("- **Message:** %s\n", mdText(be.Message))
+	}
+	if len(be.Output) > 0 {
+		ew.printf("\nOutput (last %d of %d lines):\n\n", len(be.Output), max(be.OutputLines, len(be.Output)))
+		mdCode(ew, "text", be.Output)
+	}
+	if len(be.Excerpt) > 0 {
+		ew.printf("\nDockerfile:\n\n")
+		mdCode(ew, "dockerfile", be.Excerpt)
+	}
+}
+
+// shortenAll shortens each name and puts one per line.
+func shortenAll(names []string, n int) string {
+	out := make([]string, len(names))
+	for i, name := range names {
+		out[i] = shorten(name, n)
+	}
+	return strings.Join(out, "\n")
+}
+
+// mdCode writes lines as a fenced code block whose fence is longer than
+// any backtick run in the lines, so no line can close it early.
+func mdCode(ew *errWriter, lang string, lines []string) {
+	longest := 0
+	for _, l := range lines {
+		run := 0
+		for _, r := range l {
+			if r == '`' {
+				run++
+				longest = max(longest, run)
+			} else {
+				run = 0
+			}
+		}
+	}
+	fence := strings.Repeat("`", max(3, longest+1))
+	ew.printf("%s%s\n", fence, lang)
+	for _, l := range lines {
+		ew.printf("%s\n", clean(l))
+	}
+	ew.printf("%s\n", fence)
+}
+
+// mdText escapes text for inline markdown, table cells included: HTML
+// special characters become entities, markdown punctuation is
+// backslash-escaped (so text cannot open code spans, emphasis, links or
+// cell boundaries) and line breaks become <br>.
+func mdText(s string) string {
+	var b strings.Builder
+	// "12. text" at the start would begin an ordered list.
+	if n := len(s) - len(strings.TrimLeft(s, "0123456789")); n > 0 && n < len(s) && (s[n] == '.' || s[n] == ')') {
+		b.WriteString(s[:n] + `\`)
+		s = s[n:]
+	}
+	for i, r := range s {
+		switch r {
+		case '&':
+			b.WriteString("&amp;")
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '\\', '`', '|', '*', '_', '[', ']', '~':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case '\r':
+		case '\n':
+			b.WriteString("<br>")
+		case '-', '+', '#', '=':
+			// Only at the start can these begin a list, heading or
+			// setext underline.
+			if i == 0 {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		default:
+			if r < 0x20 || r == 0x7f {
+				b.WriteByte(' ')
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	return b.String()
+}

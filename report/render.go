@@ -1,0 +1,55 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Renderer writes an Explanation in one output format.
+type Renderer interface {
+	Render(w io.Writer, e *Explanation) error
+}
+
+// Output formats.
+const (
+	FormatTable    = "table"
+	FormatJSON     = "json"
+	FormatMarkdown = "markdown"
+)
+
+// Formats lists the output formats NewRenderer accepts, default first.
+var Formats = []string{FormatTable, FormatJSON, FormatMarkdown}
+
+// RenderOptions control the human-readable renderers.
+type RenderOptions struct {
+	// Color enables ANSI colour in the table format. The caller decides:
+	// only for a terminal, and never when NO_COLOR is set.
+	Color bool
+}
+
+// NewRenderer returns the renderer for format (one of Formats).
+func NewRenderer(format string, opts RenderOptions) (Renderer, error) {
+	switch format {
+	case FormatTable, "":
+		return &tableRenderer{color: opts.Color}, nil
+	case FormatJSON:
+		return jsonRenderer{}, nil
+	case FormatMarkdown:
+		return markdownRenderer{}, nil
+	}
+	return nil, fmt.Errorf("unknown output format %q (want %s)", format, strings.Join(Formats, ", "))
+}
+
+// jsonRenderer writes the Explanation as indented JSON: the stable contract.
+type jsonRenderer struct{}
+
+func (jsonRenderer) Render(w io.Writer, e *Explanation) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	// Logs are full of <, > and &; keep them readable. The output is JSON,
+	// not HTML, so nothing needs escaping for a browser.
+	enc.SetEscapeHTML(false)
+	return enc.Encode(e)
+}

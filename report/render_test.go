@@ -1,0 +1,234 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/report/dockerfile"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// namedDockerfile parses a fixture Dockerfile under the name "Dockerfile",
+// so golden files do not depend on fixture paths.
+func namedDockerfile(t *testing.T, path string) *dockerfile.File {
+	t.Helper()
+	f, err := os.Open(filepath.Join(fixtures, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	df, err := dockerfile.Parse(f, "Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return df
+}
+
+func renderString(t *testing.T, format string, opts RenderOptions, e *Explanation) string {
+	t.Helper()
+	r, err := NewRenderer(format, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := r.Render(&buf, e); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+func TestGolden(t *testing.T) {
+	cases := []struct {
+		name       string
+		build      func(t *testing.T) *model.Build
+		dockerfile string
+	}{
+		{"seed", func(t *testing.T) *model.Build { return load(t, "seed/tty-seed-python-docker-demo.log") }, "seed/Dockerfile.python-docker-demo"},
+		{"multistage", func(t *testing.T) *model.Build { return load(t, "buildkit-probe/multistage-plain-cold.log") }, "buildkit-probe/dockerfiles/ctx-multi.Dockerfile"},
+		{"run-fail", func(t *testing.T) *model.Build { return load(t, "buildkit-probe/run-fail-plain.log") }, "buildkit-probe/dockerfiles/ctx-fail.Dockerfile"},
+		{"flask", func(*testing.T) *model.Build { return flaskBuild() }, "seed/Dockerfile.flask-app"},
+		{"n8n", func(t *testing.T) *model.Build { return load(t, "real/plain-n8n-07.log") }, ""},
+	}
+	exts := map[string]string{FormatTable: "txt", FormatJSON: "json", FormatMarkdown: "md"}
+	for _, c := range cases {
+		var opts Options
+		if c.dockerfile != "" {
+			opts.Dockerfile = namedDockerfile(t, c.dockerfile)
+		}
+		e := Explain(c.build(t), opts)
+		for _, format := range Formats {
+			name := c.name + "." + exts[format] + ".golden"
+			t.Run(name, func(t *testing.T) {
+				got := renderString(t, format, RenderOptions{}, e)
+				path := filepath.Join("testdata", name)
+				if *update {
+					if err := os.MkdirAll("testdata", 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatalf("%v (run go test ./report -update to create it)", err)
+				}
+				if got != string(want) {
+					t.Errorf("%s differs from the golden file (go test ./report -update rewrites it); got:\n%s", name, got)
+				}
+			})
+		}
+	}
+}
+
+func TestJSONRendererRoundTrips(t *testing.T) {
+	e := Explain(load(t, "buildkit-probe/run-fail-rawjson.jsonl"), Options{})
+	out := renderString(t, FormatJSON, RenderOptions{}, e)
+	var back Explanation
+	if err := json.Unmarshal([]byte(out), &back); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := json.Marshal(&back)
+	orig, _ := json.Marshal(e)
+	if !bytes.Equal(again, orig) {
+		t.Error("JSON output does not decode back to the same Explanation")
+	}
+	if !strings.HasPrefix(out, "{\n  \"schema_version\": 1,") {
+		t.Errorf("not indented JSON: %.40q", out)
+	}
+}
+
+// hostileBuild carries text a log can hold and a renderer must not let
+// through: table separators, HTML, backticks, code fences, newlines and
+// terminal escapes.
+func hostileBuild() *model.Build {
+	name := "[1/2] RUN echo 'a|b' <script>alert(1)</script> `whoami` [x](http://evil) **bold**\n# heading"
+	return &model.Build{
+		Format: model.FormatPlain, Status: model.StatusFailed,
+		Error: "failed | <img src=x onerror=alert(1)> `x`",
+		Vertices: []*model.Vertex{
+			{ID: "1", Name: "[internal] load \x1b]0;pwned\x07 build definition", Stage: "internal", Completed: true},
+			{ID: "2", Name: name, Index: 1, Total: 2, Instruction: "RUN", Args: name[10:], Completed: true, HasDuration: true, Duration: time.Second,
+				Error: "exit | code", ExitCode: 3, OutputLines: 3,
+				Output: []string{"```", "</pre><script>x</script>", "````not closed"}},
+		},
+		Warnings: []model.Warning{{Text: "warn | <b>bold</b>"}},
+	}
+}
+
+func TestMarkdownEscapesHostileText(t *testing.T) {
+	e := Explain(hostileBuild(), Options{})
+	out := renderString(t, FormatMarkdown, RenderOptions{}, e)
+
+	// Inside fenced code blocks text is inert; check outside them.
+	text := outsideFences(out)
+	for _, bad := range []string{"<script>", "<img", "<b>", "**bold**", "\x1b", "\x07"} {
+		if strings.Contains(text, bad) {
+			t.Errorf("markdown lets %q through:\n%s", bad, out)
+		}
+	}
+	if regexp.MustCompile(`(^|[^\\])\]\(`).MatchString(text) {
+		t.Errorf("markdown lets a link through:\n%s", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "# heading") {
+			t.Errorf("a newline in a name started a heading:\n%s", out)
+		}
+	}
+	// Each table row has exactly its columns: escaped pipes do not count.
+	unescapedPipe := regexp.MustCompile(`(^|[^\\])\|`)
+	inTable, cols := false, 0
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			inTable = false
+			continue
+		}
+		n := len(unescapedPipe.FindAllString(line, -1))
+		if !inTable {
+			inTable, cols = true, n
+			continue
+		}
+		if n != cols {
+			t.Errorf("row has %d cell boundaries, header %d: %s", n, cols, line)
+		}
+	}
+	// The output block holds ``` and ````: its fence must be longer.
+	if !strings.Contains(out, "\n`````text\n```\n") {
+		t.Errorf("code fence not longer than the backtick runs in the output:\n%s", out)
+	}
+}
+
+// outsideFences drops fenced code blocks from markdown.
+func outsideFences(md string) string {
+	var b strings.Builder
+	fence := ""
+	for _, line := range strings.Split(md, "\n") {
+		trimmed := strings.TrimRight(line, "abcdefghijklmnopqrstuvwxyz")
+		switch {
+		case fence == "" && strings.HasPrefix(line, "```"):
+			fence = trimmed
+		case fence != "" && line == fence:
+			fence = ""
+		case fence == "":
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
+}
+
+func TestMdText(t *testing.T) {
+	for in, want := range map[string]string{
+		"a|b":         `a\|b`,
+		"<x>&":        "&lt;x&gt;&amp;",
+		"`code`":      "\\`code\\`",
+		"l1\nl2":      "l1<br>l2",
+		"- item":      `\- item`,
+		"12. ordered": `12\. ordered`,
+		"a - b 1. c":  "a - b 1. c",
+		`back\slash`:  `back\\slash`,
+	} {
+		if got := mdText(in); got != want {
+			t.Errorf("mdText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestTableRendererSanitisesAndColours(t *testing.T) {
+	e := Explain(hostileBuild(), Options{})
+	plain := renderString(t, FormatTable, RenderOptions{}, e)
+	if strings.ContainsAny(plain, "\x1b\x07") {
+		t.Errorf("table output carries control characters: %q", plain)
+	}
+	for _, want := range []string{"Build failed", "error (exit 3)", "Exit code: 3", "</pre><script>x</script>"} {
+		if !strings.Contains(plain, want) {
+			t.Errorf("table output lacks %q:\n%s", want, plain)
+		}
+	}
+	coloured := renderString(t, FormatTable, RenderOptions{Color: true}, e)
+	if !strings.Contains(coloured, ansiRed+"Build failed"+ansiReset) {
+		t.Errorf("colour requested but status not coloured:\n%s", coloured)
+	}
+	if strings.Contains(coloured, "\x07") {
+		t.Error("log escape sequence passed through with colour on")
+	}
+}
+
+func TestNewRendererRejectsUnknownFormat(t *testing.T) {
+	if _, err := NewRenderer("yaml", RenderOptions{}); err == nil || !strings.Contains(err.Error(), "table, json, markdown") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func parseDockerfile(src []byte) (*dockerfile.File, error) {
+	return dockerfile.Parse(bytes.NewReader(src), "Dockerfile")
+}
