@@ -214,7 +214,9 @@ func (b *Build) Steps() []*Vertex {
 // log does not show it.
 func (b *Build) ContextBytes() int64 {
 	for _, v := range b.Vertices {
-		if !strings.Contains(v.Name, "load build context") {
+		// BuildKit's "[internal] load build context", or the legacy
+		// builder's "Sending build context to Docker daemon".
+		if !strings.Contains(v.Name, "load build context") && !strings.Contains(v.Name, "sending build context") {
 			continue
 		}
 		for _, t := range v.Transfers {
