@@ -1,0 +1,594 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// vertexState is one build's record of a step identity, for comparisons.
+type vertexState struct {
+	StepRef
+	seq      int
+	state    string
+	duration int64
+	digest   string
+}
+
+func (s *SQLite) buildSteps(ctx context.Context, id int64) ([]vertexState, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT v.seq, v.step_id, p.name, st.kind, st.platform, st.stage,
+		st.instruction, st.text, st.occurrence, v.cached, v.canceled, v.completed, v.run_ms IS NOT NULL, v.error,
+		v.duration_ns, v.image_digest
+		FROM vertices v JOIN steps st ON st.id = v.step_id JOIN projects p ON p.id = st.project_id
+		WHERE v.build_id = ? ORDER BY v.seq`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []vertexState
+	for rows.Next() {
+		var v vertexState
+		var cached, canceled, completed, ran int
+		var errText string
+		if err := rows.Scan(&v.seq, &v.StepID, &v.Project, &v.Kind, &v.Platform, &v.Stage, &v.Instruction, &v.Text,
+			&v.Occurrence, &cached, &canceled, &completed, &ran, &errText, &v.duration, &v.digest); err != nil {
+			return nil, err
+		}
+		switch {
+		case cached != 0:
+			v.state = StateCached
+		case errText != "":
+			v.state = StateFailed
+		case canceled != 0:
+			v.state = StateCanceled
+		case ran != 0:
+			v.state = StateRan
+		default:
+			v.state = StateIncomplete
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// cacheHit tells a hit from a miss, and whether the state says either.
+func cacheHit(state string) (hit, known bool) {
+	switch state {
+	case StateCached:
+		return true, true
+	case StateRan, StateFailed:
+		return false, true
+	}
+	return false, false
+}
+
+// Compare diffs two builds step by step. See Store.Compare.
+func (s *SQLite) Compare(ctx context.Context, before, after int64) (*Comparison, error) {
+	c := &Comparison{BaseImageChanges: []BaseImageChange{}, Added: []StepRef{}, Removed: []StepRef{}, Steps: []StepChange{}}
+	var err error
+	if c.Before, err = s.Summary(ctx, before); err != nil {
+		return nil, err
+	}
+	if c.After, err = s.Summary(ctx, after); err != nil {
+		return nil, err
+	}
+	c.DurationDeltaSeconds = round3(c.After.DurationSeconds - c.Before.DurationSeconds)
+	c.ContextBytesBefore, c.ContextBytesAfter = c.Before.ContextBytes, c.After.ContextBytes
+	a, err := s.buildSteps(ctx, before)
+	if err != nil {
+		return nil, s.wrap("compare", err)
+	}
+	b, err := s.buildSteps(ctx, after)
+	if err != nil {
+		return nil, s.wrap("compare", err)
+	}
+	byID := make(map[int64]*vertexState, len(a))
+	for i := range a {
+		byID[a[i].StepID] = &a[i]
+	}
+	seen := make(map[int64]bool, len(b))
+	for _, v := range b {
+		seen[v.StepID] = true
+		ch := StepChange{StepRef: v.StepRef, AfterState: v.state, AfterSeconds: seconds(v.duration), BeforeState: StateAbsent}
+		old := byID[v.StepID]
+		if old == nil {
+			if v.Kind == KindStep {
+				c.Added = append(c.Added, v.StepRef)
+			}
+		} else {
+			ch.BeforeState, ch.BeforeSeconds = old.state, seconds(old.duration)
+			hitA, okA := cacheHit(old.state)
+			hitB, okB := cacheHit(v.state)
+			ch.CacheChanged = okA && okB && hitA != hitB
+			if old.digest != "" && v.digest != "" && old.digest != v.digest {
+				c.BaseImageChanges = append(c.BaseImageChanges, BaseImageChange{StepRef: v.StepRef, BeforeDigest: old.digest, AfterDigest: v.digest})
+			}
+		}
+		ch.DeltaSeconds = round3(ch.AfterSeconds - ch.BeforeSeconds)
+		if ch.CacheChanged {
+			if c.FirstCacheChange == nil {
+				first := ch
+				c.FirstCacheChange = &first
+			}
+			if ch.BeforeState == StateCached {
+				c.CacheLostSeconds += ch.AfterSeconds
+			} else {
+				c.CacheGainedSeconds += ch.BeforeSeconds
+			}
+		}
+		c.Steps = append(c.Steps, ch)
+	}
+	for _, v := range a {
+		if seen[v.StepID] {
+			continue
+		}
+		if v.Kind == KindStep {
+			c.Removed = append(c.Removed, v.StepRef)
+		}
+		c.Steps = append(c.Steps, StepChange{StepRef: v.StepRef, BeforeState: v.state, BeforeSeconds: seconds(v.duration),
+			AfterState: StateAbsent, DeltaSeconds: -seconds(v.duration)})
+	}
+	c.CacheLostSeconds, c.CacheGainedSeconds = round3(c.CacheLostSeconds), round3(c.CacheGainedSeconds)
+	return c, nil
+}
+
+// PreviousMisses lists steps cached in the project's previous build and not
+// in this one. See Store.PreviousMisses.
+func (s *SQLite) PreviousMisses(ctx context.Context, id int64) (*PreviousMisses, error) {
+	cur, err := s.Summary(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := &PreviousMisses{Build: cur, Steps: []StepChange{}}
+	var prev int64
+	started := cur.StartedAt.UnixMilli()
+	err = s.db.QueryRowContext(ctx, `SELECT id FROM builds
+		WHERE project_id = (SELECT project_id FROM builds WHERE id = ?)
+		  AND (started_at < ? OR (started_at = ? AND id < ?))
+		ORDER BY started_at DESC, id DESC LIMIT 1`, id, started, started, id).Scan(&prev)
+	if err == sql.ErrNoRows {
+		return out, nil
+	}
+	if err != nil {
+		return nil, s.wrap("previous build", err)
+	}
+	c, err := s.Compare(ctx, prev, id)
+	if err != nil {
+		return nil, err
+	}
+	out.Previous = &c.Before
+	for _, ch := range c.Steps {
+		if ch.Kind == KindStep && ch.BeforeState == StateCached && (ch.AfterState == StateRan || ch.AfterState == StateFailed) {
+			out.Steps = append(out.Steps, ch)
+		}
+	}
+	return out, nil
+}
+
+// window turns a time range into Unix milliseconds, zero bounds into open
+// ones.
+func window(since, until time.Time) (int64, int64) {
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	if !since.IsZero() {
+		lo = since.UnixMilli()
+	}
+	if !until.IsZero() {
+		hi = until.UnixMilli()
+	}
+	return lo, hi
+}
+
+// rawStats is one step identity's figures straight from the database.
+type rawStats struct {
+	step               int64
+	builds, hits, runs int
+	total, max         int64   // ms
+	durations          []int64 // run times in ms, unsorted
+}
+
+// stepScan aggregates the vertices of a window per step identity in SQL,
+// which returns each identity's run times as one list so that exact
+// percentiles cost one row per identity rather than one per execution.
+//
+// Shape matters for speed: the step_id IN (...) list plus the started_at
+// range let SQLite seek into vertices_step_time per identity, and grouping
+// by its leading column needs no sort.
+func (s *SQLite) stepScan(ctx context.Context, lo, hi int64, project, branch string, kinds []string) (map[int64]*rawStats, error) {
+	var steps filter
+	if project != "" {
+		steps.add("project_id = (SELECT id FROM projects WHERE name = ?)", project)
+	}
+	if len(kinds) > 0 {
+		steps.add("kind IN ("+placeholders(len(kinds))+")", anySlice(kinds)...)
+	}
+	args := append([]any{}, steps.args...)
+	args = append(args, lo, hi)
+	// Runs, total and max come from the list in Go: every aggregate here
+	// is evaluated once per vertex in the window.
+	query := `SELECT v.step_id, COUNT(*), SUM(v.cached), ` + dialectListAgg(`v.run_ms`) + `
+	FROM vertices v
+	WHERE v.step_id IN (SELECT id FROM steps` + steps.where() + `)
+	  AND v.started_at >= ? AND v.started_at < ?`
+	if branch != "" {
+		query += ` AND v.branch_id = (SELECT id FROM branches WHERE name = ?)`
+		args = append(args, branch)
+	}
+	query += ` GROUP BY v.step_id`
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64]*rawStats{}
+	for rows.Next() {
+		r := &rawStats{}
+		var list sql.RawBytes
+		if err := rows.Scan(&r.step, &r.builds, &r.hits, &list); err != nil {
+			return nil, err
+		}
+		r.durations = parseIntList(list, r.builds)
+		r.runs = len(r.durations)
+		for _, d := range r.durations {
+			r.total += d
+			r.max = max(r.max, d)
+		}
+		out[r.step] = r
+	}
+	return out, rows.Err()
+}
+
+// stepRefs loads the identities of the given step ids.
+func (s *SQLite) stepRefs(ctx context.Context, ids []int64) (map[int64]StepRef, error) {
+	out := make(map[int64]StepRef, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), 500) // stay under SQLite's bound-variable limit
+		chunk := ids[:n]
+		ids = ids[n:]
+		rows, err := s.db.QueryContext(ctx, `SELECT st.id, p.name, st.kind, st.platform, st.stage, st.instruction,
+			st.text, st.occurrence FROM steps st JOIN projects p ON p.id = st.project_id
+			WHERE st.id IN (`+placeholders(len(chunk))+`)`, anySlice(chunk)...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var r StepRef
+			if err := rows.Scan(&r.StepID, &r.Project, &r.Kind, &r.Platform, &r.Stage, &r.Instruction, &r.Text, &r.Occurrence); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[r.StepID] = r
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *SQLite) stepStats(ctx context.Context, q WindowQuery, kinds []string) ([]StepStats, error) {
+	lo, hi := window(q.Since, q.Until)
+	raw, err := s.stepScan(ctx, lo, hi, q.Project, q.Branch, kinds)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, 0, len(raw))
+	for id := range raw {
+		ids = append(ids, id)
+	}
+	refs, err := s.stepRefs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]StepStats, 0, len(raw))
+	for id, r := range raw {
+		st := StepStats{StepRef: refs[id], Builds: r.builds, Runs: r.runs, CacheHits: r.hits,
+			Max: msSeconds(r.max), Total: msSeconds(r.total)}
+		if r.runs > 0 {
+			slices.Sort(r.durations)
+			st.P50 = msSeconds(percentile(r.durations, 0.50))
+			st.P95 = msSeconds(percentile(r.durations, 0.95))
+			st.Mean = round3(float64(r.total) / float64(r.runs) / 1000)
+		}
+		if st.Kind == KindStep {
+			if n := r.runs + r.hits; n > 0 {
+				st.MissRate = round3(float64(r.runs) / float64(n))
+			}
+			st.Lost = st.Total
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Slow ranks step identities by total run time over the window, then by
+// p95. See Store.Slow.
+func (s *SQLite) Slow(ctx context.Context, q WindowQuery) ([]StepStats, error) {
+	out, err := s.stepStats(ctx, q, q.Kinds)
+	if err != nil {
+		return nil, s.wrap("slow steps", err)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Total != b.Total {
+			return a.Total > b.Total
+		}
+		if a.P95 != b.P95 {
+			return a.P95 > b.P95
+		}
+		return a.StepID < b.StepID
+	})
+	return limit(out, q.Limit), nil
+}
+
+// Misses ranks Dockerfile steps that missed the cache by the time the
+// misses cost, then by miss rate. See Store.Misses.
+func (s *SQLite) Misses(ctx context.Context, q WindowQuery) ([]StepStats, error) {
+	all, err := s.stepStats(ctx, q, []string{KindStep})
+	if err != nil {
+		return nil, s.wrap("cache misses", err)
+	}
+	out := all[:0]
+	for _, st := range all {
+		if st.Runs > 0 {
+			out = append(out, st)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Lost != b.Lost {
+			return a.Lost > b.Lost
+		}
+		if a.MissRate != b.MissRate {
+			return a.MissRate > b.MissRate
+		}
+		return a.StepID < b.StepID
+	})
+	return limit(out, q.Limit), nil
+}
+
+// periodStart truncates t (UTC) to the start of its day or ISO week.
+func periodStart(t time.Time, p Period) time.Time {
+	t = t.UTC()
+	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	if p == Week {
+		wd := (int(d.Weekday()) + 6) % 7 // Monday = 0
+		d = d.AddDate(0, 0, -wd)
+	}
+	return d
+}
+
+func periodNext(t time.Time, p Period) time.Time {
+	if p == Week {
+		return t.AddDate(0, 0, 7)
+	}
+	return t.AddDate(0, 0, 1)
+}
+
+// Trends buckets builds per day or week. Build figures come from the
+// per-build aggregates (one index scan of builds); regressions compare step
+// run times in the latest period with the periods before it. See
+// Store.Trends.
+func (s *SQLite) Trends(ctx context.Context, q TrendQuery) (*Trends, error) {
+	p := q.Period
+	switch p {
+	case "":
+		p = Week
+	case Day, Week:
+	default:
+		return nil, fmt.Errorf("trends: unknown period %q (want day or week)", p)
+	}
+	if q.Regressions <= 0 {
+		q.Regressions = 5
+	}
+	if q.Baseline <= 0 {
+		q.Baseline = 4
+	}
+	lo, hi := window(q.Since, q.Until)
+	var f filter
+	f.add("started_at >= ?", lo)
+	f.add("started_at < ?", hi)
+	if q.Project != "" {
+		f.add("project_id = (SELECT id FROM projects WHERE name = ?)", q.Project)
+	}
+	if q.Branch != "" {
+		f.add("branch_id = (SELECT id FROM branches WHERE name = ?)", q.Branch)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT started_at, status, duration_ns, steps_total, steps_cached
+		FROM builds INDEXED BY builds_trend`+f.where()+` ORDER BY started_at`, f.args...)
+	if err != nil {
+		return nil, s.wrap("trends", err)
+	}
+	type bucket struct {
+		TrendPeriod
+		durations []int64
+	}
+	var buckets []*bucket
+	for rows.Next() {
+		var started, dur int64
+		var status string
+		var total, cached int
+		if err := rows.Scan(&started, &status, &dur, &total, &cached); err != nil {
+			rows.Close()
+			return nil, s.wrap("trends", err)
+		}
+		start := periodStart(time.UnixMilli(started), p)
+		if len(buckets) == 0 && !q.Since.IsZero() {
+			// Begin at the window's first period even if it had no builds.
+			first := periodStart(q.Since, p)
+			buckets = append(buckets, &bucket{TrendPeriod: TrendPeriod{Start: first, End: periodNext(first, p)}})
+		}
+		for len(buckets) == 0 || buckets[len(buckets)-1].Start.Before(start) {
+			next := start
+			if len(buckets) > 0 {
+				next = buckets[len(buckets)-1].End
+			}
+			buckets = append(buckets, &bucket{TrendPeriod: TrendPeriod{Start: next, End: periodNext(next, p)}})
+		}
+		bk := buckets[len(buckets)-1]
+		bk.Builds++
+		if status == "failed" {
+			bk.Failed++
+		}
+		bk.StepsTotal += total
+		bk.StepsCached += cached
+		bk.durations = append(bk.durations, dur)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("trends", err)
+	}
+	if !q.Until.IsZero() && len(buckets) > 0 {
+		last := periodStart(q.Until.Add(-1), p)
+		for buckets[len(buckets)-1].Start.Before(last) {
+			next := buckets[len(buckets)-1].End
+			buckets = append(buckets, &bucket{TrendPeriod: TrendPeriod{Start: next, End: periodNext(next, p)}})
+		}
+	}
+	out := &Trends{Period: p, Periods: make([]TrendPeriod, 0, len(buckets)), Regressions: []StepRegression{}}
+	for _, bk := range buckets {
+		if bk.Builds > 0 {
+			bk.FailureRate = round3(float64(bk.Failed) / float64(bk.Builds))
+			slices.Sort(bk.durations)
+			bk.P50 = seconds(percentile(bk.durations, 0.50))
+			bk.P95 = seconds(percentile(bk.durations, 0.95))
+		}
+		if bk.StepsTotal > 0 {
+			bk.CacheHitRate = round3(float64(bk.StepsCached) / float64(bk.StepsTotal))
+		}
+		out.Periods = append(out.Periods, bk.TrendPeriod)
+	}
+	if len(buckets) < 2 {
+		return out, nil
+	}
+	cur := buckets[len(buckets)-1]
+	baseStart := buckets[max(0, len(buckets)-1-q.Baseline)].Start
+	out.Regressions, err = s.regressions(ctx, q, baseStart.UnixMilli(), cur.Start.UnixMilli(), min(cur.End.UnixMilli(), hi))
+	if err != nil {
+		return nil, s.wrap("trends", err)
+	}
+	return out, nil
+}
+
+// regressions compares each Dockerfile step's p50 run time in [cur, end)
+// with its p50 in [base, cur).
+func (s *SQLite) regressions(ctx context.Context, q TrendQuery, base, cur, end int64) ([]StepRegression, error) {
+	before, err := s.stepScan(ctx, base, cur, q.Project, q.Branch, []string{KindStep})
+	if err != nil {
+		return nil, err
+	}
+	after, err := s.stepScan(ctx, cur, end, q.Project, q.Branch, []string{KindStep})
+	if err != nil {
+		return nil, err
+	}
+	var out []StepRegression
+	for id, a := range after {
+		b := before[id]
+		if b == nil || a.runs == 0 || b.runs == 0 {
+			continue
+		}
+		slices.Sort(a.durations)
+		slices.Sort(b.durations)
+		r := StepRegression{StepRef: StepRef{StepID: id}, BaselineRuns: b.runs, CurrentRuns: a.runs,
+			BaselineSeconds: msSeconds(percentile(b.durations, 0.5)), CurrentSeconds: msSeconds(percentile(a.durations, 0.5))}
+		r.DeltaSeconds = round3(r.CurrentSeconds - r.BaselineSeconds)
+		if r.DeltaSeconds > 0 {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].DeltaSeconds != out[j].DeltaSeconds {
+			return out[i].DeltaSeconds > out[j].DeltaSeconds
+		}
+		return out[i].StepID < out[j].StepID
+	})
+	out = limit(out, q.Regressions)
+	ids := make([]int64, len(out))
+	for i, r := range out {
+		ids[i] = r.StepID
+	}
+	refs, err := s.stepRefs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].StepRef = refs[out[i].StepID]
+	}
+	if out == nil {
+		out = []StepRegression{}
+	}
+	return out, nil
+}
+
+// percentile is the nearest-rank percentile of sorted values: the smallest
+// value with at least q of the values at or below it.
+func percentile(sorted []int64, q float64) int64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// parseIntList reads the comma-separated integers of a list aggregate.
+func parseIntList(b []byte, hint int) []int64 {
+	out := make([]int64, 0, hint)
+	var n int64
+	neg, have := false, false
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			n = n*10 + int64(c-'0')
+			have = true
+		case c == '-':
+			neg = true
+		case c == ',':
+			if have {
+				if neg {
+					n = -n
+				}
+				out = append(out, n)
+			}
+			n, neg, have = 0, false, false
+		}
+	}
+	if have {
+		if neg {
+			n = -n
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// dialectListAgg is the one SQLite-specific function the queries use:
+// group_concat (string_agg in PostgreSQL).
+func dialectListAgg(expr string) string { return "group_concat(" + expr + ", ',')" }
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+func anySlice[T any](xs []T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
+}
+
+func limit[T any](xs []T, n int) []T {
+	if n > 0 && len(xs) > n {
+		return xs[:n]
+	}
+	return xs
+}
+
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+func msSeconds(ms int64) float64 { return float64(ms) / 1000 }

@@ -1,0 +1,595 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql/driver"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/buildstats/buildstats/parse/model"
+	"github.com/mattn/go-sqlite3"
+)
+
+// aggregates are the per-build figures precomputed at ingest so that
+// history and trends never scan vertices.
+type aggregates struct {
+	duration       time.Duration
+	durationSource string
+	stepsTotal     int
+	stepsCached    int
+	stepsRan       int
+	stepsFailed    int
+	ranNs          time.Duration
+	contextBytes   int64
+	baseImageBytes int64
+}
+
+func aggregate(b *model.Build) aggregates {
+	a := aggregates{contextBytes: b.ContextBytes(), baseImageBytes: b.BaseImageBytes()}
+	a.duration, a.durationSource = buildDuration(b)
+	for _, v := range b.Vertices {
+		if !v.IsStep() {
+			continue
+		}
+		a.stepsTotal++
+		if v.Cached {
+			a.stepsCached++
+		}
+		if v.Ran() {
+			a.stepsRan++
+			a.ranNs += v.Duration
+		}
+		if v.Error != "" {
+			a.stepsFailed++
+		}
+	}
+	return a
+}
+
+// buildDuration is the build's wall time: as the log states it, else from
+// vertex timestamps, else the sum of vertex durations (plain logs without
+// timestamps; an upper bound when stages ran in parallel).
+func buildDuration(b *model.Build) (time.Duration, string) {
+	if b.HasDuration {
+		return b.Duration, "log"
+	}
+	if !b.Started.IsZero() && b.Completed.After(b.Started) {
+		return b.Completed.Sub(b.Started), "log"
+	}
+	var first, last time.Time
+	var sum time.Duration
+	for _, v := range b.Vertices {
+		if v.HasDuration {
+			sum += v.Duration
+		}
+		if v.Started.IsZero() {
+			continue
+		}
+		end := v.Ended
+		if end.IsZero() && v.HasDuration {
+			end = v.Started.Add(v.Duration)
+		}
+		if first.IsZero() || v.Started.Before(first) {
+			first = v.Started
+		}
+		if end.After(last) {
+			last = end
+		}
+	}
+	if !first.IsZero() && last.After(first) {
+		return last.Sub(first), "timestamps"
+	}
+	return sum, "sum"
+}
+
+// StartTime picks a build's start time: the log's own where it has one,
+// else the --time flag, else the log file's modification time. It returns
+// the time and its source for Meta.StartedSource; both are zero when none
+// is known (Ingest then uses the time of ingest).
+func StartTime(b *model.Build, flag, fileTime time.Time) (time.Time, string) {
+	switch {
+	case b != nil && !b.Started.IsZero():
+		return b.Started, "log"
+	case !flag.IsZero():
+		return flag, "flag"
+	case !fileTime.IsZero():
+		return fileTime, "file"
+	}
+	return time.Time{}, ""
+}
+
+// BuildHash is the content hash Ingest uses when Meta.ContentHash is empty:
+// a hash of the parsed build, so the same log parsed twice hashes alike.
+func BuildHash(b *model.Build) string {
+	data, _ := json.Marshal(b) // plain data: cannot fail
+	sum := sha256.Sum256(data)
+	return "build-sha256:" + hex.EncodeToString(sum[:])
+}
+
+// testHookVertex, when set by tests, runs after each vertex is written.
+var testHookVertex func(n int)
+
+// Ingest SQL. Inserts are issued as queries: go-sqlite3 binds and steps a
+// query in one cgo crossing, several times cheaper than Exec's per-argument
+// binding, and vertices are the bulk of every ingest.
+const (
+	sqlBuildByHash = `SELECT id FROM builds WHERE content_hash = ?`
+	sqlInsertBuild = `INSERT INTO builds (content_hash, project_id, branch_id, commit_sha, ci_provider, run_url, runner,
+	dockerfile, tags, source, started_at, started_source, ingested_at, format, status, log_duration_ns, log_started_ns,
+	log_completed_ns, builder, error, error_context, error_file, error_line, warnings, image_id, image_names, truncated,
+	logs_kept, duration_ns, duration_source, steps_total, steps_cached, steps_ran, steps_failed, ran_ns, context_bytes,
+	base_image_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`
+	sqlInsertVertex = `INSERT INTO vertices (build_id, seq, step_id, vertex_id, digest, inputs, name, name_truncated,
+	platform, stage, step_index, step_total, instruction, args, cached, canceled, completed, error, exit_code,
+	duration_ns, has_duration, started_ns, ended_ns, warnings, output_lines, started_at, branch_id, run_ms, image_digest)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	sqlInsertTransfer = `INSERT INTO transfers (build_id, seq, pos, name, bytes, total, duration_ns, done) VALUES (?,?,?,?,?,?,?,?)`
+	sqlInsertOutput   = `INSERT INTO vertex_output (build_id, seq, lines) VALUES (?,?,?)`
+	sqlStepByKey      = `SELECT id, args FROM steps WHERE project_id = ? AND key = ?`
+	sqlInsertStep     = `INSERT INTO steps (project_id, key, kind, platform, stage, instruction, text, occurrence, args)
+	VALUES (?,?,?,?,?,?,?,?,?) RETURNING id, args`
+	sqlNameByName = `SELECT id FROM %s WHERE name = ?`
+	sqlInsertName = `INSERT INTO %s (name) VALUES (?) ON CONFLICT (name) DO NOTHING`
+)
+
+// stmt is a driver-level prepared statement with a reusable argument list.
+type stmt struct {
+	st   driver.Stmt
+	args []driver.NamedValue
+}
+
+// query binds args and runs the statement; the caller closes the rows.
+func (s *stmt) query(args ...any) (driver.Rows, error) {
+	if cap(s.args) < len(args) {
+		s.args = make([]driver.NamedValue, len(args))
+	}
+	s.args = s.args[:len(args)]
+	for i, a := range args {
+		if n, ok := a.(int); ok {
+			a = int64(n) // driver values are int64
+		}
+		s.args[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	// Cancellation is checked between vertices by the caller: a context
+	// per statement would cost a goroutine hand-off each.
+	return s.st.(driver.StmtQueryContext).QueryContext(context.Background(), s.args)
+}
+
+// exec runs a statement that returns nothing.
+func (s *stmt) exec(args ...any) error {
+	rows, err := s.query(args...)
+	if err != nil {
+		return err
+	}
+	return rows.Close()
+}
+
+// id runs a statement that returns at most one row, an integer first.
+// It returns the row's second column as text, if there is one.
+func (s *stmt) id(args ...any) (n int64, found bool, text string, err error) {
+	rows, err := s.query(args...)
+	if err != nil {
+		return 0, false, "", err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, len(rows.Columns()))
+	if err := rows.Next(dest); err == io.EOF {
+		return 0, false, "", nil
+	} else if err != nil {
+		return 0, false, "", err
+	}
+	n, ok := dest[0].(int64)
+	if !ok {
+		return 0, false, "", fmt.Errorf("unexpected id %T", dest[0])
+	}
+	if len(dest) > 1 {
+		switch t := dest[1].(type) {
+		case string:
+			text = t
+		case []byte:
+			text = string(t)
+		}
+	}
+	return n, true, text, nil
+}
+
+// stepKey caches step ids by identity, so a known step costs a map lookup
+// rather than a hash and a query.
+type stepKey struct {
+	project int64
+	identity
+}
+
+// stepVal is a cached step: its id and the raw args stored with it.
+type stepVal struct {
+	id   int64
+	args string
+}
+
+// ingester writes builds inside one transaction on the writer connection,
+// with statements prepared once for all of them.
+type ingester struct {
+	s      *SQLite
+	conn   *sqlite3.SQLiteConn
+	stmts  map[string]*stmt
+	names  map[nameKey]int64 // ids created in this transaction
+	steps  map[stepKey]stepVal
+	now    int64
+	nverts int
+}
+
+// withIngester runs f inside one write transaction (BEGIN IMMEDIATE, so it
+// queues behind other writers for up to the busy timeout) and commits if f
+// succeeds. Ingests use driver-level statements for speed; database/sql
+// keeps the connection for the duration of f only.
+func (s *SQLite) withIngester(ctx context.Context, f func(in *ingester) error) error {
+	s.wmu.Lock() // one writer per process; others wait in SQLite
+	defer s.wmu.Unlock()
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return s.wrap("ingest", err)
+	}
+	defer conn.Close()
+	var ferr error
+	rerr := conn.Raw(func(dc any) error {
+		c, ok := dc.(*sqlite3.SQLiteConn)
+		if !ok {
+			return fmt.Errorf("unexpected driver connection %T", dc)
+		}
+		in := &ingester{s: s, conn: c, stmts: map[string]*stmt{}, names: map[nameKey]int64{},
+			steps: map[stepKey]stepVal{}, now: time.Now().UnixMilli()}
+		defer in.close()
+		if _, err := c.ExecContext(ctx, `BEGIN IMMEDIATE`, nil); err != nil {
+			ferr = err
+			return nil
+		}
+		if ferr = f(in); ferr == nil {
+			if _, ferr = c.ExecContext(context.Background(), `COMMIT`, nil); ferr == nil {
+				in.publish()
+				return nil
+			}
+		}
+		if _, err := c.ExecContext(context.Background(), `ROLLBACK`, nil); err != nil && !c.AutoCommit() {
+			// Never hand a connection stuck in a transaction back to the pool.
+			return driver.ErrBadConn
+		}
+		return nil
+	})
+	if ferr != nil {
+		return ferr
+	}
+	return rerr
+}
+
+func (in *ingester) stmt(query string) (*stmt, error) {
+	if st := in.stmts[query]; st != nil {
+		return st, nil
+	}
+	st, err := in.conn.Prepare(query)
+	if err != nil {
+		return nil, err
+	}
+	in.stmts[query] = &stmt{st: st}
+	return in.stmts[query], nil
+}
+
+func (in *ingester) close() {
+	for _, st := range in.stmts {
+		st.st.Close()
+	}
+}
+
+// publish shares the ids a committed transaction created; a rolled-back
+// transaction's ids are simply dropped with the ingester.
+func (in *ingester) publish() {
+	in.s.mu.Lock()
+	defer in.s.mu.Unlock()
+	for k, id := range in.names {
+		in.s.names[k] = id
+	}
+	for k, id := range in.steps {
+		in.s.steps[k] = id
+	}
+}
+
+// nameID returns the id of a project or branch name, creating it.
+func (in *ingester) nameID(table, name string) (int64, error) {
+	k := nameKey{table: table, name: name}
+	if id, ok := in.names[k]; ok {
+		return id, nil
+	}
+	in.s.mu.Lock()
+	id, ok := in.s.names[k]
+	in.s.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	// Table names are constants of this file, never user input.
+	ins, err := in.stmt(fmt.Sprintf(sqlInsertName, table))
+	if err != nil {
+		return 0, err
+	}
+	if err := ins.exec(name); err != nil {
+		return 0, err
+	}
+	sel, err := in.stmt(fmt.Sprintf(sqlNameByName, table))
+	if err != nil {
+		return 0, err
+	}
+	id, _, _, err = sel.id(name)
+	if err != nil {
+		return 0, err
+	}
+	in.names[k] = id
+	return id, nil
+}
+
+// step returns the id of a step identity in a project, creating it with
+// args as its stored raw arguments, and the raw arguments it has.
+func (in *ingester) step(project int64, id identity, args string) (stepVal, error) {
+	k := stepKey{project: project, identity: id}
+	if v, ok := in.steps[k]; ok {
+		return v, nil
+	}
+	in.s.mu.Lock()
+	v, ok := in.s.steps[k]
+	in.s.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	key := id.key()
+	sel, err := in.stmt(sqlStepByKey)
+	if err != nil {
+		return v, err
+	}
+	n, found, stored, err := sel.id(project, key)
+	if err != nil {
+		return v, err
+	}
+	if !found {
+		ins, err := in.stmt(sqlInsertStep)
+		if err != nil {
+			return v, err
+		}
+		if n, _, stored, err = ins.id(project, key, id.kind, id.platform, id.stage, id.instruction, id.text, id.occurrence, args); err != nil {
+			return v, err
+		}
+	}
+	v = stepVal{id: n, args: stored}
+	in.steps[k] = v
+	return v, nil
+}
+
+// ingest writes one build unless its content hash is already stored.
+func (in *ingester) ingest(ctx context.Context, b *model.Build, m Meta, opts IngestOptions) (int64, bool, error) {
+	if b == nil {
+		return 0, false, errors.New("ingest: nil build")
+	}
+	if m.ContentHash == "" {
+		m.ContentHash = BuildHash(b)
+	}
+	if m.Project == "" {
+		return 0, false, errors.New("ingest: the build has no project name (set Meta.Project, see DetectProject)")
+	}
+	if m.Started.IsZero() {
+		m.Started, m.StartedSource = StartTime(b, time.Time{}, time.Time{})
+		if m.Started.IsZero() {
+			m.Started, m.StartedSource = time.UnixMilli(in.now), "ingest"
+		}
+	}
+	if len(m.Tags) == 0 {
+		m.Tags = b.ImageNames
+	}
+
+	sel, err := in.stmt(sqlBuildByHash)
+	if err != nil {
+		return 0, false, err
+	}
+	if id, found, _, err := sel.id(m.ContentHash); err != nil || found {
+		return id, false, err
+	}
+
+	project, err := in.nameID("projects", m.Project)
+	if err != nil {
+		return 0, false, err
+	}
+	branch, err := in.nameID("branches", m.Branch)
+	if err != nil {
+		return 0, false, err
+	}
+	a := aggregate(b)
+	started := m.Started.UnixMilli()
+	var errorContext any
+	if opts.KeepLogs {
+		errorContext = jsonList(b.ErrorContext)
+	}
+	insBuild, err := in.stmt(sqlInsertBuild)
+	if err != nil {
+		return 0, false, err
+	}
+	id, _, _, err := insBuild.id(m.ContentHash, project, branch, m.Commit, m.CIProvider, m.RunURL, m.Runner,
+		m.Dockerfile, jsonList(m.Tags), m.Source, started, m.StartedSource, in.now, string(b.Format), string(b.Status),
+		nullDuration(b.Duration, b.HasDuration), nullTime(b.Started), nullTime(b.Completed), b.Builder, b.Error,
+		errorContext, b.ErrorFile, b.ErrorLine, jsonList(b.Warnings), b.ImageID, jsonList(b.ImageNames),
+		boolInt(b.Truncated), boolInt(opts.KeepLogs), int64(a.duration), a.durationSource, a.stepsTotal,
+		a.stepsCached, a.stepsRan, a.stepsFailed, int64(a.ranNs), a.contextBytes, a.baseImageBytes)
+	if err != nil {
+		return 0, false, err
+	}
+
+	insVertex, err := in.stmt(sqlInsertVertex)
+	if err != nil {
+		return 0, false, err
+	}
+	ids := identify(b.Vertices)
+	for seq, v := range b.Vertices {
+		if in.nverts++; in.nverts%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return 0, false, err
+			}
+		}
+		step, err := in.step(project, ids[seq], v.Args)
+		if err != nil {
+			return 0, false, err
+		}
+		// Text the step identity already holds is stored as NULL.
+		var name, args any = v.Name, v.Args
+		if v.Name == canonicalName(v) {
+			name = nil
+		}
+		if v.Args == step.args {
+			args = nil
+		}
+		if err := insVertex.exec(id, seq, step.id, v.ID, v.Digest, jsonList(v.Inputs), name,
+			boolInt(v.NameTruncated), v.Platform, v.Stage, v.Index, v.Total, v.Instruction, args,
+			boolInt(v.Cached), boolInt(v.Canceled), boolInt(v.Completed), v.Error, v.ExitCode, int64(v.Duration),
+			boolInt(v.HasDuration), nullTime(v.Started), nullTime(v.Ended), jsonList(v.Warnings), v.OutputLines,
+			started, branch, runMs(v), imageDigest(v)); err != nil {
+			return 0, false, err
+		}
+		for pos, t := range v.Transfers {
+			st, err := in.stmt(sqlInsertTransfer)
+			if err != nil {
+				return 0, false, err
+			}
+			if err := st.exec(id, seq, pos, t.Name, t.Bytes, t.Total, int64(t.Duration), boolInt(t.Done)); err != nil {
+				return 0, false, err
+			}
+		}
+		if opts.KeepLogs && len(v.Output) > 0 {
+			st, err := in.stmt(sqlInsertOutput)
+			if err != nil {
+				return 0, false, err
+			}
+			if err := st.exec(id, seq, jsonList(v.Output)); err != nil {
+				return 0, false, err
+			}
+		}
+		if testHookVertex != nil {
+			testHookVertex(seq)
+		}
+	}
+	return id, true, nil
+}
+
+// runMs is a vertex's run time in milliseconds for the analytics index, or
+// nil when it did not run (cache hit, never started).
+func runMs(v *model.Vertex) any {
+	if !v.Ran() {
+		return nil
+	}
+	return v.Duration.Round(time.Millisecond).Milliseconds()
+}
+
+// canonicalName is the name BuildKit prints for a Dockerfile step, rebuilt
+// from its parts: "[platform stage  i/n] INSTR args", the index padded to
+// the width of the total. Names that differ are stored as they are.
+func canonicalName(v *model.Vertex) string {
+	if v.Total <= 0 || v.Instruction == "" {
+		return ""
+	}
+	var sb strings.Builder
+	sb.WriteByte('[')
+	if v.Platform != "" {
+		sb.WriteString(v.Platform)
+		sb.WriteByte(' ')
+	}
+	if v.Stage != "" {
+		sb.WriteString(v.Stage)
+		sb.WriteByte(' ')
+	}
+	total := strconv.Itoa(v.Total)
+	idx := strconv.Itoa(v.Index)
+	for i := len(idx); i < len(total); i++ {
+		sb.WriteByte(' ')
+	}
+	sb.WriteString(idx)
+	sb.WriteByte('/')
+	sb.WriteString(total)
+	sb.WriteString("] ")
+	sb.WriteString(v.Instruction)
+	if v.Args != "" {
+		sb.WriteByte(' ')
+		sb.WriteString(v.Args)
+	}
+	return sb.String()
+}
+
+// Ingest stores b in one transaction: a crash or kill part way leaves no
+// trace of it. See Store.Ingest.
+func (s *SQLite) Ingest(ctx context.Context, b *model.Build, m Meta, opts IngestOptions) (id int64, created bool, err error) {
+	err = s.withIngester(ctx, func(in *ingester) error {
+		id, created, err = in.ingest(ctx, b, m, opts)
+		return err
+	})
+	if err != nil {
+		return 0, false, s.wrap("ingest", err)
+	}
+	return id, created, nil
+}
+
+// BatchItem is one build for IngestBatch.
+type BatchItem struct {
+	Build   *model.Build
+	Meta    Meta
+	Options IngestOptions
+}
+
+// BatchResult is IngestBatch's answer for one item.
+type BatchResult struct {
+	ID      int64 `json:"id"`
+	Created bool  `json:"created"`
+}
+
+// IngestBatch stores many builds in a single transaction: all or none.
+// It is much faster than one Ingest per build when backfilling history.
+func (s *SQLite) IngestBatch(ctx context.Context, items []BatchItem) ([]BatchResult, error) {
+	out := make([]BatchResult, len(items))
+	err := s.withIngester(ctx, func(in *ingester) error {
+		for i, it := range items {
+			id, created, err := in.ingest(ctx, it.Build, it.Meta, it.Options)
+			if err != nil {
+				return fmt.Errorf("item %d: %w", i, err)
+			}
+			out[i] = BatchResult{ID: id, Created: created}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap("ingest batch", err)
+	}
+	return out, nil
+}
+
+// jsonList encodes a non-empty slice as JSON text, and an empty one as NULL.
+func jsonList[T any](xs []T) any {
+	if len(xs) == 0 {
+		return nil
+	}
+	data, err := json.Marshal(xs)
+	if err != nil {
+		return nil
+	}
+	return string(data)
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+func nullDuration(d time.Duration, ok bool) any {
+	if !ok {
+		return nil
+	}
+	return int64(d)
+}

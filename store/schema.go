@@ -1,0 +1,308 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// SchemaVersion is the schema this package reads and writes. Open upgrades
+// older databases to it and refuses newer ones.
+const SchemaVersion = 2
+
+// migration moves a database from version-1 to version. Each runs inside
+// the transaction that also records the new version, so a crash leaves the
+// database at the old version, never half-migrated.
+type migration struct {
+	version int
+	sql     string
+	post    func(ctx context.Context, tx *sql.Tx) error // data backfill, after sql
+}
+
+// Repeated text is stored once: a vertex's name is NULL when it is the
+// canonical "[stage i/n] INSTR args" (see canonicalName) and its args are
+// NULL when they equal steps.args, the raw arguments first seen for that
+// step identity. That halves the size of the vertices table.
+//
+// Units: started_at columns are Unix milliseconds (UTC) and run_ms is
+// milliseconds, which keeps the analytics index small; the *_ns columns hold
+// the model's own nanosecond values so a build reads back exactly. Lists are
+// JSON text. WITHOUT ROWID is SQLite's clustered-table spelling and
+// REFERENCES are declared for documentation and future deletes but not
+// enforced at ingest (see OpenWith); a server database would keep both.
+var migrations = []migration{
+	{
+		// v1: builds, their vertices, transfers and metadata.
+		version: 1,
+		sql: `
+CREATE TABLE projects (
+	id   INTEGER PRIMARY KEY,
+	name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE branches (
+	id   INTEGER PRIMARY KEY,
+	name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE builds (
+	id               INTEGER PRIMARY KEY,
+	content_hash     TEXT NOT NULL UNIQUE,
+	project_id       INTEGER NOT NULL REFERENCES projects(id),
+	branch_id        INTEGER NOT NULL REFERENCES branches(id),
+	commit_sha       TEXT NOT NULL,
+	ci_provider      TEXT NOT NULL,
+	run_url          TEXT NOT NULL,
+	runner           TEXT NOT NULL,
+	dockerfile       TEXT NOT NULL,
+	tags             TEXT,
+	source           TEXT NOT NULL,
+	started_at       INTEGER NOT NULL,
+	started_source   TEXT NOT NULL,
+	ingested_at      INTEGER NOT NULL,
+	format           TEXT NOT NULL,
+	status           TEXT NOT NULL,
+	log_duration_ns  INTEGER,
+	log_started_ns   INTEGER,
+	log_completed_ns INTEGER,
+	builder          TEXT NOT NULL,
+	error            TEXT NOT NULL,
+	error_context    TEXT,
+	error_file       TEXT NOT NULL,
+	error_line       INTEGER NOT NULL,
+	warnings         TEXT,
+	image_id         TEXT NOT NULL,
+	image_names      TEXT,
+	truncated        INTEGER NOT NULL,
+	logs_kept        INTEGER NOT NULL
+);
+CREATE INDEX builds_started ON builds(started_at);
+CREATE INDEX builds_project_started ON builds(project_id, started_at);
+CREATE TABLE steps (
+	id          INTEGER PRIMARY KEY,
+	project_id  INTEGER NOT NULL REFERENCES projects(id),
+	key         TEXT NOT NULL,
+	kind        TEXT NOT NULL,
+	platform    TEXT NOT NULL,
+	stage       TEXT NOT NULL,
+	instruction TEXT NOT NULL,
+	text        TEXT NOT NULL,
+	occurrence  INTEGER NOT NULL,
+	args        TEXT NOT NULL,
+	UNIQUE (project_id, key)
+);
+CREATE TABLE vertices (
+	build_id       INTEGER NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+	seq            INTEGER NOT NULL,
+	step_id        INTEGER NOT NULL REFERENCES steps(id),
+	vertex_id      TEXT NOT NULL,
+	digest         TEXT NOT NULL,
+	inputs         TEXT,
+	name           TEXT,
+	name_truncated INTEGER NOT NULL,
+	platform       TEXT NOT NULL,
+	stage          TEXT NOT NULL,
+	step_index     INTEGER NOT NULL,
+	step_total     INTEGER NOT NULL,
+	instruction    TEXT NOT NULL,
+	args           TEXT,
+	cached         INTEGER NOT NULL,
+	canceled       INTEGER NOT NULL,
+	completed      INTEGER NOT NULL,
+	error          TEXT NOT NULL,
+	exit_code      INTEGER NOT NULL,
+	duration_ns    INTEGER NOT NULL,
+	has_duration   INTEGER NOT NULL,
+	started_ns     INTEGER,
+	ended_ns       INTEGER,
+	warnings       TEXT,
+	output_lines   INTEGER NOT NULL,
+	PRIMARY KEY (build_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE vertex_output (
+	build_id INTEGER NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+	seq      INTEGER NOT NULL,
+	lines    TEXT NOT NULL,
+	PRIMARY KEY (build_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE transfers (
+	build_id    INTEGER NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+	seq         INTEGER NOT NULL,
+	pos         INTEGER NOT NULL,
+	name        TEXT NOT NULL,
+	bytes       INTEGER NOT NULL,
+	total       INTEGER NOT NULL,
+	duration_ns INTEGER NOT NULL,
+	done        INTEGER NOT NULL,
+	PRIMARY KEY (build_id, seq, pos)
+) WITHOUT ROWID;
+`,
+	},
+	{
+		// v2: per-build aggregates precomputed at ingest, and the build
+		// start, branch and run time copied onto each vertex so that one
+		// covering index answers slow, misses and trend regressions
+		// without touching the builds table. run_ms is NULL for vertices
+		// that did not run, so COUNT and group_concat skip them for free.
+		version: 2,
+		sql: `
+ALTER TABLE builds ADD COLUMN duration_ns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN duration_source TEXT NOT NULL DEFAULT 'sum';
+ALTER TABLE builds ADD COLUMN steps_total INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN steps_cached INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN steps_ran INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN steps_failed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN ran_ns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN context_bytes INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE builds ADD COLUMN base_image_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE vertices ADD COLUMN started_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE vertices ADD COLUMN branch_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE vertices ADD COLUMN run_ms INTEGER;
+ALTER TABLE vertices ADD COLUMN image_digest TEXT NOT NULL DEFAULT '';
+CREATE INDEX builds_trend ON builds(started_at, project_id, branch_id, status, duration_ns, steps_total, steps_cached);
+CREATE INDEX vertices_step_time ON vertices(step_id, started_at, branch_id, cached, run_ms);
+`,
+		post: backfillV2,
+	},
+}
+
+// backfillV2 computes the v2 columns for builds stored by v1 with the same
+// code ingest uses, so old and new rows agree.
+func backfillV2(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM builds ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		b, _, err := loadBuild(ctx, tx, id)
+		if err != nil {
+			return fmt.Errorf("build %d: %w", id, err)
+		}
+		a := aggregate(b)
+		if _, err := tx.ExecContext(ctx, `UPDATE builds SET duration_ns = ?, duration_source = ?, steps_total = ?,
+			steps_cached = ?, steps_ran = ?, steps_failed = ?, ran_ns = ?, context_bytes = ?, base_image_bytes = ?
+			WHERE id = ?`, int64(a.duration), a.durationSource, a.stepsTotal, a.stepsCached, a.stepsRan, a.stepsFailed,
+			int64(a.ranNs), a.contextBytes, a.baseImageBytes, id); err != nil {
+			return err
+		}
+		for seq, v := range b.Vertices {
+			if _, err := tx.ExecContext(ctx, `UPDATE vertices SET run_ms = ?, image_digest = ?,
+				started_at = (SELECT started_at FROM builds WHERE id = ?),
+				branch_id = (SELECT branch_id FROM builds WHERE id = ?)
+				WHERE build_id = ? AND seq = ?`, runMs(v), imageDigest(v), id, id, id, seq); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// migrate brings the database from its current version to SchemaVersion in
+// one write transaction. It re-reads the version inside the transaction:
+// another process may have migrated while this one waited for the lock.
+func (s *SQLite) migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE (see dsn)
+	if err != nil {
+		return s.wrap("upgrade schema", err)
+	}
+	defer tx.Rollback()
+	version, err := schemaVersion(ctx, tx)
+	if err != nil {
+		return s.wrap("upgrade schema", err)
+	}
+	if version > SchemaVersion {
+		return s.tooNew(version)
+	}
+	if version == SchemaVersion {
+		return nil
+	}
+	if version < 0 {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE buildstats_schema (version INTEGER NOT NULL);
+			INSERT INTO buildstats_schema (version) VALUES (0)`); err != nil {
+			return s.wrap("create schema", err)
+		}
+		version = 0
+	}
+	for _, m := range migrations {
+		if m.version <= version {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return s.wrap(fmt.Sprintf("upgrade schema to version %d", m.version), err)
+		}
+		if m.post != nil {
+			if err := m.post(ctx, tx); err != nil {
+				return s.wrap(fmt.Sprintf("upgrade schema to version %d", m.version), err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE buildstats_schema SET version = ?`, m.version); err != nil {
+			return s.wrap("record schema version", err)
+		}
+	}
+	return s.wrap("upgrade schema", tx.Commit())
+}
+
+// queryer is what *sql.DB and *sql.Tx have in common.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// schemaVersion returns the recorded version, -1 for an empty database, or
+// an error wrapping errForeign for an SQLite database some other program
+// owns.
+func schemaVersion(ctx context.Context, q queryer) (int, error) {
+	rows, err := q.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table'`)
+	if err != nil {
+		return 0, err
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		tables = append(tables, name)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	found := false
+	for _, t := range tables {
+		if t == "buildstats_schema" {
+			found = true
+		}
+	}
+	if !found {
+		if len(tables) > 0 {
+			return 0, errForeign
+		}
+		return -1, nil
+	}
+	var v int
+	if err := q.QueryRowContext(ctx, `SELECT version FROM buildstats_schema`).Scan(&v); err != nil {
+		return 0, err
+	}
+	return v, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

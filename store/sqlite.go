@@ -1,0 +1,221 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// DefaultBusyTimeout is how long a write waits for another process that
+// holds the database before failing with ErrLocked.
+const DefaultBusyTimeout = 10 * time.Second
+
+// Options tune Open.
+type Options struct {
+	// BusyTimeout overrides DefaultBusyTimeout.
+	BusyTimeout time.Duration
+}
+
+// SQLite is the SQLite Store. It is safe for concurrent use, and several
+// processes may use one database file: it runs in WAL mode, and writers wait
+// up to the busy timeout for each other.
+type SQLite struct {
+	db   *sql.DB
+	path string
+	busy time.Duration
+
+	wmu sync.Mutex // serialises this process's writers; SQLite serialises processes
+
+	// Committed project, branch and step ids. Ids are never reused: nothing
+	// deletes these rows.
+	mu    sync.Mutex
+	names map[nameKey]int64
+	steps map[stepKey]stepVal
+}
+
+// nameKey is a project or branch name.
+type nameKey struct {
+	table, name string
+}
+
+// driverName is go-sqlite3 with a connect hook for per-connection settings.
+const driverName = "sqlite3_buildstats"
+
+func init() {
+	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		// Memory-mapped reads: each CLI command is a fresh process with a
+		// cold page cache, and mapping the file saves a read() and a copy
+		// per page on the large scans of slow, misses and trends.
+		_, err := c.Exec(`PRAGMA mmap_size = 1073741824`, nil)
+		return err
+	}})
+}
+
+var _ Store = (*SQLite)(nil)
+
+// sqliteMagic starts every SQLite 3 database file.
+var sqliteMagic = []byte("SQLite format 3\x00")
+
+// Open opens the database at path with default options, creating it (mode
+// 0600, parent directories 0700) if it does not exist. See OpenWith.
+func Open(path string) (*SQLite, error) { return OpenWith(path, Options{}) }
+
+// OpenWith opens or creates the database at path and upgrades its schema.
+// It refuses, without writing to it, a file that is not an SQLite database
+// (ErrNotDatabase), an SQLite database of another program (ErrNotDatabase)
+// and a database with a newer schema (ErrSchemaTooNew).
+func OpenWith(path string, o Options) (*SQLite, error) {
+	if path == "" {
+		return nil, errors.New("open build history: empty database path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &SQLite{path: abs, busy: o.BusyTimeout, names: map[nameKey]int64{}, steps: map[stepKey]stepVal{}}
+	if s.busy <= 0 {
+		s.busy = DefaultBusyTimeout
+	}
+	if err := s.prepareFile(); err != nil {
+		return nil, err
+	}
+	// mode=rw: the file exists by now, and SQLite must not create one with
+	// the umask's permissions if it vanished. _txlock=immediate takes the
+	// write lock at BEGIN, so two writers queue on the busy timeout instead
+	// of one failing when it upgrades a read lock. Foreign keys are not
+	// enforced: every write goes through ingest, which takes its ids from
+	// the same transaction, and enforcement would cost two lookups per
+	// vertex (tests run PRAGMA foreign_key_check instead).
+	dsn := fmt.Sprintf("file:%s?mode=rw&_busy_timeout=%d&_txlock=immediate&_foreign_keys=0&_cache_size=-65536",
+		(&url.URL{Path: abs}).EscapedPath(), s.busy.Milliseconds())
+	db, err := sql.Open(driverName, dsn)
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	if err := s.init(context.Background()); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// prepareFile creates a missing database file with mode 0600, and checks an
+// existing one starts like an SQLite database before SQLite touches it.
+func (s *SQLite) prepareFile() error {
+	f, err := os.Open(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
+			return fmt.Errorf("create build history directory: %w", err)
+		}
+		f, err := os.OpenFile(s.path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			return nil // another process created it first
+		}
+		if err != nil {
+			return fmt.Errorf("create build history: %w", err)
+		}
+		return f.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("open build history: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return fmt.Errorf("open build history: %s is a directory, not a database file", s.path)
+	}
+	head := make([]byte, len(sqliteMagic))
+	n, err := io.ReadFull(f, head)
+	if n == 0 && (err == io.EOF || err == io.ErrUnexpectedEOF) {
+		return nil // empty: SQLite treats it as a new database
+	}
+	if !bytes.Equal(head[:n], sqliteMagic) {
+		return fmt.Errorf("%w: %s is not an SQLite database (it starts with %q); it was left unchanged; "+
+			"move it away or point --db/BUILDSTATS_DB at another file", ErrNotDatabase, s.path, head[:n])
+	}
+	return nil
+}
+
+// errForeign marks an SQLite database with tables but no buildstats schema.
+var errForeign = errors.New("foreign database")
+
+// init checks the schema version before anything is written, then switches
+// to WAL and migrates.
+func (s *SQLite) init(ctx context.Context) error {
+	version, err := schemaVersion(ctx, s.db)
+	if errors.Is(err, errForeign) {
+		return fmt.Errorf("%w: %s is an SQLite database of another program (it has tables but no buildstats schema); "+
+			"it was left unchanged", ErrNotDatabase, s.path)
+	}
+	if err != nil {
+		return s.wrap("open build history", err)
+	}
+	if version > SchemaVersion {
+		return s.tooNew(version)
+	}
+	// WAL lets readers run during an ingest and makes a killed writer's
+	// transaction vanish on the next open. The mode is stored in the file.
+	var mode string
+	if err := s.db.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
+		return s.wrap("enable WAL", err)
+	}
+	if version < SchemaVersion {
+		return s.migrate(ctx)
+	}
+	return nil
+}
+
+func (s *SQLite) tooNew(version int) error {
+	return fmt.Errorf("%w: %s has schema version %d and this buildstats understands up to version %d; "+
+		"upgrade buildstats to read it (the database was not modified)", ErrSchemaTooNew, s.path, version, SchemaVersion)
+}
+
+// wrap turns SQLite's busy and corruption errors into the package's errors
+// with a message that says what happened to which file.
+func (s *SQLite) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrBusy, sqlite3.ErrLocked:
+			return fmt.Errorf("%s: %w: another process kept %s busy for more than %v; try again when it has finished",
+				op, ErrLocked, s.path, s.busy)
+		case sqlite3.ErrNotADB, sqlite3.ErrCorrupt:
+			return fmt.Errorf("%s: %w: %s is damaged or not a database (%v); it was left unchanged",
+				op, ErrNotDatabase, s.path, err)
+		}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// Path returns the absolute path of the database file.
+func (s *SQLite) Path() string { return s.path }
+
+// Close closes the database. It runs PRAGMA optimize first, as SQLite
+// recommends, so the query planner's statistics follow the data.
+func (s *SQLite) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	s.db.ExecContext(ctx, `PRAGMA optimize`) // best effort: a busy database just skips it
+	return s.db.Close()
+}
+
+// DB exposes the underlying handle for tests and maintenance tools.
+func (s *SQLite) DB() *sql.DB { return s.db }

@@ -1,0 +1,362 @@
+// Package store keeps build history: every ingested build with its
+// vertices, transfers and metadata, and the queries the history, show,
+// compare, slow, misses, trends and explain commands answer from it.
+//
+// Callers use the Store interface; Open returns the SQLite implementation,
+// the embedded default. The SQL is kept portable where that costs nothing
+// (plain types, ON CONFLICT and RETURNING, one SQLite-only aggregate
+// behind dialectListAgg) so a shared server database can implement Store later.
+//
+// A step's identity across builds is its project, platform, stage and
+// normalised instruction text (see StepRef), never its [n/m] position, which
+// shifts whenever a Dockerfile line is added.
+package store
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/buildstats/buildstats/parse/model"
+)
+
+// Store is the build history. Implementations are safe for concurrent use.
+type Store interface {
+	// Ingest stores one build in a single transaction. Builds are keyed by
+	// Meta.ContentHash: ingesting the same content again stores nothing and
+	// returns the existing id with created == false.
+	Ingest(ctx context.Context, b *model.Build, m Meta, opts IngestOptions) (id int64, created bool, err error)
+	// History lists builds newest first.
+	History(ctx context.Context, q HistoryQuery) ([]BuildSummary, error)
+	// Summary returns the history row of one build.
+	Summary(ctx context.Context, id int64) (BuildSummary, error)
+	// Build returns a stored build as the parser produced it (minus vertex
+	// output unless it was ingested with KeepLogs) and its metadata.
+	Build(ctx context.Context, id int64) (*model.Build, Meta, error)
+	// Resolve turns a user's build reference into an id: a numeric id,
+	// "latest", "previous" (the one before latest), "latest~N", or a content
+	// hash prefix. project, when not empty, scopes latest/previous.
+	Resolve(ctx context.Context, ref, project string) (int64, error)
+	// Compare diffs two builds step by step.
+	Compare(ctx context.Context, before, after int64) (*Comparison, error)
+	// Slow ranks step identities by the time they took over a window.
+	Slow(ctx context.Context, q WindowQuery) ([]StepStats, error)
+	// Misses ranks Dockerfile steps by the time lost to cache misses.
+	Misses(ctx context.Context, q WindowQuery) ([]StepStats, error)
+	// Trends aggregates builds per day or week.
+	Trends(ctx context.Context, q TrendQuery) (*Trends, error)
+	// PreviousMisses lists the steps that were cached in the previous build
+	// of the same project and are not cached in this one.
+	PreviousMisses(ctx context.Context, id int64) (*PreviousMisses, error)
+	// Close releases the database.
+	Close() error
+}
+
+// Errors callers can test with errors.Is. The returned errors wrap these
+// with the database path and what to do about it.
+var (
+	// ErrNotFound: no build matches the id or reference.
+	ErrNotFound = errors.New("build not found")
+	// ErrNotDatabase: the file is not an SQLite database (or is damaged
+	// beyond SQLite's ability to read it). The file is left untouched.
+	ErrNotDatabase = errors.New("not a buildstats database")
+	// ErrSchemaTooNew: the database was written by a newer buildstats. It is
+	// refused, never rewritten.
+	ErrSchemaTooNew = errors.New("database schema is newer than this buildstats")
+	// ErrLocked: another process held the database for longer than the busy
+	// timeout.
+	ErrLocked = errors.New("database is locked")
+)
+
+// Meta is what the log does not say about a build: where and from what it
+// was built. The CLI fills it from flags, DetectCI and DetectGit.
+type Meta struct {
+	Project    string   `json:"project"`
+	Branch     string   `json:"branch,omitempty"`
+	Commit     string   `json:"commit,omitempty"`
+	CIProvider string   `json:"ci_provider,omitempty"` // "github-actions", "gitlab-ci", "buildkite", "circleci", "jenkins"
+	RunURL     string   `json:"run_url,omitempty"`
+	Runner     string   `json:"runner,omitempty"`
+	Dockerfile string   `json:"dockerfile,omitempty"`
+	Tags       []string `json:"tags,omitempty"` // image tags; defaults to the names the log shows
+
+	// Started is when the build started; StartedSource says where that came
+	// from ("log", "flag", "file", "ingest"). See StartTime. When zero,
+	// Ingest uses the log's start time, else the time of ingest.
+	Started       time.Time `json:"started_at"`
+	StartedSource string    `json:"started_source,omitempty"`
+
+	// ContentHash identifies the build's content, normally HashReader's sum
+	// of the raw log bytes. When empty, Ingest hashes the parsed build.
+	ContentHash string `json:"content_hash,omitempty"`
+	// Source is the log file name the build was ingested from, "-" for
+	// stdin; informational only.
+	Source string `json:"source,omitempty"`
+}
+
+// Merge returns m with its empty fields filled from o, so that
+// flags.Merge(DetectCI(os.Getenv)).Merge(DetectGit(dir)) gives flags
+// precedence over CI variables over the local checkout.
+func (m Meta) Merge(o Meta) Meta {
+	str := func(a *string, b string) {
+		if *a == "" {
+			*a = b
+		}
+	}
+	str(&m.Project, o.Project)
+	str(&m.Branch, o.Branch)
+	str(&m.Commit, o.Commit)
+	str(&m.CIProvider, o.CIProvider)
+	str(&m.RunURL, o.RunURL)
+	str(&m.Runner, o.Runner)
+	str(&m.Dockerfile, o.Dockerfile)
+	str(&m.ContentHash, o.ContentHash)
+	str(&m.Source, o.Source)
+	if len(m.Tags) == 0 {
+		m.Tags = o.Tags
+	}
+	if m.Started.IsZero() {
+		m.Started, m.StartedSource = o.Started, o.StartedSource
+	}
+	return m
+}
+
+// IngestOptions control what Ingest keeps.
+type IngestOptions struct {
+	// KeepLogs stores the vertex output tails and the Dockerfile excerpt of
+	// a failed build. Off by default: build output can hold secrets.
+	KeepLogs bool
+}
+
+// HistoryQuery selects builds for History. Zero fields do not filter.
+type HistoryQuery struct {
+	Project string
+	Branch  string
+	Since   time.Time // inclusive
+	Until   time.Time // exclusive
+	Limit   int       // 0 = all
+}
+
+// BuildSummary is one history row.
+type BuildSummary struct {
+	ID              int64     `json:"id"`
+	Project         string    `json:"project"`
+	Branch          string    `json:"branch"`
+	Commit          string    `json:"commit"`
+	StartedAt       time.Time `json:"started_at"`
+	Status          string    `json:"status"`
+	DurationSeconds float64   `json:"duration_seconds"`
+	// DurationSource says how the duration was found: "log" (the log states
+	// it), "timestamps" (vertex start/end times) or "sum" (the sum of vertex
+	// durations, an upper bound when stages ran in parallel).
+	DurationSource string `json:"duration_source"`
+	StepsTotal     int    `json:"steps_total"`
+	StepsCached    int    `json:"steps_cached"`
+	StepsRan       int    `json:"steps_ran"`
+	StepsFailed    int    `json:"steps_failed"`
+	// ContextBytes is the build context transfer size, -1 when unknown.
+	ContextBytes   int64    `json:"context_bytes"`
+	BaseImageBytes int64    `json:"base_image_bytes"`
+	CIProvider     string   `json:"ci_provider,omitempty"`
+	RunURL         string   `json:"run_url,omitempty"`
+	Runner         string   `json:"runner,omitempty"`
+	Dockerfile     string   `json:"dockerfile,omitempty"`
+	Tags           []string `json:"tags,omitempty"`
+	Format         string   `json:"format"`
+	ContentHash    string   `json:"content_hash"`
+}
+
+// Step kinds.
+const (
+	KindStep     = "step"     // a Dockerfile instruction with an [n/m] position
+	KindInternal = "internal" // [internal], [auth], metadata loads
+	KindExport   = "export"   // exporting to image/tarball, writing, naming
+	KindOther    = "other"
+)
+
+// StepRef names a step identity: the same Dockerfile step across builds.
+type StepRef struct {
+	StepID      int64  `json:"step_id"`
+	Project     string `json:"project,omitempty"`
+	Kind        string `json:"kind"`
+	Platform    string `json:"platform,omitempty"`
+	Stage       string `json:"stage,omitempty"`
+	Instruction string `json:"instruction,omitempty"`
+	// Text is the normalised instruction ("RUN npm ci", "FROM node:20") or,
+	// for other vertices, the normalised name.
+	Text string `json:"text"`
+	// Occurrence tells apart identical instructions in one stage: 0 for the
+	// first, 1 for the second, and so on.
+	Occurrence int `json:"occurrence,omitempty"`
+}
+
+// Label renders the step as "[platform stage] TEXT".
+func (r StepRef) Label() string {
+	var parts []string
+	if r.Platform != "" {
+		parts = append(parts, r.Platform)
+	}
+	if r.Stage != "" && r.Kind == KindStep {
+		parts = append(parts, r.Stage)
+	}
+	s := r.Text
+	if len(parts) > 0 {
+		s = "[" + strings.Join(parts, " ") + "] " + s
+	}
+	if r.Occurrence > 0 {
+		s += " (#" + itoa(r.Occurrence+1) + ")"
+	}
+	return s
+}
+
+// Step states in comparisons.
+const (
+	StateCached     = "cached"
+	StateRan        = "ran"
+	StateFailed     = "failed"
+	StateCanceled   = "canceled"
+	StateIncomplete = "incomplete" // started or listed, never finished
+	StateAbsent     = "absent"     // not in that build
+)
+
+// StepChange is one step identity in a comparison of two builds.
+type StepChange struct {
+	StepRef
+	BeforeState   string  `json:"before_state"`
+	AfterState    string  `json:"after_state"`
+	BeforeSeconds float64 `json:"before_seconds"`
+	AfterSeconds  float64 `json:"after_seconds"`
+	DeltaSeconds  float64 `json:"delta_seconds"`
+	// CacheChanged is set when the step was a cache hit in one build and
+	// ran in the other.
+	CacheChanged bool `json:"cache_changed"`
+}
+
+// BaseImageChange is a FROM step whose pinned digest differs.
+type BaseImageChange struct {
+	StepRef
+	BeforeDigest string `json:"before_digest"`
+	AfterDigest  string `json:"after_digest"`
+}
+
+// Comparison is Compare's answer.
+type Comparison struct {
+	Before               BuildSummary `json:"before"`
+	After                BuildSummary `json:"after"`
+	DurationDeltaSeconds float64      `json:"duration_delta_seconds"`
+	// Steps lists every identity in either build: After's order, then the
+	// steps only Before had.
+	Steps []StepChange `json:"steps"`
+	// FirstCacheChange is the first step (in After's order) whose cache
+	// state changed: usually the step that invalidated the cache.
+	FirstCacheChange *StepChange `json:"first_cache_change,omitempty"`
+	// CacheLostSeconds is what the lost cache cost: the run time in After
+	// of every step that was cached in Before. CacheGainedSeconds is the
+	// reverse.
+	CacheLostSeconds   float64           `json:"cache_lost_seconds"`
+	CacheGainedSeconds float64           `json:"cache_gained_seconds"`
+	BaseImageChanges   []BaseImageChange `json:"base_image_changes"`
+	// Context sizes, -1 when the log does not show them.
+	ContextBytesBefore int64     `json:"context_bytes_before"`
+	ContextBytesAfter  int64     `json:"context_bytes_after"`
+	Added              []StepRef `json:"added"`
+	Removed            []StepRef `json:"removed"`
+}
+
+// WindowQuery selects the builds Slow and Misses look at. Zero fields do
+// not filter.
+type WindowQuery struct {
+	Since   time.Time // inclusive
+	Until   time.Time // exclusive
+	Project string
+	Branch  string
+	// Kinds limits Slow to step kinds (KindStep, KindInternal, ...); empty
+	// means all. Misses always looks at KindStep only.
+	Kinds []string
+	Limit int // 0 = all
+}
+
+// StepStats is one step identity's figures over a window. Times are over
+// the executions that ran (not cache hits); percentiles are nearest-rank.
+type StepStats struct {
+	StepRef
+	Builds    int     `json:"builds"`     // builds in the window that had the step
+	Runs      int     `json:"runs"`       // executions that ran
+	CacheHits int     `json:"cache_hits"` // executions served from the cache
+	MissRate  float64 `json:"miss_rate"`  // runs / (runs + cache hits), Dockerfile steps only
+	P50       float64 `json:"p50_seconds"`
+	P95       float64 `json:"p95_seconds"`
+	Max       float64 `json:"max_seconds"`
+	Mean      float64 `json:"mean_seconds"`
+	Total     float64 `json:"total_seconds"` // summed run time
+	// Lost is the run time of cache misses: Total for Dockerfile steps,
+	// 0 for vertices that are never cached.
+	Lost float64 `json:"lost_seconds"`
+}
+
+// Period is a trend bucket.
+type Period string
+
+// Trend periods. Weeks start on Monday 00:00 UTC, days at 00:00 UTC.
+const (
+	Day  Period = "day"
+	Week Period = "week"
+)
+
+// TrendQuery selects Trends' builds and buckets.
+type TrendQuery struct {
+	Period  Period    // Week when empty
+	Since   time.Time // inclusive; zero = from the first build
+	Until   time.Time // exclusive; zero = through the last build
+	Project string
+	Branch  string
+	// Regressions is how many regressed steps to return (default 5);
+	// Baseline how many periods before the latest one they are compared
+	// against (default 4).
+	Regressions int
+	Baseline    int
+}
+
+// TrendPeriod is one bucket of Trends.
+type TrendPeriod struct {
+	Start        time.Time `json:"start"`
+	End          time.Time `json:"end"`
+	Builds       int       `json:"builds"`
+	Failed       int       `json:"failed"`
+	FailureRate  float64   `json:"failure_rate"`
+	P50          float64   `json:"p50_seconds"`
+	P95          float64   `json:"p95_seconds"`
+	StepsTotal   int       `json:"steps_total"`
+	StepsCached  int       `json:"steps_cached"`
+	CacheHitRate float64   `json:"cache_hit_rate"`
+}
+
+// StepRegression is a step whose typical run time rose in the latest
+// period against the periods before it.
+type StepRegression struct {
+	StepRef
+	BaselineSeconds float64 `json:"baseline_seconds"` // p50 run time over the baseline periods
+	CurrentSeconds  float64 `json:"current_seconds"`  // p50 run time in the latest period
+	DeltaSeconds    float64 `json:"delta_seconds"`
+	BaselineRuns    int     `json:"baseline_runs"`
+	CurrentRuns     int     `json:"current_runs"`
+}
+
+// Trends is Trends' answer.
+type Trends struct {
+	Period  Period        `json:"period"`
+	Periods []TrendPeriod `json:"periods"` // oldest first, empty periods included
+	// Regressions compares the latest period with up to Baseline periods
+	// before it, largest p50 increase first.
+	Regressions []StepRegression `json:"regressions"`
+}
+
+// PreviousMisses is PreviousMisses' answer.
+type PreviousMisses struct {
+	Build    BuildSummary  `json:"build"`
+	Previous *BuildSummary `json:"previous,omitempty"` // nil for a project's first build
+	// Steps were cached in Previous and ran (or failed) in Build, in
+	// Build's order.
+	Steps []StepChange `json:"steps"`
+}
