@@ -53,7 +53,7 @@ fi
 # --- buildkitd / buildctl ----------------------------------------------------
 cd "$repo"
 version=$(go list -m -f '{{.Version}}' github.com/moby/buildkit)
-dir=${BUILDSTATS_BUILDKIT_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/buildstats/buildkit-$version}
+dir=${BUILDSTATS_BUILDKIT_DIR:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/buildstats/buildkit-$version}
 if [ -x "$dir/bin/buildkitd" ] && [ -x "$dir/bin/buildctl" ] &&
    "$dir/bin/buildkitd" --version 2>/dev/null | grep -q " $version "; then
   echo "install-test-deps: buildkitd $version already in $dir/bin"

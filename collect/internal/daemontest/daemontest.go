@@ -61,7 +61,10 @@ func BuildKitBinDir() string {
 	}
 	cache := os.Getenv("XDG_CACHE_HOME")
 	if cache == "" {
-		home, _ := os.UserHomeDir()
+		home, err := os.UserHomeDir()
+		if err != nil {
+			home = "/root" // as the install script assumes without $HOME
+		}
 		cache = filepath.Join(home, ".cache")
 	}
 	return filepath.Join(cache, "buildstats", "buildkit-"+BuildKitVersion(), "bin")
