@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/buildstats/buildstats/collect"
+	bkcollect "github.com/buildstats/buildstats/collect/buildkit"
+	"github.com/buildstats/buildstats/store"
+)
+
+type importOptions struct {
+	addr    string
+	follow  bool
+	db      string
+	project string
+}
+
+func newImportCommand(app *App) *cobra.Command {
+	var opts importOptions
+	cmd := &cobra.Command{
+		Use:   "import [--addr ADDR] [--follow]",
+		Short: "Import completed builds from a BuildKit daemon's history",
+		Long: `Import stores the builds a BuildKit daemon remembers, whoever ran them
+(buildctl, buildx with a remote or container driver, buildstats build): each
+build's recorded progress is replayed from the daemon, so the record has the
+same exact times and step graph as a live one. Builds already in the history
+are skipped, so importing again adds only new builds. With --follow, import
+keeps listening and stores each build as it completes, until interrupted.`,
+		Example: `  buildstats import --addr unix:///run/buildkit/buildkitd.sock
+  BUILDKIT_HOST=tcp://buildkitd:1234 buildstats import --follow --project api`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runImport(cmd.Context(), app, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.addr, "addr", "", "BuildKit daemon address (default $BUILDKIT_HOST, else the default socket)")
+	f.BoolVar(&opts.follow, "follow", false, "keep importing builds as they complete, until interrupted")
+	f.StringVar(&opts.db, "db", "", "history database (default $BUILDSTATS_DB or ~/.local/share/buildstats/history.db)")
+	f.StringVar(&opts.project, "project", "", "project name to file the builds under (default: the current directory's git project or name)")
+	return cmd
+}
+
+func runImport(ctx context.Context, app *App, opts importOptions) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c, err := bkcollect.Connect(ctx, opts.addr)
+	if err != nil {
+		return usageError(err)
+	}
+	defer c.Close()
+	s, err := openStore(app, opts.db)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	project := opts.project
+	if project == "" {
+		// The daemon does not know which project a build was for.
+		project = store.DetectProject(".")
+	}
+	known := func(ref string) bool {
+		_, err := s.Resolve(ctx, bkcollect.ContentHash(ref), "")
+		return err == nil
+	}
+	var added, failed int
+	err = bkcollect.Import(ctx, c, bkcollect.ImportOptions{Follow: opts.follow, Skip: known}, func(im bkcollect.Imported) error {
+		rec := im.Record
+		meta := store.Meta{
+			Project:     project,
+			Dockerfile:  rec.GetFrontendAttrs()["filename"],
+			ContentHash: bkcollect.ContentHash(im.Ref),
+			Source:      "buildkit:" + im.Ref,
+			Tags:        im.Build.ImageNames,
+		}
+		if ts := rec.GetCreatedAt(); ts != nil {
+			meta.Started, meta.StartedSource = ts.AsTime(), "log"
+		}
+		_, created, err := s.Ingest(context.WithoutCancel(ctx), im.Build, meta, store.IngestOptions{})
+		if err != nil {
+			return fmt.Errorf("store build %s: %w", im.Ref, err)
+		}
+		if created {
+			added++
+			if im.Build.Status != "succeeded" {
+				failed++
+			}
+			fmt.Fprintf(app.IO.ErrOut, "imported %s: %s, %d steps%s\n", im.Ref, im.Build.Status, len(im.Build.Vertices), describeError(im.Build.Error))
+		}
+		return nil
+	})
+	fmt.Fprintf(app.IO.Out, "%d new builds imported (%d failed or cancelled)\n", added, failed)
+	if err != nil && ctx.Err() == nil {
+		if errors.Is(err, collect.ErrDaemonUnavailable) {
+			return usageError(err)
+		}
+		return err
+	}
+	return nil
+}
+
+func describeError(e string) string {
+	if e == "" {
+		return ""
+	}
+	if i := strings.IndexByte(e, '\n'); i >= 0 {
+		e = e[:i]
+	}
+	return ": " + truncate(e, 80)
+}
