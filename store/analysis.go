@@ -306,12 +306,18 @@ func (s *SQLite) stepStats(ctx context.Context, q WindowQuery, kinds []string) (
 	return out, nil
 }
 
-// Slow ranks step identities by total run time over the window, then by
-// p95. See Store.Slow.
+// Slow ranks the step identities that ran in the window by total run
+// time, then by p95. See Store.Slow.
 func (s *SQLite) Slow(ctx context.Context, q WindowQuery) ([]StepStats, error) {
-	out, err := s.stepStats(ctx, q, q.Kinds)
+	all, err := s.stepStats(ctx, q, q.Kinds)
 	if err != nil {
 		return nil, s.wrap("slow steps", err)
+	}
+	out := all[:0]
+	for _, st := range all {
+		if st.Runs > 0 { // always cached: nothing to time
+			out = append(out, st)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]

@@ -25,6 +25,8 @@ const DefaultBusyTimeout = 10 * time.Second
 type Options struct {
 	// BusyTimeout overrides DefaultBusyTimeout.
 	BusyTimeout time.Duration
+
+	cachePages int // tests: a tiny page cache makes transactions spill into the WAL
 }
 
 // SQLite is the SQLite Store. It is safe for concurrent use, and several
@@ -97,8 +99,12 @@ func OpenWith(path string, o Options) (*SQLite, error) {
 	// enforced: every write goes through ingest, which takes its ids from
 	// the same transaction, and enforcement would cost two lookups per
 	// vertex (tests run PRAGMA foreign_key_check instead).
-	dsn := fmt.Sprintf("file:%s?mode=rw&_busy_timeout=%d&_txlock=immediate&_foreign_keys=0&_cache_size=-65536",
-		(&url.URL{Path: abs}).EscapedPath(), s.busy.Milliseconds())
+	cache := -65536 // KiB: the step index's working set stays in memory during bulk ingests
+	if o.cachePages > 0 {
+		cache = o.cachePages
+	}
+	dsn := fmt.Sprintf("file:%s?mode=rw&_busy_timeout=%d&_txlock=immediate&_foreign_keys=0&_cache_size=%d",
+		(&url.URL{Path: abs}).EscapedPath(), s.busy.Milliseconds(), cache)
 	db, err := sql.Open(driverName, dsn)
 	if err != nil {
 		return nil, err

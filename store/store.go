@@ -40,7 +40,8 @@ type Store interface {
 	Resolve(ctx context.Context, ref, project string) (int64, error)
 	// Compare diffs two builds step by step.
 	Compare(ctx context.Context, before, after int64) (*Comparison, error)
-	// Slow ranks step identities by the time they took over a window.
+	// Slow ranks step identities by the time they took over a window;
+	// steps that were always cached are left out.
 	Slow(ctx context.Context, q WindowQuery) ([]StepStats, error)
 	// Misses ranks Dockerfile steps by the time lost to cache misses.
 	Misses(ctx context.Context, q WindowQuery) ([]StepStats, error)

@@ -1,0 +1,242 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the plain driver, for databases made by hand
+)
+
+// schemaV1 is version 1 of the schema as released, frozen here so the test
+// keeps checking the upgrade path after migrations change.
+const schemaV1 = `
+CREATE TABLE buildstats_schema (version INTEGER NOT NULL);
+INSERT INTO buildstats_schema (version) VALUES (1);
+CREATE TABLE projects (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE branches (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE builds (
+	id INTEGER PRIMARY KEY, content_hash TEXT NOT NULL UNIQUE,
+	project_id INTEGER NOT NULL REFERENCES projects(id), branch_id INTEGER NOT NULL REFERENCES branches(id),
+	commit_sha TEXT NOT NULL, ci_provider TEXT NOT NULL, run_url TEXT NOT NULL, runner TEXT NOT NULL,
+	dockerfile TEXT NOT NULL, tags TEXT, source TEXT NOT NULL, started_at INTEGER NOT NULL,
+	started_source TEXT NOT NULL, ingested_at INTEGER NOT NULL, format TEXT NOT NULL, status TEXT NOT NULL,
+	log_duration_ns INTEGER, log_started_ns INTEGER, log_completed_ns INTEGER, builder TEXT NOT NULL,
+	error TEXT NOT NULL, error_context TEXT, error_file TEXT NOT NULL, error_line INTEGER NOT NULL,
+	warnings TEXT, image_id TEXT NOT NULL, image_names TEXT, truncated INTEGER NOT NULL, logs_kept INTEGER NOT NULL);
+CREATE INDEX builds_started ON builds(started_at);
+CREATE INDEX builds_project_started ON builds(project_id, started_at);
+CREATE TABLE steps (
+	id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id), key TEXT NOT NULL,
+	kind TEXT NOT NULL, platform TEXT NOT NULL, stage TEXT NOT NULL, instruction TEXT NOT NULL,
+	text TEXT NOT NULL, occurrence INTEGER NOT NULL, args TEXT NOT NULL, UNIQUE (project_id, key));
+CREATE TABLE vertices (
+	build_id INTEGER NOT NULL REFERENCES builds(id) ON DELETE CASCADE, seq INTEGER NOT NULL,
+	step_id INTEGER NOT NULL REFERENCES steps(id), vertex_id TEXT NOT NULL, digest TEXT NOT NULL, inputs TEXT,
+	name TEXT, name_truncated INTEGER NOT NULL, platform TEXT NOT NULL, stage TEXT NOT NULL,
+	step_index INTEGER NOT NULL, step_total INTEGER NOT NULL, instruction TEXT NOT NULL, args TEXT,
+	cached INTEGER NOT NULL, canceled INTEGER NOT NULL, completed INTEGER NOT NULL, error TEXT NOT NULL,
+	exit_code INTEGER NOT NULL, duration_ns INTEGER NOT NULL, has_duration INTEGER NOT NULL,
+	started_ns INTEGER, ended_ns INTEGER, warnings TEXT, output_lines INTEGER NOT NULL,
+	PRIMARY KEY (build_id, seq)) WITHOUT ROWID;
+CREATE TABLE vertex_output (build_id INTEGER NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+	seq INTEGER NOT NULL, lines TEXT NOT NULL, PRIMARY KEY (build_id, seq)) WITHOUT ROWID;
+CREATE TABLE transfers (build_id INTEGER NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+	seq INTEGER NOT NULL, pos INTEGER NOT NULL, name TEXT NOT NULL, bytes INTEGER NOT NULL,
+	total INTEGER NOT NULL, duration_ns INTEGER NOT NULL, done INTEGER NOT NULL,
+	PRIMARY KEY (build_id, seq, pos)) WITHOUT ROWID;
+`
+
+// A version 1 database, made by hand, opens, is upgraded in place and keeps
+// its build, now with the aggregates version 2 precomputes.
+func TestMigrateFromV1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := t0.UnixMilli()
+	_, err = db.Exec(schemaV1+`
+INSERT INTO projects (id, name) VALUES (1, 'legacy');
+INSERT INTO branches (id, name) VALUES (1, 'main');
+INSERT INTO builds VALUES (1, 'sha256:v1', 1, 1, 'c0ffee', '', '', '', 'Dockerfile', '["app:1"]', 'old.log', ?, 'file', ?,
+	'plain', 'succeeded', NULL, NULL, NULL, '', '', NULL, '', 0, NULL, '', '["app:1"]', 0, 0);
+INSERT INTO steps VALUES (1, 1, 'k1', 'internal', '', 'internal', '', '[internal] load build context', 0, '');
+INSERT INTO steps VALUES (2, 1, 'k2', 'step', '', '', 'FROM', 'FROM alpine:3.20', 0, 'docker.io/library/alpine:3.20@sha256:`+strings.Repeat("1", 64)+`');
+INSERT INTO steps VALUES (3, 1, 'k3', 'step', '', '', 'RUN', 'RUN make', 0, 'make');
+INSERT INTO vertices VALUES (1, 0, 1, '1', '', NULL, '[internal] load build context', 0, '', 'internal', 0, 0, '', '',
+	0, 0, 1, '', 0, 300000000, 1, NULL, NULL, NULL, 0);
+INSERT INTO vertices VALUES (1, 1, 2, '2', '', NULL, NULL, 0, '', '', 1, 2, 'FROM', NULL, 1, 0, 1, '', 0, 0, 0, NULL, NULL, NULL, 0);
+INSERT INTO vertices VALUES (1, 2, 3, '3', '', NULL, NULL, 0, '', '', 2, 2, 'RUN', NULL, 0, 0, 1, '', 0, 4000000000, 1, NULL, NULL, NULL, 2);
+INSERT INTO transfers VALUES (1, 0, 0, 'transferring context', 2048, 0, 0, 1);
+`, started, started)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var v int
+	s.DB().QueryRow(`SELECT version FROM buildstats_schema`).Scan(&v)
+	if v != SchemaVersion {
+		t.Fatalf("version %d after upgrade, want %d", v, SchemaVersion)
+	}
+	h, err := s.History(ctx, HistoryQuery{})
+	if err != nil || len(h) != 1 {
+		t.Fatalf("history: %+v %v", h, err)
+	}
+	r := h[0]
+	if r.Project != "legacy" || r.Commit != "c0ffee" || !r.StartedAt.Equal(t0) || r.StepsTotal != 2 || r.StepsCached != 1 ||
+		r.StepsRan != 1 || r.ContextBytes != 2048 || !near(r.DurationSeconds, 4.3) || r.DurationSource != "sum" || r.Dockerfile != "Dockerfile" {
+		t.Errorf("upgraded summary: %+v", r)
+	}
+	b, m, err := s.Build(ctx, 1)
+	if err != nil || len(b.Vertices) != 3 || b.Vertices[2].Name != "[2/2] RUN make" || b.Vertices[2].OutputLines != 2 ||
+		b.Vertices[1].Args != "docker.io/library/alpine:3.20@sha256:"+strings.Repeat("1", 64) || m.Source != "old.log" {
+		t.Errorf("upgraded build: %v %+v %+v", err, b, m)
+	}
+	// The copied columns the v2 index needs were backfilled.
+	slow, err := s.Slow(ctx, WindowQuery{Since: t0})
+	if err != nil || len(slow) != 2 || slow[0].Text != "RUN make" || slow[0].Total != 4 {
+		t.Errorf("slow after upgrade: %+v %v", slow, err)
+	}
+	// And the upgraded database takes new builds.
+	mustIngest(t, s, parseFile(t, probe("plain-cold.log")), Meta{Project: "legacy", Started: t0.Add(time.Hour)})
+	checkIntegrity(t, s.DB())
+}
+
+func fileBytes(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// A database from a newer buildstats is refused and left byte for byte.
+func TestNewerSchemaRefused(t *testing.T) {
+	s, path := openTemp(t)
+	mustIngest(t, s, parseFile(t, probe("plain-cold.log")), Meta{Project: "p"})
+	if _, err := s.DB().Exec(`UPDATE buildstats_schema SET version = 7`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // checkpoints the WAL into the file
+	before := fileBytes(t, path)
+	_, err := Open(path)
+	if !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("Open: %v, want ErrSchemaTooNew", err)
+	}
+	for _, want := range []string{path, "version 7", "up to version 2", "not modified"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if !bytes.Equal(before, fileBytes(t, path)) {
+		t.Error("the newer database was modified")
+	}
+}
+
+// Files that are not buildstats databases are refused, untouched.
+func TestNotADatabase(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "notes.db")
+	os.WriteFile(text, []byte(strings.Repeat("these are my notes, not a database\n", 200)), 0o644)
+	// A valid header over garbage: SQLite itself has to reject it.
+	garbage := filepath.Join(dir, "garbage.db")
+	g := append([]byte("SQLite format 3\x00"), bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 2048)...)
+	os.WriteFile(garbage, g, 0o644)
+	// Another program's SQLite database.
+	foreign := filepath.Join(dir, "foreign.db")
+	db, _ := sql.Open("sqlite3", foreign)
+	if _, err := db.Exec(`CREATE TABLE users (name TEXT); INSERT INTO users VALUES ('ann')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	for _, path := range []string{text, garbage, foreign} {
+		before := fileBytes(t, path)
+		s, err := Open(path)
+		if err == nil {
+			s.Close()
+			t.Errorf("%s: opened", path)
+			continue
+		}
+		if !errors.Is(err, ErrNotDatabase) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "unchanged") {
+			t.Errorf("%s: %v", filepath.Base(path), err)
+		}
+		if !bytes.Equal(before, fileBytes(t, path)) {
+			t.Errorf("%s was modified", path)
+		}
+		if _, err := os.Stat(path + "-wal"); err == nil && path == text {
+			t.Errorf("%s: a WAL file was created", path)
+		}
+	}
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "directory") {
+		t.Errorf("Open(directory): %v", err)
+	}
+}
+
+// A writer holding the database longer than the busy timeout makes ingest
+// fail with ErrLocked, and nothing is lost: the next ingest succeeds.
+func TestLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.db")
+	s, err := OpenWith(path, Options{BusyTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	first := mustIngest(t, s, parseFile(t, probe("plain-cold.log")), Meta{Project: "p", Started: t0})
+
+	other, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	other.SetMaxOpenConns(1)
+	if _, err := other.Exec(`BEGIN IMMEDIATE; INSERT INTO projects (name) VALUES ('holding the lock')`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, _, err = s.Ingest(ctx, parseFile(t, probe("plain-warm.log")), Meta{Project: "p", Started: t0.Add(time.Hour)}, IngestOptions{})
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("ingest while locked: %v", err)
+	}
+	if waited := time.Since(start); waited < 150*time.Millisecond {
+		t.Errorf("gave up after %v, before the busy timeout", waited)
+	}
+	// Readers are not blocked by a writer in WAL mode.
+	if h, err := s.History(ctx, HistoryQuery{}); err != nil || len(h) != 1 || h[0].ID != first {
+		t.Errorf("history while locked: %+v %v", h, err)
+	}
+	other.Exec(`ROLLBACK`)
+	if _, created, err := s.Ingest(ctx, parseFile(t, probe("plain-warm.log")), Meta{Project: "p", Started: t0.Add(time.Hour)}, IngestOptions{}); err != nil || !created {
+		t.Fatalf("ingest after the lock was released: %v", err)
+	}
+	checkIntegrity(t, s.DB())
+}
+
+// Cancelling the context abandons an ingest without storing anything.
+func TestIngestCanceled(t *testing.T) {
+	s, _ := openTemp(t)
+	c, cancel := context.WithCancel(ctx)
+	cancel()
+	b := parseFile(t, probe("multistage-plain-cold.log"))
+	if _, _, err := s.Ingest(c, b, Meta{Project: "p"}, IngestOptions{}); err == nil {
+		t.Fatal("canceled ingest succeeded")
+	}
+	if h, _ := s.History(ctx, HistoryQuery{}); len(h) != 0 {
+		t.Errorf("canceled ingest stored %+v", h)
+	}
+	mustIngest(t, s, b, Meta{Project: "p"})
+}
