@@ -79,6 +79,9 @@ type Explanation struct {
 	// state it, "vertex_time" (the sum of all vertex durations); null when
 	// there is nothing to divide by.
 	ShareBasis *string `json:"share_basis"`
+	// CriticalPath is the chain of dependent steps that bounded the
+	// build's time; null when no step has a duration.
+	CriticalPath *CriticalPath `json:"critical_path"`
 	// Advice are concrete suggestions, each tied to a step of this build.
 	Advice []Advice `json:"advice"`
 	// Error describes the failure; null unless the build failed.
@@ -290,6 +293,7 @@ func Explain(b *model.Build, opts Options) *Explanation {
 	}
 	e.CacheBreaks = breaks
 	e.SlowSteps, e.ShareBasis = a.slowSteps()
+	e.CriticalPath = criticalPath(a.timeline())
 	e.Advice = a.advice(e)
 	if b.Status == model.StatusFailed {
 		e.Error = a.buildError()

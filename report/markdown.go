@@ -49,6 +49,7 @@ func (markdownRenderer) Render(w io.Writer, e *Explanation) error {
 	mdSteps(ew, e)
 	mdBreaks(ew, e)
 	mdSlow(ew, e)
+	mdCritical(ew, e)
 	mdAdvice(ew, e)
 	mdError(ew, e)
 	if len(e.Warnings) > 0 {
@@ -129,6 +130,22 @@ func mdSlow(ew *errWriter, e *Explanation) {
 			share = FormatShare(*s.Share)
 		}
 		mdRow(ew, withLine, optInt(s.Line), mdText(shorten(s.Name, mdNameLen)), mdText(s.Kind), FormatSeconds(s.DurationSeconds), share)
+	}
+}
+
+func mdCritical(ew *errWriter, e *Explanation) {
+	cp := e.CriticalPath
+	if cp == nil {
+		return
+	}
+	ew.printf("\n## Critical path\n\n")
+	ew.printf("The steps that bounded the build's time: %s in all.", FormatSeconds(cp.TotalSeconds))
+	if note := criticalNote(cp.Basis); note != "" {
+		ew.printf(" %s", note)
+	}
+	ew.printf("\n\n")
+	for i, s := range cp.Steps {
+		ew.printf("%d. %s (%s)\n", i+1, mdText(shorten(s.Name, mdNameLen)), FormatSeconds(s.DurationSeconds))
 	}
 }
 

@@ -62,6 +62,7 @@ func (r *tableRenderer) Render(w io.Writer, e *Explanation) error {
 	r.stepsTable(ew, e)
 	r.breaksTable(ew, e)
 	r.slowTable(ew, e)
+	r.criticalList(ew, e)
 	r.adviceList(ew, e)
 	r.errorSection(ew, e)
 	r.warningList(ew, e)
@@ -256,6 +257,32 @@ func (r *tableRenderer) slowTable(ew *errWriter, e *Explanation) {
 		_ = t.Append(withLineCell(withLine, optInt(s.Line), shorten(clean(s.Name), tableNameLen), s.Kind, FormatSeconds(s.DurationSeconds), share)...)
 	}
 	render(ew, t)
+}
+
+func (r *tableRenderer) criticalList(ew *errWriter, e *Explanation) {
+	cp := e.CriticalPath
+	if cp == nil {
+		return
+	}
+	r.heading(ew, "Critical path ("+FormatSeconds(cp.TotalSeconds)+"): the steps that bounded the build's time")
+	if note := criticalNote(cp.Basis); note != "" {
+		ew.printf("%s\n", note)
+	}
+	for i, s := range cp.Steps {
+		ew.printf("%d. %s  %s\n", i+1, shorten(clean(s.Name), tableNameLen), FormatSeconds(s.DurationSeconds))
+	}
+}
+
+// criticalNote says how a critical path was found when it was not from
+// the build's own vertex graph.
+func criticalNote(basis string) string {
+	switch basis {
+	case BasisStageOrder:
+		return "Reconstructed from step order and stage references: the log has no step graph."
+	case BasisSequential:
+		return "The legacy builder runs one step at a time: every step is on the path."
+	}
+	return ""
 }
 
 func (r *tableRenderer) adviceList(ew *errWriter, e *Explanation) {
