@@ -65,10 +65,10 @@ RUN ["/bin/busybox","sh","-c","/bin/busybox echo hello from run"]
 COPY busybox /bin/busybox
 
 FROM base AS left
-RUN ["/bin/busybox","sh","-c","/bin/busybox sleep 1; /bin/busybox echo left > /left.txt"]
+RUN ["/bin/busybox","sh","-c","/bin/busybox sleep 2; /bin/busybox echo left > /left.txt"]
 
 FROM base AS right
-RUN ["/bin/busybox","sh","-c","/bin/busybox sleep 1; /bin/busybox echo right > /right.txt"]
+RUN ["/bin/busybox","sh","-c","/bin/busybox sleep 2; /bin/busybox echo right > /right.txt"]
 
 FROM scratch
 COPY --from=left /left.txt /left.txt
