@@ -14,6 +14,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -356,20 +357,31 @@ func cleanupDir(t testing.TB, dir string) {
 	}
 }
 
-// killRuncContainers force-deletes every runc container whose state lives
-// under dir (runc keeps <root>/<id>/state.json).
+// runcRoot is runc's default state root, which both buildkitd's OCI worker
+// and dockerd's embedded BuildKit use.
+const runcRoot = "/run/runc"
+
+// killRuncContainers force-deletes the runc containers a daemon in dir
+// left behind: after a SIGKILL (or a stop while a step starts) their init
+// processes live on, waiting for a start that never comes. A container is
+// the daemon's when its rootfs lies under dir; runc state lives in
+// /run/runc or under dir.
 func killRuncContainers(t testing.TB, dir string) {
 	runc, err := exec.LookPath("runc")
 	if err != nil {
 		return
 	}
-	roots := map[string]bool{}
+	roots := map[string]bool{runcRoot: true}
+	var ids []string // container ids: BuildKit names executor dirs by them
 	filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {
 		if err != nil {
 			return nil
 		}
-		if de.IsDir() && strings.Contains(p, string(filepath.Separator)+"data"+string(filepath.Separator)+"vfs") {
-			return filepath.SkipDir // image layers, not state
+		if de.IsDir() && (de.Name() == "rootfs" || de.Name() == "vfs" || de.Name() == "snapshots") {
+			return filepath.SkipDir // image and container files, not state
+		}
+		if de.IsDir() && filepath.Base(filepath.Dir(p)) == "executor" {
+			ids = append(ids, de.Name())
 		}
 		if de.Name() == "state.json" {
 			roots[filepath.Dir(filepath.Dir(p))] = true
@@ -379,12 +391,29 @@ func killRuncContainers(t testing.TB, dir string) {
 	for root := range roots {
 		ents, _ := os.ReadDir(root)
 		for _, e := range ents {
-			if _, err := os.Stat(filepath.Join(root, e.Name(), "state.json")); err != nil {
+			data, err := os.ReadFile(filepath.Join(root, e.Name(), "state.json"))
+			if err != nil {
+				continue
+			}
+			var st struct {
+				Config struct {
+					Rootfs string `json:"rootfs"`
+				} `json:"config"`
+			}
+			if json.Unmarshal(data, &st) != nil || !strings.HasPrefix(st.Config.Rootfs, dir+"/") {
 				continue
 			}
 			if out, err := exec.Command(runc, "--root", root, "delete", "--force", e.Name()).CombinedOutput(); err != nil {
 				t.Logf("daemontest: runc delete %s: %v: %s", e.Name(), err, bytes.TrimSpace(out))
 			}
+		}
+	}
+	// A runc killed while creating a container leaves a state directory
+	// holding only its exec.fifo, which runc delete does not know.
+	for _, id := range ids {
+		sd := filepath.Join(runcRoot, id)
+		if ents, err := os.ReadDir(sd); err == nil && len(ents) <= 1 && (len(ents) == 0 || ents[0].Name() == "exec.fifo") {
+			os.RemoveAll(sd)
 		}
 	}
 }
