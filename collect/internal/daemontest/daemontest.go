@@ -202,7 +202,7 @@ func (d *BuildKitd) Stop() {
 	cleanupDir(d.t, d.Dir)
 }
 
-// Buildctl runs the matching buildctl against the daemon and returns its
+// RunBuildctl runs the matching buildctl against the daemon and returns its
 // combined output.
 func (d *BuildKitd) RunBuildctl(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, d.Buildctl, append([]string{"--addr", d.Addr}, args...)...)
