@@ -267,7 +267,7 @@ func applyExcerpt(b *model.Build, text string) {
 		if strings.HasPrefix(l, "--------------------") {
 			continue
 		}
-		b.ErrorContext = append(b.ErrorContext, strings.TrimRight(l, " \t"))
+		b.ErrorContext = append(b.ErrorContext, l) // as printed, as the log parsers keep it
 	}
 }
 

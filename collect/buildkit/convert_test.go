@@ -207,7 +207,7 @@ func TestParseOutputs(t *testing.T) {
 func TestApplyExcerpt(t *testing.T) {
 	b := &model.Build{}
 	applyExcerpt(b, "Dockerfile:3\n--------------------\n   2 |     COPY a b\n   3 | >>> RUN make   \n--------------------\n")
-	if b.ErrorFile != "Dockerfile" || b.ErrorLine != 3 || len(b.ErrorContext) != 2 || b.ErrorContext[1] != "   3 | >>> RUN make" {
+	if b.ErrorFile != "Dockerfile" || b.ErrorLine != 3 || len(b.ErrorContext) != 2 || b.ErrorContext[1] != "   3 | >>> RUN make   " {
 		t.Fatalf("got %q:%d %q", b.ErrorFile, b.ErrorLine, b.ErrorContext)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/buildstats/buildstats/parse/model"
 	controlapi "github.com/moby/buildkit/api/services/control"
 	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/solver/errdefs"
 )
 
 // These tests run real builds on a private buildkitd (see daemontest); they
@@ -27,6 +28,13 @@ import (
 // that the live record equals parse.ParseRawJSON of what the display wrote:
 // the two paths, stream and file, must agree for every build.
 func rawjsonBuild(t *testing.T, opts BuildOptions) (*Result, error) {
+	t.Helper()
+	res, _, err := rawjsonBuildOutput(t, opts)
+	return res, err
+}
+
+// rawjsonBuildOutput is rawjsonBuild that also returns the rawjson output.
+func rawjsonBuildOutput(t *testing.T, opts BuildOptions) (*Result, []byte, error) {
 	t.Helper()
 	var progress bytes.Buffer
 	opts.Progress, opts.ProgressOut = "rawjson", &progress
@@ -43,7 +51,7 @@ func rawjsonBuild(t *testing.T, opts BuildOptions) (*Result, error) {
 			t.Fatalf("live record differs from its rawjson output: %s", firstDiff(recorded, fj))
 		}
 	}
-	return res, err
+	return res, progress.Bytes(), err
 }
 
 func vertexNamed(t *testing.T, b *model.Build, substr string) *model.Vertex {
@@ -176,7 +184,7 @@ func TestLiveMultiStageParallel(t *testing.T) {
 func TestLiveFailingRun(t *testing.T) {
 	d := daemontest.StartBuildKit(t)
 	dir := daemontest.Context(t, daemontest.Failing, nil)
-	res, err := rawjsonBuild(t, BuildOptions{Addr: d.Addr, ContextDir: dir})
+	res, progress, err := rawjsonBuildOutput(t, BuildOptions{Addr: d.Addr, ContextDir: dir})
 	if err == nil {
 		t.Fatal("failing RUN: no error")
 	}
@@ -200,6 +208,23 @@ func TestLiveFailingRun(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(b.ErrorContext, "\n"), ">>> RUN") {
 		t.Fatalf("error context %q", b.ErrorContext)
+	}
+	// buildctl --progress=rawjson prints the same stream, then the source
+	// excerpt and "error: ..."; the parser must find what the live path did.
+	log := append([]byte(nil), progress...)
+	for _, src := range errdefs.Sources(err) {
+		var buf bytes.Buffer
+		src.Print(&buf)
+		log = append(log, buf.Bytes()...)
+	}
+	log = fmt.Appendf(log, "error: %v\n", err)
+	file, perr := parse.ParseRawJSON(bytes.NewReader(log))
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	if file.Error != b.Error || file.ErrorFile != b.ErrorFile || file.ErrorLine != b.ErrorLine || strings.Join(file.ErrorContext, "|") != strings.Join(b.ErrorContext, "|") {
+		t.Fatalf("live error %q at %s:%d %q\nparsed from the buildctl log: %q at %s:%d %q",
+			b.Error, b.ErrorFile, b.ErrorLine, b.ErrorContext, file.Error, file.ErrorFile, file.ErrorLine, file.ErrorContext)
 	}
 }
 
