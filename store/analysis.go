@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -191,55 +192,143 @@ type rawStats struct {
 	durations          []int64 // run times in ms, unsorted
 }
 
-// stepScan aggregates the vertices of a window per step identity in SQL,
-// which returns each identity's run times as one list so that exact
-// percentiles cost one row per identity rather than one per execution.
-//
-// Shape matters for speed: the step_id IN (...) list plus the started_at
-// range let SQLite seek into vertices_step_time per identity, and grouping
-// by its leading column needs no sort.
-func (s *SQLite) stepScan(ctx context.Context, lo, hi int64, project, branch string, kinds []string) (map[int64]*rawStats, error) {
-	var steps filter
-	if project != "" {
-		steps.add("project_id = (SELECT id FROM projects WHERE name = ?)", project)
+func (r *rawStats) addRun(ms int64) {
+	r.durations = append(r.durations, ms)
+	r.runs++
+	r.total += ms
+	r.max = max(r.max, ms)
+}
+
+// stepFilter selects the vertices a step query looks at.
+type stepFilter struct {
+	lo, hi          int64 // build start, Unix ms, [lo, hi)
+	project, branch string
+	kinds           []string
+	noRollup        bool // tests: read vertices only
+}
+
+// stepWindow gathers per-step figures for the builds that started in
+// [lo, hi). Whole UTC days come from the step_days rollup, one row per step
+// and day; the partial days at either end, and every day when a branch is
+// asked for (the rollup does not split by branch), come from the vertices
+// of the matching builds. Both give the same numbers; the rollup makes a
+// year cost what a few weeks of vertices would.
+func (s *SQLite) stepWindow(ctx context.Context, f stepFilter) (map[int64]*rawStats, error) {
+	out := map[int64]*rawStats{}
+	lo, hi := max(f.lo, 0), f.hi // no build started before 1970
+	if lo >= hi {
+		return out, nil
 	}
-	if len(kinds) > 0 {
-		steps.add("kind IN ("+placeholders(len(kinds))+")", anySlice(kinds)...)
+	dayLo, dayHi := (lo+msPerDay-1)/msPerDay, hi/msPerDay // whole days inside
+	if f.branch != "" || f.noRollup || dayLo >= dayHi {
+		return out, s.vertexScan(ctx, f, lo, hi, out)
 	}
-	args := append([]any{}, steps.args...)
-	args = append(args, lo, hi)
-	// Runs, total and max come from the list in Go: every aggregate here
-	// is evaluated once per vertex in the window.
-	query := `SELECT v.step_id, COUNT(*), SUM(v.cached), ` + dialectListAgg(`v.run_ms`) + `
-	FROM vertices v
-	WHERE v.step_id IN (SELECT id FROM steps` + steps.where() + `)
-	  AND v.started_at >= ? AND v.started_at < ?`
-	if branch != "" {
-		query += ` AND v.branch_id = (SELECT id FROM branches WHERE name = ?)`
-		args = append(args, branch)
-	}
-	query += ` GROUP BY v.step_id`
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
+	if err := s.vertexScan(ctx, f, lo, dayLo*msPerDay, out); err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[int64]*rawStats{}
-	for rows.Next() {
-		r := &rawStats{}
-		var list sql.RawBytes
-		if err := rows.Scan(&r.step, &r.builds, &r.hits, &list); err != nil {
-			return nil, err
-		}
-		r.durations = parseIntList(list, r.builds)
-		r.runs = len(r.durations)
-		for _, d := range r.durations {
-			r.total += d
-			r.max = max(r.max, d)
-		}
-		out[r.step] = r
+	if err := s.dayScan(ctx, f, dayLo, dayHi, out); err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	return out, s.vertexScan(ctx, f, dayHi*msPerDay, hi, out)
+}
+
+// stepIDs is the subquery of the steps a filter allows.
+func stepIDs(f stepFilter) (string, []any) {
+	var w filter
+	if f.project != "" {
+		w.add("project_id = (SELECT id FROM projects WHERE name = ?)", f.project)
+	}
+	if len(f.kinds) > 0 {
+		w.add("kind IN ("+placeholders(len(f.kinds))+")", anySlice(f.kinds)...)
+	}
+	return "SELECT id FROM steps" + w.where(), w.args
+}
+
+// dayScan adds the rollup rows of days [dayLo, dayHi). The step_id IN list
+// makes SQLite seek into the rollup's primary key per step and group in
+// key order, without a sort; each step's run times arrive as one list.
+func (s *SQLite) dayScan(ctx context.Context, f stepFilter, dayLo, dayHi int64, out map[int64]*rawStats) error {
+	query, args := dayScanSQL(f, dayLo, dayHi)
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var step int64
+		var builds, hits int
+		var list sql.RawBytes
+		if err := rows.Scan(&step, &builds, &hits, &list); err != nil {
+			return err
+		}
+		r := out[step]
+		if r == nil {
+			// Exactly sized: on a cold process every fresh page costs a fault.
+			r = &rawStats{step: step, durations: make([]int64, 0, bytes.Count(list, []byte{','})+1)}
+			out[step] = r
+		}
+		r.builds += builds
+		r.hits += hits
+		parseIntList(list, r.addRun)
+	}
+	return rows.Err()
+}
+
+func dayScanSQL(f stepFilter, dayLo, dayHi int64) (string, []any) {
+	sub, args := stepIDs(f)
+	return `SELECT d.step_id, SUM(d.builds), SUM(d.hits), ` + dialectListAgg(`NULLIF(d.runs, '')`) + `
+		FROM step_days d WHERE d.step_id IN (` + sub + `) AND d.day >= ? AND d.day < ? GROUP BY d.step_id`,
+		append(args, dayLo, dayHi)
+}
+
+// vertexScan adds the vertices of the builds that started in [lo, hi):
+// a range of builds_trend, then each build's vertices in primary key order.
+func (s *SQLite) vertexScan(ctx context.Context, f stepFilter, lo, hi int64, out map[int64]*rawStats) error {
+	if lo >= hi {
+		return nil
+	}
+	query, args := vertexScanSQL(f, lo, hi)
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var step int64
+		var cached int
+		var run sql.NullInt64
+		if err := rows.Scan(&step, &cached, &run); err != nil {
+			return err
+		}
+		r := out[step]
+		if r == nil {
+			r = &rawStats{step: step}
+			out[step] = r
+		}
+		r.builds++
+		r.hits += cached
+		if run.Valid {
+			r.addRun(run.Int64)
+		}
+	}
+	return rows.Err()
+}
+
+func vertexScanSQL(f stepFilter, lo, hi int64) (string, []any) {
+	var w filter
+	w.add("b.started_at >= ?", lo)
+	w.add("b.started_at < ?", hi)
+	if f.project != "" {
+		w.add("b.project_id = (SELECT id FROM projects WHERE name = ?)", f.project)
+	}
+	if f.branch != "" {
+		w.add("b.branch_id = (SELECT id FROM branches WHERE name = ?)", f.branch)
+	}
+	if len(f.kinds) > 0 {
+		sub, args := stepIDs(stepFilter{kinds: f.kinds})
+		w.add("v.step_id IN ("+sub+")", args...)
+	}
+	return `SELECT v.step_id, v.cached, v.run_ms FROM builds b JOIN vertices v ON v.build_id = b.id` + w.where(), w.args
 }
 
 // stepRefs loads the identities of the given step ids.
@@ -273,7 +362,7 @@ func (s *SQLite) stepRefs(ctx context.Context, ids []int64) (map[int64]StepRef, 
 
 func (s *SQLite) stepStats(ctx context.Context, q WindowQuery, kinds []string) ([]StepStats, error) {
 	lo, hi := window(q.Since, q.Until)
-	raw, err := s.stepScan(ctx, lo, hi, q.Project, q.Branch, kinds)
+	raw, err := s.stepWindow(ctx, stepFilter{lo: lo, hi: hi, project: q.Project, branch: q.Branch, kinds: kinds})
 	if err != nil {
 		return nil, err
 	}
@@ -406,7 +495,7 @@ func (s *SQLite) Trends(ctx context.Context, q TrendQuery) (*Trends, error) {
 		f.add("branch_id = (SELECT id FROM branches WHERE name = ?)", q.Branch)
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT started_at, status, duration_ns, steps_total, steps_cached
-		FROM builds INDEXED BY builds_trend`+f.where()+` ORDER BY started_at`, f.args...)
+		FROM builds`+f.where()+` ORDER BY started_at`, f.args...)
 	if err != nil {
 		return nil, s.wrap("trends", err)
 	}
@@ -481,14 +570,25 @@ func (s *SQLite) Trends(ctx context.Context, q TrendQuery) (*Trends, error) {
 	return out, nil
 }
 
+// A step regressed when its p50 run time rose by at least this much and
+// this factor: run-to-run noise of a few percent on a long step is not a
+// regression.
+const (
+	regressionMinDelta = 0.1 // seconds
+	regressionMinRatio = 1.2
+)
+
 // regressions compares each Dockerfile step's p50 run time in [cur, end)
 // with its p50 in [base, cur).
 func (s *SQLite) regressions(ctx context.Context, q TrendQuery, base, cur, end int64) ([]StepRegression, error) {
-	before, err := s.stepScan(ctx, base, cur, q.Project, q.Branch, []string{KindStep})
+	f := stepFilter{project: q.Project, branch: q.Branch, kinds: []string{KindStep}}
+	f.lo, f.hi = base, cur
+	before, err := s.stepWindow(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	after, err := s.stepScan(ctx, cur, end, q.Project, q.Branch, []string{KindStep})
+	f.lo, f.hi = cur, end
+	after, err := s.stepWindow(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -503,7 +603,7 @@ func (s *SQLite) regressions(ctx context.Context, q TrendQuery, base, cur, end i
 		r := StepRegression{StepRef: StepRef{StepID: id}, BaselineRuns: b.runs, CurrentRuns: a.runs,
 			BaselineSeconds: msSeconds(percentile(b.durations, 0.5)), CurrentSeconds: msSeconds(percentile(a.durations, 0.5))}
 		r.DeltaSeconds = round3(r.CurrentSeconds - r.BaselineSeconds)
-		if r.DeltaSeconds > 0 {
+		if r.DeltaSeconds >= regressionMinDelta && r.CurrentSeconds >= regressionMinRatio*r.BaselineSeconds {
 			out = append(out, r)
 		}
 	}
@@ -541,9 +641,9 @@ func percentile(sorted []int64, q float64) int64 {
 	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
-// parseIntList reads the comma-separated integers of a list aggregate.
-func parseIntList(b []byte, hint int) []int64 {
-	out := make([]int64, 0, hint)
+// parseIntList calls add for each comma-separated integer of a list
+// aggregate.
+func parseIntList(b []byte, add func(int64)) {
 	var n int64
 	neg, have := false, false
 	for _, c := range b {
@@ -558,7 +658,7 @@ func parseIntList(b []byte, hint int) []int64 {
 				if neg {
 					n = -n
 				}
-				out = append(out, n)
+				add(n)
 			}
 			n, neg, have = 0, false, false
 		}
@@ -567,9 +667,8 @@ func parseIntList(b []byte, hint int) []int64 {
 		if neg {
 			n = -n
 		}
-		out = append(out, n)
+		add(n)
 	}
-	return out
 }
 
 // dialectListAgg is the one SQLite-specific function the queries use:

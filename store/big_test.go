@@ -1,21 +1,156 @@
 package store
 
 import (
-	"context"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
 
+// The year of history TestYearOfHistory generates.
+var (
+	yearEnd = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	yearCfg = genConfig{Builds: 50_000, Steps: 40, Projects: 12, Start: yearEnd.AddDate(-1, 0, 0), Span: 365 * 24 * time.Hour, Seed: 1}
+)
+
+// yearQueries are the timed queries, by name, each returning a row count.
+// budget marks those the 500 ms requirement is about.
+var yearQueries = []struct {
+	name   string
+	budget bool
+	run    func(s *SQLite) (int, error)
+}{
+	{"trends weekly, a year", true, func(s *SQLite) (int, error) {
+		tr, err := s.Trends(ctx, TrendQuery{Period: Week, Since: yearCfg.Start, Until: yearEnd})
+		if err != nil {
+			return 0, err
+		}
+		return len(tr.Periods), nil
+	}},
+	{"trends daily, a year", false, func(s *SQLite) (int, error) {
+		tr, err := s.Trends(ctx, TrendQuery{Period: Day, Since: yearCfg.Start, Until: yearEnd})
+		if err != nil {
+			return 0, err
+		}
+		return len(tr.Periods), nil
+	}},
+	{"slow, a year", true, func(s *SQLite) (int, error) {
+		r, err := s.Slow(ctx, WindowQuery{Since: yearCfg.Start, Until: yearEnd})
+		return len(r), err
+	}},
+	{"slow, a year to now (partial days)", true, func(s *SQLite) (int, error) {
+		r, err := s.Slow(ctx, WindowQuery{Since: yearCfg.Start.Add(13 * time.Hour), Until: yearEnd.Add(-5 * time.Hour)})
+		return len(r), err
+	}},
+	{"misses, a year", true, func(s *SQLite) (int, error) {
+		r, err := s.Misses(ctx, WindowQuery{Since: yearCfg.Start, Until: yearEnd})
+		return len(r), err
+	}},
+	{"slow, last 30 days", false, func(s *SQLite) (int, error) {
+		r, err := s.Slow(ctx, WindowQuery{Since: yearEnd.AddDate(0, 0, -30), Until: yearEnd})
+		return len(r), err
+	}},
+	{"slow, a year, one project", false, func(s *SQLite) (int, error) {
+		r, err := s.Slow(ctx, WindowQuery{Since: yearCfg.Start, Until: yearEnd, Project: "service-00"})
+		return len(r), err
+	}},
+	{"slow, a year, one project + branch", false, func(s *SQLite) (int, error) {
+		r, err := s.Slow(ctx, WindowQuery{Since: yearCfg.Start, Until: yearEnd, Project: "service-00", Branch: "main"})
+		return len(r), err
+	}},
+	{"slow, a year, branch main (all projects)", false, func(s *SQLite) (int, error) {
+		r, err := s.Slow(ctx, WindowQuery{Since: yearCfg.Start, Until: yearEnd, Branch: "main"})
+		return len(r), err
+	}},
+	{"history, limit 20", false, func(s *SQLite) (int, error) {
+		r, err := s.History(ctx, HistoryQuery{Limit: 20})
+		return len(r), err
+	}},
+	{"history, one project, limit 20", false, func(s *SQLite) (int, error) {
+		r, err := s.History(ctx, HistoryQuery{Limit: 20, Project: "service-03"})
+		return len(r), err
+	}},
+	{"show latest (Build)", false, func(s *SQLite) (int, error) {
+		id, err := s.Resolve(ctx, "latest", "")
+		if err != nil {
+			return 0, err
+		}
+		b, _, err := s.Build(ctx, id)
+		if err != nil {
+			return 0, err
+		}
+		return len(b.Vertices), nil
+	}},
+	{"compare previous latest", false, func(s *SQLite) (int, error) {
+		a, err := s.Resolve(ctx, "previous", "service-00")
+		if err != nil {
+			return 0, err
+		}
+		b, _ := s.Resolve(ctx, "latest", "service-00")
+		c, err := s.Compare(ctx, a, b)
+		if err != nil {
+			return 0, err
+		}
+		return len(c.Steps), nil
+	}},
+	{"previous misses of latest", false, func(s *SQLite) (int, error) {
+		b, err := s.Resolve(ctx, "latest", "")
+		if err != nil {
+			return 0, err
+		}
+		c, err := s.PreviousMisses(ctx, b)
+		if err != nil {
+			return 0, err
+		}
+		return len(c.Steps), nil
+	}},
+}
+
+// timeInFreshProcess runs one query as the first thing a new process does
+// with the database, as a CLI command would, and returns its duration.
+func timeInFreshProcess(t *testing.T, path, name string) time.Duration {
+	out, err := helperCmd(t, "query", path, "BUILDSTATS_HELPER_QUERY="+name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s in a fresh process: %v\n%s", name, err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if us, ok := strings.CutPrefix(line, "us "); ok {
+			n, _ := strconv.ParseInt(us, 10, 64)
+			return time.Duration(n) * time.Microsecond
+		}
+	}
+	t.Fatalf("%s: no timing in %q", name, out)
+	return 0
+}
+
+// helperQuery is the helper process side of timeInFreshProcess.
+func helperQuery(s *SQLite, name string) error {
+	for _, q := range yearQueries {
+		if q.name == name {
+			t0 := time.Now()
+			if _, err := q.run(s); err != nil {
+				return err
+			}
+			fmt.Println("us", time.Since(t0).Microseconds())
+			return nil
+		}
+	}
+	return fmt.Errorf("no query %q", name)
+}
+
 // TestYearOfHistory generates a year of history (50,000 builds, 2,000,000
-// Dockerfile steps) and times the heavy queries. It runs only with
-// BUILDSTATS_BIG=1: generation takes about a minute.
+// Dockerfile steps plus 200,000 other vertices) in one transaction and
+// times the queries. It runs only with BUILDSTATS_BIG=1; generation takes
+// about half a minute. BUILDSTATS_BIG_DB=path keeps the database for
+// reruns.
 func TestYearOfHistory(t *testing.T) {
 	if os.Getenv("BUILDSTATS_BIG") == "" {
 		t.Skip("set BUILDSTATS_BIG=1 to generate 50,000 builds and time the queries")
 	}
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "year.db")
 	if p := os.Getenv("BUILDSTATS_BIG_DB"); p != "" {
 		path = p
@@ -25,8 +160,7 @@ func TestYearOfHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	end := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
-	cfg := genConfig{Builds: 50_000, Steps: 40, Projects: 12, Start: end.AddDate(-1, 0, 0), Span: 365 * 24 * time.Hour, Seed: 1}
+	cfg := yearCfg
 	var n int
 	s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM builds`).Scan(&n)
 	if n == 0 {
@@ -39,91 +173,73 @@ func TestYearOfHistory(t *testing.T) {
 		t.Logf("generated %d builds, %d vertices (%d Dockerfile steps) in one transaction: %v wall, %v CPU: %.0f vertices/s (%.0f per CPU second)",
 			cfg.Builds, steps, cfg.Builds*cfg.Steps, el.Round(time.Millisecond), cpu.Round(time.Millisecond),
 			float64(steps)/el.Seconds(), float64(steps)/cpu.Seconds())
+		// Checkpoint so the file holds everything and its size means something.
+		s.DB().Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 	}
 	if st, err := os.Stat(path); err == nil {
 		t.Logf("database size %.1f MB", float64(st.Size())/1e6)
 	}
-	timeIt := func(name string, f func() (int, error)) time.Duration {
+
+	// Each query is timed as the first call of a fresh process (cold
+	// SQLite cache, what a CLI command pays), and as the best of three
+	// calls in this process.
+	for _, q := range yearQueries {
+		fresh := timeInFreshProcess(t, path, q.name)
 		best := time.Hour
-		var rows int
+		rows := 0
 		for i := 0; i < 3; i++ {
 			t0 := time.Now()
-			n, err := f()
+			n, err := q.run(s)
 			if err != nil {
-				t.Fatalf("%s: %v", name, err)
+				t.Fatalf("%s: %v", q.name, err)
 			}
 			best, rows = min(best, time.Since(t0)), n
 		}
-		t.Logf("%-40s %8.1f ms  (%d rows)", name, float64(best.Microseconds())/1000, rows)
-		return best
-	}
-	budget := 500 * time.Millisecond
-	check := func(name string, d time.Duration) {
-		if d > budget {
-			t.Errorf("%s took %v, over %v", name, d, budget)
+		t.Logf("%-42s fresh process %7.1f ms   warm %7.1f ms   (%d rows)", q.name, ms(fresh), ms(best), rows)
+		if q.budget && max(fresh, best) > 500*time.Millisecond {
+			t.Errorf("%s took %v, over 500 ms", q.name, max(fresh, best))
 		}
 	}
-	check("trends weekly, a year", timeIt("trends weekly, a year", func() (int, error) {
-		tr, err := s.Trends(ctx, TrendQuery{Period: Week, Since: cfg.Start, Until: end})
-		if err != nil {
-			return 0, err
+
+	// The rollup and the vertices agree at this scale too, and the run
+	// time of Dockerfile steps adds up to the builds' ran_ns (up to
+	// per-vertex millisecond rounding).
+	year := stepFilter{lo: cfg.Start.UnixMilli(), hi: yearEnd.UnixMilli() - 3600_000}
+	fast, err := s.stepWindow(ctx, year)
+	if err != nil {
+		t.Fatal(err)
+	}
+	year.noRollup = true
+	full, err := s.stepWindow(ctx, year)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, a := range fast {
+		if b := full[id]; b == nil || a.builds != b.builds || a.hits != b.hits || a.total != b.total || a.max != b.max || !sameMultiset(a.durations, b.durations) {
+			t.Fatalf("step %d: the rollup and the vertices disagree", id)
 		}
-		return len(tr.Periods), err
-	}))
-	timeIt("trends daily, a year", func() (int, error) {
-		tr, err := s.Trends(ctx, TrendQuery{Period: Day, Since: cfg.Start, Until: end})
-		if err != nil {
-			return 0, err
+	}
+	all, _ := s.Slow(ctx, WindowQuery{})
+	var stepMs, ranNs float64
+	for _, st := range all {
+		if st.Kind == KindStep {
+			stepMs += st.Total * 1000
 		}
-		return len(tr.Periods), err
-	})
-	check("slow, a year", timeIt("slow, a year", func() (int, error) {
-		r, err := s.Slow(ctx, WindowQuery{Since: cfg.Start, Until: end})
-		return len(r), err
-	}))
-	timeIt("slow, last 30 days", func() (int, error) {
-		r, err := s.Slow(ctx, WindowQuery{Since: end.AddDate(0, 0, -30), Until: end})
-		return len(r), err
-	})
-	timeIt("slow, a year, one project", func() (int, error) {
-		r, err := s.Slow(ctx, WindowQuery{Since: cfg.Start, Until: end, Project: "service-00"})
-		return len(r), err
-	})
-	timeIt("slow, a year, one project+branch", func() (int, error) {
-		r, err := s.Slow(ctx, WindowQuery{Since: cfg.Start, Until: end, Project: "service-00", Branch: "main"})
-		return len(r), err
-	})
-	check("misses, a year", timeIt("misses, a year", func() (int, error) {
-		r, err := s.Misses(ctx, WindowQuery{Since: cfg.Start, Until: end})
-		return len(r), err
-	}))
-	timeIt("history, limit 20", func() (int, error) {
-		r, err := s.History(ctx, HistoryQuery{Limit: 20})
-		return len(r), err
-	})
-	timeIt("history, one project, limit 20", func() (int, error) {
-		r, err := s.History(ctx, HistoryQuery{Limit: 20, Project: "service-03"})
-		return len(r), err
-	})
-	timeIt("compare previous latest", func() (int, error) {
-		a, _ := s.Resolve(ctx, "previous", "service-00")
-		b, _ := s.Resolve(ctx, "latest", "service-00")
-		c, err := s.Compare(ctx, a, b)
-		if err != nil {
-			return 0, err
-		}
-		return len(c.Steps), nil
-	})
-	timeIt("previous misses of latest", func() (int, error) {
-		b, _ := s.Resolve(ctx, "latest", "")
-		c, err := s.PreviousMisses(ctx, b)
-		if err != nil {
-			return 0, err
-		}
-		return len(c.Steps), nil
-	})
-	tr, _ := s.Trends(ctx, TrendQuery{Period: Week, Since: cfg.Start, Until: end, Project: "service-00"})
+	}
+	s.DB().QueryRow(`SELECT SUM(ran_ns) FROM builds`).Scan(&ranNs)
+	if rel := math.Abs(stepMs-ranNs/1e6) / (ranNs / 1e6); rel > 1e-4 {
+		t.Errorf("slow's step run time %.0f ms, builds' ran_ns %.0f ms", stepMs, ranNs/1e6)
+	}
+
+	// The planted regression (a deps step of service-00, 3x slower for the
+	// last five days) leads the weekly regressions of that project.
+	tr, _ := s.Trends(ctx, TrendQuery{Period: Week, Since: cfg.Start, Until: yearEnd, Project: "service-00"})
 	for _, r := range tr.Regressions {
 		t.Logf("regression: %s %s: %.1fs -> %.1fs", r.Project, r.Label(), r.BaselineSeconds, r.CurrentSeconds)
 	}
+	if len(tr.Regressions) == 0 || !strings.Contains(tr.Regressions[0].Text, "target-5") {
+		t.Errorf("planted regression not found first: %+v", tr.Regressions)
+	}
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -128,8 +128,12 @@ const (
 	base_image_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`
 	sqlInsertVertex = `INSERT INTO vertices (build_id, seq, step_id, vertex_id, digest, inputs, name, name_truncated,
 	platform, stage, step_index, step_total, instruction, args, cached, canceled, completed, error, exit_code,
-	duration_ns, has_duration, started_ns, ended_ns, warnings, output_lines, started_at, branch_id, run_ms, image_digest)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	duration_ns, has_duration, started_ns, ended_ns, warnings, output_lines, run_ms, image_digest)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	// The daily rollup: more executions, hits and run times.
+	sqlStepDay = `INSERT INTO step_days (step_id, day, builds, hits, runs) VALUES (?,?,?,?,?)
+	ON CONFLICT (step_id, day) DO UPDATE SET builds = builds + excluded.builds, hits = hits + excluded.hits,
+	runs = CASE WHEN excluded.runs = '' THEN runs WHEN runs = '' THEN excluded.runs ELSE runs || ',' || excluded.runs END`
 	sqlInsertTransfer = `INSERT INTO transfers (build_id, seq, pos, name, bytes, total, duration_ns, done) VALUES (?,?,?,?,?,?,?,?)`
 	sqlInsertOutput   = `INSERT INTO vertex_output (build_id, seq, lines) VALUES (?,?,?)`
 	sqlStepByKey      = `SELECT id, args FROM steps WHERE project_id = ? AND key = ?`
@@ -213,6 +217,14 @@ type stepVal struct {
 	args string
 }
 
+// dayKey and dayDelta are a pending change to one step_days row.
+type dayKey struct{ step, day int64 }
+
+type dayDelta struct {
+	builds, hits int
+	runs         []byte // comma-separated ms
+}
+
 // ingester writes builds inside one transaction on the writer connection,
 // with statements prepared once for all of them.
 type ingester struct {
@@ -221,8 +233,52 @@ type ingester struct {
 	stmts  map[string]*stmt
 	names  map[nameKey]int64 // ids created in this transaction
 	steps  map[stepKey]stepVal
+	days   map[dayKey]*dayDelta // rollup changes, written before commit
 	now    int64
 	nverts int
+}
+
+// maxPendingDays bounds the rollup changes held in memory by a long batch.
+const maxPendingDays = 1 << 16
+
+// addDay records a vertex in its step's daily rollup. Changes are merged
+// in memory and written once per step and day: a batch of builds from the
+// same days then costs one upsert per step rather than one per vertex.
+func (in *ingester) addDay(step, day int64, cached bool, run any) {
+	k := dayKey{step, day}
+	d := in.days[k]
+	if d == nil {
+		d = &dayDelta{}
+		in.days[k] = d
+	}
+	d.builds++
+	if cached {
+		d.hits++
+	}
+	if ms, ok := run.(int64); ok {
+		if len(d.runs) > 0 {
+			d.runs = append(d.runs, ',')
+		}
+		d.runs = strconv.AppendInt(d.runs, ms, 10)
+	}
+}
+
+// flushDays writes the pending rollup changes.
+func (in *ingester) flushDays() error {
+	if len(in.days) == 0 {
+		return nil
+	}
+	up, err := in.stmt(sqlStepDay)
+	if err != nil {
+		return err
+	}
+	for k, d := range in.days {
+		if err := up.exec(k.step, k.day, d.builds, d.hits, string(d.runs)); err != nil {
+			return err
+		}
+	}
+	clear(in.days)
+	return nil
 }
 
 // withIngester runs f inside one write transaction (BEGIN IMMEDIATE, so it
@@ -244,13 +300,16 @@ func (s *SQLite) withIngester(ctx context.Context, f func(in *ingester) error) e
 			return fmt.Errorf("unexpected driver connection %T", dc)
 		}
 		in := &ingester{s: s, conn: c, stmts: map[string]*stmt{}, names: map[nameKey]int64{},
-			steps: map[stepKey]stepVal{}, now: time.Now().UnixMilli()}
+			steps: map[stepKey]stepVal{}, days: map[dayKey]*dayDelta{}, now: time.Now().UnixMilli()}
 		defer in.close()
 		if _, err := c.ExecContext(ctx, `BEGIN IMMEDIATE`, nil); err != nil {
 			ferr = err
 			return nil
 		}
 		if ferr = f(in); ferr == nil {
+			ferr = in.flushDays()
+		}
+		if ferr == nil {
 			if _, ferr = c.ExecContext(context.Background(), `COMMIT`, nil); ferr == nil {
 				in.publish()
 				return nil
@@ -428,6 +487,7 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m Meta, opts Ing
 	if err != nil {
 		return 0, false, err
 	}
+	day := started / msPerDay
 	ids := identify(b.Vertices)
 	for seq, v := range b.Vertices {
 		if in.nverts++; in.nverts%256 == 0 {
@@ -451,9 +511,10 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m Meta, opts Ing
 			boolInt(v.NameTruncated), v.Platform, v.Stage, v.Index, v.Total, v.Instruction, args,
 			boolInt(v.Cached), boolInt(v.Canceled), boolInt(v.Completed), v.Error, v.ExitCode, int64(v.Duration),
 			boolInt(v.HasDuration), nullTime(v.Started), nullTime(v.Ended), jsonList(v.Warnings), v.OutputLines,
-			started, branch, runMs(v), imageDigest(v)); err != nil {
+			runMs(v), imageDigest(v)); err != nil {
 			return 0, false, err
 		}
+		in.addDay(step.id, day, v.Cached, runMs(v))
 		for pos, t := range v.Transfers {
 			st, err := in.stmt(sqlInsertTransfer)
 			if err != nil {
@@ -476,8 +537,16 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m Meta, opts Ing
 			testHookVertex(seq)
 		}
 	}
+	if len(in.days) > maxPendingDays {
+		if err := in.flushDays(); err != nil {
+			return 0, false, err
+		}
+	}
 	return id, true, nil
 }
+
+// msPerDay turns Unix milliseconds into UTC days since the epoch.
+const msPerDay = 24 * 60 * 60 * 1000
 
 // runMs is a vertex's run time in milliseconds for the analytics index, or
 // nil when it did not run (cache hit, never started).

@@ -59,6 +59,8 @@ func helper(mode, path string) error {
 		})
 		fmt.Println("ingested", count)
 		return err
+	case "query":
+		return helperQuery(s, os.Getenv("BUILDSTATS_HELPER_QUERY"))
 	case "kill":
 		// Stop for good half way through writing a large build's vertices.
 		b := bigBuild(2000)

@@ -24,9 +24,9 @@ type migration struct {
 // NULL when they equal steps.args, the raw arguments first seen for that
 // step identity. That halves the size of the vertices table.
 //
-// Units: started_at columns are Unix milliseconds (UTC) and run_ms is
-// milliseconds, which keeps the analytics index small; the *_ns columns hold
-// the model's own nanosecond values so a build reads back exactly. Lists are
+// Units: started_at is Unix milliseconds (UTC), day is days since the epoch
+// (UTC) and run_ms milliseconds; the *_ns columns hold the model's own
+// nanosecond values so a build reads back exactly. Lists are
 // JSON text. WITHOUT ROWID is SQLite's clustered-table spelling and
 // REFERENCES are declared for documentation and future deletes but not
 // enforced at ingest (see OpenWith); a server database would keep both.
@@ -137,11 +137,13 @@ CREATE TABLE transfers (
 `,
 	},
 	{
-		// v2: per-build aggregates precomputed at ingest, and the build
-		// start, branch and run time copied onto each vertex so that one
-		// covering index answers slow, misses and trend regressions
-		// without touching the builds table. run_ms is NULL for vertices
-		// that did not run, so COUNT and group_concat skip them for free.
+		// v2: aggregates precomputed at ingest. Per build: step counts,
+		// run time, context and base image sizes, so history and trends
+		// read builds only (builds_trend covers them). Per step identity
+		// and UTC day: executions, cache hits and every run time, so slow,
+		// misses and regressions over months read one row per step and day
+		// instead of one per vertex, with exact percentiles. run_ms is NULL
+		// for vertices that did not run.
 		version: 2,
 		sql: `
 ALTER TABLE builds ADD COLUMN duration_ns INTEGER NOT NULL DEFAULT 0;
@@ -153,12 +155,17 @@ ALTER TABLE builds ADD COLUMN steps_failed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE builds ADD COLUMN ran_ns INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE builds ADD COLUMN context_bytes INTEGER NOT NULL DEFAULT -1;
 ALTER TABLE builds ADD COLUMN base_image_bytes INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE vertices ADD COLUMN started_at INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE vertices ADD COLUMN branch_id INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE vertices ADD COLUMN run_ms INTEGER;
 ALTER TABLE vertices ADD COLUMN image_digest TEXT NOT NULL DEFAULT '';
 CREATE INDEX builds_trend ON builds(started_at, project_id, branch_id, status, duration_ns, steps_total, steps_cached);
-CREATE INDEX vertices_step_time ON vertices(step_id, started_at, branch_id, cached, run_ms);
+CREATE TABLE step_days (
+	step_id INTEGER NOT NULL REFERENCES steps(id),
+	day     INTEGER NOT NULL,
+	builds  INTEGER NOT NULL,
+	hits    INTEGER NOT NULL,
+	runs    TEXT NOT NULL,
+	PRIMARY KEY (step_id, day)
+) WITHOUT ROWID;
 `,
 		post: backfillV2,
 	},
@@ -197,15 +204,17 @@ func backfillV2(ctx context.Context, tx *sql.Tx) error {
 			return err
 		}
 		for seq, v := range b.Vertices {
-			if _, err := tx.ExecContext(ctx, `UPDATE vertices SET run_ms = ?, image_digest = ?,
-				started_at = (SELECT started_at FROM builds WHERE id = ?),
-				branch_id = (SELECT branch_id FROM builds WHERE id = ?)
-				WHERE build_id = ? AND seq = ?`, runMs(v), imageDigest(v), id, id, id, seq); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE vertices SET run_ms = ?, image_digest = ? WHERE build_id = ? AND seq = ?`,
+				runMs(v), imageDigest(v), id, seq); err != nil {
 				return err
 			}
 		}
 	}
-	return nil
+	// Builds start after 1970, so integer division is the UTC day.
+	_, err = tx.ExecContext(ctx, `INSERT INTO step_days (step_id, day, builds, hits, runs)
+		SELECT v.step_id, b.started_at / 86400000, COUNT(*), SUM(v.cached), COALESCE(group_concat(v.run_ms, ','), '')
+		FROM vertices v JOIN builds b ON b.id = v.build_id GROUP BY v.step_id, b.started_at / 86400000`)
+	return err
 }
 
 // migrate brings the database from its current version to SchemaVersion in

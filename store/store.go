@@ -3,13 +3,34 @@
 // compare, slow, misses, trends and explain commands answer from it.
 //
 // Callers use the Store interface; Open returns the SQLite implementation,
-// the embedded default. The SQL is kept portable where that costs nothing
-// (plain types, ON CONFLICT and RETURNING, one SQLite-only aggregate
-// behind dialectListAgg) so a shared server database can implement Store later.
+// the embedded default (DefaultPath says where it lives). The SQL is kept
+// portable where that costs nothing (plain types, ON CONFLICT and
+// RETURNING, one SQLite-only aggregate behind dialectListAgg) so a shared
+// server database can implement Store later.
 //
 // A step's identity across builds is its project, platform, stage and
-// normalised instruction text (see StepRef), never its [n/m] position, which
+// normalised instruction text (see StepRef), never its "n/m" position, which
 // shifts whenever a Dockerfile line is added.
+//
+// # Schema
+//
+// Version 2 (SchemaVersion; see schema.go for the DDL):
+//
+//   - projects, branches: names.
+//   - builds: one row per ingested log, unique by content hash, with its
+//     metadata and per-build aggregates computed at ingest (duration, steps
+//     total/cached/ran/failed, run time, context and base image bytes).
+//   - steps: step identities, an integer id per (project, key), where key
+//     hashes kind, platform, stage, normalised text and occurrence.
+//   - vertices: every vertex of every build, keyed (build, position), with
+//     its step id; transfers and vertex_output (kept logs only) hang off it.
+//   - step_days: per step identity and UTC day, executions, cache hits and
+//     every run time, maintained at ingest.
+//
+// History and trends read builds through covering indexes. Slow, misses
+// and regressions read step_days for whole days and the vertices of the
+// matching builds for partial days and branch filters, so a year of
+// history costs one row per step and day rather than one per vertex.
 package store
 
 import (
@@ -334,7 +355,8 @@ type TrendPeriod struct {
 }
 
 // StepRegression is a step whose typical run time rose in the latest
-// period against the periods before it.
+// period against the periods before it: its p50 run time grew by at least
+// 20% and 0.1 s.
 type StepRegression struct {
 	StepRef
 	BaselineSeconds float64 `json:"baseline_seconds"` // p50 run time over the baseline periods

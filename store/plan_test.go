@@ -1,0 +1,127 @@
+package store
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// explain returns SQLite's plan for a query, one line per step.
+func explain(t *testing.T, s *SQLite, query string, args ...any) string {
+	t.Helper()
+	rows, err := s.DB().Query("EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		rows.Scan(&id, &parent, &unused, &detail)
+		lines = append(lines, detail)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// The figures for a year of history depend on these plans: the rollup is
+// read by primary key seeks per step and grouped in key order (no
+// temporary b-tree), builds through the covering builds_trend index, and
+// vertices by their primary key. Checked before and after ANALYZE, since
+// PRAGMA optimize runs on Close.
+func TestQueryPlans(t *testing.T) {
+	s, _ := openTemp(t)
+	cfg := genConfig{Builds: 300, Steps: 20, Projects: 3, Start: t0, Span: 30 * 24 * time.Hour, Seed: 3}
+	if err := generate(ctx, s, cfg); err != nil {
+		t.Fatal(err)
+	}
+	trends := `SELECT started_at, status, duration_ns, steps_total, steps_cached FROM builds
+		WHERE started_at >= ? AND started_at < ? ORDER BY started_at`
+	for _, stats := range []bool{false, true} {
+		if stats {
+			if _, err := s.DB().Exec(`ANALYZE`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, f := range []stepFilter{{}, {project: "service-01", kinds: []string{KindStep}}} {
+			q, args := dayScanSQL(f, 0, 1<<40)
+			plan := explain(t, s, q, args...)
+			if !strings.Contains(plan, "SEARCH d USING PRIMARY KEY (step_id=? AND day>? AND day<?)") || strings.Contains(plan, "TEMP B-TREE") {
+				t.Errorf("day scan %+v (stats %v):\n%s", f, stats, plan)
+			}
+			f.branch = "main"
+			q, args = vertexScanSQL(f, 0, 1<<40)
+			plan = explain(t, s, q, args...)
+			if !strings.Contains(plan, "SEARCH v USING PRIMARY KEY (build_id=?)") || strings.Contains(plan, "SCAN v") {
+				t.Errorf("vertex scan %+v (stats %v):\n%s", f, stats, plan)
+			}
+		}
+		plan := explain(t, s, trends, 0, 1<<62)
+		if !strings.Contains(plan, "COVERING INDEX builds_trend") || strings.Contains(plan, "TEMP B-TREE") {
+			t.Errorf("trends (stats %v):\n%s", stats, plan)
+		}
+	}
+}
+
+// The rollup and the vertices give identical figures for any window:
+// whole days, partial days at either end, a project, kinds.
+func TestRollupMatchesVertices(t *testing.T) {
+	s, _ := openTemp(t)
+	cfg := genConfig{Builds: 400, Steps: 12, Projects: 2, Start: t0, Span: 10 * 24 * time.Hour, Seed: 5}
+	if err := generate(ctx, s, cfg); err != nil {
+		t.Fatal(err)
+	}
+	day := int64(msPerDay)
+	start := t0.UnixMilli()
+	windows := [][2]int64{
+		{0, 1 << 62},
+		{start, start + 10*day},
+		{start - start%day, start - start%day + 3*day},       // whole days only
+		{start + 7*3600*1000, start + 5*day + 1234},          // partial days at both ends
+		{start + 2*day + 1, start + 2*day + 2*3600*1000},     // inside one day
+		{start + 4*day - start%day, start + 9*day - 17*1000}, // whole start, partial end
+	}
+	for _, w := range windows {
+		for _, f := range []stepFilter{{}, {project: "service-01"}, {kinds: []string{KindStep}}, {project: "service-00", kinds: []string{KindExport, KindInternal}}} {
+			f.lo, f.hi = w[0], w[1]
+			fast, err := s.stepWindow(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.noRollup = true
+			slow, err := s.stepWindow(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fast) != len(slow) || len(fast) == 0 && w[0] == 0 {
+				t.Fatalf("window %v %+v: %d steps from the rollup, %d from vertices", w, f, len(fast), len(slow))
+			}
+			for id, a := range fast {
+				b := slow[id]
+				if b == nil || a.builds != b.builds || a.hits != b.hits || a.runs != b.runs || a.total != b.total || a.max != b.max ||
+					!sameMultiset(a.durations, b.durations) {
+					t.Errorf("window %v %+v, step %d: rollup %+v, vertices %+v", w, f, id, a, b)
+				}
+			}
+		}
+	}
+}
+
+func sameMultiset(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	n := map[int64]int{}
+	for _, x := range a {
+		n[x]++
+	}
+	for _, x := range b {
+		n[x]--
+	}
+	for _, c := range n {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
