@@ -181,6 +181,9 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 	if testHookRecorded != nil {
 		testHookRecorded(b)
 	}
+	// Set after the hook: the record must equal the rawjson parse, which
+	// cannot know where the stream came from.
+	b.Source = "buildkit"
 	b.Builder = "buildkit " + addr
 
 	if solveErr == nil {

@@ -115,6 +115,7 @@ func Replay(ctx context.Context, c *client.Client, rec *controlapi.BuildHistoryR
 		r.Add(Convert(client.NewSolveStatus(resp)))
 	}
 	b := r.Build()
+	b.Source = "buildkit-history"
 	b.Builder = "buildkit"
 	applyRecord(b, rec, externalError(ctx, c, rec))
 	return b, nil

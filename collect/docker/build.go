@@ -218,6 +218,9 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 	if testHookRecorded != nil {
 		testHookRecorded(b)
 	}
+	// Set after the hook: the record must equal the rawjson parse, which
+	// cannot know where the stream came from.
+	b.Source = "docker"
 	b.Builder = "docker " + host
 	res := &Result{Build: b, ImageID: st.imageID}
 
@@ -261,6 +264,7 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 			res.LayersErr = err
 		} else {
 			res.Layers = MatchLayers(b, layers)
+			AttachLayerSizes(b, res.Layers)
 		}
 	}
 	return res, nil

@@ -301,6 +301,10 @@ func TestDockerBuildLayers(t *testing.T) {
 	if _, ok := sizes[run.Name]; !ok {
 		t.Errorf("RUN layer not matched: %+v", res.Layers)
 	}
+	// The sizes travel with the build record, so they are stored.
+	if !big.HasLayerBytes || big.LayerBytes != sizes[big.Name] {
+		t.Errorf("big.bin vertex layer bytes %d (set %v), want %d", big.LayerBytes, big.HasLayerBytes, sizes[big.Name])
+	}
 
 	// Warm: cache hits recorded.
 	warm, err := dockerBuild(t, d, BuildOptions{ContextDir: dir, Tags: []string{"bs-test:layers"}})

@@ -96,6 +96,21 @@ func MatchLayers(b *model.Build, layers []Layer) []LayerSize {
 	return out
 }
 
+// AttachLayerSizes records on each step the size of the layer it made,
+// so the size is stored and reported with the build.
+func AttachLayerSizes(b *model.Build, layers []LayerSize) {
+	byID := map[string]*model.Vertex{}
+	for _, v := range b.Vertices {
+		byID[v.ID] = v
+	}
+	for _, l := range layers {
+		if v := byID[l.VertexID]; v != nil && l.VertexID != "" {
+			v.LayerBytes += l.Layer.Size
+			v.HasLayerBytes = true
+		}
+	}
+}
+
 // layerInstructions are the instructions whose history entry can carry a
 // filesystem change; the others only edit the image config.
 var layerInstructions = map[string]bool{"RUN": true, "COPY": true, "ADD": true, "WORKDIR": true}

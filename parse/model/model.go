@@ -75,6 +75,12 @@ type Build struct {
 	ImageID    string   `json:"image_id,omitempty"`
 	ImageNames []string `json:"image_names,omitempty"`
 
+	// Source says where a build came from when it was not a saved log:
+	// "buildkit" (recorded live from a BuildKit daemon), "docker" (live from
+	// the Docker Engine), "buildkit-history" (imported from BuildKit's
+	// history API). Empty for logs.
+	Source string `json:"source,omitempty"`
+
 	// Truncated is set when the input ended mid-build (no final status) or
 	// began mid-vertex.
 	Truncated bool `json:"truncated,omitempty"`
@@ -134,6 +140,12 @@ type Vertex struct {
 	// Started and Ended are absolute times where the input gives them.
 	Started time.Time `json:"started,omitzero"`
 	Ended   time.Time `json:"ended,omitzero"`
+
+	// LayerBytes is the size of the image layer this step produced, where
+	// the collector could read it (the Docker Engine's image history); no
+	// log shows it. See HasLayerBytes.
+	LayerBytes    int64 `json:"layer_bytes,omitempty"`
+	HasLayerBytes bool  `json:"has_layer_bytes,omitempty"`
 
 	// Transfers are byte-count progress items: layer downloads, context and
 	// Dockerfile transfers, exports.
