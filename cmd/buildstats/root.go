@@ -66,6 +66,8 @@ func (a *App) ColorEnabled() bool {
 // lives in its own file and adds its constructor here.
 var subcommands = []func(*App) *cobra.Command{
 	newExplainCommand,
+	newAnnotateCommand,
+	newCheckCommand,
 }
 
 func newRootCommand(app *App) *cobra.Command {

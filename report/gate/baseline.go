@@ -1,0 +1,275 @@
+package gate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/store"
+)
+
+// DefaultBaselineBuilds is how many earlier successful builds the baseline
+// is taken over.
+const DefaultBaselineBuilds = 10
+
+// Baseline is the typical run time of each step in recent successful
+// builds of a project and branch.
+type Baseline struct {
+	Project string
+	// Branch is the branch whose builds were used.
+	Branch string
+	// FellBack is set when the current branch had no builds and Branch is
+	// the default branch.
+	FellBack bool
+	// Builds is how many builds the medians are taken over; 0 means there
+	// was no usable history and Note says why.
+	Builds int
+	Steps  map[StepKey]StepBaseline
+	Note   string
+}
+
+// StepBaseline is one step's median run time over the baseline builds in
+// which it ran (cache hits are left out: they say nothing about the cost).
+type StepBaseline struct {
+	Seconds float64
+	Runs    int
+}
+
+// Describe names the builds the baseline comes from, for messages: "the
+// last 8 successful builds of shop on main".
+func (b *Baseline) Describe() string {
+	s := fmt.Sprintf("the last %d successful build%s of %s on %s", b.Builds, plural(b.Builds), b.Project, b.Branch)
+	if b.FellBack {
+		s += " (the default branch; this branch has none yet)"
+	}
+	return s
+}
+
+// Query selects the baseline builds.
+type Query struct {
+	Project string
+	// Branch is the current build's branch; DefaultBranch is used when
+	// Branch has no successful builds. Either may be empty.
+	Branch        string
+	DefaultBranch string
+	// Builds is how many of the most recent successful builds to use
+	// (DefaultBaselineBuilds when 0).
+	Builds int
+	// Exclude is the content hash of the build being checked, which may
+	// already be in the history and must not be its own baseline.
+	Exclude string
+}
+
+// LoadBaseline computes the baseline from the history. It returns a
+// Baseline with Builds == 0 and a Note when there is nothing to compare
+// with; errors are the store's.
+func LoadBaseline(ctx context.Context, s store.Store, q Query) (*Baseline, error) {
+	n := q.Builds
+	if n <= 0 {
+		n = DefaultBaselineBuilds
+	}
+	base := &Baseline{Project: q.Project, Steps: map[StepKey]StepBaseline{}}
+	if q.Project == "" {
+		base.Note = "no project name to look up the history by"
+		return base, nil
+	}
+	var branches []string
+	for _, br := range []string{q.Branch, q.DefaultBranch} {
+		if br != "" && !slices.Contains(branches, br) {
+			branches = append(branches, br)
+		}
+	}
+	if len(branches) == 0 {
+		base.Note = "the branch is unknown and so is the default branch, so there is no history to compare with"
+		return base, nil
+	}
+	var ids []int64
+	for i, br := range branches {
+		var err error
+		if ids, err = lastSuccessful(ctx, s, q.Project, br, n, q.Exclude); err != nil {
+			return nil, err
+		}
+		if len(ids) > 0 {
+			base.Branch, base.FellBack = br, i > 0 && br != q.Branch
+			break
+		}
+	}
+	if len(ids) == 0 {
+		base.Note = fmt.Sprintf("no earlier successful build of %s on %s in the history", q.Project, strings.Join(branches, " or "))
+		return base, nil
+	}
+	base.Builds = len(ids)
+	runs := map[StepKey][]float64{}
+	for _, id := range ids {
+		b, _, err := s.Build(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		keys := StepKeys(b.Vertices)
+		for i, v := range b.Vertices {
+			if comparable(v) {
+				runs[keys[i]] = append(runs[keys[i]], v.Duration.Seconds())
+			}
+		}
+	}
+	for k, xs := range runs {
+		base.Steps[k] = StepBaseline{Seconds: median(xs), Runs: len(xs)}
+	}
+	return base, nil
+}
+
+// lastSuccessful returns the ids of the n most recent succeeded builds of
+// project on branch, other than the one with content hash exclude.
+func lastSuccessful(ctx context.Context, s store.Store, project, branch string, n int, exclude string) ([]int64, error) {
+	// History cannot filter on status, so read a window and widen it
+	// while failures crowd out the successes.
+	for limit := 2*n + 1; ; limit *= 4 {
+		rows, err := s.History(ctx, store.HistoryQuery{Project: project, Branch: branch, Limit: limit})
+		if err != nil {
+			return nil, err
+		}
+		var ids []int64
+		for _, r := range rows {
+			if r.Status == string(model.StatusSucceeded) && r.Branch == branch && (exclude == "" || r.ContentHash != exclude) {
+				ids = append(ids, r.ID)
+				if len(ids) == n {
+					return ids, nil
+				}
+			}
+		}
+		if len(rows) < limit {
+			return ids, nil
+		}
+	}
+}
+
+// StepKey identifies a Dockerfile step across builds: platform, stage and
+// normalised instruction text, with an occurrence number to tell identical
+// instructions of one stage apart. It leaves out the [n/m] position, which
+// shifts whenever a line is added to the Dockerfile.
+type StepKey struct {
+	Platform   string
+	Stage      string
+	Text       string
+	Occurrence int
+}
+
+var pinnedDigest = regexp.MustCompile(`@sha256:[0-9a-fA-F]*`)
+
+// StepKeys returns the key of every vertex (the zero key for vertices that
+// are not Dockerfile steps).
+func StepKeys(vs []*model.Vertex) []StepKey {
+	out := make([]StepKey, len(vs))
+	seen := map[StepKey]int{}
+	for i, v := range vs {
+		if !v.IsStep() || v.Instruction == "" {
+			continue
+		}
+		args := strings.Join(strings.Fields(v.Args), " ")
+		if v.Instruction == "FROM" {
+			// A new base image digest is the same step with new input.
+			args = pinnedDigest.ReplaceAllString(args, "")
+			args = strings.TrimPrefix(strings.TrimPrefix(args, "docker.io/library/"), "docker.io/")
+		}
+		k := StepKey{Platform: v.Platform, Stage: strings.ToLower(v.Stage), Text: v.Instruction + " " + args}
+		k.Occurrence = seen[k]
+		seen[k]++
+		out[i] = k
+	}
+	return out
+}
+
+// median of xs, which it sorts.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+// DefaultBranch finds the repository's default branch: from the CI's
+// environment (GitLab CI_DEFAULT_BRANCH, Buildkite
+// BUILDKITE_PIPELINE_DEFAULT_BRANCH, the GitHub Actions event payload),
+// else from the checkout's origin/HEAD. It returns "" when none says.
+func DefaultBranch(getenv func(string) string, dir string) string {
+	if b := getenv("CI_DEFAULT_BRANCH"); b != "" && getenv("GITLAB_CI") == "true" {
+		return b
+	}
+	if b := getenv("BUILDKITE_PIPELINE_DEFAULT_BRANCH"); b != "" && getenv("BUILDKITE") == "true" {
+		return b
+	}
+	if getenv("GITHUB_ACTIONS") == "true" && getenv("GITHUB_EVENT_PATH") != "" {
+		// GitHub puts the default branch only in the event payload.
+		if data, err := os.ReadFile(getenv("GITHUB_EVENT_PATH")); err == nil {
+			var ev struct {
+				Repository struct {
+					DefaultBranch string `json:"default_branch"`
+				} `json:"repository"`
+			}
+			if json.Unmarshal(data, &ev) == nil && ev.Repository.DefaultBranch != "" {
+				return ev.Repository.DefaultBranch
+			}
+		}
+	}
+	return originHead(dir)
+}
+
+// originHead reads refs/remotes/origin/HEAD ("ref: refs/remotes/origin/main")
+// of the checkout containing dir, which git clone sets to the remote's
+// default branch.
+func originHead(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	for {
+		gitDir := filepath.Join(abs, ".git")
+		if st, err := os.Stat(gitDir); err == nil {
+			if !st.IsDir() {
+				// A worktree: ".git" names its own directory, whose
+				// "commondir" leads to the shared refs.
+				data, _ := os.ReadFile(gitDir)
+				g, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "gitdir: ")
+				if !ok {
+					return ""
+				}
+				if !filepath.IsAbs(g) {
+					g = filepath.Join(abs, g)
+				}
+				gitDir = g
+				if c, err := os.ReadFile(filepath.Join(g, "commondir")); err == nil {
+					cd := strings.TrimSpace(string(c))
+					if !filepath.IsAbs(cd) {
+						cd = filepath.Join(g, cd)
+					}
+					gitDir = cd
+				}
+			}
+			data, err := os.ReadFile(filepath.Join(gitDir, "refs", "remotes", "origin", "HEAD"))
+			if err != nil {
+				return ""
+			}
+			ref, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "ref: refs/remotes/origin/")
+			if !ok {
+				return ""
+			}
+			return ref
+		}
+		parent := filepath.Dir(abs)
+		if parent == abs {
+			return ""
+		}
+		abs = parent
+	}
+}

@@ -1,0 +1,30 @@
+package report
+
+import (
+	"strings"
+)
+
+// MarkdownText escapes log text for inline GitHub-flavoured markdown,
+// table cells included, the way the markdown renderer does: HTML becomes
+// entities, markdown punctuation is backslash-escaped and line breaks
+// become <br>. Other packages that write markdown (CI summaries) use it so
+// that every markdown output shares one hardened escaper.
+func MarkdownText(s string) string { return mdText(s) }
+
+// MarkdownCode returns lines as a fenced code block (with a trailing
+// newline) whose fence is longer than any backtick run in the lines, so no
+// line can close it early; control characters are replaced.
+func MarkdownCode(lang string, lines []string) string {
+	var b strings.Builder
+	ew := &errWriter{w: &b}
+	mdCode(ew, lang, lines)
+	return b.String()
+}
+
+// StatusText is how the human-readable renderers name a step's state:
+// "ran", "cached", "error (exit 3)", "canceled", "incomplete".
+func StatusText(s Step) string { return statusText(s) }
+
+// ReasonText explains a CacheBreak.Reason in words ("ran after cached
+// step", "first step of its stage ran", "base image downloaded").
+func ReasonText(reason string) string { return reasonText(reason) }
