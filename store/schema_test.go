@@ -145,6 +145,32 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if !bytes.Equal(before, fileBytes(t, path)) {
 		t.Error("the newer database was modified")
 	}
+
+	// The same with the newer version still in an un-checkpointed WAL, as
+	// a crashed newer buildstats leaves it: closing a read-write
+	// connection would checkpoint it into the file.
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(`PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; UPDATE buildstats_schema SET version = 8`); err != nil {
+		t.Fatal(err)
+	}
+	crashed := filepath.Join(t.TempDir(), "crashed.db")
+	os.WriteFile(crashed, fileBytes(t, path), 0o600)
+	os.WriteFile(crashed+"-wal", fileBytes(t, path+"-wal"), 0o600)
+	mainBefore, walBefore := fileBytes(t, crashed), fileBytes(t, crashed+"-wal")
+	if len(walBefore) == 0 {
+		t.Fatal("no WAL to test with")
+	}
+	if _, err := Open(crashed); !errors.Is(err, ErrSchemaTooNew) || !strings.Contains(err.Error(), "version 8") {
+		t.Fatalf("Open with the version in the WAL: %v", err)
+	}
+	if !bytes.Equal(mainBefore, fileBytes(t, crashed)) || !bytes.Equal(walBefore, fileBytes(t, crashed+"-wal")) {
+		t.Error("the newer database or its WAL was modified")
+	}
 }
 
 // Files that are not buildstats databases are refused, untouched.

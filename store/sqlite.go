@@ -105,6 +105,11 @@ func OpenWith(path string, o Options) (*SQLite, error) {
 	}
 	dsn := fmt.Sprintf("file:%s?mode=rw&_busy_timeout=%d&_txlock=immediate&_foreign_keys=0&_cache_size=%d",
 		(&url.URL{Path: abs}).EscapedPath(), s.busy.Milliseconds(), cache)
+	// Look before writing anything: a read-only connection cannot change
+	// the file, not even by checkpointing a newer buildstats's WAL on close.
+	if err := s.probe(context.Background()); err != nil {
+		return nil, err
+	}
 	db, err := sql.Open(driverName, dsn)
 	if err != nil {
 		return nil, err
@@ -160,19 +165,42 @@ func (s *SQLite) prepareFile() error {
 // errForeign marks an SQLite database with tables but no buildstats schema.
 var errForeign = errors.New("foreign database")
 
-// init checks the schema version before anything is written, then switches
-// to WAL and migrates.
-func (s *SQLite) init(ctx context.Context) error {
-	version, err := schemaVersion(ctx, s.db)
+// probe refuses, through a read-only connection, files that are not
+// buildstats databases and databases with a newer schema.
+func (s *SQLite) probe(ctx context.Context) error {
+	db, err := sql.Open(driverName, fmt.Sprintf("file:%s?mode=ro&_busy_timeout=%d",
+		(&url.URL{Path: s.path}).EscapedPath(), s.busy.Milliseconds()))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = s.checkVersion(ctx, db)
+	return err
+}
+
+// checkVersion reads the schema version and refuses what Open must not
+// touch.
+func (s *SQLite) checkVersion(ctx context.Context, q queryer) (int, error) {
+	version, err := schemaVersion(ctx, q)
 	if errors.Is(err, errForeign) {
-		return fmt.Errorf("%w: %s is an SQLite database of another program (it has tables but no buildstats schema); "+
+		return 0, fmt.Errorf("%w: %s is an SQLite database of another program (it has tables but no buildstats schema); "+
 			"it was left unchanged", ErrNotDatabase, s.path)
 	}
 	if err != nil {
-		return s.wrap("open build history", err)
+		return 0, s.wrap("open build history", err)
 	}
 	if version > SchemaVersion {
-		return s.tooNew(version)
+		return 0, s.tooNew(version)
+	}
+	return version, nil
+}
+
+// init checks the schema version again (another process may have upgraded
+// it since the probe), then switches to WAL and migrates.
+func (s *SQLite) init(ctx context.Context) error {
+	version, err := s.checkVersion(ctx, s.db)
+	if err != nil {
+		return err
 	}
 	// WAL lets readers run during an ingest and makes a killed writer's
 	// transaction vanish on the next open. The mode is stored in the file.
