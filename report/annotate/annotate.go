@@ -195,21 +195,6 @@ func (r *Report) AddGates(results []gate.Result) {
 	r.sort()
 }
 
-// Counts returns how many findings there are of each severity.
-func (r *Report) Counts() (errors, warnings, notices int) {
-	for _, f := range r.Findings {
-		switch f.Severity {
-		case SeverityError:
-			errors++
-		case SeverityWarning:
-			warnings++
-		default:
-			notices++
-		}
-	}
-	return
-}
-
 var severityRank = map[string]int{SeverityError: 0, SeverityWarning: 1, SeverityNotice: 2}
 
 var kindRank = map[string]int{KindFailed: 0, KindRegression: 1, KindGate: 2, KindSlow: 3, KindCacheMiss: 4, KindTruncated: 5}

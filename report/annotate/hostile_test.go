@@ -316,3 +316,28 @@ func TestTextHostileLogIsInert(t *testing.T) {
 		}
 	}
 }
+
+// FuzzGitHubEscaping: any title, file and message read back through the
+// runner's parser as exactly themselves, in one command on one line.
+func FuzzGitHubEscaping(f *testing.F) {
+	f.Add("Slow step: 45s", "Dockerfile", "RUN npm ci took 45s, 60% of the build.")
+	f.Add("::error::x", "a,b:c", "%0A::warning::y\r\n%25")
+	f.Fuzz(func(t *testing.T, title, file, msg string) {
+		if file == "" {
+			file = "Dockerfile" // findings have a file and line, or neither
+		}
+		r := &Report{Findings: []Finding{{Kind: KindSlow, Severity: SeverityWarning, Title: title, File: file, Line: 7, Message: msg}}}
+		var buf bytes.Buffer
+		if _, err := WriteGitHub(&buf, r); err != nil {
+			t.Fatal(err)
+		}
+		out := strings.TrimSuffix(buf.String(), "\n")
+		if strings.ContainsAny(out, "\r\n") {
+			t.Fatalf("command spans lines: %q", out)
+		}
+		c, ok := parseGitHubCommand(out)
+		if !ok || c.name != "warning" || c.props["title"] != scrub(title) || c.props["file"] != file || c.props["line"] != "7" || c.data != scrub(msg) || len(c.props) != 3 {
+			t.Fatalf("reads back as %+v", c)
+		}
+	})
+}
