@@ -20,11 +20,3 @@ func MarkdownCode(lang string, lines []string) string {
 	mdCode(ew, lang, lines)
 	return b.String()
 }
-
-// StatusText is how the human-readable renderers name a step's state:
-// "ran", "cached", "error (exit 3)", "canceled", "incomplete".
-func StatusText(s Step) string { return statusText(s) }
-
-// ReasonText explains a CacheBreak.Reason in words ("ran after cached
-// step", "first step of its stage ran", "base image downloaded").
-func ReasonText(reason string) string { return reasonText(reason) }
