@@ -23,6 +23,9 @@ type errBlock struct {
 	target      *vstate
 	pendingFile string
 	pendingLine int
+	// prevLines is the target's output count before the box: the box
+	// repeats output already counted, so the count is the larger of the two.
+	prevLines int
 }
 
 const (
@@ -54,6 +57,7 @@ func (e *errBlock) feed(t *tracker, line string) bool {
 			e.target = t.findByName(strings.TrimSuffix(name, ":"))
 			if e.target != nil {
 				e.target.resetOutput()
+				e.prevLines, e.target.v.OutputLines = e.target.v.OutputLines, 0
 			}
 			e.state = ebBoxLogs
 			return true
@@ -62,6 +66,9 @@ func (e *errBlock) feed(t *tracker, line string) bool {
 		return e.feed(t, line)
 	case ebBoxLogs:
 		if trimmed == "------" {
+			if e.target != nil {
+				e.target.v.OutputLines = max(e.target.v.OutputLines, e.prevLines)
+			}
 			e.state = ebBoxClosed
 			return true
 		}

@@ -222,8 +222,8 @@ func TestPlainDetails(t *testing.T) {
 	if run.ExitCode != 3 || !strings.Contains(run.Error, "did not complete successfully") {
 		t.Errorf("exit %d error %q", run.ExitCode, run.Error)
 	}
-	if strings.Join(run.Output, "|") != "about to fail|oops" {
-		t.Errorf("output %q", run.Output)
+	if strings.Join(run.Output, "|") != "about to fail|oops" || run.OutputLines != 2 {
+		t.Errorf("output %q (%d lines)", run.Output, run.OutputLines)
 	}
 	if !strings.HasPrefix(b.Error, "failed to solve: process") {
 		t.Errorf("summary %q", b.Error)
