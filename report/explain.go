@@ -87,6 +87,10 @@ type Explanation struct {
 	// Error describes the failure; null unless the build failed.
 	Error    *BuildError `json:"error"`
 	Warnings []Warning   `json:"warnings"`
+	// History compares the build with the previous build of its project
+	// in the build history; null when there is none to compare with.
+	// Explain leaves it null: only the caller has the history.
+	History *History `json:"history"`
 }
 
 // Step is one vertex of the build.
@@ -415,7 +419,9 @@ func vertexLabel(v *model.Vertex) string {
 		return "dockerfile step"
 	case strings.Contains(name, "load metadata for"):
 		return "base image metadata"
-	case strings.Contains(name, "build context"):
+	case strings.Contains(name, "build context"), name == "copy /context /":
+		// "copy /context /" is the Docker Engine unpacking the uploaded
+		// context (docker build --docker, API builds).
 		return "build context"
 	case strings.HasPrefix(name, "importing cache"):
 		return "cache import"

@@ -48,6 +48,7 @@ func (markdownRenderer) Render(w io.Writer, e *Explanation) error {
 
 	mdSteps(ew, e)
 	mdBreaks(ew, e)
+	mdHistory(ew, e)
 	mdSlow(ew, e)
 	mdCritical(ew, e)
 	mdAdvice(ew, e)

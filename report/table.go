@@ -61,6 +61,7 @@ func (r *tableRenderer) Render(w io.Writer, e *Explanation) error {
 	r.summary(ew, e)
 	r.stepsTable(ew, e)
 	r.breaksTable(ew, e)
+	r.historySection(ew, e)
 	r.slowTable(ew, e)
 	r.criticalList(ew, e)
 	r.adviceList(ew, e)

@@ -1,0 +1,612 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/buildstats/buildstats/store"
+)
+
+// History is Explanation.History: how the build's use of the layer cache
+// differs from the previous build of its project in the build history.
+type History struct {
+	// BuildID is the build's own id in the history; null when its log has
+	// not been ingested.
+	BuildID *int64 `json:"build_id"`
+	Project string `json:"project"`
+	// Basis says which build Previous is: HistoryBasisPrevious or
+	// HistoryBasisLatest.
+	Basis    string        `json:"basis"`
+	Previous PreviousBuild `json:"previous"`
+	// CacheLost lists the Dockerfile steps that came from the cache in
+	// Previous and ran (or failed) in this build, in this build's order.
+	// Steps are matched by platform, stage and instruction text, not by
+	// their [n/m] position.
+	CacheLost []HistoryStep `json:"cache_lost"`
+	// CacheLostSeconds is the time those steps took in this build.
+	CacheLostSeconds float64 `json:"cache_lost_seconds"`
+}
+
+// History bases.
+const (
+	// HistoryBasisPrevious: the build is in the history and Previous is
+	// the project's build that started before it.
+	HistoryBasisPrevious = "previous"
+	// HistoryBasisLatest: the log is not in the history and Previous is
+	// the project's latest stored build (that started before this one,
+	// when the log gives a start time).
+	HistoryBasisLatest = "latest"
+)
+
+// PreviousBuild is the stored build a History compares with.
+type PreviousBuild struct {
+	ID              int64     `json:"id"`
+	StartedAt       time.Time `json:"started_at"`
+	Branch          *string   `json:"branch"`
+	Commit          *string   `json:"commit"`
+	Status          string    `json:"status"`
+	DurationSeconds float64   `json:"duration_seconds"`
+	StepsTotal      int       `json:"steps_total"`
+	StepsCached     int       `json:"steps_cached"`
+}
+
+// PreviousBuildOf turns a history row into a PreviousBuild.
+func PreviousBuildOf(s store.BuildSummary) PreviousBuild {
+	return PreviousBuild{ID: s.ID, StartedAt: s.StartedAt, Branch: optString(s.Branch), Commit: optString(s.Commit),
+		Status: s.Status, DurationSeconds: s.DurationSeconds, StepsTotal: s.StepsTotal, StepsCached: s.StepsCached}
+}
+
+// HistoryStep is a step of this build in a History, as Explanation.Steps
+// lists it.
+type HistoryStep struct {
+	Name string `json:"name"`
+	Line *int   `json:"line"`
+	// Status is Step.Status: "done" or "error".
+	Status          string   `json:"status"`
+	DurationSeconds *float64 `json:"duration_seconds"`
+}
+
+// AddCacheLost records s as a step that was cached in the previous build
+// and not in this one.
+func (h *History) AddCacheLost(s Step) {
+	h.CacheLost = append(h.CacheLost, HistoryStep{Name: s.Name, Line: s.Line, Status: s.Status, DurationSeconds: s.DurationSeconds})
+	if s.DurationSeconds != nil {
+		h.CacheLostSeconds = round3(h.CacheLostSeconds + *s.DurationSeconds)
+	}
+}
+
+// historyIntro describes the build compared with, in one sentence.
+func historyIntro(h *History) string {
+	p := h.Previous
+	which := "the previous build of " + h.Project + " in the history"
+	if h.Basis == HistoryBasisLatest {
+		which = "the latest build of " + h.Project + " in the history (this log is not in it)"
+	}
+	s := fmt.Sprintf("#%d is %s: %s", p.ID, which, p.Status)
+	if p.Branch != nil {
+		s += " on " + *p.Branch
+	}
+	s += ", started " + formatWhen(p.StartedAt) + fmt.Sprintf(", %d steps, %d cached.", p.StepsTotal, p.StepsCached)
+	return s
+}
+
+// historyLostText sums up History.CacheLost in one sentence.
+func historyLostText(h *History) string {
+	if len(h.CacheLost) == 0 {
+		return fmt.Sprintf("No step that came from the cache in #%d ran this time.", h.Previous.ID)
+	}
+	n := len(h.CacheLost)
+	return fmt.Sprintf("%d step%s came from the cache in #%d and ran this time, taking %s:",
+		n, plural(n), h.Previous.ID, FormatSeconds(h.CacheLostSeconds))
+}
+
+func historyStatus(s HistoryStep) string {
+	if s.Status == "done" {
+		return "ran"
+	}
+	return s.Status
+}
+
+func (r *tableRenderer) historySection(ew *errWriter, e *Explanation) {
+	h := e.History
+	if h == nil {
+		return
+	}
+	r.heading(ew, fmt.Sprintf("Compared with build #%d", h.Previous.ID))
+	ew.printf("%s\n%s\n", clean(historyIntro(h)), historyLostText(h))
+	if len(h.CacheLost) == 0 {
+		return
+	}
+	withLine := e.Dockerfile != nil
+	t := newTable(ew, withLineAlign(withLine, tw.AlignLeft, tw.AlignLeft, tw.AlignRight)...)
+	t.Header(withLineCell(withLine, "Line", "Step", "Status", "Time")...)
+	for _, s := range h.CacheLost {
+		status := historyStatus(s)
+		if s.Status == "error" {
+			status = r.style(ansiRed, status)
+		}
+		_ = t.Append(withLineCell(withLine, optInt(s.Line), shorten(clean(s.Name), tableNameLen), status, optSeconds(s.DurationSeconds))...)
+	}
+	render(ew, t)
+}
+
+func mdHistory(ew *errWriter, e *Explanation) {
+	h := e.History
+	if h == nil {
+		return
+	}
+	ew.printf("\n## Compared with build #%d\n\n", h.Previous.ID)
+	ew.printf("%s %s\n", mdText(historyIntro(h)), historyLostText(h))
+	if len(h.CacheLost) == 0 {
+		return
+	}
+	withLine := e.Dockerfile != nil
+	ew.printf("\n")
+	mdRow(ew, withLine, "Line", "Step", "Status", "Time")
+	mdRow(ew, withLine, "---:", "---", "---", "---:")
+	for _, s := range h.CacheLost {
+		mdRow(ew, withLine, optInt(s.Line), mdText(shorten(s.Name, mdNameLen)), historyStatus(s), optSeconds(s.DurationSeconds))
+	}
+}
+
+// CheckFormat returns an error unless format is one of Formats.
+func CheckFormat(format string) error {
+	for _, f := range Formats {
+		if format == f {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown output format %q (want %s)", format, strings.Join(Formats, ", "))
+}
+
+// writeJSON writes v as the explain renderer writes an Explanation.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// formatWhen is how the history reports print a time: UTC to the minute.
+func formatWhen(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") + " UTC" }
+
+func shortCommit(c string) string {
+	if len(c) > 12 {
+		return c[:12]
+	}
+	return c
+}
+
+// RenderBuilds writes history rows (newest first, as Store.History
+// returns them) in format. The JSON is the rows as an array.
+func RenderBuilds(w io.Writer, format string, rows []store.BuildSummary, opts RenderOptions) error {
+	if err := CheckFormat(format); err != nil {
+		return err
+	}
+	if format == FormatJSON {
+		if rows == nil {
+			rows = []store.BuildSummary{}
+		}
+		return writeJSON(w, rows)
+	}
+	ew := &errWriter{w: w}
+	md := format == FormatMarkdown
+	if md {
+		ew.printf("# Build history\n\n")
+	}
+	if len(rows) == 0 {
+		ew.printf("No builds in the history match.\n")
+		return ew.err
+	}
+	summed := false
+	duration := func(b store.BuildSummary) string {
+		if b.DurationSource == "sum" {
+			summed = true
+			return "~" + FormatSeconds(b.DurationSeconds)
+		}
+		return FormatSeconds(b.DurationSeconds)
+	}
+	header := []string{"ID", "Started", "Project", "Branch", "Commit", "Status", "Duration", "Ran", "Cached"}
+	if md {
+		mdRow(ew, false, "", header...)
+		mdRow(ew, false, "", "---:", "---", "---", "---", "---", "---", "---:", "---:", "---:")
+		for _, b := range rows {
+			mdRow(ew, false, "", strconv.FormatInt(b.ID, 10), formatWhen(b.StartedAt), mdText(b.Project), mdText(b.Branch),
+				mdText(shortCommit(b.Commit)), mdText(b.Status), duration(b), strconv.Itoa(b.StepsRan), strconv.Itoa(b.StepsCached))
+		}
+	} else {
+		r := &tableRenderer{color: opts.Color}
+		t := newRawTable(ew, header, tw.AlignRight, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight)
+		for _, b := range rows {
+			_ = t.Append(b.ID, formatWhen(b.StartedAt), shorten(clean(b.Project), 30), shorten(clean(b.Branch), 30),
+				clean(shortCommit(b.Commit)), r.buildStatus(b.Status), duration(b), b.StepsRan, b.StepsCached)
+		}
+		render(ew, t)
+	}
+	if summed {
+		if md {
+			ew.printf("\n")
+		}
+		ew.printf("~ the sum of the step times: the log does not state the build's total, and stages may have overlapped.\n")
+	}
+	return ew.err
+}
+
+func (r *tableRenderer) buildStatus(status string) string {
+	switch status {
+	case "succeeded":
+		return r.style(ansiGreen, status)
+	case "failed":
+		return r.style(ansiRed, status)
+	}
+	return clean(status)
+}
+
+// newRawTable is newTable with the header cells printed as given:
+// tablewriter's title-casing would turn "p50" into "P 50" and "#12" into
+// "# 12". Callers upper-case the header as the explain tables have it.
+func newRawTable(ew *errWriter, header []string, aligns ...tw.Align) *tablewriter.Table {
+	t := newTable(ew, aligns...)
+	t.Options(tablewriter.WithHeaderAutoFormat(tw.Off))
+	cells := make([]any, len(header))
+	for i, h := range header {
+		cells[i] = strings.ToUpper(h)
+	}
+	t.Header(cells...)
+	return t
+}
+
+func anyCells(cells []string) []any {
+	out := make([]any, len(cells))
+	for i, c := range cells {
+		out[i] = c
+	}
+	return out
+}
+
+// RenderStoredBuild writes the explanation of a build from the history,
+// headed by what the history knows of it. The JSON is the explain contract
+// with the history row added as "build".
+func RenderStoredBuild(w io.Writer, format string, b store.BuildSummary, e *Explanation, opts RenderOptions) error {
+	if err := CheckFormat(format); err != nil {
+		return err
+	}
+	if format == FormatJSON {
+		return writeJSON(w, struct {
+			Build store.BuildSummary `json:"build"`
+			*Explanation
+		}{b, e})
+	}
+	facts := []string{}
+	if b.Branch != "" {
+		facts = append(facts, "branch "+b.Branch)
+	}
+	if b.Commit != "" {
+		facts = append(facts, "commit "+shortCommit(b.Commit))
+	}
+	facts = append(facts, "started "+formatWhen(b.StartedAt))
+	if b.CIProvider != "" {
+		facts = append(facts, b.CIProvider)
+	}
+	if b.RunURL != "" {
+		facts = append(facts, b.RunURL)
+	}
+	title := fmt.Sprintf("Build #%d of %s", b.ID, b.Project)
+	r, _ := NewRenderer(format, opts)
+	var body bytes.Buffer
+	if err := r.Render(&body, e); err != nil {
+		return err
+	}
+	ew := &errWriter{w: w}
+	if format == FormatMarkdown {
+		ew.printf("# %s\n\n%s\n\n", mdText(title), mdText(strings.Join(facts, " · ")))
+		// This title replaces the explanation's own.
+		ew.Write(bytes.TrimPrefix(body.Bytes(), []byte("# Build explanation\n\n")))
+		return ew.err
+	}
+	ew.printf("%s · %s\n\n", clean(title), clean(strings.Join(facts, " · ")))
+	ew.Write(body.Bytes())
+	return ew.err
+}
+
+// stateText is a step's state in one build of a comparison, with its time
+// where it ran.
+func stateText(state string, seconds float64) string {
+	switch state {
+	case store.StateAbsent:
+		return "-"
+	case store.StateRan:
+		return FormatSeconds(seconds)
+	case store.StateFailed, store.StateCanceled:
+		return state + " " + FormatSeconds(seconds)
+	}
+	return state
+}
+
+// signedSeconds formats a time difference with its sign.
+func signedSeconds(d float64) string {
+	switch {
+	case d > 0:
+		return "+" + FormatSeconds(d)
+	case d < 0:
+		return "-" + FormatSeconds(-d)
+	}
+	return "0s"
+}
+
+// changeNote labels a step of a comparison.
+func changeNote(c store.StepChange) string {
+	switch {
+	case c.BeforeState == store.StateAbsent:
+		return "added"
+	case c.AfterState == store.StateAbsent:
+		return "removed"
+	case c.CacheChanged && c.BeforeState == store.StateCached:
+		return "cache lost"
+	case c.CacheChanged:
+		return "now cached"
+	}
+	return ""
+}
+
+// comparisonFacts are the sentences above a comparison's step table.
+func comparisonFacts(c *store.Comparison) []string {
+	var out []string
+	lost := 0
+	for _, s := range c.Steps {
+		if s.CacheChanged && s.BeforeState == store.StateCached {
+			lost++
+		}
+	}
+	if f := c.FirstCacheChange; f != nil {
+		if f.BeforeState == store.StateCached {
+			out = append(out, fmt.Sprintf("The cache first broke at %s: cached in #%d, %s in #%d (%s).",
+				shorten(f.Label(), mdNameLen), c.Before.ID, f.AfterState, c.After.ID, FormatSeconds(f.AfterSeconds)))
+		} else {
+			out = append(out, fmt.Sprintf("The first change is %s: %s in #%d (%s), cached in #%d.",
+				shorten(f.Label(), mdNameLen), f.BeforeState, c.Before.ID, FormatSeconds(f.BeforeSeconds), c.After.ID))
+		}
+	} else {
+		out = append(out, "No step changed between cached and run.")
+	}
+	if lost > 0 {
+		out = append(out, fmt.Sprintf("Lost cache hits cost %s: %d step%s cached in #%d ran in #%d.",
+			FormatSeconds(c.CacheLostSeconds), lost, plural(lost), c.Before.ID, c.After.ID))
+	}
+	if c.CacheGainedSeconds > 0 {
+		out = append(out, fmt.Sprintf("New cache hits saved %s.", FormatSeconds(c.CacheGainedSeconds)))
+	}
+	for _, b := range c.BaseImageChanges {
+		out = append(out, fmt.Sprintf("Base image changed: %s, %s -> %s.", shorten(b.Label(), mdNameLen), shortDigest(b.BeforeDigest), shortDigest(b.AfterDigest)))
+	}
+	if c.ContextBytesBefore >= 0 && c.ContextBytesAfter >= 0 && c.ContextBytesBefore != c.ContextBytesAfter {
+		out = append(out, fmt.Sprintf("Build context: %s -> %s.", FormatBytes(c.ContextBytesBefore), FormatBytes(c.ContextBytesAfter)))
+	}
+	if n := len(c.Added); n > 0 {
+		out = append(out, fmt.Sprintf("%d step%s added: %s.", n, plural(n), refLabels(c.Added)))
+	}
+	if n := len(c.Removed); n > 0 {
+		out = append(out, fmt.Sprintf("%d step%s removed: %s.", n, plural(n), refLabels(c.Removed)))
+	}
+	return out
+}
+
+func refLabels(refs []store.StepRef) string {
+	labels := make([]string, len(refs))
+	for i, r := range refs {
+		labels[i] = shorten(r.Label(), 60)
+	}
+	return strings.Join(labels, "; ")
+}
+
+// shortDigest keeps enough of a digest to tell two apart.
+func shortDigest(d string) string {
+	if len(d) > len("sha256:")+12 {
+		return d[:len("sha256:")+12]
+	}
+	return d
+}
+
+// comparisonHead is a comparison's first line.
+func comparisonHead(c *store.Comparison) string {
+	head := fmt.Sprintf("Build #%d -> #%d", c.Before.ID, c.After.ID)
+	if c.Before.Project == c.After.Project {
+		head += " of " + c.After.Project
+	}
+	return head + fmt.Sprintf(": %s -> %s (%s)", FormatSeconds(c.Before.DurationSeconds), FormatSeconds(c.After.DurationSeconds),
+		signedSeconds(c.DurationDeltaSeconds))
+}
+
+// RenderComparison writes Store.Compare's answer in format: what changed,
+// then every step with its state and time in both builds. The JSON is
+// the Comparison.
+func RenderComparison(w io.Writer, format string, c *store.Comparison, opts RenderOptions) error {
+	if err := CheckFormat(format); err != nil {
+		return err
+	}
+	if format == FormatJSON {
+		return writeJSON(w, c)
+	}
+	ew := &errWriter{w: w}
+	whenText := func(b store.BuildSummary) string {
+		s := fmt.Sprintf("#%d: %s, started %s", b.ID, b.Status, formatWhen(b.StartedAt))
+		if b.Branch != "" {
+			s += ", branch " + b.Branch
+		}
+		if b.Commit != "" {
+			s += ", commit " + shortCommit(b.Commit)
+		}
+		return s
+	}
+	if format == FormatMarkdown {
+		ew.printf("# %s\n\n", mdText(comparisonHead(c)))
+		ew.printf("- %s\n- %s\n\n", mdText(whenText(c.Before)), mdText(whenText(c.After)))
+		for _, f := range comparisonFacts(c) {
+			ew.printf("%s\n", mdText(f))
+		}
+		ew.printf("\n## Steps\n\n")
+		mdRow(ew, false, "", "Step", fmt.Sprintf("#%d", c.Before.ID), fmt.Sprintf("#%d", c.After.ID), "Change", "Note")
+		mdRow(ew, false, "", "---", "---:", "---:", "---:", "---")
+		for _, s := range c.Steps {
+			mdRow(ew, false, "", mdText(shorten(s.Label(), mdNameLen)), stateText(s.BeforeState, s.BeforeSeconds),
+				stateText(s.AfterState, s.AfterSeconds), signedSeconds(s.DeltaSeconds), changeNote(s))
+		}
+		return ew.err
+	}
+	r := &tableRenderer{color: opts.Color}
+	ew.printf("%s\n%s\n%s\n", r.style(ansiBold, clean(comparisonHead(c))), clean(whenText(c.Before)), clean(whenText(c.After)))
+	for _, f := range comparisonFacts(c) {
+		ew.printf("%s\n", clean(f))
+	}
+	r.heading(ew, "Steps")
+	t := newRawTable(ew, []string{"Step", fmt.Sprintf("#%d", c.Before.ID), fmt.Sprintf("#%d", c.After.ID), "Change", "Note"},
+		tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignLeft)
+	for _, s := range c.Steps {
+		note := changeNote(s)
+		if note == "cache lost" {
+			note = r.style(ansiYellow, note)
+		}
+		_ = t.Append(shorten(clean(s.Label()), tableNameLen), stateText(s.BeforeState, s.BeforeSeconds),
+			stateText(s.AfterState, s.AfterSeconds), signedSeconds(s.DeltaSeconds), note)
+	}
+	render(ew, t)
+	return ew.err
+}
+
+// Step statistics reports.
+const (
+	StatsSlow   = "slow"   // Store.Slow: ranked by total run time
+	StatsMisses = "misses" // Store.Misses: ranked by time lost to cache misses
+)
+
+// StepStatsReport is what `buildstats slow` and `buildstats misses`
+// print: a window of the history and its step statistics. Its JSON is the
+// commands' contract.
+type StepStatsReport struct {
+	// Kind is StatsSlow or StatsMisses.
+	Kind  string     `json:"kind"`
+	Since time.Time  `json:"since"`
+	Until *time.Time `json:"until"`
+	// Project and Branch are the filters; null for all.
+	Project *string `json:"project"`
+	Branch  *string `json:"branch"`
+	// Builds counts the builds in the window.
+	Builds int               `json:"builds"`
+	Steps  []store.StepStats `json:"steps"`
+}
+
+// statsScope describes the window for headings: "shop on main since
+// 2026-10-24 12:00 UTC (14 builds)".
+func statsScope(r *StepStatsReport) string {
+	s := "all projects"
+	if r.Project != nil {
+		s = *r.Project
+	}
+	if r.Branch != nil {
+		s += " on " + *r.Branch
+	}
+	s += " since " + formatWhen(r.Since)
+	if r.Until != nil {
+		s += " until " + formatWhen(*r.Until)
+	}
+	return s + fmt.Sprintf(" (%d build%s)", r.Builds, plural(r.Builds))
+}
+
+// RenderStepStats writes a slow or misses report in format.
+func RenderStepStats(w io.Writer, format string, r *StepStatsReport, opts RenderOptions) error {
+	if err := CheckFormat(format); err != nil {
+		return err
+	}
+	if r.Steps == nil {
+		r.Steps = []store.StepStats{}
+	}
+	if format == FormatJSON {
+		return writeJSON(w, r)
+	}
+	misses := r.Kind == StatsMisses
+	title := "Slowest steps"
+	if misses {
+		title = "Cache misses"
+	}
+	label := func(st store.StepStats) string {
+		l := st.Label()
+		if r.Project == nil && st.Project != "" {
+			l = st.Project + ": " + l
+		}
+		return l
+	}
+	missRate := func(st store.StepStats) string {
+		if st.Kind != store.KindStep {
+			return "-" // never cached: a miss rate means nothing
+		}
+		return FormatShare(st.MissRate)
+	}
+	header := []string{"Step", "Builds", "Runs", "p50", "p95", "Max", "Miss rate", "Total"}
+	row := func(st store.StepStats) []string {
+		return []string{strconv.Itoa(st.Builds), strconv.Itoa(st.Runs), FormatSeconds(st.P50), FormatSeconds(st.P95),
+			FormatSeconds(st.Max), missRate(st), FormatSeconds(st.Total)}
+	}
+	if misses {
+		header = []string{"Step", "Builds", "Misses", "Hits", "Miss rate", "p50", "p95", "Max", "Lost"}
+		row = func(st store.StepStats) []string {
+			return []string{strconv.Itoa(st.Builds), strconv.Itoa(st.Runs), strconv.Itoa(st.CacheHits), missRate(st),
+				FormatSeconds(st.P50), FormatSeconds(st.P95), FormatSeconds(st.Max), FormatSeconds(st.Lost)}
+		}
+	}
+	empty := "No step ran in this window."
+	if misses {
+		empty = "No Dockerfile step missed the cache in this window."
+	}
+	if r.Builds == 0 {
+		empty = "No builds in this window."
+	}
+	ew := &errWriter{w: w}
+	if format == FormatMarkdown {
+		ew.printf("# %s\n\n%s\n\n", title, mdText(statsScope(r)))
+		if len(r.Steps) == 0 {
+			ew.printf("%s\n", empty)
+			return ew.err
+		}
+		mdRow(ew, false, "", header...)
+		align := make([]string, len(header))
+		for i := range align {
+			align[i] = "---:"
+		}
+		align[0] = "---"
+		mdRow(ew, false, "", align...)
+		for _, st := range r.Steps {
+			mdRow(ew, false, "", append([]string{mdText(shorten(label(st), mdNameLen))}, row(st)...)...)
+		}
+		return ew.err
+	}
+	tr := &tableRenderer{color: opts.Color}
+	ew.printf("%s: %s\n", tr.style(ansiBold, title), clean(statsScope(r)))
+	if len(r.Steps) == 0 {
+		ew.printf("%s\n", empty)
+		return ew.err
+	}
+	aligns := make([]tw.Align, len(header))
+	for i := range aligns {
+		aligns[i] = tw.AlignRight
+	}
+	aligns[0] = tw.AlignLeft
+	t := newRawTable(ew, header, aligns...)
+	for _, st := range r.Steps {
+		_ = t.Append(anyCells(append([]string{shorten(clean(label(st)), tableNameLen)}, row(st)...))...)
+	}
+	render(ew, t)
+	if !misses {
+		ew.printf("Times are of the runs that executed; cache hits are left out.\n")
+	} else {
+		ew.printf("Lost is the run time of the misses: what the cache would have saved.\n")
+	}
+	return ew.err
+}
