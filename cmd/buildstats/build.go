@@ -24,12 +24,6 @@ import (
 	"github.com/buildstats/buildstats/store"
 )
 
-// The live-collector commands register themselves here rather than in
-// root.go's list, which another change owns; the effect is the same.
-func init() {
-	subcommands = append(subcommands, newBuildCommand, newImportCommand, newLayersCommand)
-}
-
 type buildOptions struct {
 	contextDir string
 	addr       string

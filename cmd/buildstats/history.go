@@ -17,12 +17,6 @@ import (
 	"github.com/buildstats/buildstats/store"
 )
 
-// The history commands register themselves rather than editing root.go's
-// list, which other changes edit at the same time; the effect is the same.
-func init() {
-	subcommands = append(subcommands, newHistoryCommand, newShowCommand, newCompareCommand, newSlowCommand, newMissesCommand)
-}
-
 const dbFlagUsage = "history database (default $BUILDSTATS_DB or ~/.local/share/buildstats/history.db)"
 
 // openHistoryForRead opens the build history for a command that only

@@ -21,10 +21,6 @@ import (
 	"github.com/buildstats/buildstats/store"
 )
 
-func init() {
-	subcommands = append(subcommands, newIngestCommand)
-}
-
 type ingestOptions struct {
 	inputs      []string
 	db          string

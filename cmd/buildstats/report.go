@@ -20,12 +20,6 @@ import (
 	"github.com/buildstats/buildstats/store"
 )
 
-// report and trends register themselves rather than editing root.go's
-// list, which other changes edit at the same time; the effect is the same.
-func init() {
-	subcommands = append(subcommands, newReportCommand, newTrendsCommand)
-}
-
 type reportOptions struct {
 	input       string // a log path, "-", or a stored build reference
 	output      string

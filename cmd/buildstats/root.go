@@ -65,9 +65,24 @@ func (a *App) ColorEnabled() bool {
 // subcommands are the constructors of buildstats' commands. A new command
 // lives in its own file and adds its constructor here.
 var subcommands = []func(*App) *cobra.Command{
+	// one log
 	newExplainCommand,
+	newReportCommand,
+	// CI
 	newAnnotateCommand,
 	newCheckCommand,
+	// history
+	newIngestCommand,
+	newHistoryCommand,
+	newShowCommand,
+	newCompareCommand,
+	newSlowCommand,
+	newMissesCommand,
+	newTrendsCommand,
+	// live daemons
+	newBuildCommand,
+	newImportCommand,
+	newLayersCommand,
 }
 
 func newRootCommand(app *App) *cobra.Command {
