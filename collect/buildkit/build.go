@@ -135,17 +135,9 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 	}
 	defer c.Close()
 
-	out := opts.ProgressOut
-	if out == nil {
-		out = os.Stderr
-	}
-	mode := progressui.DisplayMode(opts.Progress)
-	if opts.Progress == "" {
-		mode = progressui.AutoMode
-	}
-	display, err := progressui.NewDisplay(out, mode)
+	display, err := NewDisplay(opts.ProgressOut, opts.Progress)
 	if err != nil {
-		return nil, fmt.Errorf("progress display %q: %w", opts.Progress, err)
+		return nil, err
 	}
 
 	ref := opts.Ref
@@ -441,4 +433,22 @@ func ParseOutputs(outputs []string) ([]client.ExportEntry, error) {
 		entries = append(entries, ex)
 	}
 	return entries, nil
+}
+
+// NewDisplay returns BuildKit's own progress display writing to out
+// (stderr when nil) in mode ("tty", "plain", "rawjson", ...; "" picks tty on
+// a terminal, else plain), so a recorded build looks as people know it.
+func NewDisplay(out io.Writer, mode string) (progressui.Display, error) {
+	if out == nil {
+		out = os.Stderr
+	}
+	m := progressui.DisplayMode(mode)
+	if mode == "" {
+		m = progressui.AutoMode
+	}
+	d, err := progressui.NewDisplay(out, m)
+	if err != nil {
+		return d, fmt.Errorf("progress display %q: %w", mode, err)
+	}
+	return d, nil
 }

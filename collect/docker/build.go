@@ -27,7 +27,6 @@ import (
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/identity"
 	"github.com/moby/buildkit/session"
-	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
@@ -125,15 +124,11 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 	}
 	out := opts.ProgressOut
 	if out == nil {
-		out = os.Stderr
+		out = os.Stderr // the stream's own messages go where the display goes
 	}
-	mode := progressui.DisplayMode(opts.Progress)
-	if opts.Progress == "" {
-		mode = progressui.AutoMode
-	}
-	display, err := progressui.NewDisplay(out, mode)
+	display, err := bk.NewDisplay(out, opts.Progress)
 	if err != nil {
-		return nil, fmt.Errorf("progress display %q: %w", opts.Progress, err)
+		return nil, err
 	}
 	var platforms []ocispec.Platform
 	if opts.Platform != "" {
