@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite testdata/golden/*.golden from t
 func fixtureLogs(t *testing.T) []string {
 	t.Helper()
 	var files []string
-	for _, pattern := range []string{"../fixtures/real/*.log", "../fixtures/seed/*.log", "../fixtures/buildkit-probe/*.log", "../fixtures/buildkit-probe/*.jsonl"} {
+	for _, pattern := range []string{"../fixtures/real/*.log", "../fixtures/seed/*.log", "../fixtures/buildkit-probe/*.log", "../fixtures/buildkit-probe/*.jsonl", "../fixtures/generated/*.log", "../fixtures/generated/*.jsonl"} {
 		m, err := filepath.Glob(pattern)
 		if err != nil {
 			t.Fatal(err)
@@ -103,3 +103,34 @@ func firstDiff(want, got string) string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestGeneratedStatusMatchesExitCode checks every log fixtures/regenerate.sh
+// recorded from real daemons against the exit status of the command that
+// printed it: exit 0 must parse as succeeded, anything else as failed.
+func TestGeneratedStatusMatchesExitCode(t *testing.T) {
+	index := string(readFile(t, "../fixtures/generated/README.txt"))
+	checked := 0
+	for _, line := range strings.Split(index, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || !strings.HasPrefix(f[1], "[exit") || !(strings.HasSuffix(f[0], ".log") || strings.HasSuffix(f[0], ".jsonl")) {
+			continue
+		}
+		code := strings.TrimSuffix(f[2], ",")
+		b, err := Parse(bytes.NewReader(readFile(t, "../fixtures/generated/"+f[0])), Options{})
+		if err != nil {
+			t.Errorf("%s: %v", f[0], err)
+			continue
+		}
+		want := "succeeded"
+		if code != "0" {
+			want = "failed"
+		}
+		if string(b.Status) != want {
+			t.Errorf("%s: exit %s, parsed status %s", f[0], code, b.Status)
+		}
+		checked++
+	}
+	if checked < 15 {
+		t.Fatalf("checked only %d generated logs", checked)
+	}
+}
