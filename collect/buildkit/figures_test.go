@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/buildstats/buildstats/collect/internal/daemontest"
+	"github.com/buildstats/buildstats/collect/daemontest"
 	"github.com/buildstats/buildstats/parse"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"

@@ -8,6 +8,10 @@
 // skipped with the reason and the install command, so a plain `go test ./...`
 // passes on a bare machine. Set BUILDSTATS_REQUIRE_DAEMONS=1 (CI, after
 // collect/install-test-deps.sh) to make that a failure instead.
+//
+// It is for tests only. It is not internal so that the tests of
+// cmd/buildstats, outside collect/, can use it too; no non-test code may
+// import it.
 package daemontest
 
 import (

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/buildstats/buildstats/collect"
-	"github.com/buildstats/buildstats/collect/internal/daemontest"
+	"github.com/buildstats/buildstats/collect/daemontest"
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/parse/model"
 	controlapi "github.com/moby/buildkit/api/services/control"
