@@ -102,9 +102,26 @@ func runBuild(ctx context.Context, app *App, opts buildOptions) error {
 	if !opts.docker && opts.network != "" {
 		return usageError(errors.New("--network is for --docker builds"))
 	}
+	switch opts.progress {
+	case "", "auto", "tty", "plain", "rawjson", "quiet":
+	default:
+		return usageError(fmt.Errorf("unknown --progress %q (want auto, tty, plain, rawjson or quiet)", opts.progress))
+	}
 	dockerfilePath := opts.file
 	if dockerfilePath == "" {
 		dockerfilePath = filepath.Join(opts.contextDir, "Dockerfile")
+	}
+	// The collectors check these too, but their errors would exit 1; a
+	// missing context or Dockerfile is the user's to fix (exit 2).
+	if fi, err := os.Stat(opts.contextDir); err != nil {
+		return usageError(fmt.Errorf("build context: %w", err))
+	} else if !fi.IsDir() {
+		return usageError(fmt.Errorf("build context %s is not a directory", opts.contextDir))
+	}
+	if fi, err := os.Stat(dockerfilePath); err != nil {
+		return usageError(fmt.Errorf("Dockerfile: %w", err))
+	} else if fi.IsDir() {
+		return usageError(fmt.Errorf("Dockerfile %s is a directory", dockerfilePath))
 	}
 
 	// ^C cancels the build; the daemon stops it and the cancelled build is

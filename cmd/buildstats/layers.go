@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/spf13/cobra"
 
 	"github.com/buildstats/buildstats/collect"
@@ -48,7 +49,8 @@ func runLayers(ctx context.Context, app *App, opts layersOptions) error {
 	}
 	layers, err := dockercollect.Layers(ctx, opts.addr, opts.image)
 	if err != nil {
-		if errors.Is(err, collect.ErrDaemonUnavailable) {
+		// No such image is a bad argument, like a missing file (exit 2).
+		if errors.Is(err, collect.ErrDaemonUnavailable) || cerrdefs.IsNotFound(err) {
 			return usageError(err)
 		}
 		return err

@@ -92,7 +92,7 @@ func Connect(ctx context.Context, host string) (*client.Client, error) {
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
 		}
-		return nil, fmt.Errorf("%w: Docker at %s does not answer (start dockerd, or set --host or DOCKER_HOST): %v",
+		return nil, fmt.Errorf("%w: Docker at %s does not answer (start dockerd, or set --addr or DOCKER_HOST): %v",
 			collect.ErrDaemonUnavailable, describeHost(host), err)
 	}
 	return c, nil

@@ -1,0 +1,362 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/buildstats/buildstats/collect/daemontest"
+)
+
+// These tests run `buildstats build`, `import` and `layers` against private
+// daemons started by collect/daemontest. They skip when the daemons cannot
+// run here (see that package), except the ones that need no daemon.
+
+// liveCLI runs buildstats with a private history database given by --db,
+// and a HOME of its own so nothing falls back to the real one.
+type liveCLI struct {
+	t   *testing.T
+	db  string
+	env map[string]string
+}
+
+func newLiveCLI(t *testing.T) *liveCLI {
+	dir := t.TempDir()
+	return &liveCLI{t: t, db: filepath.Join(dir, "history.db"), env: map[string]string{"HOME": dir}}
+}
+
+func (c *liveCLI) run(args ...string) result {
+	c.t.Helper()
+	return run(c.t, nil, c.env, false, args...)
+}
+
+// want runs buildstats and fails the test unless it exits with code.
+func (c *liveCLI) want(code int, args ...string) result {
+	c.t.Helper()
+	r := c.run(args...)
+	if r.code != code {
+		c.t.Fatalf("buildstats %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, code, r.out, r.err)
+	}
+	return r
+}
+
+// liveRow is what these tests read of a `history --format json` row.
+type liveRow struct {
+	ID          int64    `json:"id"`
+	Project     string   `json:"project"`
+	Status      string   `json:"status"`
+	StepsTotal  int      `json:"steps_total"`
+	StepsCached int      `json:"steps_cached"`
+	StepsRan    int      `json:"steps_ran"`
+	StepsFailed int      `json:"steps_failed"`
+	Dockerfile  string   `json:"dockerfile"`
+	Tags        []string `json:"tags"`
+	ContentHash string   `json:"content_hash"`
+}
+
+// history lists project's stored builds, newest first.
+func (c *liveCLI) history(project string) []liveRow {
+	c.t.Helper()
+	r := c.want(0, "history", "--db", c.db, "--project", project, "--format", "json", "--limit", "0")
+	var rows []liveRow
+	if err := json.Unmarshal([]byte(r.out), &rows); err != nil {
+		c.t.Fatalf("history output is not JSON: %v\n%s", err, r.out)
+	}
+	return rows
+}
+
+func wantContains(t *testing.T, what, s string, subs ...string) {
+	t.Helper()
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			t.Errorf("%s lacks %q:\n%s", what, sub, s)
+		}
+	}
+}
+
+// wantOneErrorLine checks that a failed command said why in exactly one
+// "buildstats: ..." line, as Execute promises.
+func wantOneErrorLine(t *testing.T, r result, subs ...string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(r.err, "\n"), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "buildstats: ") {
+		t.Errorf("stderr is not one buildstats: line:\n%s", r.err)
+	}
+	wantContains(t, "stderr", r.err, subs...)
+}
+
+func TestBuildBuildKitLive(t *testing.T) {
+	d := daemontest.StartBuildKit(t)
+	c := newLiveCLI(t)
+	dir := daemontest.Context(t, daemontest.Simple, nil)
+	args := []string{"build", "--addr", d.Addr, "--progress", "plain", "--db", c.db, "--project", "live", dir}
+
+	cold := c.want(0, args...)
+	wantContains(t, "explanation", cold.out, "Build succeeded", "2 ran, 0 cached", "[2/2] RUN", "Critical path")
+	// The daemon's progress goes to stderr, the explanation to stdout.
+	wantContains(t, "progress", cold.err, "#5 0.", "hello from run")
+	if strings.Contains(cold.out, "#5 DONE") || strings.Contains(cold.err, "buildstats:") {
+		t.Errorf("streams mixed up or an error printed:\nstdout:\n%s\nstderr:\n%s", cold.out, cold.err)
+	}
+
+	warm := c.want(0, args...)
+	wantContains(t, "warm explanation", warm.out, "0 ran, 2 cached", "every step came from the cache")
+	wantContains(t, "warm progress", warm.err, "CACHED")
+
+	rows := c.history("live")
+	if len(rows) != 2 {
+		t.Fatalf("%d builds stored, want 2: %+v", len(rows), rows)
+	}
+	for i, want := range []struct{ ran, cached int }{{0, 2}, {2, 0}} { // newest first
+		r := rows[i]
+		if r.Status != "succeeded" || r.StepsTotal != 2 || r.StepsRan != want.ran || r.StepsCached != want.cached {
+			t.Errorf("build %d: %+v, want succeeded with %d ran, %d cached", r.ID, r, want.ran, want.cached)
+		}
+		// A live BuildKit build is stored under its daemon history ref,
+		// which is how import knows it already has it.
+		if !strings.HasPrefix(r.ContentHash, "buildkit-sha256:") || r.Dockerfile != filepath.Join(dir, "Dockerfile") {
+			t.Errorf("build %d: content hash %q, Dockerfile %q", r.ID, r.ContentHash, r.Dockerfile)
+		}
+	}
+	if rows[0].ContentHash == rows[1].ContentHash {
+		t.Error("two builds share one content hash")
+	}
+}
+
+func TestBuildBuildKitFailing(t *testing.T) {
+	d := daemontest.StartBuildKit(t)
+	c := newLiveCLI(t)
+	dir := daemontest.Context(t, daemontest.Failing, nil)
+	r := c.want(1, "build", "--addr", d.Addr, "--progress", "plain", "--db", c.db, "--project", "live", dir)
+	wantContains(t, "explanation", r.out, "Build failed", "Exit code: 3", "Dockerfile:3", "oops")
+	// The progress display, then the one error line last.
+	lines := strings.Split(strings.TrimRight(r.err, "\n"), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "buildstats: ") || !strings.Contains(last, "exit code: 3") {
+		t.Errorf("last stderr line %q", last)
+	}
+	rows := c.history("live")
+	if len(rows) != 1 || rows[0].Status != "failed" || rows[0].StepsFailed != 1 {
+		t.Fatalf("stored builds: %+v, want one failed with one failed step", rows)
+	}
+}
+
+// TestLiveCommandsDaemonMissing needs no daemon: nothing answers on the
+// socket, so each command must fail as the user's problem (exit 2), say
+// so in one line, and not create the history database.
+func TestLiveCommandsDaemonMissing(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const sock = "unix:///nonexistent.sock"
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"build", []string{"build", "--addr", sock, dir}},
+		{"build --docker", []string{"build", "--docker", "--addr", sock, dir}},
+		{"import", []string{"import", "--addr", sock}},
+		{"import --follow", []string{"import", "--follow", "--addr", sock}},
+		{"layers", []string{"layers", "--addr", sock, "app:dev"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newLiveCLI(t)
+			args := tc.args
+			if args[0] != "layers" { // the one without a history
+				args = append(args, "--db", c.db)
+			}
+			start := time.Now()
+			r := c.want(2, args...)
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("took %v to notice the missing daemon", took)
+			}
+			if r.out != "" {
+				t.Errorf("stdout: %q", r.out)
+			}
+			// The hint names the flag these commands have.
+			wantOneErrorLine(t, r, "not reachable", "/nonexistent.sock", "set --addr")
+			if _, err := os.Stat(c.db); !os.IsNotExist(err) {
+				t.Errorf("history database created: %v", err)
+			}
+		})
+	}
+}
+
+// TestBuildBadInput needs no daemon: a missing context or Dockerfile and
+// a bad flag value are usage errors found before any daemon is asked.
+func TestBuildBadInput(t *testing.T) {
+	dir := t.TempDir()
+	noDF := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no context", []string{filepath.Join(dir, "missing")}, "build context"},
+		{"context is a file", []string{filepath.Join(dir, "Dockerfile")}, "not a directory"},
+		{"no Dockerfile", []string{noDF}, "Dockerfile"},
+		{"no -f file", []string{"-f", filepath.Join(dir, "other.Dockerfile"), dir}, "other.Dockerfile"},
+		{"bad progress", []string{"--progress", "fancy", dir}, "--progress"},
+		{"bad progress docker", []string{"--docker", "--progress", "fancy", dir}, "--progress"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newLiveCLI(t)
+			// A daemon address that would fail differently, so the check
+			// must come before connecting.
+			args := append([]string{"build", "--addr", "unix:///nonexistent.sock", "--db", c.db}, tc.args...)
+			r := c.want(2, args...)
+			wantOneErrorLine(t, r, tc.want)
+			if strings.Contains(r.err, "not reachable") {
+				t.Errorf("the daemon was asked first: %s", r.err)
+			}
+		})
+	}
+}
+
+func TestImportBuildKit(t *testing.T) {
+	d := daemontest.StartBuildKit(t)
+	c := newLiveCLI(t)
+	ok := daemontest.Context(t, daemontest.Simple, nil)
+	failing := daemontest.Context(t, daemontest.Failing, nil)
+	buildctl := func(dir string) error {
+		_, err := d.RunBuildctl(t.Context(), "build", "--frontend", "dockerfile.v0", "--local", "context="+dir, "--local", "dockerfile="+dir)
+		return err
+	}
+
+	// One build stored live, then two run by buildctl behind buildstats'
+	// back: one succeeds, one fails.
+	c.want(0, "build", "--addr", d.Addr, "--progress", "quiet", "--db", c.db, "--project", "live", ok)
+	if err := buildctl(ok); err != nil {
+		t.Fatalf("buildctl build: %v", err)
+	}
+	if err := buildctl(failing); err == nil {
+		t.Fatal("buildctl build of the failing Dockerfile succeeded")
+	}
+
+	imp := []string{"import", "--addr", d.Addr, "--db", c.db, "--project", "live"}
+	first := c.want(0, imp...)
+	// The live build is skipped: it is stored under its history ref.
+	wantContains(t, "first import", first.out, "2 new builds imported (1 failed or cancelled)")
+	if n := strings.Count(first.err, "imported "); n != 2 {
+		t.Errorf("first import reported %d builds:\n%s", n, first.err)
+	}
+	wantContains(t, "first import", first.err, ": succeeded, ", ": failed, ", "failed to solve")
+
+	second := c.want(0, imp...)
+	wantContains(t, "second import", second.out, "0 new builds imported")
+	if second.err != "" {
+		t.Errorf("second import reported: %s", second.err)
+	}
+
+	rows := c.history("live")
+	status := map[string]int{}
+	hashes := map[string]bool{}
+	for _, r := range rows {
+		status[r.Status]++
+		hashes[r.ContentHash] = true
+	}
+	if len(rows) != 3 || status["succeeded"] != 2 || status["failed"] != 1 || len(hashes) != 3 {
+		t.Fatalf("stored builds: %+v", rows)
+	}
+
+	// --follow imports a build as it completes and stops, exit 0, when
+	// cancelled (^C).
+	var out, errOut syncBuffer
+	app := &App{IO: IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, Getenv: func(k string) string { return c.env[k] }, Now: time.Now}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	code := make(chan int, 1)
+	go func() { code <- Execute(ctx, app, append(imp, "--follow")) }()
+	if err := buildctl(ok); err != nil {
+		t.Fatalf("buildctl build: %v", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(errOut.String(), "imported ") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case got := <-code:
+		if got != 0 {
+			t.Errorf("import --follow: exit %d\n%s", got, errOut.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("import --follow did not stop when cancelled")
+	}
+	wantContains(t, "import --follow", out.String(), "1 new builds imported (0 failed or cancelled)")
+	if n := len(c.history("live")); n != 4 {
+		t.Errorf("%d builds stored after --follow, want 4", n)
+	}
+}
+
+// syncBuffer is a bytes.Buffer a command writes to while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestBuildDockerAndLayers(t *testing.T) {
+	d := daemontest.StartDocker(t)
+	c := newLiveCLI(t)
+	dir := daemontest.Context(t, daemontest.Simple, nil)
+	const image = "bs-cli:test"
+	// --network none: the test daemon has no bridge.
+	r := c.want(0, "build", "--docker", "--addr", d.Host, "--network", "none", "-t", image,
+		"--progress", "plain", "--db", c.db, "--project", "live", dir)
+	wantContains(t, "explanation", r.out, "Build succeeded", "2 ran, 0 cached", "LAYER SIZE")
+	wantContains(t, "progress", r.err, "hello from run", "naming to docker.io/library/"+image)
+	// The layer table pairs each layer with the step that made it.
+	var copyRow string
+	for _, l := range strings.Split(r.out, "\n") {
+		if strings.Contains(l, "[1/2] COPY busybox") && strings.Contains(l, "# buildkit") {
+			copyRow = l
+		}
+	}
+	if !strings.Contains(copyRow, " MB ") {
+		t.Errorf("no busybox layer row of some MB in the layer table:\n%s", r.out)
+	}
+	rows := c.history("live")
+	if len(rows) != 1 || rows[0].Status != "succeeded" || rows[0].StepsTotal != 2 || len(rows[0].Tags) != 1 || rows[0].Tags[0] != image {
+		t.Fatalf("stored builds: %+v", rows)
+	}
+
+	l := c.want(0, "layers", "--addr", d.Host, image)
+	wantContains(t, "layers", l.out, "COPY busybox /bin/busybox", "RUN /bin/busybox sh -c", "total of 2 entries")
+
+	lj := c.want(0, "layers", "--addr", d.Host, "--format", "json", image)
+	var layers []struct {
+		CreatedBy string `json:"created_by"`
+		Size      int64  `json:"size"`
+	}
+	if err := json.Unmarshal([]byte(lj.out), &layers); err != nil {
+		t.Fatalf("layers --format json: %v\n%s", err, lj.out)
+	}
+	busybox, _ := os.Stat(daemontest.Busybox)
+	if len(layers) != 2 || !strings.HasPrefix(layers[0].CreatedBy, "COPY busybox") || layers[0].Size < busybox.Size() {
+		t.Errorf("layers oldest first, busybox layer at least %d bytes: %+v", busybox.Size(), layers)
+	}
+
+	missing := c.want(2, "layers", "--addr", d.Host, "no-such-image")
+	wantOneErrorLine(t, missing, "no-such-image", "No such image")
+}
