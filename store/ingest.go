@@ -125,11 +125,11 @@ const (
 	dockerfile, tags, source, started_at, started_source, ingested_at, format, status, log_duration_ns, log_started_ns,
 	log_completed_ns, builder, error, error_context, error_file, error_line, warnings, image_id, image_names, truncated,
 	logs_kept, duration_ns, duration_source, steps_total, steps_cached, steps_ran, steps_failed, ran_ns, context_bytes,
-	base_image_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`
+	base_image_bytes, build_source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`
 	sqlInsertVertex = `INSERT INTO vertices (build_id, seq, step_id, vertex_id, digest, inputs, name, name_truncated,
 	platform, stage, step_index, step_total, instruction, args, cached, canceled, completed, error, exit_code,
-	duration_ns, has_duration, started_ns, ended_ns, warnings, output_lines, run_ms, image_digest)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	duration_ns, has_duration, started_ns, ended_ns, warnings, output_lines, run_ms, image_digest, layer_bytes)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 	// The daily rollup: more executions, hits and run times.
 	sqlStepDay = `INSERT INTO step_days (step_id, day, builds, hits, runs) VALUES (?,?,?,?,?)
 	ON CONFLICT (step_id, day) DO UPDATE SET builds = builds + excluded.builds, hits = hits + excluded.hits,
@@ -478,7 +478,7 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m Meta, opts Ing
 		nullDuration(b.Duration, b.HasDuration), nullTime(b.Started), nullTime(b.Completed), b.Builder, b.Error,
 		errorContext, b.ErrorFile, b.ErrorLine, jsonList(b.Warnings), b.ImageID, jsonList(b.ImageNames),
 		boolInt(b.Truncated), boolInt(opts.KeepLogs), int64(a.duration), a.durationSource, a.stepsTotal,
-		a.stepsCached, a.stepsRan, a.stepsFailed, int64(a.ranNs), a.contextBytes, a.baseImageBytes)
+		a.stepsCached, a.stepsRan, a.stepsFailed, int64(a.ranNs), a.contextBytes, a.baseImageBytes, nullString(b.Source))
 	if err != nil {
 		return 0, false, err
 	}
@@ -511,7 +511,7 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m Meta, opts Ing
 			boolInt(v.NameTruncated), v.Platform, v.Stage, v.Index, v.Total, v.Instruction, args,
 			boolInt(v.Cached), boolInt(v.Canceled), boolInt(v.Completed), v.Error, v.ExitCode, int64(v.Duration),
 			boolInt(v.HasDuration), nullTime(v.Started), nullTime(v.Ended), jsonList(v.Warnings), v.OutputLines,
-			runMs(v), imageDigest(v)); err != nil {
+			runMs(v), imageDigest(v), nullLayer(v)); err != nil {
 			return 0, false, err
 		}
 		in.addDay(step.id, day, v.Cached, runMs(v))
@@ -654,6 +654,24 @@ func nullTime(t time.Time) any {
 		return nil
 	}
 	return t.UnixNano()
+}
+
+// nullString stores "" as NULL: the column is absent rather than empty
+// for builds that predate it or do not have it (logs have no Source).
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// nullLayer is the size of the layer v produced, or NULL when unknown. A
+// known 0 (a step that changed no files) is stored as 0.
+func nullLayer(v *model.Vertex) any {
+	if !v.HasLayerBytes {
+		return nil
+	}
+	return v.LayerBytes
 }
 
 func nullDuration(d time.Duration, ok bool) any {

@@ -99,7 +99,7 @@ func (s *SQLite) Summary(ctx context.Context, id int64) (BuildSummary, error) {
 
 // Build returns a stored build and its metadata. See Store.Build.
 func (s *SQLite) Build(ctx context.Context, id int64) (*model.Build, Meta, error) {
-	b, m, err := loadBuild(ctx, s.db, id)
+	b, m, err := loadBuild(ctx, s.db, id, SchemaVersion)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, Meta{}, fmt.Errorf("build %d: %w", id, ErrNotFound)
 	}
@@ -109,30 +109,39 @@ func (s *SQLite) Build(ctx context.Context, id int64) (*model.Build, Meta, error
 	return b, m, nil
 }
 
-// loadBuild reads a build back into the model. It reads only columns of
-// schema version 1, because the v2 migration uses it to backfill.
-func loadBuild(ctx context.Context, q queryer, id int64) (*model.Build, Meta, error) {
+// loadBuild reads a build back into the model from a database at schema
+// version (at least 1). Migrations call it mid-upgrade, when the columns of
+// later versions do not exist yet; the model fields those hold stay zero.
+func loadBuild(ctx context.Context, q queryer, id int64, version int) (*model.Build, Meta, error) {
 	var (
 		b                                model.Build
 		m                                Meta
 		tags, errCtx, warns, names       sql.NullString
+		buildSource                      sql.NullString
 		started                          int64
 		logDur, logStarted, logCompleted sql.NullInt64
 		format, status                   string
 		truncated                        int
 	)
+	// v3 columns are selected only where they exist; a constant stands in
+	// otherwise so the Scan is the same.
+	sourceCol, layerCol := "NULL", "NULL"
+	if version >= 3 {
+		sourceCol, layerCol = "b.build_source", "v.layer_bytes"
+	}
 	err := q.QueryRowContext(ctx, `SELECT p.name, br.name, b.commit_sha, b.ci_provider, b.run_url, b.runner,
 		b.dockerfile, b.tags, b.source, b.started_at, b.started_source, b.content_hash, b.format, b.status,
 		b.log_duration_ns, b.log_started_ns, b.log_completed_ns, b.builder, b.error, b.error_context, b.error_file,
-		b.error_line, b.warnings, b.image_id, b.image_names, b.truncated
+		b.error_line, b.warnings, b.image_id, b.image_names, b.truncated, `+sourceCol+`
 		FROM builds b JOIN projects p ON p.id = b.project_id JOIN branches br ON br.id = b.branch_id
 		WHERE b.id = ?`, id).Scan(&m.Project, &m.Branch, &m.Commit, &m.CIProvider, &m.RunURL, &m.Runner,
 		&m.Dockerfile, &tags, &m.Source, &started, &m.StartedSource, &m.ContentHash, &format, &status,
 		&logDur, &logStarted, &logCompleted, &b.Builder, &b.Error, &errCtx, &b.ErrorFile,
-		&b.ErrorLine, &warns, &b.ImageID, &names, &truncated)
+		&b.ErrorLine, &warns, &b.ImageID, &names, &truncated, &buildSource)
 	if err != nil {
 		return nil, m, err
 	}
+	b.Source = buildSource.String
 	m.Tags = decodeList[string](tags)
 	m.Started = time.UnixMilli(started).UTC()
 	b.Format, b.Status = model.Format(format), model.Status(status)
@@ -148,7 +157,7 @@ func loadBuild(ctx context.Context, q queryer, id int64) (*model.Build, Meta, er
 	rows, err := q.QueryContext(ctx, `SELECT v.vertex_id, v.digest, v.inputs, v.name, v.name_truncated, v.platform,
 		v.stage, v.step_index, v.step_total, v.instruction, COALESCE(v.args, st.args), v.cached, v.canceled,
 		v.completed, v.error, v.exit_code, v.duration_ns, v.has_duration, v.started_ns, v.ended_ns, v.warnings,
-		v.output_lines
+		v.output_lines, `+layerCol+`
 		FROM vertices v JOIN steps st ON st.id = v.step_id WHERE v.build_id = ? ORDER BY v.seq`, id)
 	if err != nil {
 		return nil, m, err
@@ -158,10 +167,10 @@ func loadBuild(ctx context.Context, q queryer, id int64) (*model.Build, Meta, er
 		var inputs, vwarns, name sql.NullString
 		var nameTrunc, cached, canceled, completed, hasDur int
 		var dur int64
-		var vStarted, vEnded sql.NullInt64
+		var vStarted, vEnded, layer sql.NullInt64
 		if err := rows.Scan(&v.ID, &v.Digest, &inputs, &name, &nameTrunc, &v.Platform, &v.Stage, &v.Index,
 			&v.Total, &v.Instruction, &v.Args, &cached, &canceled, &completed, &v.Error, &v.ExitCode, &dur,
-			&hasDur, &vStarted, &vEnded, &vwarns, &v.OutputLines); err != nil {
+			&hasDur, &vStarted, &vEnded, &vwarns, &v.OutputLines, &layer); err != nil {
 			rows.Close()
 			return nil, m, err
 		}
@@ -174,6 +183,7 @@ func loadBuild(ctx context.Context, q queryer, id int64) (*model.Build, Meta, er
 		v.Duration, v.HasDuration = time.Duration(dur), hasDur != 0
 		v.Started, v.Ended = nullUnix(vStarted), nullUnix(vEnded)
 		v.Warnings = decodeList[string](vwarns)
+		v.LayerBytes, v.HasLayerBytes = layer.Int64, layer.Valid
 		b.Vertices = append(b.Vertices, v)
 	}
 	rows.Close()

@@ -8,7 +8,7 @@ import (
 
 // SchemaVersion is the schema this package reads and writes. Open upgrades
 // older databases to it and refuses newer ones.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migration moves a database from version-1 to version. Each runs inside
 // the transaction that also records the new version, so a crash leaves the
@@ -169,6 +169,20 @@ CREATE TABLE step_days (
 `,
 		post: backfillV2,
 	},
+	{
+		// v3: what live builds know and logs do not. builds.build_source
+		// is model.Build.Source ("buildkit", "docker", "buildkit-history";
+		// NULL for logs), not to be confused with builds.source, the file
+		// the build was ingested from. vertices.layer_bytes is the size of
+		// the image layer the step produced; NULL when unknown, so a step
+		// that made an empty layer (0) is told from one nobody measured.
+		// Nothing to backfill: no earlier version stored either.
+		version: 3,
+		sql: `
+ALTER TABLE builds ADD COLUMN build_source TEXT;
+ALTER TABLE vertices ADD COLUMN layer_bytes INTEGER;
+`,
+	},
 }
 
 // backfillV2 computes the v2 columns for builds stored by v1 with the same
@@ -192,7 +206,7 @@ func backfillV2(ctx context.Context, tx *sql.Tx) error {
 		return err
 	}
 	for _, id := range ids {
-		b, _, err := loadBuild(ctx, tx, id)
+		b, _, err := loadBuild(ctx, tx, id, 2)
 		if err != nil {
 			return fmt.Errorf("build %d: %w", id, err)
 		}

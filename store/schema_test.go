@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/buildstats/buildstats/parse/model"
 	_ "github.com/mattn/go-sqlite3" // the plain driver, for databases made by hand
 )
 
@@ -52,6 +56,87 @@ CREATE TABLE transfers (build_id INTEGER NOT NULL REFERENCES builds(id) ON DELET
 	total INTEGER NOT NULL, duration_ns INTEGER NOT NULL, done INTEGER NOT NULL,
 	PRIMARY KEY (build_id, seq, pos)) WITHOUT ROWID;
 `
+
+// schemaV1to2 is the version 2 migration as released, frozen like
+// schemaV1.
+const schemaV1to2 = `
+ALTER TABLE builds ADD COLUMN duration_ns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN duration_source TEXT NOT NULL DEFAULT 'sum';
+ALTER TABLE builds ADD COLUMN steps_total INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN steps_cached INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN steps_ran INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN steps_failed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN ran_ns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN context_bytes INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE builds ADD COLUMN base_image_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE vertices ADD COLUMN run_ms INTEGER;
+ALTER TABLE vertices ADD COLUMN image_digest TEXT NOT NULL DEFAULT '';
+CREATE INDEX builds_trend ON builds(started_at, project_id, branch_id, status, duration_ns, steps_total, steps_cached);
+CREATE TABLE step_days (
+	step_id INTEGER NOT NULL REFERENCES steps(id), day INTEGER NOT NULL, builds INTEGER NOT NULL,
+	hits INTEGER NOT NULL, runs TEXT NOT NULL, PRIMARY KEY (step_id, day)) WITHOUT ROWID;
+UPDATE buildstats_schema SET version = 2;
+`
+
+// schemaShape describes a database's schema for comparison: every table's
+// columns (name, type, NOT NULL, default, key) and every index's columns,
+// whatever the CREATE text that made them looked like.
+func schemaShape(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	rows, err := db.Query(`SELECT type, name, tbl_name FROM sqlite_master WHERE type IN ('table', 'index')
+		AND name NOT LIKE 'sqlite_stat%' ORDER BY type, name`) // ANALYZE's statistics come and go
+	if err != nil {
+		t.Fatal(err)
+	}
+	type obj struct{ typ, name, table string }
+	var objs []obj
+	for rows.Next() {
+		var o obj
+		if err := rows.Scan(&o.typ, &o.name, &o.table); err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, o)
+	}
+	rows.Close()
+	var sb strings.Builder
+	for _, o := range objs {
+		fmt.Fprintf(&sb, "%s %s on %s:", o.typ, o.name, o.table)
+		q := `SELECT name, type, "notnull", COALESCE(dflt_value, 'NULL'), pk FROM pragma_table_info(?)`
+		if o.typ == "index" {
+			q = `SELECT COALESCE(name, ''), '', 0, '', seqno FROM pragma_index_info(?)`
+		}
+		cols, err := db.Query(q, o.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for cols.Next() {
+			var name, typ, dflt string
+			var notNull, pk int
+			if err := cols.Scan(&name, &typ, &notNull, &dflt, &pk); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&sb, " (%s %s %d %s %d)", name, typ, notNull, dflt, pk)
+		}
+		cols.Close()
+		sb.WriteByte('\n')
+	}
+	return sb.String()
+}
+
+// freshShape is the schema of a database Open creates.
+func freshShape(t *testing.T) string {
+	t.Helper()
+	s, _ := openTemp(t)
+	return schemaShape(t, s.DB())
+}
+
+// An upgraded database has exactly the schema of a fresh one.
+func checkShapeIsFresh(t *testing.T, s *SQLite) {
+	t.Helper()
+	if got, want := schemaShape(t, s.DB()), freshShape(t); got != want {
+		t.Errorf("upgraded schema differs from a fresh one:\n got %s\nwant %s", got, want)
+	}
+}
 
 // A version 1 database, made by hand, opens, is upgraded in place and keeps
 // its build, now with the aggregates version 2 precomputes.
@@ -110,8 +195,115 @@ INSERT INTO transfers VALUES (1, 0, 0, 'transferring context', 2048, 0, 0, 1);
 	if err != nil || len(slow) != 2 || slow[0].Text != "RUN make" || slow[0].Total != 4 {
 		t.Errorf("slow after upgrade: %+v %v", slow, err)
 	}
+	if b != nil && (b.Source != "" || b.Vertices[2].HasLayerBytes) {
+		t.Errorf("a v1 build has source %q, layer bytes %v", b.Source, b.Vertices[2].HasLayerBytes)
+	}
 	// And the upgraded database takes new builds.
 	mustIngest(t, s, parseFile(t, probe("plain-cold.log")), Meta{Project: "legacy", Started: t0.Add(time.Hour)})
+	checkIntegrity(t, s.DB())
+	checkShapeIsFresh(t, s)
+}
+
+// liveBuild decorates a parsed log as a live build of the given source
+// would be: the source named and, as the Docker Engine collector does,
+// every RUN, COPY and ADD step with the size of the layer it produced
+// (some empty, which is not the same as unknown); other steps unknown.
+func liveBuild(b *model.Build, source string) *model.Build {
+	b.Source = source
+	for i, v := range b.Vertices {
+		switch v.Instruction {
+		case "RUN", "COPY", "ADD":
+			v.LayerBytes, v.HasLayerBytes = int64(i%3)*(1<<20+int64(i)), true
+		}
+	}
+	return b
+}
+
+// A version 2 database keeps every build through the upgrade to version 3,
+// reads back exactly as before, and then stores what version 3 adds. The
+// v2 database is made by ingesting fixtures and taking the version 3
+// columns back out, checked against the frozen version 2 schema.
+func TestMigrateFromV2(t *testing.T) {
+	s, path := openTemp(t)
+	ids := ingestMulti(t, s)
+	ids = append(ids, mustIngest(t, s, parseFile(t, probe("run-fail-plain.log")), Meta{Project: "multi", Started: t0.Add(6 * time.Hour), Source: "fail.log"}))
+	type stored struct {
+		b *model.Build
+		m Meta
+	}
+	var before []stored
+	for _, id := range ids {
+		b, m, err := s.Build(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, stored{b, m})
+	}
+	histBefore, err := s.History(ctx, HistoryQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slowBefore, err := s.Slow(ctx, WindowQuery{Since: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().Exec(`ALTER TABLE builds DROP COLUMN build_source; ALTER TABLE vertices DROP COLUMN layer_bytes;
+		UPDATE buildstats_schema SET version = 2`); err != nil {
+		t.Fatal(err)
+	}
+	frozen, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "v2.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer frozen.Close()
+	if _, err := frozen.Exec(schemaV1 + schemaV1to2); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := schemaShape(t, s.DB()), schemaShape(t, frozen); got != want {
+		t.Fatalf("the test's v2 database is not version 2 as released:\n got %s\nwant %s", got, want)
+	}
+	s.Close()
+
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var v int
+	s.DB().QueryRow(`SELECT version FROM buildstats_schema`).Scan(&v)
+	if v != SchemaVersion || SchemaVersion != 3 {
+		t.Fatalf("version %d after upgrade, want 3", v)
+	}
+	checkShapeIsFresh(t, s)
+	for i, id := range ids {
+		b, m, err := s.Build(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(b, before[i].b) || !reflect.DeepEqual(m, before[i].m) {
+			t.Errorf("build %d reads back differently after the upgrade", id)
+		}
+	}
+	if h, err := s.History(ctx, HistoryQuery{}); err != nil || !reflect.DeepEqual(h, histBefore) {
+		t.Errorf("history after the upgrade: %v\n got %+v\nwant %+v", err, h, histBefore)
+	}
+	if slow, err := s.Slow(ctx, WindowQuery{Since: t0}); err != nil || !reflect.DeepEqual(slow, slowBefore) {
+		t.Errorf("slow after the upgrade: %v\n got %+v\nwant %+v", err, slow, slowBefore)
+	}
+
+	// The upgraded database stores a live build's source and layer sizes.
+	live := liveBuild(parseFile(t, probe("multistage-plain-warm.log")), "docker")
+	id := mustIngest(t, s, live, Meta{Project: "multi", Started: t0.Add(7 * time.Hour), ContentHash: "live"})
+	got, _, err := s.Build(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	normTimes(live)
+	if !reflect.DeepEqual(got, live) {
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(live)
+		t.Errorf("live build reads back differently:\n got %s\nwant %s", g, w)
+	}
 	checkIntegrity(t, s.DB())
 }
 
@@ -137,7 +329,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if !errors.Is(err, ErrSchemaTooNew) {
 		t.Fatalf("Open: %v, want ErrSchemaTooNew", err)
 	}
-	for _, want := range []string{path, "version 7", "up to version 2", "not modified"} {
+	for _, want := range []string{path, "version 7", "up to version 3", "not modified"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

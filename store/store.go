@@ -14,16 +14,18 @@
 //
 // # Schema
 //
-// Version 2 (SchemaVersion; see schema.go for the DDL):
+// Version 3 (SchemaVersion; see schema.go for the DDL):
 //
 //   - projects, branches: names.
-//   - builds: one row per ingested log, unique by content hash, with its
-//     metadata and per-build aggregates computed at ingest (duration, steps
-//     total/cached/ran/failed, run time, context and base image bytes).
+//   - builds: one row per ingested log or live build, unique by content
+//     hash, with its metadata, where a live build came from, and per-build
+//     aggregates computed at ingest (duration, steps total/cached/ran/failed,
+//     run time, context and base image bytes).
 //   - steps: step identities, an integer id per (project, key), where key
 //     hashes kind, platform, stage, normalised text and occurrence.
 //   - vertices: every vertex of every build, keyed (build, position), with
-//     its step id; transfers and vertex_output (kept logs only) hang off it.
+//     its step id and, for live Docker Engine builds, the size of the layer
+//     it produced; transfers and vertex_output (kept logs only) hang off it.
 //   - step_days: per step identity and UTC day, executions, cache hits and
 //     every run time, maintained at ingest.
 //

@@ -505,10 +505,13 @@ func fixtureLogs(t *testing.T) []string {
 	return out
 }
 
-// Every fixture log reads back as the parser produced it, in both modes.
+// Every fixture log reads back as the parser produced it, in both modes,
+// and again as a live build would be stored: with its source and the
+// layer sizes a Docker Engine build records.
 func TestRoundTripFixtures(t *testing.T) {
 	s, _ := openTemp(t)
 	n := 0
+	sources := []string{"docker", "buildkit", "buildkit-history"}
 	for i, path := range fixtureLogs(t) {
 		f, _ := os.Open(path)
 		hr := NewHashReader(f)
@@ -518,10 +521,15 @@ func TestRoundTripFixtures(t *testing.T) {
 			continue // daemon logs and the like
 		}
 		n++
-		for _, keep := range []bool{true, false} {
+		for _, mode := range []string{"keep", "nologs", "live"} {
+			keep, live := mode == "keep", mode == "live"
 			m := Meta{Project: "fixtures", Started: t0.Add(time.Duration(i) * time.Minute), ContentHash: hr.Sum()}
 			if !keep {
-				m.ContentHash += ":nologs"
+				m.ContentHash += ":" + mode
+			}
+			source := sources[i%len(sources)]
+			if live {
+				liveBuild(b, source)
 			}
 			id, created, err := s.Ingest(ctx, b, m, IngestOptions{KeepLogs: keep})
 			if err != nil || !created {
@@ -538,11 +546,14 @@ func TestRoundTripFixtures(t *testing.T) {
 					v.Output = nil
 				}
 			}
+			if live {
+				liveBuild(want, source)
+			}
 			normTimes(want)
 			if !reflect.DeepEqual(got, want) {
 				g, _ := json.Marshal(got)
 				w, _ := json.Marshal(want)
-				t.Errorf("%s (keep logs %v) reads back differently:\n got %s\nwant %s", path, keep, g, w)
+				t.Errorf("%s (%s) reads back differently:\n got %s\nwant %s", path, mode, g, w)
 			}
 			if gm.ContentHash != m.ContentHash || gm.Project != "fixtures" || !gm.Started.Equal(m.Started) || !reflect.DeepEqual(gm.Tags, b.ImageNames) {
 				t.Errorf("%s: meta %+v", path, gm)
@@ -556,6 +567,19 @@ func TestRoundTripFixtures(t *testing.T) {
 	s.DB().QueryRow(`SELECT COUNT(*) FROM vertex_output v JOIN builds b ON b.id = v.build_id WHERE b.logs_kept = 0`).Scan(&outputs)
 	if outputs != 0 {
 		t.Errorf("%d output tails stored without --keep-logs", outputs)
+	}
+	// Logs have neither a source nor layer sizes: NULL, not "" or 0.
+	var logSources, logLayers, empty, sized int
+	s.DB().QueryRow(`SELECT COUNT(build_source) FROM builds WHERE content_hash NOT LIKE '%:live'`).Scan(&logSources)
+	s.DB().QueryRow(`SELECT COUNT(v.layer_bytes) FROM vertices v JOIN builds b ON b.id = v.build_id
+		WHERE b.content_hash NOT LIKE '%:live'`).Scan(&logLayers)
+	s.DB().QueryRow(`SELECT COUNT(*) FROM vertices WHERE layer_bytes = 0`).Scan(&empty)
+	s.DB().QueryRow(`SELECT COUNT(*) FROM vertices WHERE layer_bytes > 0`).Scan(&sized)
+	if logSources != 0 || logLayers != 0 {
+		t.Errorf("logs stored %d sources and %d layer sizes", logSources, logLayers)
+	}
+	if empty == 0 || sized == 0 {
+		t.Errorf("live builds stored %d empty and %d sized layers: the test tests nothing", empty, sized)
 	}
 	checkIntegrity(t, s.DB())
 }
