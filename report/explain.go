@@ -40,6 +40,11 @@ type Explanation struct {
 	SchemaVersion int `json:"schema_version"`
 	// Format is the input format: "tty", "plain", "rawjson" or "legacy".
 	Format string `json:"format"`
+	// Source says where a build that is not a saved log came from:
+	// "buildkit" (recorded live from a BuildKit daemon), "docker" (live
+	// from the Docker Engine) or "buildkit-history" (imported from
+	// BuildKit's history); null for logs. See SourceText.
+	Source *string `json:"source"`
 	// Status is "succeeded", "failed" or "unknown".
 	Status string `json:"status"`
 	// Truncated is set when the log starts or ends in the middle of the build.
@@ -63,9 +68,13 @@ type Explanation struct {
 	ContextBytes *int64 `json:"context_bytes"`
 	// BaseImageBytes is the size of the base image layers downloaded by
 	// FROM steps (0 when the log shows none).
-	BaseImageBytes int64    `json:"base_image_bytes"`
-	ImageID        *string  `json:"image_id"`
-	ImageNames     []string `json:"image_names"`
+	BaseImageBytes int64 `json:"base_image_bytes"`
+	// ImageLayerBytes is the total size of the image layers the build's
+	// steps produced (Step.LayerBytes summed), null when no step's is known:
+	// only live Docker Engine builds record them.
+	ImageLayerBytes *int64   `json:"image_layer_bytes"`
+	ImageID         *string  `json:"image_id"`
+	ImageNames      []string `json:"image_names"`
 
 	// Steps lists every vertex once, in log order.
 	Steps []Step `json:"steps"`
@@ -116,11 +125,15 @@ type Step struct {
 	Status string `json:"status"`
 	Cached bool   `json:"cached"`
 	// FirstMiss marks the first step of its stage that missed the cache.
-	FirstMiss       bool       `json:"first_miss"`
-	Error           *string    `json:"error"`
-	ExitCode        *int       `json:"exit_code"`
-	DurationSeconds *float64   `json:"duration_seconds"`
-	Transfers       []Transfer `json:"transfers"`
+	FirstMiss       bool     `json:"first_miss"`
+	Error           *string  `json:"error"`
+	ExitCode        *int     `json:"exit_code"`
+	DurationSeconds *float64 `json:"duration_seconds"`
+	// LayerBytes is the size of the image layer the step produced (0 for
+	// a step that changed no files), null when unknown: logs do not show
+	// it, live Docker Engine builds do.
+	LayerBytes *int64     `json:"layer_bytes"`
+	Transfers  []Transfer `json:"transfers"`
 }
 
 // Transfer is a byte-count progress item of a vertex: a layer download,
@@ -251,6 +264,7 @@ func Explain(b *model.Build, opts Options) *Explanation {
 		Format:        string(b.Format),
 		Status:        string(b.Status),
 		Truncated:     b.Truncated,
+		Source:        optString(b.Source),
 		Builder:       optString(b.Builder),
 		ImageID:       optString(b.ImageID),
 		ImageNames:    append([]string{}, b.ImageNames...),
@@ -290,6 +304,16 @@ func Explain(b *model.Build, opts Options) *Explanation {
 		e.ContextBytes = ptr(n)
 	}
 	e.BaseImageBytes = b.BaseImageBytes()
+	var layers int64
+	layersKnown := false
+	for _, v := range b.Vertices {
+		if v.HasLayerBytes {
+			layers, layersKnown = layers+v.LayerBytes, true
+		}
+	}
+	if layersKnown {
+		e.ImageLayerBytes = ptr(layers)
+	}
 
 	breaks := a.cacheBreaks()
 	for _, v := range b.Vertices {
@@ -370,6 +394,9 @@ func (a *analysis) step(v *model.Vertex) Step {
 	}
 	if v.HasDuration {
 		s.DurationSeconds = ptr(seconds(v.Duration))
+	}
+	if v.HasLayerBytes {
+		s.LayerBytes = ptr(v.LayerBytes)
 	}
 	for _, t := range v.Transfers {
 		tr := Transfer{Name: t.Name, Bytes: t.Bytes, DurationSeconds: seconds(t.Duration), Done: t.Done}
@@ -582,6 +609,43 @@ func seconds(d time.Duration) float64 { return round3(d.Seconds()) }
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Build sources (model.Build.Source).
+const (
+	SourceBuildKit        = "buildkit"
+	SourceDocker          = "docker"
+	SourceBuildKitHistory = "buildkit-history"
+)
+
+// SourceText says in words where a build came from, for report headers:
+// "recorded live from BuildKit" rather than "rawjson log" for a build
+// buildstats recorded itself. It returns format + " log" when source is
+// empty (a saved log).
+func SourceText(source, format string) string {
+	switch source {
+	case "":
+		return format + " log"
+	case SourceBuildKit:
+		return "recorded live from BuildKit"
+	case SourceDocker:
+		return "recorded live from the Docker Engine"
+	case SourceBuildKitHistory:
+		return "imported from BuildKit history"
+	}
+	// A source a newer collector names: say it rather than hide it.
+	return "from " + source
+}
+
+// anyLayerBytes reports whether any step has a produced layer size; only
+// then do step lists get a Layer column, so log reports stay as they were.
+func anyLayerBytes(e *Explanation) bool {
+	for _, s := range e.Steps {
+		if s.LayerBytes != nil {
+			return true
+		}
+	}
+	return false
+}
 
 // optString is nil for "" so that absent text encodes as null.
 func optString(s string) *string {

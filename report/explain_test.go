@@ -589,11 +589,11 @@ func fixtureLogs(t *testing.T) []string {
 
 // The JSON contract: every key present on every fixture, lists never null.
 func TestJSONContractOnAllFixtures(t *testing.T) {
-	topKeys := []string{"schema_version", "format", "status", "truncated", "builder", "dockerfile", "duration_seconds",
-		"steps_total", "steps_run", "steps_cached", "cache_hit_rate", "context_bytes", "base_image_bytes", "image_id", "image_names",
-		"steps", "cache_breaks", "slow_steps", "share_basis", "advice", "error", "warnings", "history"}
+	topKeys := []string{"schema_version", "format", "source", "status", "truncated", "builder", "dockerfile", "duration_seconds",
+		"steps_total", "steps_run", "steps_cached", "cache_hit_rate", "context_bytes", "base_image_bytes", "image_layer_bytes",
+		"image_id", "image_names", "steps", "cache_breaks", "slow_steps", "share_basis", "advice", "error", "warnings", "history"}
 	listKeys := []string{"image_names", "steps", "cache_breaks", "slow_steps", "advice", "warnings"}
-	stepKeys := []string{"name", "kind", "stage", "platform", "index", "total", "instruction", "line", "status", "cached", "first_miss", "error", "exit_code", "duration_seconds", "transfers"}
+	stepKeys := []string{"name", "kind", "stage", "platform", "index", "total", "instruction", "line", "status", "cached", "first_miss", "error", "exit_code", "duration_seconds", "layer_bytes", "transfers"}
 	for _, name := range fixtureLogs(t) {
 		e := Explain(load(t, name), Options{})
 		data, err := json.Marshal(e)

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -23,7 +24,11 @@ func (markdownRenderer) Render(w io.Writer, e *Explanation) error {
 	if e.DurationSeconds != nil {
 		status += " · **Duration:** " + FormatSeconds(*e.DurationSeconds)
 	}
-	status += " · **Log format:** " + mdText(e.Format)
+	if e.Source != nil {
+		status += " · **Source:** " + mdText(SourceText(*e.Source, e.Format))
+	} else {
+		status += " · **Log format:** " + mdText(e.Format)
+	}
 	if e.Builder != nil {
 		status += " · **Builder:** " + mdText(*e.Builder)
 	}
@@ -41,6 +46,9 @@ func (markdownRenderer) Render(w io.Writer, e *Explanation) error {
 	}
 	if e.BaseImageBytes > 0 {
 		ew.printf("- Base image layers downloaded: %s\n", FormatBytes(e.BaseImageBytes))
+	}
+	if e.ImageLayerBytes != nil {
+		ew.printf("- Image layers produced: %s\n", FormatBytes(*e.ImageLayerBytes))
 	}
 	if e.Dockerfile != nil {
 		ew.printf("- Dockerfile: %s\n", mdText(*e.Dockerfile))
@@ -83,15 +91,22 @@ func mdSteps(ew *errWriter, e *Explanation) {
 		return
 	}
 	notes := breakNotes(e)
-	withLine := e.Dockerfile != nil
-	mdRow(ew, withLine, "Line", "Step", "Status", "Time", "Note")
-	mdRow(ew, withLine, "---:", "---", "---", "---:", "---")
+	withLine, withLayer := e.Dockerfile != nil, anyLayerBytes(e)
+	// The Layer column (index 3) only when some step has a size.
+	cols := func(cells ...string) []string {
+		if withLayer {
+			return cells
+		}
+		return slices.Delete(cells, 3, 4)
+	}
+	mdRow(ew, withLine, "Line", cols("Step", "Status", "Time", "Layer", "Note")...)
+	mdRow(ew, withLine, "---:", cols("---", "---", "---:", "---:", "---")...)
 	for _, s := range e.Steps {
 		status, note := statusText(s), notes[s.Name]
 		if note == noteBreak {
 			note = "**" + note + "**"
 		}
-		mdRow(ew, withLine, optInt(s.Line), mdText(shorten(s.Name, mdNameLen)), mdText(status), optSeconds(s.DurationSeconds), note)
+		mdRow(ew, withLine, optInt(s.Line), cols(mdText(shorten(s.Name, mdNameLen)), mdText(status), optSeconds(s.DurationSeconds), optBytes(s.LayerBytes), note)...)
 	}
 }
 

@@ -57,6 +57,7 @@ func TestGolden(t *testing.T) {
 		{"run-fail", func(t *testing.T) *model.Build { return load(t, "buildkit-probe/run-fail-plain.log") }, "buildkit-probe/dockerfiles/ctx-fail.Dockerfile"},
 		{"flask", func(*testing.T) *model.Build { return flaskBuild() }, "seed/Dockerfile.flask-app"},
 		{"n8n", func(t *testing.T) *model.Build { return load(t, "real/plain-n8n-07.log") }, ""},
+		{"docker-live", dockerLiveBuild, "buildkit-probe/dockerfiles/ctx-features.Dockerfile"},
 	}
 	exts := map[string]string{FormatTable: "txt", FormatJSON: "json", FormatMarkdown: "md"}
 	for _, c := range cases {
@@ -87,6 +88,99 @@ func TestGolden(t *testing.T) {
 					t.Errorf("%s differs from the golden file (go test ./report -update rewrites it); got:\n%s", name, got)
 				}
 			})
+		}
+	}
+}
+
+// dockerLiveBuild is the features fixture as `buildstats build --docker`
+// records it: the Engine's BuildKit trace (rawjson) with the source named
+// and each step's layer size from the image history
+// (docker-history-features.jsonl): the cache-mount RUN and WORKDIR made
+// empty layers, the internal vertices none.
+func dockerLiveBuild(t *testing.T) *model.Build {
+	b := load(t, "buildkit-probe/features-rawjson-nocache.jsonl")
+	b.Source = "docker"
+	sizes := map[string]int64{"COPY busybox": 1_983_456, "COPY data.txt": 5, "RUN --mount": 0, "RUN [": 4_194_304, "WORKDIR": 0}
+	n := 0
+	for _, v := range b.Vertices {
+		for prefix, size := range sizes {
+			if v.IsStep() && strings.HasPrefix(v.Instruction+" "+v.Args, prefix) {
+				v.LayerBytes, v.HasLayerBytes = size, true
+				n++
+			}
+		}
+	}
+	if n != len(sizes) {
+		t.Fatalf("%d of %d layer sizes matched a step", n, len(sizes))
+	}
+	return b
+}
+
+// Live builds say where they came from instead of naming a log format,
+// and show layer sizes in step lists only when some step has one.
+func TestSourceAndLayers(t *testing.T) {
+	for source, want := range map[string]string{
+		"":                 "rawjson log",
+		"buildkit":         "recorded live from BuildKit",
+		"docker":           "recorded live from the Docker Engine",
+		"buildkit-history": "imported from BuildKit history",
+		"podman":           "from podman",
+	} {
+		if got := SourceText(source, "rawjson"); got != want {
+			t.Errorf("SourceText(%q) = %q, want %q", source, got, want)
+		}
+	}
+
+	live := Explain(dockerLiveBuild(t), Options{})
+	if live.Source == nil || *live.Source != "docker" || live.ImageLayerBytes == nil || *live.ImageLayerBytes != 1_983_456+5+4_194_304 {
+		t.Errorf("source %v, image layer bytes %v", live.Source, live.ImageLayerBytes)
+	}
+	var known, zero int
+	for _, s := range live.Steps {
+		if s.LayerBytes != nil {
+			known++
+			if *s.LayerBytes == 0 {
+				zero++
+			}
+		}
+		if s.Kind != "step" && s.LayerBytes != nil {
+			t.Errorf("%s has a layer size", s.Name)
+		}
+	}
+	if known != 5 || zero != 2 {
+		t.Errorf("%d steps with a layer size, %d of them empty; want 5 and 2", known, zero)
+	}
+	table := renderString(t, FormatTable, RenderOptions{}, live)
+	md := renderString(t, FormatMarkdown, RenderOptions{}, live)
+	for _, want := range []string{"· recorded live from the Docker Engine", "image layers produced 6.2 MB", "│  LAYER │ NOTE", "│ 4.2 MB │", "│    0 B │"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	for _, want := range []string{"**Source:** recorded live from the Docker Engine", "- Image layers produced: 6.2 MB", "| Time | Layer | Note |", "| 4.2 MB |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(table, "rawjson log") || strings.Contains(md, "Log format") {
+		t.Error("a live build is described as a log")
+	}
+
+	// Recorded live from BuildKit: a source, but no layer sizes.
+	b := load(t, "buildkit-probe/features-rawjson-nocache.jsonl")
+	b.Source = "buildkit"
+	bk := Explain(b, Options{})
+	if bk.ImageLayerBytes != nil {
+		t.Errorf("image layer bytes %v without any step's", *bk.ImageLayerBytes)
+	}
+	table = renderString(t, FormatTable, RenderOptions{}, bk)
+	md = renderString(t, FormatMarkdown, RenderOptions{}, bk)
+	if !strings.Contains(table, "· recorded live from BuildKit") || !strings.Contains(md, "**Source:** recorded live from BuildKit") {
+		t.Errorf("BuildKit source not named:\n%s\n%s", table, md)
+	}
+	for _, out := range []string{table, md} {
+		if strings.Contains(strings.ToLower(out), "layer") && !strings.Contains(out, "base image layers") {
+			t.Errorf("layer sizes shown for a build without any:\n%s", out)
 		}
 	}
 }

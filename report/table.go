@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -83,7 +84,7 @@ func (r *tableRenderer) summary(ew *errWriter, e *Explanation) {
 	if e.DurationSeconds != nil {
 		head += " in " + FormatSeconds(*e.DurationSeconds)
 	}
-	head += " · " + clean(e.Format) + " log"
+	head += " · " + clean(SourceText(deref(e.Source), e.Format))
 	if e.Builder != nil {
 		head += " · builder " + clean(*e.Builder)
 	}
@@ -101,6 +102,9 @@ func (r *tableRenderer) summary(ew *errWriter, e *Explanation) {
 	}
 	if e.BaseImageBytes > 0 {
 		facts = append(facts, "base image layers downloaded "+FormatBytes(e.BaseImageBytes))
+	}
+	if e.ImageLayerBytes != nil {
+		facts = append(facts, "image layers produced "+FormatBytes(*e.ImageLayerBytes))
 	}
 	ew.printf("%s\n", strings.Join(facts, " · "))
 	if e.Dockerfile != nil {
@@ -132,9 +136,20 @@ func (r *tableRenderer) stepsTable(ew *errWriter, e *Explanation) {
 		return
 	}
 	notes := breakNotes(e)
-	withLine := e.Dockerfile != nil
-	t := newTable(ew, withLineAlign(withLine, tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignLeft)...)
-	t.Header(withLineCell(withLine, "Line", "Step", "Status", "Time", "Note")...)
+	withLine, withLayer := e.Dockerfile != nil, anyLayerBytes(e)
+	// The Layer column (index 3) only when some step has a size.
+	layerCol := func(cells []any) []any {
+		if withLayer {
+			return cells
+		}
+		return slices.Delete(cells, 3, 4)
+	}
+	aligns := []tw.Align{tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignLeft}
+	if !withLayer {
+		aligns = slices.Delete(aligns, 3, 4)
+	}
+	t := newTable(ew, withLineAlign(withLine, aligns...)...)
+	t.Header(withLineCell(withLine, "Line", layerCol([]any{"Step", "Status", "Time", "Layer", "Note"})...)...)
 	for _, s := range e.Steps {
 		status := statusText(s)
 		switch s.Status {
@@ -147,7 +162,8 @@ func (r *tableRenderer) stepsTable(ew *errWriter, e *Explanation) {
 		if note == noteBreak {
 			note = r.style(ansiYellow, note)
 		}
-		_ = t.Append(withLineCell(withLine, optInt(s.Line), shorten(clean(s.Name), tableNameLen), status, optSeconds(s.DurationSeconds), note)...)
+		row := layerCol([]any{shorten(clean(s.Name), tableNameLen), status, optSeconds(s.DurationSeconds), optBytes(s.LayerBytes), note})
+		_ = t.Append(withLineCell(withLine, optInt(s.Line), row...)...)
 	}
 	render(ew, t)
 }
@@ -375,6 +391,21 @@ func optSeconds(f *float64) string {
 		return "-"
 	}
 	return FormatSeconds(*f)
+}
+
+func optBytes(n *int64) string {
+	if n == nil {
+		return "-"
+	}
+	return FormatBytes(*n)
+}
+
+// deref is *s, or "" for nil.
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 func optInt(n *int) string {

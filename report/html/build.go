@@ -46,9 +46,6 @@ type Options struct {
 	// Report is passed to report.Explain and report.Schedule (the
 	// Dockerfile for line numbers and stage references).
 	Report report.Options
-	// Layers are the sizes of the layers the build produced, where known
-	// (live builds on the Docker Engine); logs do not show them.
-	Layers []Layer
 }
 
 // Fact is a labelled value about the build that the log does not hold.
@@ -57,13 +54,6 @@ type Fact struct {
 	// URL, when set, links the value (a CI run); only http(s) URLs are
 	// linked.
 	URL string
-}
-
-// Layer is a layer the build produced.
-type Layer struct {
-	// Step is the name of the step that made the layer, "" when unknown.
-	Step  string
-	Bytes int64
 }
 
 // tableView is a table of text cells; the first column is a label, the
@@ -231,7 +221,7 @@ func newBuildPage(b *model.Build, e *report.Explanation, tl *report.Timeline, op
 		av.Where = strings.Join(where, ", ")
 		p.Advice = append(p.Advice, av)
 	}
-	p.Sizes = sizes(b, e, opts.Layers)
+	p.Sizes = sizes(b, e)
 	for _, w := range e.Warnings {
 		s := text(w.Message)
 		if w.Step != nil {
@@ -243,7 +233,11 @@ func newBuildPage(b *model.Build, e *report.Explanation, tl *report.Timeline, op
 }
 
 func summary(e *report.Explanation) []string {
-	out := []string{line(e.Format) + " log"}
+	source := ""
+	if e.Source != nil {
+		source = *e.Source
+	}
+	out := []string{line(report.SourceText(source, e.Format))}
 	if e.Builder != nil {
 		out = append(out, "builder "+line(*e.Builder))
 	}
@@ -261,6 +255,9 @@ func summary(e *report.Explanation) []string {
 	if e.BaseImageBytes > 0 {
 		out = append(out, "base image layers downloaded "+report.FormatBytes(e.BaseImageBytes))
 	}
+	if e.ImageLayerBytes != nil {
+		out = append(out, "image layers produced "+report.FormatBytes(*e.ImageLayerBytes))
+	}
 	for _, n := range e.ImageNames {
 		out = append(out, "image "+short(n, 120))
 	}
@@ -272,18 +269,24 @@ func summary(e *report.Explanation) []string {
 
 // timeNote says where the timeline's times come from.
 func timeNote(b *model.Build, tl *report.Timeline) string {
-	format := line(string(b.Format))
+	// A build buildstats recorded itself is not a log of some format.
+	record := "The " + line(string(b.Format)) + " log"
+	if b.Source != "" {
+		record = "The build record"
+	}
 	switch {
 	case len(tl.Spans) == 0:
-		return "The log shows no build steps."
+		return record + " shows no build steps."
+	case tl.Measured && b.Source != "":
+		return "Start and end times are the builder's own, " + line(report.SourceText(b.Source, "")) + "."
 	case tl.Measured:
-		return "Start and end times are the " + format + " log's own."
+		return "Start and end times are the " + line(string(b.Format)) + " log's own."
 	case tl.End == 0:
-		return "The " + format + " log gives no step times: the bars show only which steps there were."
+		return record + " gives no step times: the bars show only which steps there were."
 	case tl.Basis == report.BasisSequential:
-		return "The " + format + " log gives step durations but not start times. The timeline is reconstructed: the legacy builder runs one step at a time, in the order shown."
+		return record + " gives step durations but not start times. The timeline is reconstructed: the legacy builder runs one step at a time, in the order shown."
 	}
-	return "The " + format + " log gives step durations and order but not start times. The timeline is reconstructed: each step is drawn starting as soon as the steps it depends on had finished (the step before it in its stage, and the stages it copies from or is built on), as BuildKit schedules them."
+	return record + " gives step durations and order but not start times. The timeline is reconstructed: each step is drawn starting as soon as the steps it depends on had finished (the step before it in its stage, and the stages it copies from or is built on), as BuildKit schedules them."
 }
 
 func errorSection(e *report.Explanation) *errorView {
@@ -344,8 +347,9 @@ func criticalSection(e *report.Explanation) *criticalView {
 const maxSizeRows = 40
 
 // sizes lists the bytes the build moved: base image downloads per FROM,
-// the context, other transfers with a size, and produced layers.
-func sizes(b *model.Build, e *report.Explanation, layers []Layer) []sizeView {
+// the context, other transfers with a size, and the layers its steps
+// produced (model.Vertex.LayerBytes, known for live Docker Engine builds).
+func sizes(b *model.Build, e *report.Explanation) []sizeView {
 	var out []sizeView
 	for _, v := range b.Vertices {
 		if v.Instruction != "FROM" {
@@ -379,12 +383,11 @@ func sizes(b *model.Build, e *report.Explanation, layers []Layer) []sizeView {
 			other = append(other, sizeView{What: "transfer", Detail: short(v.Name, 120) + ": " + short(t.Name, 80), Size: report.FormatBytes(n), Pct: float64(n)})
 		}
 	}
-	for _, l := range layers {
-		step := short(l.Step, 160)
-		if step == "" {
-			step = "(a step of an earlier build)"
+	for _, v := range b.Vertices {
+		// Empty layers (a RUN that changed no files, WORKDIR) would be bars of nothing.
+		if v.HasLayerBytes && v.LayerBytes > 0 {
+			other = append(other, sizeView{What: "produced layer", Detail: short(v.Name, 160), Size: report.FormatBytes(v.LayerBytes), Pct: float64(v.LayerBytes)})
 		}
-		other = append(other, sizeView{What: "produced layer", Detail: step, Size: report.FormatBytes(l.Bytes), Pct: float64(l.Bytes)})
 	}
 	slices.SortStableFunc(other, func(a, b sizeView) int { return cmp.Compare(b.Pct, a.Pct) })
 	out = append(out, other[:min(len(other), maxSizeRows)]...)

@@ -247,8 +247,14 @@ func TestSections(t *testing.T) {
 			t.Errorf("failed build page lacks %q", want)
 		}
 	}
-	ok := buildPageString(t, load(t, "seed/tty-seed-python-docker-demo.log"), Options{
-		Title: "seed", Layers: []Layer{{Step: "[3/3] COPY . .", Bytes: 12345}},
+	seed := load(t, "seed/tty-seed-python-docker-demo.log")
+	for _, v := range seed.Vertices {
+		if v.Name == "[3/3] COPY . ." {
+			v.LayerBytes, v.HasLayerBytes = 12345, true
+		}
+	}
+	ok := buildPageString(t, seed, Options{
+		Title: "seed",
 		Facts: []Fact{{Label: "CI run", Value: "#12", URL: "https://ci.example/run/12"}, {Label: "bad", Value: "x", URL: "javascript:alert(1)"}},
 	})
 	if strings.Contains(ok, `id="error"`) {
@@ -261,6 +267,53 @@ func TestSections(t *testing.T) {
 	}
 	if strings.Contains(ok, "javascript:") {
 		t.Error("a javascript: URL was linked")
+	}
+}
+
+// layerRowRE matches a produced-layer row of the sizes table: the step,
+// the size and the bar's width.
+var layerRowRE = regexp.MustCompile(`<tr><td>produced layer</td><td class="name">([^<]*)</td><td class="n">([^<]*)</td><td class="barcell"><span class="meter" style="width:([0-9.]+)%"></span></td></tr>`)
+
+// A build recorded live from the Docker Engine shows the layers its steps
+// produced as bars, the largest full width, empty layers left out; a log,
+// which has no layer sizes, shows none.
+func TestProducedLayers(t *testing.T) {
+	b := smallBuild(true, false)
+	b.Source = "docker"
+	sizes := map[string]int64{"[build 3/3] RUN go build -o /app ./cmd/app": 80_000_000, "[final 2/2] COPY --from=build /app /app": 20_000_000, "[build 2/3] COPY . .": 0}
+	for _, v := range b.Vertices {
+		if n, ok := sizes[v.Name]; ok {
+			v.LayerBytes, v.HasLayerBytes = n, true
+		}
+	}
+	page := buildPageString(t, b, Options{})
+	rows := layerRowRE.FindAllStringSubmatch(page, -1)
+	if len(rows) != 2 {
+		t.Fatalf("%d produced-layer rows, want 2 (the empty layer left out):\n%s", len(rows), page)
+	}
+	// Sizes are sorted largest first, and the largest row of the table
+	// (the 210 MB base image) sets the full width.
+	if rows[0][1] != "[build 3/3] RUN go build -o /app ./cmd/app" || rows[0][2] != "80.0 MB" || rows[0][3] != "38.1" ||
+		rows[1][1] != "[final 2/2] COPY --from=build /app /app" || rows[1][2] != "20.0 MB" || rows[1][3] != "9.5" {
+		t.Errorf("produced layers: %q", rows)
+	}
+	for _, want := range []string{"recorded live from the Docker Engine", "image layers produced 100.0 MB", "Start and end times are the builder&#39;s own, recorded live from the Docker Engine."} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "rawjson log") {
+		t.Error("a live build is described as a rawjson log")
+	}
+
+	for _, b := range []*model.Build{smallBuild(true, false), load(t, "seed/tty-seed-python-docker-demo.log")} {
+		page := buildPageString(t, b, Options{})
+		if n := len(layerRowRE.FindAllString(page, -1)); n != 0 || strings.Contains(page, "produced") {
+			t.Errorf("%s log page shows %d produced layers", b.Format, n)
+		}
+		if !strings.Contains(page, string(b.Format)+" log") {
+			t.Errorf("%s log page does not name its format", b.Format)
+		}
 	}
 }
 
@@ -331,7 +384,8 @@ func checkEscaped(t *testing.T, page string) {
 
 func TestEscaping(t *testing.T) {
 	b := hostileBuild()
-	page := buildPageString(t, b, Options{Title: hostile, Facts: []Fact{{Label: hostile, Value: hostile, URL: "javascript:" + hostile}}, Layers: []Layer{{Step: hostile, Bytes: 1}}})
+	b.Vertices[2].LayerBytes, b.Vertices[2].HasLayerBytes = 1, true // a produced layer named by hostile text
+	page := buildPageString(t, b, Options{Title: hostile, Facts: []Fact{{Label: hostile, Value: hostile, URL: "javascript:" + hostile}}})
 	checkEscaped(t, page)
 	// Every section with log text was rendered.
 	for _, want := range []string{`id="error"`, `id="warnings"`, `id="sizes"`, `class="waterfall"`, `id="critical-path"`} {
