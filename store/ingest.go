@@ -33,7 +33,7 @@ type aggregates struct {
 
 func aggregate(b *model.Build) aggregates {
 	a := aggregates{contextBytes: b.ContextBytes(), baseImageBytes: b.BaseImageBytes()}
-	a.duration, a.durationSource = buildDuration(b)
+	a.duration, a.durationSource = b.WallTime()
 	for _, v := range b.Vertices {
 		if !v.IsStep() {
 			continue
@@ -51,42 +51,6 @@ func aggregate(b *model.Build) aggregates {
 		}
 	}
 	return a
-}
-
-// buildDuration is the build's wall time: as the log states it, else from
-// vertex timestamps, else the sum of vertex durations (plain logs without
-// timestamps; an upper bound when stages ran in parallel).
-func buildDuration(b *model.Build) (time.Duration, string) {
-	if b.HasDuration {
-		return b.Duration, "log"
-	}
-	if !b.Started.IsZero() && b.Completed.After(b.Started) {
-		return b.Completed.Sub(b.Started), "log"
-	}
-	var first, last time.Time
-	var sum time.Duration
-	for _, v := range b.Vertices {
-		if v.HasDuration {
-			sum += v.Duration
-		}
-		if v.Started.IsZero() {
-			continue
-		}
-		end := v.Ended
-		if end.IsZero() && v.HasDuration {
-			end = v.Started.Add(v.Duration)
-		}
-		if first.IsZero() || v.Started.Before(first) {
-			first = v.Started
-		}
-		if end.After(last) {
-			last = end
-		}
-	}
-	if !first.IsZero() && last.After(first) {
-		return last.Sub(first), "timestamps"
-	}
-	return sum, "sum"
 }
 
 // StartTime picks a build's start time: the log's own where it has one,

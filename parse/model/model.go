@@ -187,18 +187,6 @@ func (v *Vertex) IsInternal() bool {
 // not served from the cache.
 func (v *Vertex) Ran() bool { return !v.Cached && (v.Completed || v.Error != "" || v.HasDuration) }
 
-// AddOutput appends a line to the vertex output, keeping only the tail so
-// memory grows with the number of vertices, not with log size.
-func (v *Vertex) AddOutput(line string) {
-	v.OutputLines++
-	if len(v.Output) < OutputTailLines {
-		v.Output = append(v.Output, line)
-		return
-	}
-	copy(v.Output, v.Output[1:])
-	v.Output[len(v.Output)-1] = line
-}
-
 // SetTransfer records the latest state of the transfer with the given name,
 // replacing an earlier report of the same item.
 func (v *Vertex) SetTransfer(t Transfer) {
@@ -259,4 +247,52 @@ func (b *Build) BaseImageBytes() int64 {
 		}
 	}
 	return n
+}
+
+// How WallTime found a build's duration.
+const (
+	WallTimeLog        = "log"        // the log or stream states it
+	WallTimeTimestamps = "timestamps" // the span of the vertices' start/end times
+	WallTimeSum        = "sum"        // the sum of vertex durations: an upper bound, stages may overlap
+)
+
+// WallTime is the build's duration as well as the input allows: as stated,
+// else the span of vertex timestamps, else the sum of vertex durations. basis
+// is one of the WallTime* constants, or "" when nothing is known.
+func (b *Build) WallTime() (d time.Duration, basis string) {
+	if b.HasDuration {
+		return b.Duration, WallTimeLog
+	}
+	if !b.Started.IsZero() && b.Completed.After(b.Started) {
+		return b.Completed.Sub(b.Started), WallTimeLog
+	}
+	var first, last time.Time
+	var sum time.Duration
+	timed := false
+	for _, v := range b.Vertices {
+		if v.HasDuration {
+			timed = true
+			sum += v.Duration
+		}
+		if v.Started.IsZero() {
+			continue
+		}
+		end := v.Ended
+		if end.IsZero() && v.HasDuration {
+			end = v.Started.Add(v.Duration)
+		}
+		if first.IsZero() || v.Started.Before(first) {
+			first = v.Started
+		}
+		if end.After(last) {
+			last = end
+		}
+	}
+	switch {
+	case !first.IsZero() && last.After(first):
+		return last.Sub(first), WallTimeTimestamps
+	case timed:
+		return sum, WallTimeSum
+	}
+	return 0, ""
 }

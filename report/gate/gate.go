@@ -120,7 +120,7 @@ func Check(b *model.Build, e *report.Explanation, base *Baseline, cfg Config) []
 
 func checkDuration(b *model.Build, e *report.Explanation, cfg Config) Result {
 	r := Result{Gate: Duration, Regressions: []StepRegression{}}
-	d, how := buildDuration(b, e)
+	d, how := b.WallTime()
 	if how == "" {
 		r.Status = StatusSkip
 		r.Message = "the log shows no build or step times"
@@ -129,7 +129,7 @@ func checkDuration(b *model.Build, e *report.Explanation, cfg Config) Result {
 	limit := report.FormatSeconds(cfg.MaxDuration.Seconds())
 	took := report.FormatSeconds(d.Seconds())
 	what := "the build took " + took
-	if how == durationSum {
+	if how == model.WallTimeSum {
 		// Plain logs state no total; stages that ran in parallel make
 		// the sum an overestimate, so say what was measured.
 		what = "the build's steps took " + took + " in total (the log states no build time; parallel stages make this an upper bound)"
@@ -142,55 +142,6 @@ func checkDuration(b *model.Build, e *report.Explanation, cfg Config) Result {
 		r.Message = fmt.Sprintf("%s, within the limit of %s", what, limit)
 	}
 	return r
-}
-
-// How buildDuration found the time.
-const (
-	durationLog        = "log"
-	durationTimestamps = "timestamps"
-	durationSum        = "sum"
-)
-
-// buildDuration is the build's wall time: as the log states it, else the
-// span of the vertex timestamps, else the sum of vertex run times.
-func buildDuration(b *model.Build, e *report.Explanation) (time.Duration, string) {
-	if e.DurationSeconds != nil {
-		return time.Duration(*e.DurationSeconds * float64(time.Second)), durationLog
-	}
-	if !b.Started.IsZero() && b.Completed.After(b.Started) {
-		return b.Completed.Sub(b.Started), durationLog
-	}
-	var first, last time.Time
-	var sum time.Duration
-	timed := false
-	for _, v := range b.Vertices {
-		if v.HasDuration {
-			timed = true
-			if !v.Cached {
-				sum += v.Duration
-			}
-		}
-		if v.Started.IsZero() {
-			continue
-		}
-		end := v.Ended
-		if end.IsZero() && v.HasDuration {
-			end = v.Started.Add(v.Duration)
-		}
-		if first.IsZero() || v.Started.Before(first) {
-			first = v.Started
-		}
-		if end.After(last) {
-			last = end
-		}
-	}
-	switch {
-	case !first.IsZero() && last.After(first):
-		return last.Sub(first), durationTimestamps
-	case timed:
-		return sum, durationSum
-	}
-	return 0, ""
 }
 
 func checkCacheHit(e *report.Explanation, cfg Config) Result {

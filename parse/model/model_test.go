@@ -1,0 +1,48 @@
+package model
+
+import (
+	"testing"
+	"time"
+)
+
+func TestWallTime(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		b     Build
+		want  time.Duration
+		basis string
+	}{
+		{"stated", Build{Duration: 11700 * time.Millisecond, HasDuration: true}, 11700 * time.Millisecond, WallTimeLog},
+		{"build times", Build{Started: t0, Completed: t0.Add(3 * time.Second)}, 3 * time.Second, WallTimeLog},
+		{"vertex span beats the sum of overlapping vertices", Build{Vertices: []*Vertex{
+			{Started: t0, Ended: t0.Add(2 * time.Second), Duration: 2 * time.Second, HasDuration: true},
+			{Started: t0.Add(time.Second), Duration: 2 * time.Second, HasDuration: true},
+		}}, 3 * time.Second, WallTimeTimestamps},
+		{"sum without times", Build{Vertices: []*Vertex{
+			{Duration: 2 * time.Second, HasDuration: true},
+			{Duration: 500 * time.Millisecond, HasDuration: true},
+			{},
+		}}, 2500 * time.Millisecond, WallTimeSum},
+		{"nothing known", Build{Vertices: []*Vertex{{}}}, 0, ""},
+	}
+	for _, tc := range tests {
+		d, basis := tc.b.WallTime()
+		if d != tc.want || basis != tc.basis {
+			t.Errorf("%s: WallTime() = %v, %q; want %v, %q", tc.name, d, basis, tc.want, tc.basis)
+		}
+	}
+}
+
+func TestContextBytes(t *testing.T) {
+	b := Build{Vertices: []*Vertex{
+		{Name: "[internal] load .dockerignore", Transfers: []Transfer{{Name: "transferring context", Bytes: 2}}},
+		{Name: "[internal] load build context", Transfers: []Transfer{{Name: "transferring context", Bytes: 392}}},
+	}}
+	if got := b.ContextBytes(); got != 392 {
+		t.Errorf("ContextBytes = %d, want 392 (not the .dockerignore transfer)", got)
+	}
+	if got := (&Build{}).ContextBytes(); got != -1 {
+		t.Errorf("ContextBytes of an empty build = %d, want -1", got)
+	}
+}
