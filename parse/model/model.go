@@ -187,6 +187,18 @@ func (v *Vertex) IsInternal() bool {
 // not served from the cache.
 func (v *Vertex) Ran() bool { return !v.Cached && (v.Completed || v.Error != "" || v.HasDuration) }
 
+// AddOutput appends a line to the vertex output, keeping only the tail, for
+// code that builds a model itself (the parsers keep their own ring buffer).
+func (v *Vertex) AddOutput(line string) {
+	v.OutputLines++
+	if len(v.Output) < OutputTailLines {
+		v.Output = append(v.Output, line)
+		return
+	}
+	copy(v.Output, v.Output[1:])
+	v.Output[len(v.Output)-1] = line
+}
+
 // SetTransfer records the latest state of the transfer with the given name,
 // replacing an earlier report of the same item.
 func (v *Vertex) SetTransfer(t Transfer) {

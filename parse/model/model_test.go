@@ -34,6 +34,16 @@ func TestWallTime(t *testing.T) {
 	}
 }
 
+func TestAddOutputKeepsTail(t *testing.T) {
+	var v Vertex
+	for i := range OutputTailLines + 5 {
+		v.AddOutput(string(rune('a' + i)))
+	}
+	if v.OutputLines != OutputTailLines+5 || len(v.Output) != OutputTailLines || v.Output[0] != "f" {
+		t.Fatalf("%d lines, kept %d, first %q", v.OutputLines, len(v.Output), v.Output[0])
+	}
+}
+
 func TestContextBytes(t *testing.T) {
 	b := Build{Vertices: []*Vertex{
 		{Name: "[internal] load .dockerignore", Transfers: []Transfer{{Name: "transferring context", Bytes: 2}}},
