@@ -108,9 +108,7 @@ type BuildKitd struct {
 	// Dir is the daemon's private directory (socket, state root, log).
 	Dir string
 
-	cmd  *exec.Cmd
-	done chan struct{}
-	t    testing.TB
+	daemon
 }
 
 // StartBuildKit starts a private buildkitd for t and stops it when t ends.
@@ -132,43 +130,15 @@ func StartBuildKit(t testing.TB) *BuildKitd {
 		Addr:     "unix://" + filepath.Join(dir, "buildkitd.sock"),
 		Buildctl: filepath.Join(bin, "buildctl"),
 		Dir:      dir,
-		done:     make(chan struct{}),
-		t:        t,
+		daemon:   newDaemon(t, "buildkitd", dir),
 	}
-	logf, err := os.Create(filepath.Join(dir, "buildkitd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.cmd = exec.Command(buildkitd,
+	d.start(buildkitd, d.answers,
 		"--addr", d.Addr,
 		"--root", filepath.Join(dir, "root"),
 		"--containerd-worker=false",
 		"--oci-worker=true",
 	)
-	d.cmd.Stdout, d.cmd.Stderr = logf, logf
-	d.cmd.SysProcAttr = daemonAttrs()
-	if err := d.cmd.Start(); err != nil {
-		logf.Close()
-		os.RemoveAll(dir)
-		t.Fatalf("start buildkitd: %v", err)
-	}
-	go func() { d.cmd.Wait(); logf.Close(); close(d.done) }()
-	t.Cleanup(d.Stop)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for {
-		if d.answers(ctx) {
-			return d
-		}
-		select {
-		case <-d.done:
-			t.Fatalf("buildkitd exited at start:\n%s", d.Log())
-		case <-ctx.Done():
-			t.Fatalf("buildkitd did not answer within 60s:\n%s", d.Log())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return d
 }
 
 func (d *BuildKitd) answers(ctx context.Context) bool {
@@ -181,29 +151,6 @@ func (d *BuildKitd) answers(ctx context.Context) bool {
 	defer cancel()
 	w, err := c.ListWorkers(pctx)
 	return err == nil && len(w) > 0
-}
-
-// PID is the daemon's process id.
-func (d *BuildKitd) PID() int { return d.cmd.Process.Pid }
-
-// Log returns the daemon's log so far.
-func (d *BuildKitd) Log() string { return readTail(filepath.Join(d.Dir, "buildkitd.log"), 8<<10) }
-
-// Kill kills the daemon at once (SIGKILL), as a crash would. Stop still
-// cleans up after it.
-func (d *BuildKitd) Kill() {
-	if d.cmd.Process != nil {
-		_ = d.cmd.Process.Signal(syscall.SIGKILL)
-	}
-	<-d.done
-}
-
-// Stop stops the daemon by PID (SIGTERM, then SIGKILL after 20 s) and
-// removes everything it left: runc containers, mounts, child processes and
-// its directory. It runs at test cleanup; calling it twice is harmless.
-func (d *BuildKitd) Stop() {
-	stopProcess(d.t, "buildkitd", d.cmd, d.done)
-	cleanupDir(d.t, d.Dir)
 }
 
 // RunBuildctl runs the matching buildctl against the daemon and returns its
@@ -222,9 +169,7 @@ type Dockerd struct {
 	// Dir is the daemon's private directory.
 	Dir string
 
-	cmd  *exec.Cmd
-	done chan struct{}
-	t    testing.TB
+	daemon
 }
 
 // StartDocker starts a private dockerd for t and stops it when t ends. It
@@ -243,14 +188,10 @@ func StartDocker(t testing.TB) *Dockerd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Dockerd{Host: "unix://" + filepath.Join(dir, "docker.sock"), Dir: dir, done: make(chan struct{}), t: t}
-	logf, err := os.Create(filepath.Join(dir, "dockerd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := &Dockerd{Host: "unix://" + filepath.Join(dir, "docker.sock"), Dir: dir, daemon: newDaemon(t, "dockerd", dir)}
 	// --bridge=none: no docker0 link on the host; vfs: works on any
 	// filesystem, and these images are small.
-	d.cmd = exec.Command(dockerd,
+	d.start(dockerd, d.answers,
 		"--host", d.Host,
 		"--data-root", filepath.Join(dir, "data"),
 		"--exec-root", filepath.Join(dir, "exec"),
@@ -258,30 +199,7 @@ func StartDocker(t testing.TB) *Dockerd {
 		"--iptables=false", "--ip6tables=false", "--bridge=none",
 		"--storage-driver=vfs",
 	)
-	d.cmd.Stdout, d.cmd.Stderr = logf, logf
-	d.cmd.SysProcAttr = daemonAttrs()
-	if err := d.cmd.Start(); err != nil {
-		logf.Close()
-		os.RemoveAll(dir)
-		t.Fatalf("start dockerd: %v", err)
-	}
-	go func() { d.cmd.Wait(); logf.Close(); close(d.done) }()
-	t.Cleanup(d.Stop)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for {
-		if d.answers(ctx) {
-			return d
-		}
-		select {
-		case <-d.done:
-			t.Fatalf("dockerd exited at start:\n%s", d.Log())
-		case <-ctx.Done():
-			t.Fatalf("dockerd did not answer within 60s:\n%s", d.Log())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return d
 }
 
 func (d *Dockerd) answers(ctx context.Context) bool {
@@ -296,25 +214,79 @@ func (d *Dockerd) answers(ctx context.Context) bool {
 	return err == nil
 }
 
+// daemon is what BuildKitd and Dockerd share: a daemon process with its
+// own directory, logging to <name>.log there.
+type daemon struct {
+	name string // the binary's name, "buildkitd" or "dockerd"
+	dir  string
+	cmd  *exec.Cmd
+	done chan struct{} // closed once the process has exited
+	t    testing.TB
+}
+
+func newDaemon(t testing.TB, name, dir string) daemon {
+	return daemon{name: name, dir: dir, done: make(chan struct{}), t: t}
+}
+
+// start runs bin with args as the daemon, stops it when t ends, and waits
+// up to 60 s for answers to report it up; it fails t if the daemon exits or
+// does not answer by then.
+func (d *daemon) start(bin string, answers func(context.Context) bool, args ...string) {
+	t := d.t
+	t.Helper()
+	logf, err := os.Create(filepath.Join(d.dir, d.name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.cmd = exec.Command(bin, args...)
+	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	d.cmd.SysProcAttr = daemonAttrs()
+	if err := d.cmd.Start(); err != nil {
+		logf.Close()
+		os.RemoveAll(d.dir)
+		t.Fatalf("start %s: %v", d.name, err)
+	}
+	go func() { d.cmd.Wait(); logf.Close(); close(d.done) }()
+	t.Cleanup(d.Stop)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for {
+		if answers(ctx) {
+			return
+		}
+		select {
+		case <-d.done:
+			t.Fatalf("%s exited at start:\n%s", d.name, d.Log())
+		case <-ctx.Done():
+			t.Fatalf("%s did not answer within 60s:\n%s", d.name, d.Log())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // PID is the daemon's process id.
-func (d *Dockerd) PID() int { return d.cmd.Process.Pid }
+func (d *daemon) PID() int { return d.cmd.Process.Pid }
 
 // Log returns the daemon's log so far.
-func (d *Dockerd) Log() string { return readTail(filepath.Join(d.Dir, "dockerd.log"), 8<<10) }
+func (d *daemon) Log() string { return readTail(filepath.Join(d.dir, d.name+".log"), 8<<10) }
 
-// Kill kills dockerd at once (SIGKILL). Stop still cleans up after it,
-// including the containerd it started.
-func (d *Dockerd) Kill() {
+// Kill kills the daemon at once (SIGKILL), as a crash would. Stop still
+// cleans up after it, including any processes it started (dockerd's
+// containerd).
+func (d *daemon) Kill() {
 	if d.cmd.Process != nil {
 		_ = d.cmd.Process.Signal(syscall.SIGKILL)
 	}
 	<-d.done
 }
 
-// Stop stops dockerd by PID and cleans up after it (see BuildKitd.Stop).
-func (d *Dockerd) Stop() {
-	stopProcess(d.t, "dockerd", d.cmd, d.done)
-	cleanupDir(d.t, d.Dir)
+// Stop stops the daemon by PID (SIGTERM, then SIGKILL after 20 s) and
+// removes everything it left: runc containers, mounts, child processes and
+// its directory. It runs at test cleanup; calling it twice is harmless.
+func (d *daemon) Stop() {
+	stopProcess(d.t, d.name, d.cmd, d.done)
+	cleanupDir(d.t, d.dir)
 }
 
 // daemonAttrs puts a daemon in its own process group, so a ^C to the test
