@@ -6,42 +6,17 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/buildstats/buildstats/collect/daemontest"
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
 	digest "github.com/opencontainers/go-digest"
 )
-
-// modelJSON is the comparison form of a record: every field, in a diffable
-// text.
-func modelJSON(t testing.TB, b *model.Build) string {
-	t.Helper()
-	data, err := json.MarshalIndent(b, "", " ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(data)
-}
-
-// firstDiff shows where two records part, instead of two whole dumps.
-func firstDiff(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	for i := 0; i < len(al) && i < len(bl); i++ {
-		if al[i] != bl[i] {
-			lo := max(0, i-3)
-			return "line " + itoa(i+1) + ":\n live: " + strings.Join(al[lo:i+1], "\n       ") + "\n file: " + strings.Join(bl[lo:i+1], "\n       ")
-		}
-	}
-	return "lengths differ: " + itoa(len(al)) + " vs " + itoa(len(bl)) + " lines"
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // readStatuses decodes the SolveStatus lines of a rawjson log into BuildKit's
 // own type, as a live client receives them. Non-JSON lines (the error
@@ -99,8 +74,8 @@ func TestConvertMatchesRawJSONFixtures(t *testing.T) {
 			if len(live.Vertices) == 0 {
 				t.Fatal("no vertices recorded")
 			}
-			if a, b := modelJSON(t, live), modelJSON(t, file); a != b {
-				t.Fatalf("live record differs from the rawjson parse: %s", firstDiff(a, b))
+			if a, b := daemontest.ModelJSON(t, live), daemontest.ModelJSON(t, file); a != b {
+				t.Fatalf("live record differs from the rawjson parse: %s", daemontest.FirstDiff(a, b))
 			}
 		})
 	}
@@ -134,8 +109,8 @@ func TestConvertEdgeCases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a, b := modelJSON(t, live), modelJSON(t, file); a != b {
-		t.Fatalf("live record differs from the JSON round trip: %s", firstDiff(a, b))
+	if a, b := daemontest.ModelJSON(t, live), daemontest.ModelJSON(t, file); a != b {
+		t.Fatalf("live record differs from the JSON round trip: %s", daemontest.FirstDiff(a, b))
 	}
 	v := live.Vertices[0]
 	if !strings.Contains(v.Name, "\uFFFD\uFFFD") || v.ExitCode != 2 || v.Duration != 1500*time.Millisecond {
@@ -174,8 +149,8 @@ func TestProgressUIRawJSONRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a, b := modelJSON(t, live), modelJSON(t, file); a != b {
-		t.Fatalf("differs: %s", firstDiff(a, b))
+	if a, b := daemontest.ModelJSON(t, live), daemontest.ModelJSON(t, file); a != b {
+		t.Fatalf("differs: %s", daemontest.FirstDiff(a, b))
 	}
 }
 

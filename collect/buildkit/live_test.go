@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,34 +38,13 @@ func rawjsonBuildOutput(t *testing.T, opts BuildOptions) (*Result, []byte, error
 	var progress bytes.Buffer
 	opts.Progress, opts.ProgressOut = "rawjson", &progress
 	var recorded string
-	testHookRecorded = func(b *model.Build) { recorded = modelJSON(t, b) }
+	testHookRecorded = func(b *model.Build) { recorded = daemontest.ModelJSON(t, b) }
 	defer func() { testHookRecorded = nil }()
 	res, err := Build(t.Context(), opts)
 	if recorded != "" {
-		file, perr := parse.ParseRawJSON(bytes.NewReader(progress.Bytes()))
-		if perr != nil {
-			t.Fatalf("parse the rawjson display output: %v", perr)
-		}
-		if fj := modelJSON(t, file); fj != recorded {
-			t.Fatalf("live record differs from its rawjson output: %s", firstDiff(recorded, fj))
-		}
+		daemontest.CheckRawJSON(t, recorded, progress.Bytes())
 	}
 	return res, progress.Bytes(), err
-}
-
-func vertexNamed(t *testing.T, b *model.Build, substr string) *model.Vertex {
-	t.Helper()
-	for _, v := range b.Vertices {
-		if strings.Contains(v.Name, substr) {
-			return v
-		}
-	}
-	var names []string
-	for _, v := range b.Vertices {
-		names = append(names, v.Name)
-	}
-	t.Fatalf("no vertex named like %q among %q", substr, names)
-	return nil
 }
 
 func TestLiveColdWarmEqualsRawJSON(t *testing.T) {
@@ -82,7 +60,7 @@ func TestLiveColdWarmEqualsRawJSON(t *testing.T) {
 	if b.Status != model.StatusSucceeded || !b.HasDuration || b.Started.IsZero() || cold.Ref == "" {
 		t.Fatalf("cold build record: status %s duration %v started %v ref %q", b.Status, b.Duration, b.Started, cold.Ref)
 	}
-	run := vertexNamed(t, b, "RUN")
+	run := daemontest.VertexNamed(t, b, "RUN")
 	if run.Cached || !run.HasDuration || run.Started.IsZero() || !run.Ended.After(run.Started) {
 		t.Fatalf("cold RUN vertex: %+v", run)
 	}
@@ -93,7 +71,7 @@ func TestLiveColdWarmEqualsRawJSON(t *testing.T) {
 		t.Fatalf("RUN output %q lacks the echo", run.Output)
 	}
 	// The graph: RUN depends on the COPY vertex, by digest.
-	cp := vertexNamed(t, b, "COPY busybox")
+	cp := daemontest.VertexNamed(t, b, "COPY busybox")
 	if len(run.Inputs) != 1 || run.Inputs[0] != cp.Digest || cp.Digest == "" {
 		t.Fatalf("RUN inputs %q, COPY digest %q", run.Inputs, cp.Digest)
 	}
@@ -106,7 +84,7 @@ func TestLiveColdWarmEqualsRawJSON(t *testing.T) {
 		t.Fatalf("warm build: %v", err)
 	}
 	for _, name := range []string{"RUN", "COPY busybox"} {
-		if v := vertexNamed(t, warm.Build, name); !v.Cached || v.Ran() {
+		if v := daemontest.VertexNamed(t, warm.Build, name); !v.Cached || v.Ran() {
 			t.Errorf("warm %s: cached=%v ran=%v", name, v.Cached, v.Ran())
 		}
 	}
@@ -152,8 +130,8 @@ func TestLiveMultiStageParallel(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := res.Build
-	left, right := vertexNamed(t, b, "[left 1/1] RUN"), vertexNamed(t, b, "[right 1/1] RUN")
-	base := vertexNamed(t, b, "[base 1/1] COPY")
+	left, right := daemontest.VertexNamed(t, b, "[left 1/1] RUN"), daemontest.VertexNamed(t, b, "[right 1/1] RUN")
+	base := daemontest.VertexNamed(t, b, "[base 1/1] COPY")
 	for _, v := range []*model.Vertex{left, right} {
 		if len(v.Inputs) != 1 || v.Inputs[0] != base.Digest {
 			t.Fatalf("%s inputs %q, want the base COPY %s", v.Name, v.Inputs, base.Digest)
@@ -167,7 +145,7 @@ func TestLiveMultiStageParallel(t *testing.T) {
 	if !left.Started.Before(right.Ended) || !right.Started.Before(left.Ended) {
 		t.Fatalf("stages did not overlap: left %v-%v right %v-%v", left.Started, left.Ended, right.Started, right.Ended)
 	}
-	final := vertexNamed(t, b, "COPY --from=right")
+	final := daemontest.VertexNamed(t, b, "COPY --from=right")
 	if len(final.Inputs) == 0 {
 		t.Fatalf("final COPY has no inputs")
 	}
@@ -195,7 +173,7 @@ func TestLiveFailingRun(t *testing.T) {
 	if b == nil || b.Status != model.StatusFailed {
 		t.Fatalf("record %+v", b)
 	}
-	run := vertexNamed(t, b, "RUN")
+	run := daemontest.VertexNamed(t, b, "RUN")
 	if run.ExitCode != 3 || run.Error == "" {
 		t.Fatalf("RUN exit %d error %q", run.ExitCode, run.Error)
 	}
@@ -228,66 +206,11 @@ func TestLiveFailingRun(t *testing.T) {
 	}
 }
 
-// signalWriter closes ch the first time the text contains want.
-type signalWriter struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	want string
-	ch   chan struct{}
-}
-
-func (w *signalWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf.Write(p)
-	if w.ch != nil && strings.Contains(w.buf.String(), w.want) {
-		close(w.ch)
-		w.ch = nil
-	}
-	return len(p), nil
-}
-
-// slowContext is a build whose RUN prints marker and then sleeps a minute.
-// The marker is unique so the test can look for its processes.
-func slowContext(t *testing.T) (dir, marker string) {
-	marker = fmt.Sprintf("bs-marker-%d", time.Now().UnixNano())
-	df := strings.Replace(daemontest.Slow, "echo started", "echo started "+marker, 1)
-	return daemontest.Context(t, df, nil), marker
-}
-
-// processesWith lists the pids whose command line contains s.
-func processesWith(s string) []string {
-	var pids []string
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && bytes.Contains(cmdline, []byte(s)) && e.Name() != fmt.Sprint(os.Getpid()) {
-			pids = append(pids, e.Name())
-		}
-	}
-	return pids
-}
-
-func waitNoProcesses(t *testing.T, marker string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		pids := processesWith(marker)
-		if len(pids) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("build processes still running: pids %v", pids)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func TestLiveCancelled(t *testing.T) {
 	d := daemontest.StartBuildKit(t)
-	dir, marker := slowContext(t)
-	w := &signalWriter{want: "started " + marker, ch: make(chan struct{})}
-	started := w.ch
+	dir, marker := daemontest.SlowContext(t)
+	w := daemontest.NewSignalWriter("started " + marker)
+	started := w.Seen()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go func() {
@@ -309,13 +232,13 @@ func TestLiveCancelled(t *testing.T) {
 		t.Fatal("cancelled build not recorded")
 	}
 	b := res.Build
-	run := vertexNamed(t, b, "RUN")
+	run := daemontest.VertexNamed(t, b, "RUN")
 	if b.Status != model.StatusFailed || !run.Canceled || b.Error == "" {
 		t.Fatalf("status %s, RUN canceled=%v, error %q", b.Status, run.Canceled, b.Error)
 	}
 	// The daemon is left clean: no build process, no active build, and it
 	// still builds.
-	waitNoProcesses(t, marker)
+	daemontest.WaitNoProcesses(t, marker, 15*time.Second)
 	c, err := Connect(t.Context(), d.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -388,9 +311,9 @@ func TestBadOptions(t *testing.T) {
 
 func TestLiveDaemonKilledMidBuild(t *testing.T) {
 	d := daemontest.StartBuildKit(t)
-	dir, marker := slowContext(t)
-	w := &signalWriter{want: "started " + marker, ch: make(chan struct{})}
-	started := w.ch
+	dir, marker := daemontest.SlowContext(t)
+	w := daemontest.NewSignalWriter("started " + marker)
+	started := w.Seen()
 	go func() {
 		select {
 		case <-started:
@@ -406,7 +329,7 @@ func TestLiveDaemonKilledMidBuild(t *testing.T) {
 		t.Fatalf("half a build recorded: %+v", res.Build)
 	}
 	d.Stop() // cleans the runc container the killed daemon left
-	waitNoProcesses(t, marker)
+	daemontest.WaitNoProcesses(t, marker, 15*time.Second)
 }
 
 func TestImportHistory(t *testing.T) {
@@ -456,7 +379,7 @@ func TestImportHistory(t *testing.T) {
 		if ref == ours.Ref {
 			continue
 		}
-		run := vertexNamed(t, im.Build, "RUN")
+		run := daemontest.VertexNamed(t, im.Build, "RUN")
 		if im.Build.Status != model.StatusFailed || run.ExitCode != 3 || !strings.Contains(im.Build.Error, "exit code: 3") {
 			t.Fatalf("buildctl's failed build imported as status %s, exit %d, error %q", im.Build.Status, run.ExitCode, im.Build.Error)
 		}

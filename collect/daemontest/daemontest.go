@@ -2,7 +2,8 @@
 // each on sockets in its own temp directory, waited for until it answers,
 // and stopped by PID when the test ends, with its mounts, runc containers
 // and children cleaned up so no daemon, mount or network link is left
-// behind.
+// behind. It also holds the helpers the BuildKit and Docker collector tests
+// share to check what those builds record.
 //
 // When a daemon cannot run here (not root, a binary missing) the test is
 // skipped with the reason and the install command, so a plain `go test ./...`

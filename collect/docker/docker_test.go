@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,15 +24,6 @@ import (
 	bkclient "github.com/moby/buildkit/client"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
-
-func modelJSON(t testing.TB, b *model.Build) string {
-	t.Helper()
-	data, err := json.MarshalIndent(b, "", " ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(data)
-}
 
 func TestDecodeTrace(t *testing.T) {
 	now := time.Date(2026, 11, 23, 10, 0, 0, 5, time.UTC)
@@ -241,30 +231,13 @@ func dockerBuild(t *testing.T, d *daemontest.Dockerd, opts BuildOptions) (*Resul
 		opts.Progress, opts.ProgressOut = "rawjson", &progress
 	}
 	var recorded string
-	testHookRecorded = func(b *model.Build) { recorded = modelJSON(t, b) }
+	testHookRecorded = func(b *model.Build) { recorded = daemontest.ModelJSON(t, b) }
 	defer func() { testHookRecorded = nil }()
 	res, err := Build(t.Context(), opts)
 	if recorded != "" && opts.Progress == "rawjson" {
-		file, perr := parse.ParseRawJSON(bytes.NewReader(progress.Bytes()))
-		if perr != nil {
-			t.Fatal(perr)
-		}
-		if fj := modelJSON(t, file); fj != recorded {
-			t.Fatalf("live record differs from its rawjson output:\n%s\nvs\n%s", recorded, fj)
-		}
+		daemontest.CheckRawJSON(t, recorded, progress.Bytes())
 	}
 	return res, err
-}
-
-func vertexNamed(t *testing.T, b *model.Build, substr string) *model.Vertex {
-	t.Helper()
-	for _, v := range b.Vertices {
-		if strings.Contains(v.Name, substr) {
-			return v
-		}
-	}
-	t.Fatalf("no vertex named like %q", substr)
-	return nil
 }
 
 func TestDockerBuildLayers(t *testing.T) {
@@ -278,7 +251,7 @@ func TestDockerBuildLayers(t *testing.T) {
 	if b.Status != model.StatusSucceeded || !strings.HasPrefix(res.ImageID, "sha256:") || !contains(b.ImageNames, "bs-test:layers") {
 		t.Fatalf("status %s image %q names %q", b.Status, res.ImageID, b.ImageNames)
 	}
-	run := vertexNamed(t, b, "RUN")
+	run := daemontest.VertexNamed(t, b, "RUN")
 	if run.Cached || !run.HasDuration || !strings.Contains(strings.Join(run.Output, "\n"), "hello from run") {
 		t.Fatalf("RUN vertex %+v", run)
 	}
@@ -291,7 +264,7 @@ func TestDockerBuildLayers(t *testing.T) {
 			sizes[l.Step] = l.Layer.Size
 		}
 	}
-	bb, big := vertexNamed(t, b, "COPY busybox"), vertexNamed(t, b, "COPY big.bin")
+	bb, big := daemontest.VertexNamed(t, b, "COPY busybox"), daemontest.VertexNamed(t, b, "COPY big.bin")
 	if s := sizes[bb.Name]; s < 500_000 {
 		t.Errorf("busybox layer %d bytes", s)
 	}
@@ -311,7 +284,7 @@ func TestDockerBuildLayers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := vertexNamed(t, warm.Build, "RUN"); !v.Cached {
+	if v := daemontest.VertexNamed(t, warm.Build, "RUN"); !v.Cached {
 		t.Errorf("warm RUN not cached")
 	}
 
@@ -333,7 +306,7 @@ func TestDockerFailingRun(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	b := res.Build
-	run := vertexNamed(t, b, "RUN")
+	run := daemontest.VertexNamed(t, b, "RUN")
 	if b.Status != model.StatusFailed || run.ExitCode != 3 || !strings.Contains(b.Error, "exit code: 3") {
 		t.Fatalf("status %s exit %d error %q", b.Status, run.ExitCode, b.Error)
 	}
@@ -342,32 +315,13 @@ func TestDockerFailingRun(t *testing.T) {
 	}
 }
 
-type signalWriter struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	want string
-	ch   chan struct{}
-}
-
-func (w *signalWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf.Write(p)
-	if w.ch != nil && strings.Contains(w.buf.String(), w.want) {
-		close(w.ch)
-		w.ch = nil
-	}
-	return len(p), nil
-}
-
 func TestDockerCancelAndKill(t *testing.T) {
 	d := daemontest.StartDocker(t)
-	marker := fmt.Sprintf("bs-marker-%d", time.Now().UnixNano())
-	dir := daemontest.Context(t, strings.Replace(daemontest.Slow, "echo started", "echo started "+marker, 1), nil)
+	dir, marker := daemontest.SlowContext(t)
 
 	// Cancel.
-	w := &signalWriter{want: "started " + marker, ch: make(chan struct{})}
-	started := w.ch
+	w := daemontest.NewSignalWriter("started " + marker)
+	started := w.Seen()
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() {
 		select {
@@ -381,14 +335,14 @@ func TestDockerCancelAndKill(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || res == nil || res.Build == nil {
 		t.Fatalf("cancel: err %v, result %+v", err, res)
 	}
-	if run := vertexNamed(t, res.Build, "RUN"); !run.Canceled || res.Build.Status != model.StatusFailed {
+	if run := daemontest.VertexNamed(t, res.Build, "RUN"); !run.Canceled || res.Build.Status != model.StatusFailed {
 		t.Fatalf("cancelled RUN %+v", run)
 	}
-	waitGone(t, marker)
+	daemontest.WaitNoProcesses(t, marker, 20*time.Second)
 
 	// Daemon killed mid-build.
-	w = &signalWriter{want: "started " + marker, ch: make(chan struct{})}
-	started = w.ch
+	w = daemontest.NewSignalWriter("started " + marker)
+	started = w.Seen()
 	go func() {
 		select {
 		case <-started:
@@ -404,29 +358,7 @@ func TestDockerCancelAndKill(t *testing.T) {
 		t.Fatal("half a build recorded")
 	}
 	d.Stop()
-	waitGone(t, marker)
-}
-
-func waitGone(t *testing.T, marker string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var pids []string
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-			if err == nil && bytes.Contains(cmdline, []byte(marker)) && e.Name() != fmt.Sprint(os.Getpid()) {
-				pids = append(pids, e.Name())
-			}
-		}
-		if len(pids) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("build processes left running: %v", pids)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	daemontest.WaitNoProcesses(t, marker, 20*time.Second)
 }
 
 func TestDockerNotThere(t *testing.T) {
