@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/report"
@@ -125,15 +126,49 @@ func clock(app *App) time.Time {
 	return time.Now()
 }
 
+// readOptions are the flags every command that reads the history has.
+type readOptions struct {
+	db     string
+	format string
+}
+
+func (o *readOptions) addFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.db, "db", "", dbFlagUsage)
+	f.StringVar(&o.format, "format", report.FormatTable, "output format: "+strings.Join(report.Formats, ", "))
+}
+
+// checkFormat rejects an unknown --format; the commands check it before
+// anything else.
+func (o *readOptions) checkFormat() error {
+	if err := report.CheckFormat(o.format); err != nil {
+		return usageError(err)
+	}
+	return nil
+}
+
+// addRefScopeFlags adds the --project and --all-projects of the commands
+// whose build references ("latest", "previous") are a project's.
+func addRefScopeFlags(f *pflag.FlagSet, project *string, all *bool) {
+	f.StringVar(project, "project", "", `project that "latest" and "previous" refer to (default: the current one)`)
+	f.BoolVar(all, "all-projects", false, `"latest" and "previous" across every project`)
+}
+
+// checkLimit rejects a negative --limit (0 is all).
+func checkLimit(limit int) error {
+	if limit < 0 {
+		return usageError(errors.New("--limit must be 0 (all) or more"))
+	}
+	return nil
+}
+
 // ---- history ----
 
 type historyOptions struct {
-	db      string
+	readOptions
 	project string
 	branch  string
 	since   string
 	limit   int
-	format  string
 }
 
 func newHistoryCommand(app *App) *cobra.Command {
@@ -160,21 +195,20 @@ state a build's total, and stages may have run in parallel.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.db, "db", "", dbFlagUsage)
+	opts.addFlags(f)
 	f.StringVar(&opts.project, "project", "", "only this project's builds")
 	f.StringVar(&opts.branch, "branch", "", "only this branch's builds")
 	f.StringVar(&opts.since, "since", "", "only builds started since then (date, RFC 3339, or 30d / 12w / 36h ago)")
 	f.IntVarP(&opts.limit, "limit", "n", 20, "how many builds to list; 0 for all")
-	f.StringVar(&opts.format, "format", report.FormatTable, "output format: "+strings.Join(report.Formats, ", "))
 	return cmd
 }
 
 func runHistory(ctx context.Context, app *App, opts historyOptions) error {
-	if err := report.CheckFormat(opts.format); err != nil {
-		return usageError(err)
+	if err := opts.checkFormat(); err != nil {
+		return err
 	}
-	if opts.limit < 0 {
-		return usageError(errors.New("--limit must be 0 (all) or more"))
+	if err := checkLimit(opts.limit); err != nil {
+		return err
 	}
 	since, err := parseWhen(opts.since, clock(app))
 	if err != nil {
@@ -195,11 +229,10 @@ func runHistory(ctx context.Context, app *App, opts historyOptions) error {
 // ---- show ----
 
 type showOptions struct {
+	readOptions
 	ref         string
-	db          string
 	project     string
 	allProjects bool
-	format      string
 	dockerfile  string
 }
 
@@ -230,17 +263,15 @@ directory name); --all-projects takes them from the whole history.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.db, "db", "", dbFlagUsage)
-	f.StringVar(&opts.project, "project", "", `project that "latest" and "previous" refer to (default: the current one)`)
-	f.BoolVar(&opts.allProjects, "all-projects", false, `"latest" and "previous" across every project`)
-	f.StringVar(&opts.format, "format", report.FormatTable, "output format: "+strings.Join(report.Formats, ", "))
+	opts.addFlags(f)
+	addRefScopeFlags(f, &opts.project, &opts.allProjects)
 	f.StringVar(&opts.dockerfile, "dockerfile", "", "the Dockerfile that was built, for line numbers and excerpts")
 	return cmd
 }
 
 func runShow(ctx context.Context, app *App, opts showOptions) error {
-	if err := report.CheckFormat(opts.format); err != nil {
-		return usageError(err)
+	if err := opts.checkFormat(); err != nil {
+		return err
 	}
 	project, detected, err := projectScope(app, opts.project, opts.allProjects)
 	if err != nil {
@@ -279,11 +310,10 @@ func runShow(ctx context.Context, app *App, opts showOptions) error {
 // ---- compare ----
 
 type compareOptions struct {
+	readOptions
 	before, after string
-	db            string
 	project       string
 	allProjects   bool
-	format        string
 }
 
 func newCompareCommand(app *App) *cobra.Command {
@@ -318,16 +348,14 @@ them from the whole history.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.db, "db", "", dbFlagUsage)
-	f.StringVar(&opts.project, "project", "", `project that "latest" and "previous" refer to (default: the current one)`)
-	f.BoolVar(&opts.allProjects, "all-projects", false, `"latest" and "previous" across every project`)
-	f.StringVar(&opts.format, "format", report.FormatTable, "output format: "+strings.Join(report.Formats, ", "))
+	opts.addFlags(f)
+	addRefScopeFlags(f, &opts.project, &opts.allProjects)
 	return cmd
 }
 
 func runCompare(ctx context.Context, app *App, opts compareOptions) error {
-	if err := report.CheckFormat(opts.format); err != nil {
-		return usageError(err)
+	if err := opts.checkFormat(); err != nil {
+		return err
 	}
 	project, detected, err := projectScope(app, opts.project, opts.allProjects)
 	if err != nil {
@@ -359,15 +387,14 @@ func runCompare(ctx context.Context, app *App, opts compareOptions) error {
 // ---- slow and misses ----
 
 type stepStatsOptions struct {
+	readOptions
 	kind        string // report.StatsSlow or report.StatsMisses
-	db          string
 	since       string
 	until       string
 	project     string
 	allProjects bool
 	branch      string
 	limit       int
-	format      string
 }
 
 func newSlowCommand(app *App) *cobra.Command {
@@ -414,23 +441,22 @@ func newStepStatsCommand(app *App, kind string, cmd *cobra.Command) *cobra.Comma
 		return runStepStats(cmd.Context(), app, opts)
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.db, "db", "", dbFlagUsage)
+	opts.addFlags(f)
 	f.StringVar(&opts.since, "since", "30d", "start of the window (date, RFC 3339, or 30d / 12w / 36h ago)")
 	f.StringVar(&opts.until, "until", "", "end of the window (same forms; default now)")
 	f.StringVar(&opts.project, "project", "", "only this project's builds (default: the current project)")
 	f.BoolVar(&opts.allProjects, "all-projects", false, "every project's builds")
 	f.StringVar(&opts.branch, "branch", "", "only this branch's builds")
 	f.IntVarP(&opts.limit, "limit", "n", 20, "how many steps to list; 0 for all")
-	f.StringVar(&opts.format, "format", report.FormatTable, "output format: "+strings.Join(report.Formats, ", "))
 	return cmd
 }
 
 func runStepStats(ctx context.Context, app *App, opts stepStatsOptions) error {
-	if err := report.CheckFormat(opts.format); err != nil {
-		return usageError(err)
+	if err := opts.checkFormat(); err != nil {
+		return err
 	}
-	if opts.limit < 0 {
-		return usageError(errors.New("--limit must be 0 (all) or more"))
+	if err := checkLimit(opts.limit); err != nil {
+		return err
 	}
 	now := clock(app)
 	since, err := parseWhen(opts.since, now)
