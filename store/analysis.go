@@ -402,23 +402,9 @@ func (s *SQLite) Slow(ctx context.Context, q WindowQuery) ([]StepStats, error) {
 	if err != nil {
 		return nil, s.wrap("slow steps", err)
 	}
-	out := all[:0]
-	for _, st := range all {
-		if st.Runs > 0 { // always cached: nothing to time
-			out = append(out, st)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Total != b.Total {
-			return a.Total > b.Total
-		}
-		if a.P95 != b.P95 {
-			return a.P95 > b.P95
-		}
-		return a.StepID < b.StepID
-	})
-	return limit(out, q.Limit), nil
+	return rankRan(all, q.Limit,
+		func(st StepStats) float64 { return st.Total },
+		func(st StepStats) float64 { return st.P95 }), nil
 }
 
 // Misses ranks Dockerfile steps that missed the cache by the time the
@@ -428,6 +414,15 @@ func (s *SQLite) Misses(ctx context.Context, q WindowQuery) ([]StepStats, error)
 	if err != nil {
 		return nil, s.wrap("cache misses", err)
 	}
+	return rankRan(all, q.Limit,
+		func(st StepStats) float64 { return st.Lost },
+		func(st StepStats) float64 { return st.MissRate }), nil
+}
+
+// rankRan keeps the steps of all that ran (an always-cached step has
+// nothing to time), ranks them by first, then second, both highest first,
+// then by step id, and keeps the first n (0: all). It reuses all.
+func rankRan(all []StepStats, n int, first, second func(StepStats) float64) []StepStats {
 	out := all[:0]
 	for _, st := range all {
 		if st.Runs > 0 {
@@ -436,15 +431,15 @@ func (s *SQLite) Misses(ctx context.Context, q WindowQuery) ([]StepStats, error)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
-		if a.Lost != b.Lost {
-			return a.Lost > b.Lost
+		if x, y := first(a), first(b); x != y {
+			return x > y
 		}
-		if a.MissRate != b.MissRate {
-			return a.MissRate > b.MissRate
+		if x, y := second(a), second(b); x != y {
+			return x > y
 		}
 		return a.StepID < b.StepID
 	})
-	return limit(out, q.Limit), nil
+	return limit(out, n)
 }
 
 // periodStart truncates t (UTC) to the start of its day or ISO week.
