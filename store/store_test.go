@@ -707,22 +707,24 @@ func TestFileMode(t *testing.T) {
 	}
 }
 
-func TestDefaultPath(t *testing.T) {
-	env := func(kv ...string) func(string) string {
-		m := map[string]string{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return func(k string) string { return m[k] }
+// fakeEnv is a getenv over the given key, value pairs.
+func fakeEnv(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
 	}
+	return func(k string) string { return m[k] }
+}
+
+func TestDefaultPath(t *testing.T) {
 	tests := []struct {
 		env  func(string) string
 		want string
 	}{
-		{env("BUILDSTATS_DB", "/x/h.db", "XDG_DATA_HOME", "/d", "HOME", "/home/u"), "/x/h.db"},
-		{env("XDG_DATA_HOME", "/d", "HOME", "/home/u"), "/d/buildstats/history.db"},
-		{env("XDG_DATA_HOME", "relative", "HOME", "/home/u"), "/home/u/.local/share/buildstats/history.db"},
-		{env("HOME", "/home/u"), "/home/u/.local/share/buildstats/history.db"},
+		{fakeEnv("BUILDSTATS_DB", "/x/h.db", "XDG_DATA_HOME", "/d", "HOME", "/home/u"), "/x/h.db"},
+		{fakeEnv("XDG_DATA_HOME", "/d", "HOME", "/home/u"), "/d/buildstats/history.db"},
+		{fakeEnv("XDG_DATA_HOME", "relative", "HOME", "/home/u"), "/home/u/.local/share/buildstats/history.db"},
+		{fakeEnv("HOME", "/home/u"), "/home/u/.local/share/buildstats/history.db"},
 	}
 	for _, tc := range tests {
 		if got, err := DefaultPath(tc.env); err != nil || got != tc.want {
@@ -732,38 +734,31 @@ func TestDefaultPath(t *testing.T) {
 }
 
 func TestDetectCI(t *testing.T) {
-	env := func(kv ...string) func(string) string {
-		m := map[string]string{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return func(k string) string { return m[k] }
-	}
 	tests := []struct {
 		name string
 		env  func(string) string
 		want Meta
 	}{
-		{"github pull request", env("GITHUB_ACTIONS", "true", "GITHUB_SERVER_URL", "https://github.com", "GITHUB_REPOSITORY", "acme/shop",
+		{"github pull request", fakeEnv("GITHUB_ACTIONS", "true", "GITHUB_SERVER_URL", "https://github.com", "GITHUB_REPOSITORY", "acme/shop",
 			"GITHUB_RUN_ID", "42", "GITHUB_RUN_ATTEMPT", "2", "GITHUB_SHA", "abc", "GITHUB_HEAD_REF", "feature", "GITHUB_REF_NAME", "7/merge", "RUNNER_NAME", "gh-1"),
 			Meta{Project: "shop", Branch: "feature", Commit: "abc", CIProvider: "github-actions", RunURL: "https://github.com/acme/shop/actions/runs/42/attempts/2", Runner: "gh-1"}},
-		{"github push", env("GITHUB_ACTIONS", "true", "GITHUB_REPOSITORY", "acme/shop", "GITHUB_REF_NAME", "main", "RUNNER_OS", "Linux", "RUNNER_ARCH", "X64"),
+		{"github push", fakeEnv("GITHUB_ACTIONS", "true", "GITHUB_REPOSITORY", "acme/shop", "GITHUB_REF_NAME", "main", "RUNNER_OS", "Linux", "RUNNER_ARCH", "X64"),
 			Meta{Project: "shop", Branch: "main", CIProvider: "github-actions", Runner: "Linux/X64"}},
-		{"gitlab", env("GITLAB_CI", "true", "CI_JOB_URL", "https://gitlab.com/acme/shop/-/jobs/9", "CI_COMMIT_REF_NAME", "main", "CI_COMMIT_SHA", "def",
+		{"gitlab", fakeEnv("GITLAB_CI", "true", "CI_JOB_URL", "https://gitlab.com/acme/shop/-/jobs/9", "CI_COMMIT_REF_NAME", "main", "CI_COMMIT_SHA", "def",
 			"CI_RUNNER_DESCRIPTION", "shared-1", "CI_PROJECT_NAME", "shop"),
 			Meta{Project: "shop", Branch: "main", Commit: "def", CIProvider: "gitlab-ci", RunURL: "https://gitlab.com/acme/shop/-/jobs/9", Runner: "shared-1"}},
-		{"buildkite", env("BUILDKITE", "true", "BUILDKITE_BUILD_URL", "https://buildkite.com/acme/shop/builds/3", "BUILDKITE_JOB_ID", "j1", "BUILDKITE_BRANCH", "dev",
+		{"buildkite", fakeEnv("BUILDKITE", "true", "BUILDKITE_BUILD_URL", "https://buildkite.com/acme/shop/builds/3", "BUILDKITE_JOB_ID", "j1", "BUILDKITE_BRANCH", "dev",
 			"BUILDKITE_COMMIT", "HEAD", "BUILDKITE_AGENT_NAME", "agent-2", "BUILDKITE_REPO", "git@github.com:acme/shop.git"),
 			Meta{Project: "shop", Branch: "dev", CIProvider: "buildkite", RunURL: "https://buildkite.com/acme/shop/builds/3#j1", Runner: "agent-2"}},
-		{"circleci", env("CIRCLECI", "true", "CIRCLE_BUILD_URL", "https://circleci.com/gh/acme/shop/5", "CIRCLE_BRANCH", "main", "CIRCLE_SHA1", "123",
+		{"circleci", fakeEnv("CIRCLECI", "true", "CIRCLE_BUILD_URL", "https://circleci.com/gh/acme/shop/5", "CIRCLE_BRANCH", "main", "CIRCLE_SHA1", "123",
 			"CIRCLE_JOB", "build", "CIRCLE_PROJECT_REPONAME", "shop"),
 			Meta{Project: "shop", Branch: "main", Commit: "123", CIProvider: "circleci", RunURL: "https://circleci.com/gh/acme/shop/5", Runner: "build"}},
-		{"jenkins", env("JENKINS_URL", "https://ci/", "BUILD_URL", "https://ci/job/shop/8/", "GIT_BRANCH", "origin/main", "GIT_COMMIT", "456",
+		{"jenkins", fakeEnv("JENKINS_URL", "https://ci/", "BUILD_URL", "https://ci/job/shop/8/", "GIT_BRANCH", "origin/main", "GIT_COMMIT", "456",
 			"NODE_NAME", "built-in", "GIT_URL", "https://github.com/acme/shop.git"),
 			Meta{Project: "shop", Branch: "main", Commit: "456", CIProvider: "jenkins", RunURL: "https://ci/job/shop/8/", Runner: "built-in"}},
-		{"jenkins multibranch", env("JENKINS_HOME", "/var/jenkins", "JOB_NAME", "acme/shop/feature-x", "BRANCH_NAME", "feature-x"),
+		{"jenkins multibranch", fakeEnv("JENKINS_HOME", "/var/jenkins", "JOB_NAME", "acme/shop/feature-x", "BRANCH_NAME", "feature-x"),
 			Meta{Project: "shop", Branch: "feature-x", CIProvider: "jenkins"}},
-		{"none", env("HOME", "/root"), Meta{}},
+		{"none", fakeEnv("HOME", "/root"), Meta{}},
 	}
 	for _, tc := range tests {
 		if got := DetectCI(tc.env); !reflect.DeepEqual(got, tc.want) {
