@@ -198,6 +198,25 @@ func (s *SQLite) checkVersion(ctx context.Context, q queryer) (int, error) {
 // init checks the schema version again (another process may have upgraded
 // it since the probe), then switches to WAL and migrates.
 func (s *SQLite) init(ctx context.Context) error {
+	// Two processes opening a new database at once can meet while it is
+	// still in rollback-journal mode, where SQLite reports some lock
+	// conflicts at once instead of through the busy handler (the WAL switch,
+	// a reader meeting a writer). Retry those until the busy timeout.
+	deadline := time.Now().Add(s.busy)
+	for {
+		err := s.initOnce(ctx)
+		if !errors.Is(err, ErrLocked) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+func (s *SQLite) initOnce(ctx context.Context) error {
 	version, err := s.checkVersion(ctx, s.db)
 	if err != nil {
 		return err
