@@ -78,7 +78,7 @@ built-in Dockerfile frontend: a "# syntax=" line would need a registry.`,
 	f.StringVar(&opts.network, "network", "", "network for RUN steps (--docker only): default, none, host")
 	f.StringVar(&opts.progress, "progress", "auto", "progress display: auto, tty, plain, rawjson, quiet")
 	f.StringVar(&opts.format, "format", report.FormatTable, "explanation format: "+strings.Join(report.Formats, ", "))
-	f.StringVar(&opts.db, "db", "", "history database (default $BUILDSTATS_DB or ~/.local/share/buildstats/history.db)")
+	f.StringVar(&opts.db, "db", "", dbFlagUsage)
 	f.BoolVar(&opts.noStore, "no-store", false, "do not store the build in the history")
 	f.StringVar(&opts.project, "project", "", "project name for the history (default from CI or the git remote)")
 	return cmd
