@@ -49,7 +49,7 @@ func (g *gateFlags) register(f *pflag.FlagSet) {
 	f.Var(&g.minCacheHit, "min-cache-hit", "fail when fewer than this share of the Dockerfile steps came from the cache (e.g. 50%)")
 	f.IntVar(&g.baselineBuilds, "baseline-builds", gate.DefaultBaselineBuilds, "the regression baseline is the median over this many recent successful builds")
 	f.StringSliceVar(&g.failOn, "fail-on", nil, "gates to enforce: "+strings.Join(gate.Names, ", ")+" (a limit flag enables its gate too)")
-	f.StringVar(&g.db, "db", "", "history database (default $BUILDSTATS_DB or ~/.local/share/buildstats/history.db)")
+	f.StringVar(&g.db, "db", "", dbFlagUsage)
 	f.StringVar(&g.project, "project", "", "project the build belongs to (default from CI or the git remote)")
 	f.StringVar(&g.branch, "branch", "", "branch the build is of (default from CI or the git checkout)")
 	f.StringVar(&g.defaultBranch, "default-branch", "", "branch whose history is the baseline when this branch has none (default from CI or origin/HEAD)")

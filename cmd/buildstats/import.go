@@ -44,7 +44,7 @@ keeps listening and stores each build as it completes, until interrupted.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.addr, "addr", "", "BuildKit daemon address (default $BUILDKIT_HOST, else the default socket)")
 	f.BoolVar(&opts.follow, "follow", false, "keep importing builds as they complete, until interrupted")
-	f.StringVar(&opts.db, "db", "", "history database (default $BUILDSTATS_DB or ~/.local/share/buildstats/history.db)")
+	f.StringVar(&opts.db, "db", "", dbFlagUsage)
 	f.StringVar(&opts.project, "project", "", "project name to file the builds under (default: the current directory's git project or name)")
 	return cmd
 }

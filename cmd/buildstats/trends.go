@@ -62,7 +62,7 @@ before now: 90d, 12w, 36h.`,
 	f.StringVar(&opts.format, "format", report.FormatTable, "output format: table, json, markdown")
 	f.BoolVar(&opts.html, "html", false, "write an HTML page with charts instead")
 	f.StringVarP(&opts.output, "output", "o", "", `file to write, "-" for standard output (default standard output)`)
-	f.StringVar(&opts.db, "db", "", "history database (default $BUILDSTATS_DB or ~/.local/share/buildstats/history.db)")
+	f.StringVar(&opts.db, "db", "", dbFlagUsage)
 	return cmd
 }
 
