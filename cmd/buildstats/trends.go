@@ -100,7 +100,7 @@ func runTrends(ctx context.Context, app *App, opts trendsOptions) error {
 		return err
 	}
 	if !ok {
-		return usageError(fmt.Errorf("no build history at %s: store builds with buildstats build or import first", path))
+		return usageError(fmt.Errorf("no build history at %s: store builds with buildstats ingest (or build, import) first", path))
 	}
 	s, err := store.Open(path)
 	if err != nil {
