@@ -3,7 +3,6 @@ package report
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,9 +12,8 @@ import (
 
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/report/dockerfile"
+	"github.com/buildstats/buildstats/report/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // namedDockerfile parses a fixture Dockerfile under the name "Dockerfile",
 // so golden files do not depend on fixture paths.
@@ -70,23 +68,7 @@ func TestGolden(t *testing.T) {
 			name := c.name + "." + exts[format] + ".golden"
 			t.Run(name, func(t *testing.T) {
 				got := renderString(t, format, RenderOptions{}, e)
-				path := filepath.Join("testdata", name)
-				if *update {
-					if err := os.MkdirAll("testdata", 0o755); err != nil {
-						t.Fatal(err)
-					}
-					if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-						t.Fatal(err)
-					}
-					return
-				}
-				want, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatalf("%v (run go test ./report -update to create it)", err)
-				}
-				if got != string(want) {
-					t.Errorf("%s differs from the golden file (go test ./report -update rewrites it); got:\n%s", name, got)
-				}
+				golden.Check(t, "./report", filepath.Join("testdata", name), got)
 			})
 		}
 	}

@@ -2,7 +2,6 @@ package annotate
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,9 +13,8 @@ import (
 	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/report/dockerfile"
 	"github.com/buildstats/buildstats/report/gate"
+	"github.com/buildstats/buildstats/report/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 const fixtures = "../../fixtures"
 
@@ -141,18 +139,5 @@ func TestGolden(t *testing.T) {
 
 func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./report/annotate -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file (go test ./report/annotate -update rewrites it); got:\n%s", name, got)
-	}
+	golden.Check(t, "./report/annotate", filepath.Join("testdata", name), got)
 }

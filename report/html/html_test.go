@@ -2,7 +2,6 @@ package html
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"math"
 	"os"
@@ -14,9 +13,8 @@ import (
 
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/report/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 const fixtures = "../../fixtures"
 
@@ -161,20 +159,7 @@ func TestWaterfallGolden(t *testing.T) {
 				t.Errorf("%d bars for %d vertices", n, len(b.Vertices))
 			}
 			got += "\n"
-			path := filepath.Join("testdata", c.name+".svg.golden")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (go test ./report/html -update creates it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("%s differs from the golden file (go test ./report/html -update rewrites it); got:\n%s", path, got)
-			}
+			golden.Check(t, "./report/html", filepath.Join("testdata", c.name+".svg.golden"), got)
 		})
 	}
 }
