@@ -183,10 +183,6 @@ func (v *Vertex) IsInternal() bool {
 	return v.Stage == "internal" || v.Stage == "auth" || strings.HasPrefix(v.Name, "[internal]") || strings.HasPrefix(v.Name, "[auth]")
 }
 
-// Ran reports whether the vertex actually executed: completed or failed and
-// not served from the cache.
-func (v *Vertex) Ran() bool { return !v.Cached && (v.Completed || v.Error != "" || v.HasDuration) }
-
 // AddOutput appends a line to the vertex output, keeping only the tail, for
 // code that builds a model itself (the parsers keep their own ring buffer).
 func (v *Vertex) AddOutput(line string) {
@@ -228,7 +224,7 @@ func (b *Build) ContextBytes() int64 {
 	for _, v := range b.Vertices {
 		// BuildKit's "[internal] load build context", or the legacy
 		// builder's "Sending build context to Docker daemon".
-		if !strings.Contains(v.Name, "load build context") && !strings.Contains(v.Name, "sending build context") {
+		if v.Activity() != ActivityContext {
 			continue
 		}
 		for _, t := range v.Transfers {

@@ -1,0 +1,97 @@
+package model
+
+import "testing"
+
+func TestNormaliseImage(t *testing.T) {
+	tests := map[string]string{
+		"python:3.8-slim":                   "python:3.8-slim",
+		"docker.io/library/python:3.8-slim": "python:3.8-slim",
+		"docker.io/library/python:3.8-slim@sha256:3d0b8cc2d6e7e1d0cbd1b1a5c6b0b6f1f1e2c3d4e5f60718293a4b5c6d7e8f90": "python:3.8-slim",
+		"index.docker.io/library/node:20": "node:20",
+		"docker.io/acme/app:1.2":          "acme/app:1.2",
+		"python":                          "python",
+		"python:latest":                   "python",
+		"docker.io/library/python:latest@sha256:3d0b": "python", // cut short by the tty display
+		"ghcr.io/acme/base:2":                         "ghcr.io/acme/base:2",
+		"localhost:5000/base":                         "localhost:5000/base",
+		"${BASE_IMAGE}":                               "${BASE_IMAGE}",
+		"builder":                                     "builder", // a stage
+	}
+	for in, want := range tests {
+		if got := NormaliseImage(in); got != want {
+			t.Errorf("NormaliseImage(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestNormaliseInstruction(t *testing.T) {
+	tests := []struct{ instr, args, want string }{
+		{"RUN", "  npm   ci\t--omit=dev ", "RUN npm ci --omit=dev"},
+		{"FROM", "--platform=$BUILDPLATFORM docker.io/library/golang:1.22@sha256:aa AS Builder", "FROM --platform=$BUILDPLATFORM golang:1.22 AS Builder"},
+		{"FROM", "python:latest", "FROM python"},
+		{"COPY", "--from=build /out /app", "COPY --from=build /out /app"},
+		{"WORKDIR", "", "WORKDIR"},
+	}
+	for _, tt := range tests {
+		if got := NormaliseInstruction(tt.instr, tt.args); got != tt.want {
+			t.Errorf("NormaliseInstruction(%q, %q) = %q, want %q", tt.instr, tt.args, got, tt.want)
+		}
+	}
+}
+
+func TestIdentities(t *testing.T) {
+	vs := []*Vertex{
+		{Name: "[internal] load build definition from Dockerfile", Stage: "internal"},
+		{Name: "[Builder 1/4] FROM docker.io/library/golang:1.22@sha256:aa", Stage: "Builder", Index: 1, Total: 4, Instruction: "FROM", Args: "docker.io/library/golang:1.22@sha256:aa"},
+		{Name: "[builder 2/4] RUN make", Stage: "builder", Index: 2, Total: 4, Instruction: "RUN", Args: "make"},
+		{Name: "[builder 3/4] RUN make", Stage: "builder", Index: 3, Total: 4, Instruction: "RUN", Args: "make"},
+		{Name: "[linux/arm64 builder 2/4] RUN make", Platform: "linux/arm64", Stage: "builder", Index: 2, Total: 4, Instruction: "RUN", Args: "make"},
+		{Name: "importing cache manifest from ghcr.io/acme/app:cache"},
+		{Name: "exporting to image"},
+	}
+	ids := Identities(vs)
+	want := []Identity{
+		{Kind: KindInternal, Stage: "internal", Text: "[internal] load build definition from Dockerfile"},
+		{Kind: KindStep, Stage: "builder", Instruction: "FROM", Text: "FROM golang:1.22"},
+		{Kind: KindStep, Stage: "builder", Instruction: "RUN", Text: "RUN make"},
+		{Kind: KindStep, Stage: "builder", Instruction: "RUN", Text: "RUN make", Occurrence: 1},
+		{Kind: KindStep, Platform: "linux/arm64", Stage: "builder", Instruction: "RUN", Text: "RUN make"},
+		{Kind: KindCache, Text: "importing cache manifest from ghcr.io/acme/app:cache"},
+		{Kind: KindExport, Text: "exporting to image"},
+	}
+	for i := range want {
+		if ids[i] != want[i] {
+			t.Errorf("vertex %d: identity %+v, want %+v", i, ids[i], want[i])
+		}
+	}
+	// Position does not matter: the same step moved down keeps its key.
+	moved := *vs[2]
+	moved.Index, moved.Total, moved.Name = 5, 7, "[builder 5/7] RUN make"
+	if got := Identities([]*Vertex{&moved})[0]; got.Key() != ids[2].Key() {
+		t.Errorf("moved step has key %s, want %s", got.Key(), ids[2].Key())
+	}
+	if ids[2].Key() == ids[3].Key() || ids[2].Key() == ids[4].Key() {
+		t.Error("distinct identities share a key")
+	}
+	if got := ids[3].Label(); got != "[builder] RUN make (#2)" {
+		t.Errorf("Label() = %q", got)
+	}
+}
+
+func TestImageDigest(t *testing.T) {
+	full := "sha256:3d0b8cc2d6e7e1d0cbd1b1a5c6b0b6f1f1e2c3d4e5f60718293a4b5c6d7e8f90"
+	tests := []struct {
+		v    Vertex
+		want string
+	}{
+		{Vertex{Instruction: "FROM", Args: "docker.io/library/python:3.8@" + full}, full},
+		{Vertex{Instruction: "FROM", Args: "docker.io/library/python:3.8@SHA256:" + full[7:]}, ""},
+		{Vertex{Instruction: "FROM", Args: "docker.io/library/python:3.8@sha256:3d0b8cc2"}, ""},
+		{Vertex{Instruction: "RUN", Args: "echo @" + full}, ""},
+	}
+	for _, tt := range tests {
+		if got := tt.v.ImageDigest(); got != tt.want {
+			t.Errorf("ImageDigest(%q) = %q, want %q", tt.v.Args, got, tt.want)
+		}
+	}
+}
