@@ -12,13 +12,6 @@ import (
 	"github.com/buildstats/buildstats/parse/model"
 )
 
-// FromPullMinDuration is how long a FROM step that is not CACHED must take
-// to count as a base image download when the log shows no layer transfers
-// (plain logs print "extracting sha256:..." without sizes). A FROM whose
-// image is already present only resolves the reference, in well under a
-// second.
-const FromPullMinDuration = time.Second
-
 // stepState is how a Dockerfile step relates to the layer cache.
 type stepState int8
 
@@ -33,32 +26,12 @@ const (
 
 func stateOf(v *model.Vertex) stepState {
 	switch {
-	case v.Cached:
+	case v.CacheHit():
 		return stateHit
-	case v.Instruction == "FROM":
-		// BuildKit shows a FROM of a local image as done, not CACHED;
-		// only a download makes it a miss.
-		if pulledBase(v) {
-			return stateMiss
-		}
-		if v.Completed || v.HasDuration {
-			return stateHit
-		}
-		return stateUnknown
 	case v.Ran():
 		return stateMiss
 	}
 	return stateUnknown
-}
-
-// pulledBase reports whether a FROM step downloaded layers.
-func pulledBase(v *model.Vertex) bool {
-	for _, t := range v.Transfers {
-		if strings.HasPrefix(t.Name, "sha256:") && (t.Bytes > 0 || t.Total > 0) || strings.HasPrefix(t.Name, "extracting") {
-			return true
-		}
-	}
-	return v.HasDuration && v.Duration >= FromPullMinDuration
 }
 
 // chain is a sequence of steps whose layers build on each other: one stage

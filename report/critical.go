@@ -104,8 +104,8 @@ func phaseOf(v *model.Vertex) phase {
 	case strings.Contains(name, "load metadata for"), v.Stage == "auth" || strings.HasPrefix(name, "[auth]"):
 		return phaseMetadata
 	}
-	switch vertexLabel(v) {
-	case "export", "cache export":
+	switch v.Activity() {
+	case model.ActivityExport, model.ActivityCacheExport:
 		return phaseExport
 	}
 	return phaseSolve

@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/buildstats/buildstats/parse/model"
@@ -300,7 +299,7 @@ func Explain(b *model.Build, opts Options) *Explanation {
 	if n := e.StepsCached + e.StepsRun; n > 0 {
 		e.CacheHitRate = ptr(round3(float64(e.StepsCached) / float64(n)))
 	}
-	if n := contextBytes(b); n >= 0 {
+	if n := b.ContextBytes(); n >= 0 {
 		e.ContextBytes = ptr(n)
 	}
 	e.BaseImageBytes = b.BaseImageBytes()
@@ -375,8 +374,8 @@ func (a *analysis) line(v *model.Vertex) *int {
 func (a *analysis) step(v *model.Vertex) Step {
 	s := Step{
 		Name:      v.Name,
-		Kind:      vertexKind(v),
-		Status:    vertexStatus(v),
+		Kind:      string(v.Kind()),
+		Status:    string(v.State()),
 		Cached:    v.Cached,
 		FirstMiss: a.firstMiss[v],
 		Error:     optString(v.Error),
@@ -408,82 +407,6 @@ func (a *analysis) step(v *model.Vertex) Step {
 	return s
 }
 
-// vertexStatus names the vertex's final state.
-func vertexStatus(v *model.Vertex) string {
-	switch {
-	case v.Canceled:
-		return "canceled"
-	case v.Error != "":
-		return "error"
-	case v.Cached:
-		return "cached"
-	case v.Completed:
-		return "done"
-	}
-	return "incomplete"
-}
-
-// vertexKind is the coarse Step.Kind of v.
-func vertexKind(v *model.Vertex) string {
-	switch label := vertexLabel(v); label {
-	case "dockerfile step":
-		return "step"
-	case "base image metadata", "build context", "internal":
-		return "internal"
-	case "export":
-		return "export"
-	case "cache import", "cache export":
-		return "cache"
-	}
-	return "other"
-}
-
-// vertexLabel is the SlowStep.Kind of v.
-func vertexLabel(v *model.Vertex) string {
-	name := strings.ToLower(v.Name)
-	switch {
-	case v.IsStep():
-		return "dockerfile step"
-	case strings.Contains(name, "load metadata for"):
-		return "base image metadata"
-	case strings.Contains(name, "build context"), name == "copy /context /":
-		// "copy /context /" is the Docker Engine unpacking the uploaded
-		// context (docker build --docker, API builds).
-		return "build context"
-	case strings.HasPrefix(name, "importing cache"):
-		return "cache import"
-	case strings.HasPrefix(name, "exporting cache"):
-		return "cache export"
-	case strings.HasPrefix(name, "exporting"), strings.HasPrefix(name, "importing to"),
-		strings.HasPrefix(name, "writing image"), strings.HasPrefix(name, "naming to"),
-		strings.HasPrefix(name, "pushing"):
-		return "export"
-	case v.IsInternal():
-		return "internal"
-	}
-	return "other"
-}
-
-// contextBytes is the size of the build context sent. model.Build's
-// ContextBytes only knows BuildKit's "load build context" vertex; the
-// legacy builder's "Sending build context" vertex carries the same transfer.
-func contextBytes(b *model.Build) int64 {
-	if n := b.ContextBytes(); n >= 0 {
-		return n
-	}
-	for _, v := range b.Vertices {
-		if !strings.Contains(strings.ToLower(v.Name), "build context") {
-			continue
-		}
-		for _, t := range v.Transfers {
-			if strings.HasPrefix(t.Name, "transferring context") {
-				return t.Bytes
-			}
-		}
-	}
-	return -1
-}
-
 func (a *analysis) slowSteps() ([]SlowStep, *string) {
 	var basis float64
 	var basisName *string
@@ -511,7 +434,7 @@ func (a *analysis) slowSteps() ([]SlowStep, *string) {
 	slices.SortStableFunc(cands, func(x, y *model.Vertex) int { return cmp.Compare(y.Duration, x.Duration) })
 	out := []SlowStep{}
 	for _, v := range cands[:min(len(cands), SlowStepsLimit)] {
-		s := SlowStep{Name: v.Name, Kind: vertexLabel(v), Line: a.line(v), DurationSeconds: seconds(v.Duration)}
+		s := SlowStep{Name: v.Name, Kind: string(v.Activity()), Line: a.line(v), DurationSeconds: seconds(v.Duration)}
 		if basis > 0 {
 			s.Share = ptr(round3(math.Min(1, v.Duration.Seconds()/basis)))
 		}
