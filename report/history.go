@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/buildstats/buildstats/parse/model"
 	"io"
 	"strconv"
 	"strings"
@@ -319,16 +320,29 @@ func RenderStoredBuild(w io.Writer, format string, b store.BuildSummary, e *Expl
 
 // stateText is a step's state in one build of a comparison, with its time
 // where it ran.
-func stateText(state string, seconds float64) string {
+func stateText(state model.State, seconds float64) string {
 	switch state {
 	case store.StateAbsent:
 		return "-"
-	case store.StateRan:
+	case model.StateDone:
 		return FormatSeconds(seconds)
-	case store.StateFailed, store.StateCanceled:
-		return state + " " + FormatSeconds(seconds)
+	case model.StateError:
+		return "failed " + FormatSeconds(seconds)
+	case model.StateCanceled:
+		return string(state) + " " + FormatSeconds(seconds)
 	}
-	return state
+	return string(state)
+}
+
+// stateWord says a state in a sentence: "ran", "failed", "cached".
+func stateWord(s model.State) string {
+	switch s {
+	case model.StateDone:
+		return "ran"
+	case model.StateError:
+		return "failed"
+	}
+	return string(s)
 }
 
 // signedSeconds formats a time difference with its sign.
@@ -349,7 +363,7 @@ func changeNote(c store.StepChange) string {
 		return "added"
 	case c.AfterState == store.StateAbsent:
 		return "removed"
-	case c.CacheChanged && c.BeforeState == store.StateCached:
+	case c.CacheChanged && c.BeforeState == model.StateCached:
 		return "cache lost"
 	case c.CacheChanged:
 		return "now cached"
@@ -362,17 +376,17 @@ func comparisonFacts(c *store.Comparison) []string {
 	var out []string
 	lost := 0
 	for _, s := range c.Steps {
-		if s.CacheChanged && s.BeforeState == store.StateCached {
+		if s.CacheChanged && s.BeforeState == model.StateCached {
 			lost++
 		}
 	}
 	if f := c.FirstCacheChange; f != nil {
-		if f.BeforeState == store.StateCached {
+		if f.BeforeState == model.StateCached {
 			out = append(out, fmt.Sprintf("The cache first broke at %s: cached in #%d, %s in #%d (%s).",
-				shorten(f.Label(), mdNameLen), c.Before.ID, f.AfterState, c.After.ID, FormatSeconds(f.AfterSeconds)))
+				shorten(f.Label(), mdNameLen), c.Before.ID, stateWord(f.AfterState), c.After.ID, FormatSeconds(f.AfterSeconds)))
 		} else {
 			out = append(out, fmt.Sprintf("The first change is %s: %s in #%d (%s), cached in #%d.",
-				shorten(f.Label(), mdNameLen), f.BeforeState, c.Before.ID, FormatSeconds(f.BeforeSeconds), c.After.ID))
+				shorten(f.Label(), mdNameLen), stateWord(f.BeforeState), c.Before.ID, FormatSeconds(f.BeforeSeconds), c.After.ID))
 		}
 	} else {
 		out = append(out, "No step changed between cached and run.")
@@ -544,7 +558,7 @@ func RenderStepStats(w io.Writer, format string, r *StepStatsReport, opts Render
 		return l
 	}
 	missRate := func(st store.StepStats) string {
-		if st.Kind != store.KindStep {
+		if st.Kind != model.KindStep {
 			return "-" // never cached: a miss rate means nothing
 		}
 		return FormatShare(st.MissRate)

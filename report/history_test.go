@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/buildstats/buildstats/parse/model"
 	"strings"
 	"testing"
 	"time"
@@ -64,20 +65,20 @@ func TestRenderBuilds(t *testing.T) {
 }
 
 func ref(stage, text string) store.StepRef {
-	return store.StepRef{Kind: store.KindStep, Stage: stage, Text: text}
+	return store.StepRef{Identity: model.Identity{Kind: model.KindStep, Stage: stage, Text: text}}
 }
 
 func TestRenderComparison(t *testing.T) {
 	b := summaries()
-	run := store.StepChange{StepRef: ref("base", "RUN make"), BeforeState: store.StateCached, AfterState: store.StateRan,
+	run := store.StepChange{StepRef: ref("base", "RUN make"), BeforeState: model.StateCached, AfterState: model.StateDone,
 		AfterSeconds: 2.2, DeltaSeconds: 2.2, CacheChanged: true}
 	c := &store.Comparison{
 		Before: b[1], After: b[0], DurationDeltaSeconds: -9.4,
 		Steps: []store.StepChange{
-			{StepRef: ref("base", "FROM alpine"), BeforeState: store.StateCached, AfterState: store.StateCached},
+			{StepRef: ref("base", "FROM alpine"), BeforeState: model.StateCached, AfterState: model.StateCached},
 			run,
-			{StepRef: ref("base", "RUN new"), BeforeState: store.StateAbsent, AfterState: store.StateFailed, AfterSeconds: 0.3, DeltaSeconds: 0.3},
-			{StepRef: ref("base", "RUN old"), BeforeState: store.StateRan, BeforeSeconds: 1, AfterState: store.StateAbsent, DeltaSeconds: -1},
+			{StepRef: ref("base", "RUN new"), BeforeState: store.StateAbsent, AfterState: model.StateError, AfterSeconds: 0.3, DeltaSeconds: 0.3},
+			{StepRef: ref("base", "RUN old"), BeforeState: model.StateDone, BeforeSeconds: 1, AfterState: store.StateAbsent, DeltaSeconds: -1},
 		},
 		FirstCacheChange: &run, CacheLostSeconds: 2.2,
 		BaseImageChanges: []store.BaseImageChange{{StepRef: ref("base", "FROM alpine"),
@@ -130,7 +131,7 @@ func TestRenderStepStats(t *testing.T) {
 	}
 
 	r.Kind, r.Project = StatsSlow, nil
-	r.Steps = append(r.Steps, store.StepStats{StepRef: store.StepRef{Project: "shop", Kind: store.KindExport, Text: "exporting to image"},
+	r.Steps = append(r.Steps, store.StepStats{StepRef: store.StepRef{Project: "shop", Identity: model.Identity{Kind: model.KindExport, Text: "exporting to image"}},
 		Builds: 1, Runs: 1, P50: 1, P95: 1, Max: 1, Total: 1})
 	md := renderWith(t, func(w *bytes.Buffer) error { return RenderStepStats(w, FormatMarkdown, r, RenderOptions{}) })
 	for _, want := range []string{"# Slowest steps\n\nall projects since", "| Step | Builds | Runs | p50 | p95 | Max | Miss rate | Total |",

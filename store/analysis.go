@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/buildstats/buildstats/parse/model"
 	"math"
 	"slices"
 	"sort"
@@ -16,14 +17,14 @@ import (
 type vertexState struct {
 	StepRef
 	seq      int
-	state    string
+	state    model.State
 	duration int64
 	digest   string
 }
 
 func (s *SQLite) buildSteps(ctx context.Context, id int64) ([]vertexState, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT v.seq, v.step_id, p.name, st.kind, st.platform, st.stage,
-		st.instruction, st.text, st.occurrence, v.cached, v.canceled, v.completed, v.run_ms IS NOT NULL, v.error,
+		st.instruction, st.text, st.occurrence, v.cached, v.canceled, v.completed, v.error,
 		v.duration_ns, v.image_digest
 		FROM vertices v JOIN steps st ON st.id = v.step_id JOIN projects p ON p.id = st.project_id
 		WHERE v.build_id = ? ORDER BY v.seq`, id)
@@ -34,35 +35,26 @@ func (s *SQLite) buildSteps(ctx context.Context, id int64) ([]vertexState, error
 	var out []vertexState
 	for rows.Next() {
 		var v vertexState
-		var cached, canceled, completed, ran int
+		var cached, canceled, completed int
 		var errText string
 		if err := rows.Scan(&v.seq, &v.StepID, &v.Project, &v.Kind, &v.Platform, &v.Stage, &v.Instruction, &v.Text,
-			&v.Occurrence, &cached, &canceled, &completed, &ran, &errText, &v.duration, &v.digest); err != nil {
+			&v.Occurrence, &cached, &canceled, &completed, &errText, &v.duration, &v.digest); err != nil {
 			return nil, err
 		}
-		switch {
-		case cached != 0:
-			v.state = StateCached
-		case errText != "":
-			v.state = StateFailed
-		case canceled != 0:
-			v.state = StateCanceled
-		case ran != 0:
-			v.state = StateRan
-		default:
-			v.state = StateIncomplete
-		}
+		// The model decides what the flags mean.
+		mv := model.Vertex{Cached: cached != 0, Canceled: canceled != 0, Completed: completed != 0, Error: errText}
+		v.state = mv.State()
 		out = append(out, v)
 	}
 	return out, rows.Err()
 }
 
 // cacheHit tells a hit from a miss, and whether the state says either.
-func cacheHit(state string) (hit, known bool) {
+func cacheHit(state model.State) (hit, known bool) {
 	switch state {
-	case StateCached:
+	case model.StateCached:
 		return true, true
-	case StateRan, StateFailed:
+	case model.StateDone, model.StateError:
 		return false, true
 	}
 	return false, false
@@ -98,7 +90,7 @@ func (s *SQLite) Compare(ctx context.Context, before, after int64) (*Comparison,
 		ch := StepChange{StepRef: v.StepRef, AfterState: v.state, AfterSeconds: seconds(v.duration), BeforeState: StateAbsent}
 		old := byID[v.StepID]
 		if old == nil {
-			if v.Kind == KindStep {
+			if v.Kind == model.KindStep {
 				c.Added = append(c.Added, v.StepRef)
 			}
 		} else {
@@ -116,7 +108,7 @@ func (s *SQLite) Compare(ctx context.Context, before, after int64) (*Comparison,
 				first := ch
 				c.FirstCacheChange = &first
 			}
-			if ch.BeforeState == StateCached {
+			if ch.BeforeState == model.StateCached {
 				c.CacheLostSeconds += ch.AfterSeconds
 			} else {
 				c.CacheGainedSeconds += ch.BeforeSeconds
@@ -128,7 +120,7 @@ func (s *SQLite) Compare(ctx context.Context, before, after int64) (*Comparison,
 		if seen[v.StepID] {
 			continue
 		}
-		if v.Kind == KindStep {
+		if v.Kind == model.KindStep {
 			c.Removed = append(c.Removed, v.StepRef)
 		}
 		c.Steps = append(c.Steps, StepChange{StepRef: v.StepRef, BeforeState: v.state, BeforeSeconds: seconds(v.duration),
@@ -164,7 +156,7 @@ func (s *SQLite) PreviousMisses(ctx context.Context, id int64) (*PreviousMisses,
 	}
 	out.Previous = &c.Before
 	for _, ch := range c.Steps {
-		if ch.Kind == KindStep && ch.BeforeState == StateCached && (ch.AfterState == StateRan || ch.AfterState == StateFailed) {
+		if ch.Kind == model.KindStep && ch.BeforeState == model.StateCached && (ch.AfterState == model.StateDone || ch.AfterState == model.StateError) {
 			out.Steps = append(out.Steps, ch)
 		}
 	}
@@ -203,7 +195,7 @@ func (r *rawStats) addRun(ms int64) {
 type stepFilter struct {
 	lo, hi          int64 // build start, Unix ms, [lo, hi)
 	project, branch string
-	kinds           []string
+	kinds           []model.Kind
 	noRollup        bool // tests: read vertices only
 }
 
@@ -360,7 +352,7 @@ func (s *SQLite) stepRefs(ctx context.Context, ids []int64) (map[int64]StepRef, 
 	return out, nil
 }
 
-func (s *SQLite) stepStats(ctx context.Context, q WindowQuery, kinds []string) ([]StepStats, error) {
+func (s *SQLite) stepStats(ctx context.Context, q WindowQuery, kinds []model.Kind) ([]StepStats, error) {
 	lo, hi := window(q.Since, q.Until)
 	raw, err := s.stepWindow(ctx, stepFilter{lo: lo, hi: hi, project: q.Project, branch: q.Branch, kinds: kinds})
 	if err != nil {
@@ -384,7 +376,7 @@ func (s *SQLite) stepStats(ctx context.Context, q WindowQuery, kinds []string) (
 			st.P95 = msSeconds(percentile(r.durations, 0.95))
 			st.Mean = round3(float64(r.total) / float64(r.runs) / 1000)
 		}
-		if st.Kind == KindStep {
+		if st.Kind == model.KindStep {
 			if n := r.runs + r.hits; n > 0 {
 				st.MissRate = round3(float64(r.runs) / float64(n))
 			}
@@ -410,7 +402,7 @@ func (s *SQLite) Slow(ctx context.Context, q WindowQuery) ([]StepStats, error) {
 // Misses ranks Dockerfile steps that missed the cache by the time the
 // misses cost, then by miss rate. See Store.Misses.
 func (s *SQLite) Misses(ctx context.Context, q WindowQuery) ([]StepStats, error) {
-	all, err := s.stepStats(ctx, q, []string{KindStep})
+	all, err := s.stepStats(ctx, q, []model.Kind{model.KindStep})
 	if err != nil {
 		return nil, s.wrap("cache misses", err)
 	}
@@ -576,7 +568,7 @@ const (
 // regressions compares each Dockerfile step's p50 run time in [cur, end)
 // with its p50 in [base, cur).
 func (s *SQLite) regressions(ctx context.Context, q TrendQuery, base, cur, end int64) ([]StepRegression, error) {
-	f := stepFilter{project: q.Project, branch: q.Branch, kinds: []string{KindStep}}
+	f := stepFilter{project: q.Project, branch: q.Branch, kinds: []model.Kind{model.KindStep}}
 	f.lo, f.hi = base, cur
 	before, err := s.stepWindow(ctx, f)
 	if err != nil {

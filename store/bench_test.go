@@ -2,6 +2,7 @@ package store
 
 import (
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -60,7 +61,7 @@ func BenchmarkIngest(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		k := i % len(builds)
 		m := metas[k]
-		m.ContentHash = m.ContentHash + ":" + itoa(i)
+		m.ContentHash = m.ContentHash + ":" + strconv.Itoa(i)
 		if _, _, err := s.Ingest(ctx, builds[k], m, IngestOptions{}); err != nil {
 			b.Fatal(err)
 		}
@@ -94,7 +95,7 @@ func BenchmarkIngestBatch(b *testing.B) {
 		for j := range items {
 			k := (i*100 + j) % len(builds)
 			m := metas[k]
-			m.ContentHash = m.ContentHash + ":" + itoa(i*100+j)
+			m.ContentHash = m.ContentHash + ":" + strconv.Itoa(i*100+j)
 			items[j] = BatchItem{Build: builds[k], Meta: m}
 			steps += len(builds[k].Vertices)
 		}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"github.com/buildstats/buildstats/parse/model"
 	"math"
 	"os"
 	"path/filepath"
@@ -222,7 +223,7 @@ func TestYearOfHistory(t *testing.T) {
 	all, _ := s.Slow(ctx, WindowQuery{})
 	var stepMs, ranNs float64
 	for _, st := range all {
-		if st.Kind == KindStep {
+		if st.Kind == model.KindStep {
 			stepMs += st.Total * 1000
 		}
 	}

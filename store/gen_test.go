@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/buildstats/buildstats/parse/model"
@@ -127,7 +128,7 @@ func genHistory(cfg genConfig, emit func(b *model.Build, m Meta) error) error {
 			verts[i] = model.Vertex{}
 		}
 		setInternal := func(v *model.Vertex, id int, name string, d time.Duration) {
-			v.ID, v.Name, v.Stage, v.Completed, v.HasDuration, v.Duration = itoa(id), name, "internal", true, true, d
+			v.ID, v.Name, v.Stage, v.Completed, v.HasDuration, v.Duration = strconv.Itoa(id), name, "internal", true, true, d
 		}
 		setInternal(&verts[0], 1, "[internal] load build definition from Dockerfile", 30*time.Millisecond)
 		setInternal(&verts[1], 2, "[internal] load .dockerignore", 20*time.Millisecond)
@@ -141,14 +142,14 @@ func genHistory(cfg genConfig, emit func(b *model.Build, m Meta) error) error {
 		for i, s := range steps {
 			v := &verts[3+i]
 			stageIdx[s.stage]++
-			v.ID = itoa(4 + i)
+			v.ID = strconv.Itoa(4 + i)
 			v.Stage, v.Index, v.Total = s.stage, stageIdx[s.stage], stageTotal[s.stage]
 			v.Instruction, v.Args = s.instr, s.args
 			if s.instr == "FROM" {
 				v.Args = fmt.Sprintf("%s@sha256:%064x", s.args, p.digest+1)
 			}
 			// BuildKit pads the index to the width of the total.
-			v.Name = fmt.Sprintf("[%s %*d/%d] %s %s", v.Stage, len(itoa(v.Total)), v.Index, v.Total, v.Instruction, v.Args)
+			v.Name = fmt.Sprintf("[%s %*d/%d] %s %s", v.Stage, len(strconv.Itoa(v.Total)), v.Index, v.Total, v.Instruction, v.Args)
 			switch {
 			case fail >= 0 && i > fail:
 				// Never started: the build stopped at the failure.
@@ -168,14 +169,14 @@ func genHistory(cfg genConfig, emit func(b *model.Build, m Meta) error) error {
 			}
 		}
 		exp := &verts[total-1]
-		exp.ID, exp.Name, exp.Completed, exp.HasDuration = itoa(total), "exporting to image", true, true
+		exp.ID, exp.Name, exp.Completed, exp.HasDuration = strconv.Itoa(total), "exporting to image", true, true
 		exp.Duration = time.Duration(200+r.IntN(2000)) * time.Millisecond
 		if b.Status == model.StatusFailed {
 			exp.Completed, exp.HasDuration, exp.Duration = false, false, 0
 		}
 		b.Duration, b.HasDuration = wall+exp.Duration+600*time.Millisecond, true
 		m := Meta{Project: p.name, Branch: branch, Commit: fmt.Sprintf("%040x", n), Started: at, StartedSource: "log",
-			ContentHash: fmt.Sprintf("gen:%d:%d", cfg.Seed, n), CIProvider: "github-actions", Runner: "runner-" + itoa(n%8)}
+			ContentHash: fmt.Sprintf("gen:%d:%d", cfg.Seed, n), CIProvider: "github-actions", Runner: "runner-" + strconv.Itoa(n%8)}
 		if err := emit(b, m); err != nil {
 			return err
 		}

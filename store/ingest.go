@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql/driver"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,66 +14,6 @@ import (
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/mattn/go-sqlite3"
 )
-
-// aggregates are the per-build figures precomputed at ingest so that
-// history and trends never scan vertices.
-type aggregates struct {
-	duration       time.Duration
-	durationSource string
-	stepsTotal     int
-	stepsCached    int
-	stepsRan       int
-	stepsFailed    int
-	ranNs          time.Duration
-	contextBytes   int64
-	baseImageBytes int64
-}
-
-func aggregate(b *model.Build) aggregates {
-	a := aggregates{contextBytes: b.ContextBytes(), baseImageBytes: b.BaseImageBytes()}
-	a.duration, a.durationSource = b.WallTime()
-	for _, v := range b.Vertices {
-		if !v.IsStep() {
-			continue
-		}
-		a.stepsTotal++
-		if v.Cached {
-			a.stepsCached++
-		}
-		if v.Ran() {
-			a.stepsRan++
-			a.ranNs += v.Duration
-		}
-		if v.Error != "" {
-			a.stepsFailed++
-		}
-	}
-	return a
-}
-
-// StartTime picks a build's start time: the log's own where it has one,
-// else the --time flag, else the log file's modification time. It returns
-// the time and its source for Meta.StartedSource; both are zero when none
-// is known (Ingest then uses the time of ingest).
-func StartTime(b *model.Build, flag, fileTime time.Time) (time.Time, string) {
-	switch {
-	case b != nil && !b.Started.IsZero():
-		return b.Started, "log"
-	case !flag.IsZero():
-		return flag, "flag"
-	case !fileTime.IsZero():
-		return fileTime, "file"
-	}
-	return time.Time{}, ""
-}
-
-// BuildHash is the content hash Ingest uses when Meta.ContentHash is empty:
-// a hash of the parsed build, so the same log parsed twice hashes alike.
-func BuildHash(b *model.Build) string {
-	data, _ := json.Marshal(b) // plain data: cannot fail
-	sum := sha256.Sum256(data)
-	return "build-sha256:" + hex.EncodeToString(sum[:])
-}
 
 // testHookVertex, when set by tests, runs after each vertex is written.
 var testHookVertex func(n int)
@@ -172,7 +110,7 @@ func (s *stmt) id(args ...any) (n int64, found bool, text string, err error) {
 // rather than a hash and a query.
 type stepKey struct {
 	project int64
-	identity
+	model.Identity
 }
 
 // stepVal is a cached step: its id and the raw args stored with it.
@@ -356,8 +294,8 @@ func (in *ingester) nameID(table, name string) (int64, error) {
 
 // step returns the id of a step identity in a project, creating it with
 // args as its stored raw arguments, and the raw arguments it has.
-func (in *ingester) step(project int64, id identity, args string) (stepVal, error) {
-	k := stepKey{project: project, identity: id}
+func (in *ingester) step(project int64, id model.Identity, args string) (stepVal, error) {
+	k := stepKey{project: project, Identity: id}
 	if v, ok := in.steps[k]; ok {
 		return v, nil
 	}
@@ -367,7 +305,7 @@ func (in *ingester) step(project int64, id identity, args string) (stepVal, erro
 	if ok {
 		return v, nil
 	}
-	key := id.key()
+	key := id.Key()
 	sel, err := in.stmt(sqlStepByKey)
 	if err != nil {
 		return v, err
@@ -381,7 +319,7 @@ func (in *ingester) step(project int64, id identity, args string) (stepVal, erro
 		if err != nil {
 			return v, err
 		}
-		if n, _, stored, err = ins.id(project, key, id.kind, id.platform, id.stage, id.instruction, id.text, id.occurrence, args); err != nil {
+		if n, _, stored, err = ins.id(project, key, string(id.Kind), id.Platform, id.Stage, id.Instruction, id.Text, id.Occurrence, args); err != nil {
 			return v, err
 		}
 	}
@@ -427,7 +365,7 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m Meta, opts Ing
 	if err != nil {
 		return 0, false, err
 	}
-	a := aggregate(b)
+	a := Summarize(b)
 	started := m.Started.UnixMilli()
 	var errorContext any
 	if opts.KeepLogs {
@@ -441,8 +379,8 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m Meta, opts Ing
 		m.Dockerfile, jsonList(m.Tags), m.Source, started, m.StartedSource, in.now, string(b.Format), string(b.Status),
 		nullDuration(b.Duration, b.HasDuration), nullTime(b.Started), nullTime(b.Completed), b.Builder, b.Error,
 		errorContext, b.ErrorFile, b.ErrorLine, jsonList(b.Warnings), b.ImageID, jsonList(b.ImageNames),
-		boolInt(b.Truncated), boolInt(opts.KeepLogs), int64(a.duration), a.durationSource, a.stepsTotal,
-		a.stepsCached, a.stepsRan, a.stepsFailed, int64(a.ranNs), a.contextBytes, a.baseImageBytes, nullString(b.Source))
+		boolInt(b.Truncated), boolInt(opts.KeepLogs), int64(a.Duration), a.DurationSource, a.StepsTotal,
+		a.StepsCached, a.StepsRan, a.StepsFailed, int64(a.RanTime), a.ContextBytes, a.BaseImageBytes, nullString(b.Source))
 	if err != nil {
 		return 0, false, err
 	}
@@ -452,7 +390,7 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m Meta, opts Ing
 		return 0, false, err
 	}
 	day := started / msPerDay
-	ids := identify(b.Vertices)
+	ids := b.Identities()
 	for seq, v := range b.Vertices {
 		if in.nverts++; in.nverts%256 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -475,7 +413,7 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m Meta, opts Ing
 			boolInt(v.NameTruncated), v.Platform, v.Stage, v.Index, v.Total, v.Instruction, args,
 			boolInt(v.Cached), boolInt(v.Canceled), boolInt(v.Completed), v.Error, v.ExitCode, int64(v.Duration),
 			boolInt(v.HasDuration), nullTime(v.Started), nullTime(v.Ended), jsonList(v.Warnings), v.OutputLines,
-			runMs(v), imageDigest(v), nullLayer(v)); err != nil {
+			runMs(v), v.ImageDigest(), nullLayer(v)); err != nil {
 			return 0, false, err
 		}
 		in.addDay(step.id, day, v.Cached, runMs(v))
@@ -566,19 +504,6 @@ func (s *SQLite) Ingest(ctx context.Context, b *model.Build, m Meta, opts Ingest
 		return 0, false, s.wrap("ingest", err)
 	}
 	return id, created, nil
-}
-
-// BatchItem is one build for IngestBatch.
-type BatchItem struct {
-	Build   *model.Build
-	Meta    Meta
-	Options IngestOptions
-}
-
-// BatchResult is IngestBatch's answer for one item.
-type BatchResult struct {
-	ID      int64 `json:"id"`
-	Created bool  `json:"created"`
 }
 
 // IngestBatch stores many builds in a single transaction: all or none.

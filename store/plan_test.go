@@ -1,6 +1,7 @@
 package store
 
 import (
+	"github.com/buildstats/buildstats/parse/model"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ func TestQueryPlans(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		for _, f := range []stepFilter{{}, {project: "service-01", kinds: []string{KindStep}}} {
+		for _, f := range []stepFilter{{}, {project: "service-01", kinds: []model.Kind{model.KindStep}}} {
 			q, args := dayScanSQL(f, 0, 1<<40)
 			plan := explain(t, s, q, args...)
 			if !strings.Contains(plan, "SEARCH d USING PRIMARY KEY (step_id=? AND day>? AND day<?)") || strings.Contains(plan, "TEMP B-TREE") {
@@ -82,7 +83,7 @@ func TestRollupMatchesVertices(t *testing.T) {
 		{start + 4*day - start%day, start + 9*day - 17*1000}, // whole start, partial end
 	}
 	for _, w := range windows {
-		for _, f := range []stepFilter{{}, {project: "service-01"}, {kinds: []string{KindStep}}, {project: "service-00", kinds: []string{KindExport, KindInternal}}} {
+		for _, f := range []stepFilter{{}, {project: "service-01"}, {kinds: []model.Kind{model.KindStep}}, {project: "service-00", kinds: []model.Kind{model.KindExport, model.KindInternal}}} {
 			f.lo, f.hi = w[0], w[1]
 			fast, err := s.stepWindow(ctx, f)
 			if err != nil {

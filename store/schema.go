@@ -210,16 +210,16 @@ func backfillV2(ctx context.Context, tx *sql.Tx) error {
 		if err != nil {
 			return fmt.Errorf("build %d: %w", id, err)
 		}
-		a := aggregate(b)
+		a := Summarize(b)
 		if _, err := tx.ExecContext(ctx, `UPDATE builds SET duration_ns = ?, duration_source = ?, steps_total = ?,
 			steps_cached = ?, steps_ran = ?, steps_failed = ?, ran_ns = ?, context_bytes = ?, base_image_bytes = ?
-			WHERE id = ?`, int64(a.duration), a.durationSource, a.stepsTotal, a.stepsCached, a.stepsRan, a.stepsFailed,
-			int64(a.ranNs), a.contextBytes, a.baseImageBytes, id); err != nil {
+			WHERE id = ?`, int64(a.Duration), a.DurationSource, a.StepsTotal, a.StepsCached, a.StepsRan, a.StepsFailed,
+			int64(a.RanTime), a.ContextBytes, a.BaseImageBytes, id); err != nil {
 			return err
 		}
 		for seq, v := range b.Vertices {
 			if _, err := tx.ExecContext(ctx, `UPDATE vertices SET run_ms = ?, image_digest = ? WHERE build_id = ? AND seq = ?`,
-				runMs(v), imageDigest(v), id, seq); err != nil {
+				runMs(v), v.ImageDigest(), id, seq); err != nil {
 				return err
 			}
 		}

@@ -38,7 +38,6 @@ package store
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/buildstats/buildstats/parse/model"
@@ -191,67 +190,26 @@ type BuildSummary struct {
 	ContentHash    string   `json:"content_hash"`
 }
 
-// Step kinds.
-const (
-	KindStep     = "step"     // a Dockerfile instruction with an [n/m] position
-	KindInternal = "internal" // [internal], [auth], metadata loads
-	KindExport   = "export"   // exporting to image/tarball, writing, naming
-	KindOther    = "other"
-)
-
-// StepRef names a step identity: the same Dockerfile step across builds.
+// StepRef names a step identity of a project: the same Dockerfile step
+// across builds (see model.Identity), with the id the store gave it.
 type StepRef struct {
-	StepID      int64  `json:"step_id"`
-	Project     string `json:"project,omitempty"`
-	Kind        string `json:"kind"`
-	Platform    string `json:"platform,omitempty"`
-	Stage       string `json:"stage,omitempty"`
-	Instruction string `json:"instruction,omitempty"`
-	// Text is the normalised instruction ("RUN npm ci", "FROM node:20") or,
-	// for other vertices, the normalised name.
-	Text string `json:"text"`
-	// Occurrence tells apart identical instructions in one stage: 0 for the
-	// first, 1 for the second, and so on.
-	Occurrence int `json:"occurrence,omitempty"`
+	StepID  int64  `json:"step_id"`
+	Project string `json:"project,omitempty"`
+	model.Identity
 }
 
-// Label renders the step as "[platform stage] TEXT".
-func (r StepRef) Label() string {
-	var parts []string
-	if r.Platform != "" {
-		parts = append(parts, r.Platform)
-	}
-	if r.Stage != "" && r.Kind == KindStep {
-		parts = append(parts, r.Stage)
-	}
-	s := r.Text
-	if len(parts) > 0 {
-		s = "[" + strings.Join(parts, " ") + "] " + s
-	}
-	if r.Occurrence > 0 {
-		s += " (#" + itoa(r.Occurrence+1) + ")"
-	}
-	return s
-}
-
-// Step states in comparisons.
-const (
-	StateCached     = "cached"
-	StateRan        = "ran"
-	StateFailed     = "failed"
-	StateCanceled   = "canceled"
-	StateIncomplete = "incomplete" // started or listed, never finished
-	StateAbsent     = "absent"     // not in that build
-)
+// StateAbsent is a step's state in a build that does not have it, in
+// comparisons; the other states are model.State's.
+const StateAbsent model.State = "absent"
 
 // StepChange is one step identity in a comparison of two builds.
 type StepChange struct {
 	StepRef
-	BeforeState   string  `json:"before_state"`
-	AfterState    string  `json:"after_state"`
-	BeforeSeconds float64 `json:"before_seconds"`
-	AfterSeconds  float64 `json:"after_seconds"`
-	DeltaSeconds  float64 `json:"delta_seconds"`
+	BeforeState   model.State `json:"before_state"`
+	AfterState    model.State `json:"after_state"`
+	BeforeSeconds float64     `json:"before_seconds"`
+	AfterSeconds  float64     `json:"after_seconds"`
+	DeltaSeconds  float64     `json:"delta_seconds"`
 	// CacheChanged is set when the step was a cache hit in one build and
 	// ran in the other.
 	CacheChanged bool `json:"cache_changed"`
@@ -295,9 +253,9 @@ type WindowQuery struct {
 	Until   time.Time // exclusive
 	Project string
 	Branch  string
-	// Kinds limits Slow to step kinds (KindStep, KindInternal, ...); empty
-	// means all. Misses always looks at KindStep only.
-	Kinds []string
+	// Kinds limits Slow to vertex kinds; empty means all. Misses always
+	// looks at Dockerfile steps (model.KindStep) only.
+	Kinds []model.Kind
 	Limit int // 0 = all
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -201,7 +202,7 @@ func TestSlowAndMissesFromFixtures(t *testing.T) {
 		t.Errorf("[base] COPY: %+v", st)
 	}
 	st = findStat(t, slow, "internal", "[internal] load build context") // 0.1, 0.0, 0.1, 0.1, 0.1
-	if st.Kind != KindInternal || st.Runs != 5 || !near(st.Total, 0.4) || st.MissRate != 0 || st.Lost != 0 {
+	if st.Kind != model.KindInternal || st.Runs != 5 || !near(st.Total, 0.4) || st.MissRate != 0 || st.Lost != 0 {
 		t.Errorf("build context: %+v", st)
 	}
 	// Ranked by total time.
@@ -212,7 +213,7 @@ func TestSlowAndMissesFromFixtures(t *testing.T) {
 	if want := []string{runBase, runSecond, "exporting to image", "exporting to oci image format"}; !reflect.DeepEqual(top, want) {
 		t.Errorf("slow ranking = %q, want %q", top, want)
 	}
-	if only, _ := s.Slow(ctx, WindowQuery{Kinds: []string{KindExport}}); len(only) != 2 {
+	if only, _ := s.Slow(ctx, WindowQuery{Kinds: []model.Kind{model.KindExport}}); len(only) != 2 {
 		t.Errorf("exports only: %+v", only)
 	}
 	if lim, _ := s.Slow(ctx, WindowQuery{Limit: 1}); len(lim) != 1 || lim[0].Text != runBase {
@@ -233,7 +234,7 @@ func TestSlowAndMissesFromFixtures(t *testing.T) {
 	}
 	var got []string
 	for _, st := range misses {
-		if st.Kind != KindStep {
+		if st.Kind != model.KindStep {
 			t.Errorf("misses lists a %s vertex: %s", st.Kind, st.Text)
 		}
 		got = append(got, st.Text)
@@ -258,7 +259,7 @@ func TestCompareFromFixtures(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.FirstCacheChange == nil || c.FirstCacheChange.Text != "COPY busybox /bin/busybox" ||
-		c.FirstCacheChange.BeforeState != StateCached || c.FirstCacheChange.AfterState != StateRan ||
+		c.FirstCacheChange.BeforeState != model.StateCached || c.FirstCacheChange.AfterState != model.StateDone ||
 		!near(c.FirstCacheChange.AfterSeconds, 0.1) {
 		t.Errorf("first cache change = %+v", c.FirstCacheChange)
 	}
@@ -272,18 +273,18 @@ func TestCompareFromFixtures(t *testing.T) {
 	// one gone, listed in Steps but not as added Dockerfile steps.
 	var exports []string
 	for _, ch := range c.Steps {
-		if ch.Kind == KindExport {
-			exports = append(exports, ch.BeforeState+">"+ch.AfterState)
+		if ch.Kind == model.KindExport {
+			exports = append(exports, string(ch.BeforeState+">"+ch.AfterState))
 		}
 	}
-	if !reflect.DeepEqual(exports, []string{"absent>ran", "ran>absent"}) {
+	if !reflect.DeepEqual(exports, []string{"absent>done", "done>absent"}) {
 		t.Errorf("exports: %v", exports)
 	}
 
 	// Cold, then warm: the cache came back; in the warm build's order the
 	// first step is [second 1/2] COPY a.txt, which had run (0.0s).
 	c, _ = s.Compare(ctx, ids[0], ids[1])
-	if c.FirstCacheChange == nil || c.FirstCacheChange.Text != "COPY a.txt /a.txt" || c.FirstCacheChange.AfterState != StateCached {
+	if c.FirstCacheChange == nil || c.FirstCacheChange.Text != "COPY a.txt /a.txt" || c.FirstCacheChange.AfterState != model.StateCached {
 		t.Errorf("first cache change = %+v", c.FirstCacheChange)
 	}
 	if !near(c.CacheGainedSeconds, 2.6) || c.CacheLostSeconds != 0 || c.ContextBytesBefore != 1980000 || c.ContextBytesAfter != 54 {
@@ -345,7 +346,7 @@ func TestTrends(t *testing.T) {
 
 // step makes a Dockerfile step vertex; d < 0 means cached.
 func step(stage string, i, n int, instr, args string, d time.Duration) *model.Vertex {
-	v := &model.Vertex{ID: itoa(i), Stage: stage, Index: i, Total: n, Instruction: instr, Args: args, Completed: true}
+	v := &model.Vertex{ID: strconv.Itoa(i), Stage: stage, Index: i, Total: n, Instruction: instr, Args: args, Completed: true}
 	v.Name = canonicalName(v)
 	if d < 0 {
 		v.Cached = true
@@ -362,7 +363,7 @@ func TestTrendRegressions(t *testing.T) {
 			step("", 1, 2, "RUN", "make", make),
 			step("", 2, 2, "RUN", "make test", test),
 		}}
-		mustIngest(t, s, b, Meta{Project: "reg", Started: t0.AddDate(0, 0, day), ContentHash: "reg" + itoa(day) + make.String()})
+		mustIngest(t, s, b, Meta{Project: "reg", Started: t0.AddDate(0, 0, day), ContentHash: "reg" + strconv.Itoa(day) + make.String()})
 	}
 	build(0, 10*time.Second, 5*time.Second)
 	build(0, 12*time.Second, 5*time.Second)
@@ -426,43 +427,7 @@ func TestIdentityAcrossInsertedLine(t *testing.T) {
 	checkIntegrity(t, s.DB())
 }
 
-func TestNormalise(t *testing.T) {
-	tests := []struct {
-		instr, args, want string
-	}{
-		{"FROM", "docker.io/library/node:20-alpine@sha256:df02558528d3d3d0d621f112e232611aecfee7cbc654f6b375765f72bb262799", "FROM node:20-alpine"},
-		{"FROM", "docker.io/library/node:20-alpine@sha256:3c77a043da159c2fc", "FROM node:20-alpine"}, // cut by the tty
-		{"FROM", "ghcr.io/prefix-dev/pixi:latest@sha256:e8857b9ba407f92958feb0098c816cae713264251d43bb42217bcedfc8a719fd", "FROM ghcr.io/prefix-dev/pixi:latest"},
-		{"FROM", "docker.io/n8nio/base:22.21.0", "FROM n8nio/base:22.21.0"},
-		{"RUN", "cd /usr/local/lib/node_modules/n8n && \t\tnpm   rebuild", "RUN cd /usr/local/lib/node_modules/n8n && npm rebuild"},
-		{"RUN", "--mount=type=cache,target=/root/.cache  go build ./...", "RUN --mount=type=cache,target=/root/.cache go build ./..."},
-		{"COPY", "--from=builder /out /usr/bin", "COPY --from=builder /out /usr/bin"},
-		{"WORKDIR", "", "WORKDIR"},
-	}
-	for _, tc := range tests {
-		if got := normaliseInstruction(tc.instr, tc.args); got != tc.want {
-			t.Errorf("normaliseInstruction(%q, %q) = %q, want %q", tc.instr, tc.args, got, tc.want)
-		}
-	}
-	if got := normaliseName("exporting  manifest sha256:8576c22fbe22edf8bc4d1fa22d58bdc033a3b0d0dc0581a05a50dabcaa48adb8"); got != "exporting manifest sha256:…" {
-		t.Errorf("normaliseName = %q", got)
-	}
-	// Identical instructions in one stage are told apart by occurrence;
-	// the same text in another stage or platform is another step.
-	vs := []*model.Vertex{
-		step("a", 1, 3, "RUN", "apt-get update", 0),
-		step("a", 2, 3, "RUN", "apt-get update", 0),
-		step("b", 1, 1, "RUN", "apt-get update", 0),
-		{Name: "[internal] load build context", Stage: "internal"},
-		{Name: "exporting to image"},
-	}
-	ids := identify(vs)
-	if ids[0].occurrence != 0 || ids[1].occurrence != 1 || ids[2].occurrence != 0 || ids[0].key() == ids[1].key() || ids[0].key() == ids[2].key() {
-		t.Errorf("identities: %+v", ids)
-	}
-	if ids[3].kind != KindInternal || ids[4].kind != KindExport {
-		t.Errorf("kinds: %+v", ids[3:])
-	}
+func TestCanonicalName(t *testing.T) {
 	for _, tc := range []struct{ name string }{{"[base-builder  1/21] FROM docker.io/library/ubuntu:24.04"}, {"[ 1/10] COPY . ."}, {"[linux/arm64 builder 2/5] RUN go build"}} {
 		v := &model.Vertex{}
 		parse.ApplyName(v, tc.name)
@@ -624,7 +589,7 @@ func TestResolve(t *testing.T) {
 		{"previous", "", ids[3]},
 		{"latest~2", "multi", ids[2]},
 		{"latest", "other", other},
-		{itoa(int(ids[1])), "", ids[1]},
+		{strconv.Itoa(int(ids[1])), "", ids[1]},
 		{"0123456", "", other},
 		{"sha256:0123456789ab", "", other},
 	}

@@ -318,7 +318,7 @@ func TestComparePreviousLatest(t *testing.T) {
 		t.Errorf("duration delta %v, want 0.6", c.DurationDeltaSeconds)
 	}
 	// [base 1/2] is the one step cached in #2; it ran for 0.1s in #3.
-	if f := c.FirstCacheChange; f == nil || f.Text != "COPY busybox /bin/busybox" || f.BeforeState != "cached" || f.AfterState != "ran" || f.AfterSeconds != 0.1 {
+	if f := c.FirstCacheChange; f == nil || f.Text != "COPY busybox /bin/busybox" || f.BeforeState != "cached" || f.AfterState != "done" || f.AfterSeconds != 0.1 {
 		t.Errorf("first cache change = %+v", c.FirstCacheChange)
 	}
 	if c.CacheLostSeconds != 0.1 || c.CacheGainedSeconds != 0 {

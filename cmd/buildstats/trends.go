@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/report"
 	reporthtml "github.com/buildstats/buildstats/report/html"
 	"github.com/buildstats/buildstats/store"
@@ -194,7 +195,7 @@ func trendsPage(ctx context.Context, s store.Store, q store.TrendQuery, tr *stor
 		return page, nil
 	}
 	window := store.WindowQuery{Since: tr.Periods[0].Start, Until: tr.Periods[len(tr.Periods)-1].End,
-		Project: q.Project, Branch: q.Branch, Kinds: []string{store.KindStep}}
+		Project: q.Project, Branch: q.Branch, Kinds: []model.Kind{model.KindStep}}
 	if !q.Since.IsZero() && q.Since.After(window.Since) {
 		window.Since = q.Since
 	}

@@ -95,3 +95,34 @@ func TestImageDigest(t *testing.T) {
 		}
 	}
 }
+
+// Identities of real step names: the forms BuildKit prints and the tty cuts.
+func TestNormaliseInstructionRealNames(t *testing.T) {
+	tests := []struct{ instr, args, want string }{
+		{"FROM", "docker.io/library/node:20-alpine@sha256:df02558528d3d3d0d621f112e232611aecfee7cbc654f6b375765f72bb262799", "FROM node:20-alpine"},
+		{"FROM", "docker.io/library/node:20-alpine@sha256:3c77a043da159c2fc", "FROM node:20-alpine"}, // cut by the tty
+		{"FROM", "ghcr.io/prefix-dev/pixi:latest@sha256:e8857b9ba407f92958feb0098c816cae713264251d43bb42217bcedfc8a719fd", "FROM ghcr.io/prefix-dev/pixi"},
+		{"FROM", "docker.io/n8nio/base:22.21.0", "FROM n8nio/base:22.21.0"},
+		{"RUN", "cd /usr/local/lib/node_modules/n8n && \t\tnpm   rebuild", "RUN cd /usr/local/lib/node_modules/n8n && npm rebuild"},
+		{"RUN", "--mount=type=cache,target=/root/.cache  go build ./...", "RUN --mount=type=cache,target=/root/.cache go build ./..."},
+		{"COPY", "--from=builder /out /usr/bin", "COPY --from=builder /out /usr/bin"},
+	}
+	for _, tc := range tests {
+		if got := NormaliseInstruction(tc.instr, tc.args); got != tc.want {
+			t.Errorf("NormaliseInstruction(%q, %q) = %q, want %q", tc.instr, tc.args, got, tc.want)
+		}
+	}
+	if got := normaliseName("exporting  manifest sha256:8576c22fbe22edf8bc4d1fa22d58bdc033a3b0d0dc0581a05a50dabcaa48adb8"); got != "exporting manifest sha256:…" {
+		t.Errorf("normaliseName = %q", got)
+	}
+	// The same text in another stage or platform is another step.
+	vs := []*Vertex{
+		{Stage: "a", Index: 1, Total: 3, Instruction: "RUN", Args: "apt-get update"},
+		{Stage: "a", Index: 2, Total: 3, Instruction: "RUN", Args: "apt-get update"},
+		{Stage: "b", Index: 1, Total: 1, Instruction: "RUN", Args: "apt-get update"},
+	}
+	ids := Identities(vs)
+	if ids[0].Occurrence != 0 || ids[1].Occurrence != 1 || ids[2].Occurrence != 0 || ids[0].Key() == ids[1].Key() || ids[0].Key() == ids[2].Key() {
+		t.Errorf("identities: %+v", ids)
+	}
+}
