@@ -19,6 +19,7 @@ import (
 	"github.com/buildstats/buildstats/report/annotate"
 	"github.com/buildstats/buildstats/report/gate"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/sqlite"
 )
 
 type annotateOptions struct {
@@ -145,7 +146,7 @@ func runAnnotate(ctx context.Context, app *App, flags *pflag.FlagSet, opts annot
 	var results []gate.Result
 	needBaseline := slices.Contains(cfg.Gates, gate.Regression)
 	if dbPath != "" || needBaseline {
-		var s *store.SQLite
+		var s *sqlite.SQLite
 		path := dbPath
 		if dbPath != "" {
 			s, err = ingestForAnnotate(ctx, app, dbPath, lb, meta, file)
@@ -193,11 +194,11 @@ func runAnnotate(ctx context.Context, app *App, flags *pflag.FlagSet, opts annot
 
 // ingestForAnnotate stores the build in the history at path and returns
 // the open database for the baseline.
-func ingestForAnnotate(ctx context.Context, app *App, path string, lb *loggedBuild, meta store.Meta, dockerfilePath string) (*store.SQLite, error) {
+func ingestForAnnotate(ctx context.Context, app *App, path string, lb *loggedBuild, meta store.Meta, dockerfilePath string) (*sqlite.SQLite, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
-	s, err := store.Open(path)
+	s, err := sqlite.Open(path)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/sqlite"
 )
 
 const (
@@ -224,7 +225,7 @@ func variant(t *testing.T, dir, secs string) string {
 
 func countBuilds(t *testing.T, db string) int {
 	t.Helper()
-	s, err := store.Open(db)
+	s, err := sqlite.Open(db)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/report/dockerfile"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/sqlite"
 )
 
 type buildOptions struct {
@@ -229,7 +230,7 @@ func storeBuild(ctx context.Context, app *App, db string, b *model.Build, meta s
 	return err
 }
 
-func openStore(app *App, db string) (*store.SQLite, error) {
+func openStore(app *App, db string) (*sqlite.SQLite, error) {
 	path := db
 	if path == "" {
 		var err error
@@ -240,7 +241,7 @@ func openStore(app *App, db string) (*store.SQLite, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
-	return store.Open(path)
+	return sqlite.Open(path)
 }
 
 // parseBuildArgs turns KEY=VALUE flags into a map; a bare KEY takes its

@@ -23,6 +23,7 @@ import (
 	"github.com/buildstats/buildstats/report/dockerfile"
 	"github.com/buildstats/buildstats/report/gate"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/sqlite"
 )
 
 // gateFlags are the flags check and annotate share: the gates, their
@@ -238,7 +239,7 @@ func historyPath(app *App, g *gateFlags) (string, error) {
 
 // openHistory opens the history database for reading, without creating
 // it: a missing database is not an error but no history (nil store).
-func openHistory(app *App, g *gateFlags) (*store.SQLite, string, error) {
+func openHistory(app *App, g *gateFlags) (*sqlite.SQLite, string, error) {
 	path, err := historyPath(app, g)
 	if err != nil {
 		return nil, "", err
@@ -246,7 +247,7 @@ func openHistory(app *App, g *gateFlags) (*store.SQLite, string, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil, path, nil
 	}
-	s, err := store.Open(path)
+	s, err := sqlite.Open(path)
 	if err != nil {
 		return nil, path, storeError(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/buildstats/buildstats/report/dockerfile"
 	"github.com/buildstats/buildstats/report/gate"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/sqlite"
 )
 
 const dbFlagUsage = "history database (default $BUILDSTATS_DB or ~/.local/share/buildstats/history.db)"
@@ -23,7 +24,7 @@ const dbFlagUsage = "history database (default $BUILDSTATS_DB or ~/.local/share/
 // openHistoryForRead opens the build history for a command that only
 // reads it. It never creates a database: a missing or empty file means
 // nothing was ingested, which the user has to fix.
-func openHistoryForRead(app *App, db string) (*store.SQLite, error) {
+func openHistoryForRead(app *App, db string) (*sqlite.SQLite, error) {
 	path, ok, err := historyDB(app, db)
 	if err != nil {
 		return nil, err
@@ -38,7 +39,7 @@ func openHistoryForRead(app *App, db string) (*store.SQLite, error) {
 	if !ok {
 		return nil, usageError(fmt.Errorf("no build history at %s: run buildstats ingest first", path))
 	}
-	s, err := store.Open(path)
+	s, err := sqlite.Open(path)
 	if err != nil {
 		// The file is there but unusable (not a database, too new, a
 		// directory, locked): the user's to fix, not a failed command.
@@ -596,7 +597,7 @@ func explainHistory(ctx context.Context, app *App, opts explainOptions, b *model
 		return nil, nil
 	}
 	h, err := func() (*report.History, error) {
-		s, err := store.Open(path)
+		s, err := sqlite.Open(path)
 		if err != nil {
 			return nil, err
 		}

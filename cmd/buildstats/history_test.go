@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/sqlite"
 )
 
 const probeDir = "../../fixtures/buildkit-probe/"
@@ -633,7 +634,7 @@ func TestReadCommandsCorruptHistory(t *testing.T) {
 
 func TestReadCommandsNewerSchema(t *testing.T) {
 	h := demoHistory(t)
-	s, err := store.Open(h.db)
+	s, err := sqlite.Open(h.db)
 	if err != nil {
 		t.Fatal(err)
 	}

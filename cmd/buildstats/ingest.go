@@ -19,6 +19,7 @@ import (
 
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/sqlite"
 )
 
 type ingestOptions struct {
@@ -112,7 +113,7 @@ func runIngest(ctx context.Context, app *App, opts ingestOptions) error {
 	progress := &progressBar{w: app.IO.ErrOut, total: len(inputs),
 		enabled: len(inputs) >= progressMinFiles && isTerminal(app.IO.ErrOut)}
 	var (
-		s                      *store.SQLite
+		s                      *sqlite.SQLite
 		stored, known, skipped int
 		failed                 []string
 		fatal                  error // the database is unusable: stop

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/sqlite"
 )
 
 // copyLog copies a fixture log to dir/name with the given modification
@@ -350,7 +351,7 @@ func TestExplainHistory(t *testing.T) {
 	h.jsonOut(&e, "explain", "--project", "elsewhere", "--format", "json", msColdLog)
 	check("previous", 2)
 	// The store's own answer agrees.
-	s, err := store.Open(h.db)
+	s, err := sqlite.Open(h.db)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/buildstats/buildstats/report/dockerfile"
 	reporthtml "github.com/buildstats/buildstats/report/html"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/sqlite"
 )
 
 type reportOptions struct {
@@ -198,7 +199,7 @@ func reportStoredBuild(ctx context.Context, app *App, opts reportOptions) (*mode
 	if !ok {
 		return nil, store.Meta{}, 0, usageError(fmt.Errorf("%s: no such file, and no build history at %s to look it up in", opts.input, path))
 	}
-	s, err := store.Open(path)
+	s, err := sqlite.Open(path)
 	if err != nil {
 		return nil, store.Meta{}, 0, usageError(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/sqlite"
 )
 
 var reportBarRE = regexp.MustCompile(`<rect class="bar [^"]*" data-vertex="\d+"`)
@@ -89,7 +90,7 @@ func TestReportUsageErrors(t *testing.T) {
 func history(t *testing.T, start time.Time, step time.Duration, n int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "history.db")
-	s, err := store.Open(path)
+	s, err := sqlite.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/buildstats/buildstats/report"
 	reporthtml "github.com/buildstats/buildstats/report/html"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/sqlite"
 )
 
 type trendsOptions struct {
@@ -103,7 +104,7 @@ func runTrends(ctx context.Context, app *App, opts trendsOptions) error {
 	if !ok {
 		return usageError(fmt.Errorf("no build history at %s: store builds with buildstats ingest (or build, import) first", path))
 	}
-	s, err := store.Open(path)
+	s, err := sqlite.Open(path)
 	if err != nil {
 		return usageError(err)
 	}

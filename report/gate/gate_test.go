@@ -13,6 +13,7 @@ import (
 	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/report/dockerfile"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/sqlite"
 )
 
 const fixtures = "../../fixtures"
@@ -62,13 +63,13 @@ func coldWith(t *testing.T, d time.Duration) *model.Build {
 // history is a real database in a temporary directory.
 type history struct {
 	t   *testing.T
-	s   *store.SQLite
+	s   *sqlite.SQLite
 	day int
 }
 
 func newHistory(t *testing.T) *history {
 	t.Helper()
-	s, err := store.Open(filepath.Join(t.TempDir(), "history.db"))
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "history.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

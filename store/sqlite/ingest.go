@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/buildstats/buildstats/store"
 	"io"
 	"strconv"
 	"strings"
@@ -329,18 +330,18 @@ func (in *ingester) step(project int64, id model.Identity, args string) (stepVal
 }
 
 // ingest writes one build unless its content hash is already stored.
-func (in *ingester) ingest(ctx context.Context, b *model.Build, m Meta, opts IngestOptions) (int64, bool, error) {
+func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, opts store.IngestOptions) (int64, bool, error) {
 	if b == nil {
 		return 0, false, errors.New("ingest: nil build")
 	}
 	if m.ContentHash == "" {
-		m.ContentHash = BuildHash(b)
+		m.ContentHash = store.BuildHash(b)
 	}
 	if m.Project == "" {
-		return 0, false, errors.New("ingest: the build has no project name (set Meta.Project, see DetectProject)")
+		return 0, false, errors.New("ingest: the build has no project name (set store.Meta.Project, see store.DetectProject)")
 	}
 	if m.Started.IsZero() {
-		m.Started, m.StartedSource = StartTime(b, time.Time{}, time.Time{})
+		m.Started, m.StartedSource = store.StartTime(b, time.Time{}, time.Time{})
 		if m.Started.IsZero() {
 			m.Started, m.StartedSource = time.UnixMilli(in.now), "ingest"
 		}
@@ -365,7 +366,7 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m Meta, opts Ing
 	if err != nil {
 		return 0, false, err
 	}
-	a := Summarize(b)
+	a := store.Summarize(b)
 	started := m.Started.UnixMilli()
 	var errorContext any
 	if opts.KeepLogs {
@@ -495,7 +496,7 @@ func canonicalName(v *model.Vertex) string {
 
 // Ingest stores b in one transaction: a crash or kill part way leaves no
 // trace of it. See Store.Ingest.
-func (s *SQLite) Ingest(ctx context.Context, b *model.Build, m Meta, opts IngestOptions) (id int64, created bool, err error) {
+func (s *SQLite) Ingest(ctx context.Context, b *model.Build, m store.Meta, opts store.IngestOptions) (id int64, created bool, err error) {
 	err = s.withIngester(ctx, func(in *ingester) error {
 		id, created, err = in.ingest(ctx, b, m, opts)
 		return err
@@ -508,15 +509,15 @@ func (s *SQLite) Ingest(ctx context.Context, b *model.Build, m Meta, opts Ingest
 
 // IngestBatch stores many builds in a single transaction: all or none.
 // It is much faster than one Ingest per build when backfilling history.
-func (s *SQLite) IngestBatch(ctx context.Context, items []BatchItem) ([]BatchResult, error) {
-	out := make([]BatchResult, len(items))
+func (s *SQLite) IngestBatch(ctx context.Context, items []store.BatchItem) ([]store.BatchResult, error) {
+	out := make([]store.BatchResult, len(items))
 	err := s.withIngester(ctx, func(in *ingester) error {
 		for i, it := range items {
 			id, created, err := in.ingest(ctx, it.Build, it.Meta, it.Options)
 			if err != nil {
 				return fmt.Errorf("item %d: %w", i, err)
 			}
-			out[i] = BatchResult{ID: id, Created: created}
+			out[i] = store.BatchResult{ID: id, Created: created}
 		}
 		return nil
 	})

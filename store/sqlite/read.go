@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/buildstats/buildstats/store"
 	"math"
 	"strconv"
 	"strings"
@@ -19,8 +20,8 @@ const sqlSummary = `SELECT b.id, p.name, br.name, b.commit_sha, b.started_at, b.
 	b.run_url, b.runner, b.dockerfile, b.tags, b.format, b.content_hash
 FROM builds b JOIN projects p ON p.id = b.project_id JOIN branches br ON br.id = b.branch_id`
 
-func scanSummary(sc interface{ Scan(...any) error }) (BuildSummary, error) {
-	var r BuildSummary
+func scanSummary(sc interface{ Scan(...any) error }) (store.BuildSummary, error) {
+	var r store.BuildSummary
 	var started, dur int64
 	var tags sql.NullString
 	err := sc.Scan(&r.ID, &r.Project, &r.Branch, &r.Commit, &started, &r.Status, &dur, &r.DurationSource,
@@ -54,7 +55,7 @@ func (f *filter) where() string {
 }
 
 // History lists builds newest first. See Store.History.
-func (s *SQLite) History(ctx context.Context, q HistoryQuery) ([]BuildSummary, error) {
+func (s *SQLite) History(ctx context.Context, q store.HistoryQuery) ([]store.BuildSummary, error) {
 	var f filter
 	if q.Project != "" {
 		f.add("b.project_id = (SELECT id FROM projects WHERE name = ?)", q.Project)
@@ -77,7 +78,7 @@ func (s *SQLite) History(ctx context.Context, q HistoryQuery) ([]BuildSummary, e
 		return nil, s.wrap("history", err)
 	}
 	defer rows.Close()
-	out := []BuildSummary{}
+	out := []store.BuildSummary{}
 	for rows.Next() {
 		r, err := scanSummary(rows)
 		if err != nil {
@@ -89,22 +90,22 @@ func (s *SQLite) History(ctx context.Context, q HistoryQuery) ([]BuildSummary, e
 }
 
 // Summary returns one build's history row. See Store.Summary.
-func (s *SQLite) Summary(ctx context.Context, id int64) (BuildSummary, error) {
+func (s *SQLite) Summary(ctx context.Context, id int64) (store.BuildSummary, error) {
 	r, err := scanSummary(s.db.QueryRowContext(ctx, sqlSummary+" WHERE b.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return r, fmt.Errorf("build %d: %w", id, ErrNotFound)
+		return r, fmt.Errorf("build %d: %w", id, store.ErrNotFound)
 	}
 	return r, s.wrap(fmt.Sprintf("build %d", id), err)
 }
 
 // Build returns a stored build and its metadata. See Store.Build.
-func (s *SQLite) Build(ctx context.Context, id int64) (*model.Build, Meta, error) {
+func (s *SQLite) Build(ctx context.Context, id int64) (*model.Build, store.Meta, error) {
 	b, m, err := loadBuild(ctx, s.db, id, SchemaVersion)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, Meta{}, fmt.Errorf("build %d: %w", id, ErrNotFound)
+		return nil, store.Meta{}, fmt.Errorf("build %d: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
-		return nil, Meta{}, s.wrap(fmt.Sprintf("build %d", id), err)
+		return nil, store.Meta{}, s.wrap(fmt.Sprintf("build %d", id), err)
 	}
 	return b, m, nil
 }
@@ -112,10 +113,10 @@ func (s *SQLite) Build(ctx context.Context, id int64) (*model.Build, Meta, error
 // loadBuild reads a build back into the model from a database at schema
 // version (at least 1). Migrations call it mid-upgrade, when the columns of
 // later versions do not exist yet; the model fields those hold stay zero.
-func loadBuild(ctx context.Context, q queryer, id int64, version int) (*model.Build, Meta, error) {
+func loadBuild(ctx context.Context, q queryer, id int64, version int) (*model.Build, store.Meta, error) {
 	var (
 		b                                model.Build
-		m                                Meta
+		m                                store.Meta
 		tags, errCtx, warns, names       sql.NullString
 		buildSource                      sql.NullString
 		started                          int64
@@ -246,7 +247,7 @@ func (s *SQLite) Resolve(ctx context.Context, ref, project string) (int64, error
 					return id, nil
 				}
 			}
-			return 0, fmt.Errorf("build %d: %w", n, ErrNotFound)
+			return 0, fmt.Errorf("build %d: %w", n, store.ErrNotFound)
 		}
 		return id, s.wrap("resolve "+ref, err)
 	}
@@ -276,7 +277,7 @@ func (s *SQLite) Resolve(ctx context.Context, ref, project string) (int64, error
 			if project != "" {
 				scope = "project " + project
 			}
-			return 0, fmt.Errorf("%s: %w: %s has %d build(s) or fewer", ref, ErrNotFound, scope, offset)
+			return 0, fmt.Errorf("%s: %w: %s has %d build(s) or fewer", ref, store.ErrNotFound, scope, offset)
 		}
 		return id, s.wrap("resolve "+ref, err)
 	}
@@ -313,7 +314,7 @@ func (s *SQLite) resolveHash(ctx context.Context, prefix string) (int64, error) 
 	}
 	switch len(ids) {
 	case 0:
-		return 0, fmt.Errorf("%s: %w", prefix, ErrNotFound)
+		return 0, fmt.Errorf("%s: %w", prefix, store.ErrNotFound)
 	case 1:
 		return ids[0], nil
 	}

@@ -1,8 +1,9 @@
-package store
+package sqlite
 
 import (
 	"bufio"
 	"fmt"
+	"github.com/buildstats/buildstats/store"
 	"io"
 	"os"
 	"os/exec"
@@ -50,8 +51,8 @@ func helper(mode, path string) error {
 		// One transaction per build, as separate `buildstats ingest` runs.
 		cfg := genConfig{Builds: n, Steps: 20, Projects: 2, Start: t0, Span: 24 * time.Hour, Seed: seed}
 		count := 0
-		err := genHistory(cfg, func(b *model.Build, m Meta) error {
-			_, created, err := s.Ingest(ctx, b, m, IngestOptions{})
+		err := genHistory(cfg, func(b *model.Build, m store.Meta) error {
+			_, created, err := s.Ingest(ctx, b, m, store.IngestOptions{})
 			if err == nil && created {
 				count++
 			}
@@ -71,7 +72,7 @@ func helper(mode, path string) error {
 				time.Sleep(time.Hour)
 			}
 		}
-		_, _, err := s.Ingest(ctx, b, Meta{Project: "big", Started: t0, ContentHash: "big"}, IngestOptions{KeepLogs: true})
+		_, _, err := s.Ingest(ctx, b, store.Meta{Project: "big", Started: t0, ContentHash: "big"}, store.IngestOptions{KeepLogs: true})
 		return err
 	}
 	return fmt.Errorf("unknown helper mode %q", mode)
@@ -162,7 +163,7 @@ func TestKilledMidIngest(t *testing.T) {
 		t.Skip("spawns processes")
 	}
 	s, db := openTemp(t)
-	before := mustIngest(t, s, parseFile(t, probe("multistage-plain-cold.log")), Meta{Project: "big", Started: t0.Add(-time.Hour)})
+	before := mustIngest(t, s, parseFile(t, probe("multistage-plain-cold.log")), store.Meta{Project: "big", Started: t0.Add(-time.Hour)})
 
 	walBefore := int64(0)
 	if st, err := os.Stat(db + "-wal"); err == nil {
@@ -206,11 +207,11 @@ func TestKilledMidIngest(t *testing.T) {
 	if builds != 1 || vertices != 10 || transfers != 3 || outputs != 0 {
 		t.Errorf("after the kill: %d builds, %d vertices, %d transfers, %d outputs; want 1, 10, 3, 0", builds, vertices, transfers, outputs)
 	}
-	if h, _ := s.History(ctx, HistoryQuery{}); len(h) != 1 || h[0].ID != before {
+	if h, _ := s.History(ctx, store.HistoryQuery{}); len(h) != 1 || h[0].ID != before {
 		t.Errorf("history after the kill: %+v", h)
 	}
 	s.DB().QueryRow(`SELECT COUNT(*) FROM projects`).Scan(&projects)
-	id, created, err := s.Ingest(ctx, bigBuild(2000), Meta{Project: "big", Started: t0, ContentHash: "big"}, IngestOptions{KeepLogs: true})
+	id, created, err := s.Ingest(ctx, bigBuild(2000), store.Meta{Project: "big", Started: t0, ContentHash: "big"}, store.IngestOptions{KeepLogs: true})
 	if err != nil || !created {
 		t.Fatalf("re-ingest: %v %v", created, err)
 	}

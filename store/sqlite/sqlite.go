@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/buildstats/buildstats/store"
 	"io"
 	"io/fs"
 	"net/url"
@@ -64,7 +65,7 @@ func init() {
 	}})
 }
 
-var _ Store = (*SQLite)(nil)
+var _ store.Store = (*SQLite)(nil)
 
 // sqliteMagic starts every SQLite 3 database file.
 var sqliteMagic = []byte("SQLite format 3\x00")
@@ -157,7 +158,7 @@ func (s *SQLite) prepareFile() error {
 	}
 	if !bytes.Equal(head[:n], sqliteMagic) {
 		return fmt.Errorf("%w: %s is not an SQLite database (it starts with %q); it was left unchanged; "+
-			"move it away or point --db/BUILDSTATS_DB at another file", ErrNotDatabase, s.path, head[:n])
+			"move it away or point --db/BUILDSTATS_DB at another file", store.ErrNotDatabase, s.path, head[:n])
 	}
 	return nil
 }
@@ -184,7 +185,7 @@ func (s *SQLite) checkVersion(ctx context.Context, q queryer) (int, error) {
 	version, err := schemaVersion(ctx, q)
 	if errors.Is(err, errForeign) {
 		return 0, fmt.Errorf("%w: %s is an SQLite database of another program (it has tables but no buildstats schema); "+
-			"it was left unchanged", ErrNotDatabase, s.path)
+			"it was left unchanged", store.ErrNotDatabase, s.path)
 	}
 	if err != nil {
 		return 0, s.wrap("open build history", err)
@@ -205,7 +206,7 @@ func (s *SQLite) init(ctx context.Context) error {
 	deadline := time.Now().Add(s.busy)
 	for {
 		err := s.initOnce(ctx)
-		if !errors.Is(err, ErrLocked) || time.Now().After(deadline) {
+		if !errors.Is(err, store.ErrLocked) || time.Now().After(deadline) {
 			return err
 		}
 		select {
@@ -235,7 +236,7 @@ func (s *SQLite) initOnce(ctx context.Context) error {
 
 func (s *SQLite) tooNew(version int) error {
 	return fmt.Errorf("%w: %s has schema version %d and this buildstats understands up to version %d; "+
-		"upgrade buildstats to read it (the database was not modified)", ErrSchemaTooNew, s.path, version, SchemaVersion)
+		"upgrade buildstats to read it (the database was not modified)", store.ErrSchemaTooNew, s.path, version, SchemaVersion)
 }
 
 // wrap turns SQLite's busy and corruption errors into the package's errors
@@ -249,10 +250,10 @@ func (s *SQLite) wrap(op string, err error) error {
 		switch se.Code {
 		case sqlite3.ErrBusy, sqlite3.ErrLocked:
 			return fmt.Errorf("%s: %w: another process kept %s busy for more than %v; try again when it has finished",
-				op, ErrLocked, s.path, s.busy)
+				op, store.ErrLocked, s.path, s.busy)
 		case sqlite3.ErrNotADB, sqlite3.ErrCorrupt:
 			return fmt.Errorf("%s: %w: %s is damaged or not a database (%v); it was left unchanged",
-				op, ErrNotDatabase, s.path, err)
+				op, store.ErrNotDatabase, s.path, err)
 		}
 	}
 	return fmt.Errorf("%s: %w", op, err)

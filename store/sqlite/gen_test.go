@@ -1,8 +1,9 @@
-package store
+package sqlite
 
 import (
 	"context"
 	"fmt"
+	"github.com/buildstats/buildstats/store"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -38,7 +39,7 @@ type genProject struct {
 
 // genHistory produces cfg.Builds builds in start-time order and hands each
 // to emit. It reuses one Build value, so emit must not keep it.
-func genHistory(cfg genConfig, emit func(b *model.Build, m Meta) error) error {
+func genHistory(cfg genConfig, emit func(b *model.Build, m store.Meta) error) error {
 	r := rand.New(rand.NewPCG(cfg.Seed, 42))
 	projects := make([]*genProject, cfg.Projects)
 	for i := range projects {
@@ -175,7 +176,7 @@ func genHistory(cfg genConfig, emit func(b *model.Build, m Meta) error) error {
 			exp.Completed, exp.HasDuration, exp.Duration = false, false, 0
 		}
 		b.Duration, b.HasDuration = wall+exp.Duration+600*time.Millisecond, true
-		m := Meta{Project: p.name, Branch: branch, Commit: fmt.Sprintf("%040x", n), Started: at, StartedSource: "log",
+		m := store.Meta{Project: p.name, Branch: branch, Commit: fmt.Sprintf("%040x", n), Started: at, StartedSource: "log",
 			ContentHash: fmt.Sprintf("gen:%d:%d", cfg.Seed, n), CIProvider: "github-actions", Runner: "runner-" + strconv.Itoa(n%8)}
 		if err := emit(b, m); err != nil {
 			return err
@@ -187,8 +188,8 @@ func genHistory(cfg genConfig, emit func(b *model.Build, m Meta) error) error {
 // generate fills s with a synthetic history in one transaction.
 func generate(ctx context.Context, s *SQLite, cfg genConfig) error {
 	return s.withIngester(ctx, func(in *ingester) error {
-		return genHistory(cfg, func(b *model.Build, m Meta) error {
-			_, _, err := in.ingest(ctx, b, m, IngestOptions{})
+		return genHistory(cfg, func(b *model.Build, m store.Meta) error {
+			_, _, err := in.ingest(ctx, b, m, store.IngestOptions{})
 			return err
 		})
 	})

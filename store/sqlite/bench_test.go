@@ -1,6 +1,7 @@
-package store
+package sqlite
 
 import (
+	"github.com/buildstats/buildstats/store"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -10,12 +11,12 @@ import (
 )
 
 // benchBuilds makes n synthetic builds of 40 Dockerfile steps (44 vertices).
-func benchBuilds(b *testing.B, n int, seed uint64) ([]*model.Build, []Meta) {
+func benchBuilds(b *testing.B, n int, seed uint64) ([]*model.Build, []store.Meta) {
 	b.Helper()
 	var builds []*model.Build
-	var metas []Meta
+	var metas []store.Meta
 	cfg := genConfig{Builds: n, Steps: 40, Projects: 12, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Span: 90 * 24 * time.Hour, Seed: seed}
-	genHistory(cfg, func(bd *model.Build, m Meta) error {
+	genHistory(cfg, func(bd *model.Build, m store.Meta) error {
 		c := *bd
 		c.Vertices = make([]*model.Vertex, len(bd.Vertices))
 		for i, v := range bd.Vertices {
@@ -47,9 +48,9 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	defer s.Close()
 	warm, warmMeta := benchBuilds(b, 2000, 7)
-	items := make([]BatchItem, len(warm))
+	items := make([]store.BatchItem, len(warm))
 	for i := range warm {
-		items[i] = BatchItem{Build: warm[i], Meta: warmMeta[i]}
+		items[i] = store.BatchItem{Build: warm[i], Meta: warmMeta[i]}
 	}
 	if _, err := s.IngestBatch(ctx, items); err != nil {
 		b.Fatal(err)
@@ -62,7 +63,7 @@ func BenchmarkIngest(b *testing.B) {
 		k := i % len(builds)
 		m := metas[k]
 		m.ContentHash = m.ContentHash + ":" + strconv.Itoa(i)
-		if _, _, err := s.Ingest(ctx, builds[k], m, IngestOptions{}); err != nil {
+		if _, _, err := s.Ingest(ctx, builds[k], m, store.IngestOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		steps += len(builds[k].Vertices)
@@ -91,12 +92,12 @@ func BenchmarkIngestBatch(b *testing.B) {
 	c0 := cpuTime()
 	steps := 0
 	for i := 0; i < b.N; i++ {
-		items := make([]BatchItem, 100)
+		items := make([]store.BatchItem, 100)
 		for j := range items {
 			k := (i*100 + j) % len(builds)
 			m := metas[k]
 			m.ContentHash = m.ContentHash + ":" + strconv.Itoa(i*100+j)
-			items[j] = BatchItem{Build: builds[k], Meta: m}
+			items[j] = store.BatchItem{Build: builds[k], Meta: m}
 			steps += len(builds[k].Vertices)
 		}
 		if _, err := s.IngestBatch(ctx, items); err != nil {

@@ -1,8 +1,9 @@
-package store
+package sqlite
 
 import (
 	"fmt"
 	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/store"
 	"math"
 	"os"
 	"path/filepath"
@@ -26,53 +27,53 @@ var yearQueries = []struct {
 	run    func(s *SQLite) (int, error)
 }{
 	{"trends weekly, a year", true, func(s *SQLite) (int, error) {
-		tr, err := s.Trends(ctx, TrendQuery{Period: Week, Since: yearCfg.Start, Until: yearEnd})
+		tr, err := s.Trends(ctx, store.TrendQuery{Period: store.Week, Since: yearCfg.Start, Until: yearEnd})
 		if err != nil {
 			return 0, err
 		}
 		return len(tr.Periods), nil
 	}},
 	{"trends daily, a year", false, func(s *SQLite) (int, error) {
-		tr, err := s.Trends(ctx, TrendQuery{Period: Day, Since: yearCfg.Start, Until: yearEnd})
+		tr, err := s.Trends(ctx, store.TrendQuery{Period: store.Day, Since: yearCfg.Start, Until: yearEnd})
 		if err != nil {
 			return 0, err
 		}
 		return len(tr.Periods), nil
 	}},
 	{"slow, a year", true, func(s *SQLite) (int, error) {
-		r, err := s.Slow(ctx, WindowQuery{Since: yearCfg.Start, Until: yearEnd})
+		r, err := s.Slow(ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd})
 		return len(r), err
 	}},
 	{"slow, a year to now (partial days)", true, func(s *SQLite) (int, error) {
-		r, err := s.Slow(ctx, WindowQuery{Since: yearCfg.Start.Add(13 * time.Hour), Until: yearEnd.Add(-5 * time.Hour)})
+		r, err := s.Slow(ctx, store.WindowQuery{Since: yearCfg.Start.Add(13 * time.Hour), Until: yearEnd.Add(-5 * time.Hour)})
 		return len(r), err
 	}},
 	{"misses, a year", true, func(s *SQLite) (int, error) {
-		r, err := s.Misses(ctx, WindowQuery{Since: yearCfg.Start, Until: yearEnd})
+		r, err := s.Misses(ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd})
 		return len(r), err
 	}},
 	{"slow, last 30 days", false, func(s *SQLite) (int, error) {
-		r, err := s.Slow(ctx, WindowQuery{Since: yearEnd.AddDate(0, 0, -30), Until: yearEnd})
+		r, err := s.Slow(ctx, store.WindowQuery{Since: yearEnd.AddDate(0, 0, -30), Until: yearEnd})
 		return len(r), err
 	}},
 	{"slow, a year, one project", false, func(s *SQLite) (int, error) {
-		r, err := s.Slow(ctx, WindowQuery{Since: yearCfg.Start, Until: yearEnd, Project: "service-00"})
+		r, err := s.Slow(ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd, Project: "service-00"})
 		return len(r), err
 	}},
 	{"slow, a year, one project + branch", false, func(s *SQLite) (int, error) {
-		r, err := s.Slow(ctx, WindowQuery{Since: yearCfg.Start, Until: yearEnd, Project: "service-00", Branch: "main"})
+		r, err := s.Slow(ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd, Project: "service-00", Branch: "main"})
 		return len(r), err
 	}},
 	{"slow, a year, branch main (all projects)", false, func(s *SQLite) (int, error) {
-		r, err := s.Slow(ctx, WindowQuery{Since: yearCfg.Start, Until: yearEnd, Branch: "main"})
+		r, err := s.Slow(ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd, Branch: "main"})
 		return len(r), err
 	}},
 	{"history, limit 20", false, func(s *SQLite) (int, error) {
-		r, err := s.History(ctx, HistoryQuery{Limit: 20})
+		r, err := s.History(ctx, store.HistoryQuery{Limit: 20})
 		return len(r), err
 	}},
 	{"history, one project, limit 20", false, func(s *SQLite) (int, error) {
-		r, err := s.History(ctx, HistoryQuery{Limit: 20, Project: "service-03"})
+		r, err := s.History(ctx, store.HistoryQuery{Limit: 20, Project: "service-03"})
 		return len(r), err
 	}},
 	{"show latest (Build)", false, func(s *SQLite) (int, error) {
@@ -220,7 +221,7 @@ func TestYearOfHistory(t *testing.T) {
 			t.Fatalf("step %d: the rollup and the vertices disagree", id)
 		}
 	}
-	all, _ := s.Slow(ctx, WindowQuery{})
+	all, _ := s.Slow(ctx, store.WindowQuery{})
 	var stepMs, ranNs float64
 	for _, st := range all {
 		if st.Kind == model.KindStep {
@@ -234,7 +235,7 @@ func TestYearOfHistory(t *testing.T) {
 
 	// The planted regression (a deps step of service-00, 3x slower for the
 	// last five days) leads the weekly regressions of that project.
-	tr, _ := s.Trends(ctx, TrendQuery{Period: Week, Since: cfg.Start, Until: yearEnd, Project: "service-00"})
+	tr, _ := s.Trends(ctx, store.TrendQuery{Period: store.Week, Since: cfg.Start, Until: yearEnd, Project: "service-00"})
 	for _, r := range tr.Regressions {
 		t.Logf("regression: %s %s: %.1fs -> %.1fs", r.Project, r.Label(), r.BaselineSeconds, r.CurrentSeconds)
 	}

@@ -1,10 +1,11 @@
-package store
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"github.com/buildstats/buildstats/store"
 	"math"
 	"os"
 	"path/filepath"
@@ -50,11 +51,11 @@ func parseFile(t testing.TB, path string) *model.Build {
 	return b
 }
 
-func probe(name string) string { return filepath.Join("..", "fixtures", "buildkit-probe", name) }
+func probe(name string) string { return filepath.Join("..", "..", "fixtures", "buildkit-probe", name) }
 
-func mustIngest(t testing.TB, s *SQLite, b *model.Build, m Meta) int64 {
+func mustIngest(t testing.TB, s *SQLite, b *model.Build, m store.Meta) int64 {
 	t.Helper()
-	id, created, err := s.Ingest(ctx, b, m, IngestOptions{})
+	id, created, err := s.Ingest(ctx, b, m, store.IngestOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,13 +108,13 @@ func ingestMulti(t *testing.T, s *SQLite) []int64 {
 	t.Helper()
 	var ids []int64
 	for i, name := range multi {
-		m := Meta{Project: "multi", Branch: "main", Started: t0.Add(time.Duration(i) * time.Hour), ContentHash: "test:" + name}
+		m := store.Meta{Project: "multi", Branch: "main", Started: t0.Add(time.Duration(i) * time.Hour), ContentHash: "test:" + name}
 		ids = append(ids, mustIngest(t, s, parseFile(t, probe(name)), m))
 	}
 	return ids
 }
 
-func findStat(t *testing.T, stats []StepStats, stage, text string) StepStats {
+func findStat(t *testing.T, stats []store.StepStats, stage, text string) store.StepStats {
 	t.Helper()
 	for _, st := range stats {
 		if st.Stage == stage && st.Text == text {
@@ -121,7 +122,7 @@ func findStat(t *testing.T, stats []StepStats, stage, text string) StepStats {
 		}
 	}
 	t.Fatalf("no stats for [%s] %s", stage, text)
-	return StepStats{}
+	return store.StepStats{}
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
@@ -129,7 +130,7 @@ func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 func TestHistoryFromFixtures(t *testing.T) {
 	s, _ := openTemp(t)
 	ids := ingestMulti(t, s)
-	h, err := s.History(ctx, HistoryQuery{})
+	h, err := s.History(ctx, store.HistoryQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,13 +156,13 @@ func TestHistoryFromFixtures(t *testing.T) {
 			t.Errorf("history[%d] = %+v, want %+v", i, r, w)
 		}
 	}
-	if h, _ := s.History(ctx, HistoryQuery{Limit: 2}); len(h) != 2 || h[0].ID != ids[4] {
+	if h, _ := s.History(ctx, store.HistoryQuery{Limit: 2}); len(h) != 2 || h[0].ID != ids[4] {
 		t.Errorf("limit 2: %+v", h)
 	}
-	if h, _ := s.History(ctx, HistoryQuery{Project: "other"}); len(h) != 0 {
+	if h, _ := s.History(ctx, store.HistoryQuery{Project: "other"}); len(h) != 0 {
 		t.Errorf("other project: %+v", h)
 	}
-	if h, _ := s.History(ctx, HistoryQuery{Since: t0.Add(90 * time.Minute), Until: t0.Add(3 * time.Hour)}); len(h) != 1 || h[0].ID != ids[2] {
+	if h, _ := s.History(ctx, store.HistoryQuery{Since: t0.Add(90 * time.Minute), Until: t0.Add(3 * time.Hour)}); len(h) != 1 || h[0].ID != ids[2] {
 		t.Errorf("window: %+v", h)
 	}
 
@@ -182,7 +183,7 @@ func TestHistoryFromFixtures(t *testing.T) {
 func TestSlowAndMissesFromFixtures(t *testing.T) {
 	s, _ := openTemp(t)
 	ingestMulti(t, s)
-	slow, err := s.Slow(ctx, WindowQuery{Project: "multi"})
+	slow, err := s.Slow(ctx, store.WindowQuery{Project: "multi"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,22 +214,22 @@ func TestSlowAndMissesFromFixtures(t *testing.T) {
 	if want := []string{runBase, runSecond, "exporting to image", "exporting to oci image format"}; !reflect.DeepEqual(top, want) {
 		t.Errorf("slow ranking = %q, want %q", top, want)
 	}
-	if only, _ := s.Slow(ctx, WindowQuery{Kinds: []model.Kind{model.KindExport}}); len(only) != 2 {
+	if only, _ := s.Slow(ctx, store.WindowQuery{Kinds: []model.Kind{model.KindExport}}); len(only) != 2 {
 		t.Errorf("exports only: %+v", only)
 	}
-	if lim, _ := s.Slow(ctx, WindowQuery{Limit: 1}); len(lim) != 1 || lim[0].Text != runBase {
+	if lim, _ := s.Slow(ctx, store.WindowQuery{Limit: 1}); len(lim) != 1 || lim[0].Text != runBase {
 		t.Errorf("limit 1: %+v", lim)
 	}
 	// A window holding the warm build and the no-cache build only.
-	win, _ := s.Slow(ctx, WindowQuery{Since: t0.Add(time.Hour), Until: t0.Add(3 * time.Hour)})
+	win, _ := s.Slow(ctx, store.WindowQuery{Since: t0.Add(time.Hour), Until: t0.Add(3 * time.Hour)})
 	if st := findStat(t, win, "base", runBase); st.Builds != 2 || st.Runs != 1 || !near(st.Total, 1.9) {
 		t.Errorf("window: %+v", st)
 	}
-	if none, _ := s.Slow(ctx, WindowQuery{Branch: "nope"}); len(none) != 0 {
+	if none, _ := s.Slow(ctx, store.WindowQuery{Branch: "nope"}); len(none) != 0 {
 		t.Errorf("unknown branch: %+v", none)
 	}
 
-	misses, err := s.Misses(ctx, WindowQuery{Project: "multi"})
+	misses, err := s.Misses(ctx, store.WindowQuery{Project: "multi"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +305,7 @@ func TestCompareFromFixtures(t *testing.T) {
 	if pm, _ := s.PreviousMisses(ctx, ids[0]); pm.Previous != nil || len(pm.Steps) != 0 {
 		t.Errorf("first build has a previous build: %+v", pm)
 	}
-	if _, err := s.Compare(ctx, ids[0], 999); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Compare(ctx, ids[0], 999); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("compare with a missing build: %v", err)
 	}
 }
@@ -313,9 +314,9 @@ func TestTrends(t *testing.T) {
 	s, _ := openTemp(t)
 	ingestMulti(t, s) // Monday
 	// Tuesday: a failed build in another project.
-	mustIngest(t, s, parseFile(t, probe("run-fail-plain.log")), Meta{Project: "fail", Started: t0.Add(24 * time.Hour), ContentHash: "test:fail"})
+	mustIngest(t, s, parseFile(t, probe("run-fail-plain.log")), store.Meta{Project: "fail", Started: t0.Add(24 * time.Hour), ContentHash: "test:fail"})
 
-	tr, err := s.Trends(ctx, TrendQuery{Period: Day})
+	tr, err := s.Trends(ctx, store.TrendQuery{Period: store.Day})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,14 +333,14 @@ func TestTrends(t *testing.T) {
 	if d := tr.Periods[1]; d.Builds != 1 || d.Failed != 1 || d.FailureRate != 1 {
 		t.Errorf("tuesday = %+v", d)
 	}
-	tr, _ = s.Trends(ctx, TrendQuery{Project: "multi", Since: t0.AddDate(0, 0, -9), Until: t0.AddDate(0, 0, 9)})
+	tr, _ = s.Trends(ctx, store.TrendQuery{Project: "multi", Since: t0.AddDate(0, 0, -9), Until: t0.AddDate(0, 0, 9)})
 	// Saturday 7 November to Wednesday 25 November: the weeks of the 2nd,
 	// 9th, 16th and 23rd, empty ones included.
-	if tr.Period != Week || len(tr.Periods) != 4 || tr.Periods[2].Builds != 5 || tr.Periods[0].Builds != 0 ||
+	if tr.Period != store.Week || len(tr.Periods) != 4 || tr.Periods[2].Builds != 5 || tr.Periods[0].Builds != 0 ||
 		tr.Periods[3].Builds != 0 || !tr.Periods[0].Start.Equal(time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("weekly, padded: %+v", tr.Periods)
 	}
-	if _, err := s.Trends(ctx, TrendQuery{Period: "month"}); err == nil {
+	if _, err := s.Trends(ctx, store.TrendQuery{Period: "month"}); err == nil {
 		t.Error("unknown period accepted")
 	}
 }
@@ -363,13 +364,13 @@ func TestTrendRegressions(t *testing.T) {
 			step("", 1, 2, "RUN", "make", make),
 			step("", 2, 2, "RUN", "make test", test),
 		}}
-		mustIngest(t, s, b, Meta{Project: "reg", Started: t0.AddDate(0, 0, day), ContentHash: "reg" + strconv.Itoa(day) + make.String()})
+		mustIngest(t, s, b, store.Meta{Project: "reg", Started: t0.AddDate(0, 0, day), ContentHash: "reg" + strconv.Itoa(day) + make.String()})
 	}
 	build(0, 10*time.Second, 5*time.Second)
 	build(0, 12*time.Second, 5*time.Second)
 	build(1, 9*time.Second, 5*time.Second)
 	build(2, 20*time.Second, 4*time.Second)
-	tr, err := s.Trends(ctx, TrendQuery{Period: Day})
+	tr, err := s.Trends(ctx, store.TrendQuery{Period: store.Day})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +379,7 @@ func TestTrendRegressions(t *testing.T) {
 		tr.Regressions[0].CurrentSeconds != 20 || tr.Regressions[0].DeltaSeconds != 10 || tr.Regressions[0].BaselineRuns != 3 {
 		t.Errorf("regressions = %+v", tr.Regressions)
 	}
-	if tr, _ := s.Trends(ctx, TrendQuery{Period: Day, Baseline: 1}); len(tr.Regressions) != 1 || tr.Regressions[0].BaselineSeconds != 9 {
+	if tr, _ := s.Trends(ctx, store.TrendQuery{Period: store.Day, Baseline: 1}); len(tr.Regressions) != 1 || tr.Regressions[0].BaselineSeconds != 9 {
 		t.Errorf("baseline of one period: %+v", tr.Regressions)
 	}
 }
@@ -396,8 +397,8 @@ func TestIdentityAcrossInsertedLine(t *testing.T) {
 		step("", 3, 4, "RUN", "apk add curl", 3*time.Second),
 		step("", 4, 4, "RUN", "make", 7*time.Second),
 	}}
-	ia := mustIngest(t, s, a, Meta{Project: "p", Started: t0, ContentHash: "a"})
-	ib := mustIngest(t, s, b, Meta{Project: "p", Started: t0.Add(time.Minute), ContentHash: "b"})
+	ia := mustIngest(t, s, a, store.Meta{Project: "p", Started: t0, ContentHash: "a"})
+	ib := mustIngest(t, s, b, store.Meta{Project: "p", Started: t0.Add(time.Minute), ContentHash: "b"})
 	c, err := s.Compare(ctx, ia, ib)
 	if err != nil {
 		t.Fatal(err)
@@ -456,13 +457,13 @@ func normTimes(b *model.Build) {
 func fixtureLogs(t *testing.T) []string {
 	var out []string
 	for _, dir := range []string{"buildkit-probe", "real", "seed"} {
-		ents, err := os.ReadDir(filepath.Join("..", "fixtures", dir))
+		ents, err := os.ReadDir(filepath.Join("..", "..", "fixtures", dir))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range ents {
 			if !e.IsDir() && (strings.HasSuffix(e.Name(), ".log") || strings.HasSuffix(e.Name(), ".jsonl")) {
-				out = append(out, filepath.Join("..", "fixtures", dir, e.Name()))
+				out = append(out, filepath.Join("..", "..", "fixtures", dir, e.Name()))
 			}
 		}
 	}
@@ -479,7 +480,7 @@ func TestRoundTripFixtures(t *testing.T) {
 	sources := []string{"docker", "buildkit", "buildkit-history"}
 	for i, path := range fixtureLogs(t) {
 		f, _ := os.Open(path)
-		hr := NewHashReader(f)
+		hr := store.NewHashReader(f)
 		b, err := parse.Parse(hr, parse.Options{})
 		f.Close()
 		if err != nil {
@@ -488,7 +489,7 @@ func TestRoundTripFixtures(t *testing.T) {
 		n++
 		for _, mode := range []string{"keep", "nologs", "live"} {
 			keep, live := mode == "keep", mode == "live"
-			m := Meta{Project: "fixtures", Started: t0.Add(time.Duration(i) * time.Minute), ContentHash: hr.Sum()}
+			m := store.Meta{Project: "fixtures", Started: t0.Add(time.Duration(i) * time.Minute), ContentHash: hr.Sum()}
 			if !keep {
 				m.ContentHash += ":" + mode
 			}
@@ -496,7 +497,7 @@ func TestRoundTripFixtures(t *testing.T) {
 			if live {
 				liveBuild(b, source)
 			}
-			id, created, err := s.Ingest(ctx, b, m, IngestOptions{KeepLogs: keep})
+			id, created, err := s.Ingest(ctx, b, m, store.IngestOptions{KeepLogs: keep})
 			if err != nil || !created {
 				t.Fatalf("%s: %v created=%v", path, err, created)
 			}
@@ -552,16 +553,16 @@ func TestRoundTripFixtures(t *testing.T) {
 func TestDuplicateIngest(t *testing.T) {
 	s, _ := openTemp(t)
 	b := parseFile(t, probe("multistage-plain-cold.log"))
-	id1, created1, err1 := s.Ingest(ctx, b, Meta{Project: "p"}, IngestOptions{})
-	id2, created2, err2 := s.Ingest(ctx, parseFile(t, probe("multistage-plain-cold.log")), Meta{Project: "p"}, IngestOptions{})
+	id1, created1, err1 := s.Ingest(ctx, b, store.Meta{Project: "p"}, store.IngestOptions{})
+	id2, created2, err2 := s.Ingest(ctx, parseFile(t, probe("multistage-plain-cold.log")), store.Meta{Project: "p"}, store.IngestOptions{})
 	if err1 != nil || err2 != nil || !created1 || created2 || id1 != id2 {
 		t.Fatalf("twice: %d %v %v / %d %v %v", id1, created1, err1, id2, created2, err2)
 	}
 	// The same bytes hashed by HashReader, in a batch with a duplicate.
 	data, _ := os.ReadFile(probe("multistage-plain-warm.log"))
-	hr := NewHashReader(strings.NewReader(string(data)))
+	hr := store.NewHashReader(strings.NewReader(string(data)))
 	wb, _ := parse.Parse(hr, parse.Options{})
-	res, err := s.IngestBatch(ctx, []BatchItem{{Build: wb, Meta: Meta{Project: "p", ContentHash: hr.Sum()}}, {Build: wb, Meta: Meta{Project: "p", ContentHash: hr.Sum()}}})
+	res, err := s.IngestBatch(ctx, []store.BatchItem{{Build: wb, Meta: store.Meta{Project: "p", ContentHash: hr.Sum()}}, {Build: wb, Meta: store.Meta{Project: "p", ContentHash: hr.Sum()}}})
 	if err != nil || !res[0].Created || res[1].Created || res[0].ID != res[1].ID {
 		t.Fatalf("batch: %+v %v", res, err)
 	}
@@ -579,7 +580,7 @@ func TestDuplicateIngest(t *testing.T) {
 func TestResolve(t *testing.T) {
 	s, _ := openTemp(t)
 	ids := ingestMulti(t, s)
-	other := mustIngest(t, s, parseFile(t, probe("plain-cold.log")), Meta{Project: "other", Started: t0.Add(-time.Hour),
+	other := mustIngest(t, s, parseFile(t, probe("plain-cold.log")), store.Meta{Project: "other", Started: t0.Add(-time.Hour),
 		ContentHash: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"})
 	tests := []struct {
 		ref, project string
@@ -603,11 +604,11 @@ func TestResolve(t *testing.T) {
 		if ref == "previous@other" {
 			ref, proj = "previous", "other"
 		}
-		if _, err := s.Resolve(ctx, ref, proj); !errors.Is(err, ErrNotFound) {
-			t.Errorf("Resolve(%q, %q): %v, want ErrNotFound", ref, proj, err)
+		if _, err := s.Resolve(ctx, ref, proj); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Resolve(%q, %q): %v, want store.ErrNotFound", ref, proj, err)
 		}
 	}
-	if _, err := s.Resolve(ctx, "yesterday", ""); err == nil || errors.Is(err, ErrNotFound) {
+	if _, err := s.Resolve(ctx, "yesterday", ""); err == nil || errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Resolve(yesterday): %v", err)
 	}
 }
@@ -615,18 +616,18 @@ func TestResolve(t *testing.T) {
 func TestStartTimeAndDuration(t *testing.T) {
 	raw := parseFile(t, probe("multistage-rawjson-nocache.jsonl"))
 	flag, file := t0, t0.Add(time.Hour)
-	if at, src := StartTime(raw, flag, file); !at.Equal(raw.Started) || src != "log" {
+	if at, src := store.StartTime(raw, flag, file); !at.Equal(raw.Started) || src != "log" {
 		t.Errorf("rawjson: %v %s", at, src)
 	}
 	plain := parseFile(t, probe("multistage-plain-cold.log"))
-	if at, src := StartTime(plain, flag, file); !at.Equal(flag) || src != "flag" {
+	if at, src := store.StartTime(plain, flag, file); !at.Equal(flag) || src != "flag" {
 		t.Errorf("flag: %v %s", at, src)
 	}
-	if at, src := StartTime(plain, time.Time{}, file); !at.Equal(file) || src != "file" {
+	if at, src := store.StartTime(plain, time.Time{}, file); !at.Equal(file) || src != "file" {
 		t.Errorf("file: %v %s", at, src)
 	}
 	s, _ := openTemp(t)
-	id := mustIngest(t, s, raw, Meta{Project: "p"}) // no Started: the log's
+	id := mustIngest(t, s, raw, store.Meta{Project: "p"}) // no Started: the log's
 	sum, _ := s.Summary(ctx, id)
 	if !sum.StartedAt.Equal(raw.Started.Truncate(time.Millisecond)) || sum.DurationSource != "log" || !near(sum.DurationSeconds, 3.525) {
 		t.Errorf("rawjson summary: %+v", sum)
@@ -635,7 +636,7 @@ func TestStartTimeAndDuration(t *testing.T) {
 	if m.StartedSource != "log" {
 		t.Errorf("started source %q", m.StartedSource)
 	}
-	if _, _, err := s.Ingest(ctx, raw, Meta{ContentHash: "x"}, IngestOptions{}); err == nil {
+	if _, _, err := s.Ingest(ctx, raw, store.Meta{ContentHash: "x"}, store.IngestOptions{}); err == nil {
 		t.Error("ingest without a project succeeded")
 	}
 }
@@ -647,7 +648,7 @@ func TestFileMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustIngest(t, s, parseFile(t, probe("plain-cold.log")), Meta{Project: "p"})
+	mustIngest(t, s, parseFile(t, probe("plain-cold.log")), store.Meta{Project: "p"})
 	for _, p := range []string{path, path + "-wal"} {
 		st, err := os.Stat(p)
 		if err != nil {
@@ -667,125 +668,7 @@ func TestFileMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if h, _ := s.History(ctx, HistoryQuery{}); len(h) != 1 {
+	if h, _ := s.History(ctx, store.HistoryQuery{}); len(h) != 1 {
 		t.Errorf("history after reopen: %+v", h)
-	}
-}
-
-// fakeEnv is a getenv over the given key, value pairs.
-func fakeEnv(kv ...string) func(string) string {
-	m := map[string]string{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
-	}
-	return func(k string) string { return m[k] }
-}
-
-func TestDefaultPath(t *testing.T) {
-	tests := []struct {
-		env  func(string) string
-		want string
-	}{
-		{fakeEnv("BUILDSTATS_DB", "/x/h.db", "XDG_DATA_HOME", "/d", "HOME", "/home/u"), "/x/h.db"},
-		{fakeEnv("XDG_DATA_HOME", "/d", "HOME", "/home/u"), "/d/buildstats/history.db"},
-		{fakeEnv("XDG_DATA_HOME", "relative", "HOME", "/home/u"), "/home/u/.local/share/buildstats/history.db"},
-		{fakeEnv("HOME", "/home/u"), "/home/u/.local/share/buildstats/history.db"},
-	}
-	for _, tc := range tests {
-		if got, err := DefaultPath(tc.env); err != nil || got != tc.want {
-			t.Errorf("DefaultPath = %q, %v; want %q", got, err, tc.want)
-		}
-	}
-}
-
-func TestDetectCI(t *testing.T) {
-	tests := []struct {
-		name string
-		env  func(string) string
-		want Meta
-	}{
-		{"github pull request", fakeEnv("GITHUB_ACTIONS", "true", "GITHUB_SERVER_URL", "https://github.com", "GITHUB_REPOSITORY", "acme/shop",
-			"GITHUB_RUN_ID", "42", "GITHUB_RUN_ATTEMPT", "2", "GITHUB_SHA", "abc", "GITHUB_HEAD_REF", "feature", "GITHUB_REF_NAME", "7/merge", "RUNNER_NAME", "gh-1"),
-			Meta{Project: "shop", Branch: "feature", Commit: "abc", CIProvider: "github-actions", RunURL: "https://github.com/acme/shop/actions/runs/42/attempts/2", Runner: "gh-1"}},
-		{"github push", fakeEnv("GITHUB_ACTIONS", "true", "GITHUB_REPOSITORY", "acme/shop", "GITHUB_REF_NAME", "main", "RUNNER_OS", "Linux", "RUNNER_ARCH", "X64"),
-			Meta{Project: "shop", Branch: "main", CIProvider: "github-actions", Runner: "Linux/X64"}},
-		{"gitlab", fakeEnv("GITLAB_CI", "true", "CI_JOB_URL", "https://gitlab.com/acme/shop/-/jobs/9", "CI_COMMIT_REF_NAME", "main", "CI_COMMIT_SHA", "def",
-			"CI_RUNNER_DESCRIPTION", "shared-1", "CI_PROJECT_NAME", "shop"),
-			Meta{Project: "shop", Branch: "main", Commit: "def", CIProvider: "gitlab-ci", RunURL: "https://gitlab.com/acme/shop/-/jobs/9", Runner: "shared-1"}},
-		{"buildkite", fakeEnv("BUILDKITE", "true", "BUILDKITE_BUILD_URL", "https://buildkite.com/acme/shop/builds/3", "BUILDKITE_JOB_ID", "j1", "BUILDKITE_BRANCH", "dev",
-			"BUILDKITE_COMMIT", "HEAD", "BUILDKITE_AGENT_NAME", "agent-2", "BUILDKITE_REPO", "git@github.com:acme/shop.git"),
-			Meta{Project: "shop", Branch: "dev", CIProvider: "buildkite", RunURL: "https://buildkite.com/acme/shop/builds/3#j1", Runner: "agent-2"}},
-		{"circleci", fakeEnv("CIRCLECI", "true", "CIRCLE_BUILD_URL", "https://circleci.com/gh/acme/shop/5", "CIRCLE_BRANCH", "main", "CIRCLE_SHA1", "123",
-			"CIRCLE_JOB", "build", "CIRCLE_PROJECT_REPONAME", "shop"),
-			Meta{Project: "shop", Branch: "main", Commit: "123", CIProvider: "circleci", RunURL: "https://circleci.com/gh/acme/shop/5", Runner: "build"}},
-		{"jenkins", fakeEnv("JENKINS_URL", "https://ci/", "BUILD_URL", "https://ci/job/shop/8/", "GIT_BRANCH", "origin/main", "GIT_COMMIT", "456",
-			"NODE_NAME", "built-in", "GIT_URL", "https://github.com/acme/shop.git"),
-			Meta{Project: "shop", Branch: "main", Commit: "456", CIProvider: "jenkins", RunURL: "https://ci/job/shop/8/", Runner: "built-in"}},
-		{"jenkins multibranch", fakeEnv("JENKINS_HOME", "/var/jenkins", "JOB_NAME", "acme/shop/feature-x", "BRANCH_NAME", "feature-x"),
-			Meta{Project: "shop", Branch: "feature-x", CIProvider: "jenkins"}},
-		{"none", fakeEnv("HOME", "/root"), Meta{}},
-	}
-	for _, tc := range tests {
-		if got := DetectCI(tc.env); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%s: DetectCI = %+v, want %+v", tc.name, got, tc.want)
-		}
-	}
-	flags := Meta{Branch: "override"}
-	merged := flags.Merge(tests[0].want).Merge(Meta{Project: "local", Dockerfile: "Dockerfile"})
-	if merged.Branch != "override" || merged.Project != "shop" || merged.Dockerfile != "Dockerfile" {
-		t.Errorf("Merge = %+v", merged)
-	}
-}
-
-func TestDetectGit(t *testing.T) {
-	root := filepath.Join(t.TempDir(), "checkout-dir")
-	git := filepath.Join(root, ".git")
-	sha := strings.Repeat("ab", 20)
-	write := func(p, s string) {
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(filepath.Join(git, "HEAD"), "ref: refs/heads/feature/x\n")
-	write(filepath.Join(git, "config"), "[core]\n\tbare = false\n[remote \"upstream\"]\n\turl = https://example.com/up/other.git\n[remote \"origin\"]\n\turl = git@github.com:acme/shop.git\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n")
-	write(filepath.Join(git, "packed-refs"), "# pack-refs with: peeled\n"+sha+" refs/heads/feature/x\n")
-	sub := filepath.Join(root, "services", "api")
-	os.MkdirAll(sub, 0o755)
-	if got := DetectGit(sub); got.Project != "shop" || got.Branch != "feature/x" || got.Commit != sha {
-		t.Errorf("DetectGit = %+v", got)
-	}
-	// A loose ref wins over packed-refs; a detached HEAD is a commit.
-	loose := strings.Repeat("cd", 20)
-	write(filepath.Join(git, "refs", "heads", "feature", "x"), loose+"\n")
-	if got := DetectGit(root); got.Commit != loose {
-		t.Errorf("loose ref: %+v", got)
-	}
-	write(filepath.Join(git, "HEAD"), loose+"\n")
-	if got := DetectGit(root); got.Branch != "" || got.Commit != loose {
-		t.Errorf("detached: %+v", got)
-	}
-	// A linked worktree: .git is a file pointing into the main repository.
-	wt := filepath.Join(t.TempDir(), "wt")
-	write(filepath.Join(git, "worktrees", "wt", "HEAD"), "ref: refs/heads/main\n")
-	write(filepath.Join(git, "worktrees", "wt", "commondir"), "../..\n")
-	write(filepath.Join(git, "refs", "heads", "main"), sha+"\n")
-	write(filepath.Join(wt, ".git"), "gitdir: "+filepath.Join(git, "worktrees", "wt")+"\n")
-	if got := DetectGit(wt); got.Project != "shop" || got.Branch != "main" || got.Commit != sha {
-		t.Errorf("worktree: %+v", got)
-	}
-	// No remote: the directory name.
-	plain := filepath.Join(t.TempDir(), "my-app")
-	os.MkdirAll(plain, 0o755)
-	if got := DetectProject(plain); got != "my-app" {
-		t.Errorf("DetectProject = %q", got)
-	}
-	if got := DetectProject(sub); got != "shop" {
-		t.Errorf("DetectProject in checkout = %q", got)
-	}
-	for in, want := range map[string]string{"https://github.com/acme/shop.git": "shop", "git@github.com:acme/shop": "shop", "acme/shop/": "shop", "shop": "shop", "": ""} {
-		if got := repoName(in); got != want {
-			t.Errorf("repoName(%q) = %q, want %q", in, got, want)
-		}
 	}
 }

@@ -1,9 +1,10 @@
-package store
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/buildstats/buildstats/store"
 )
 
 // SchemaVersion is the schema this package reads and writes. Open upgrades
@@ -210,7 +211,7 @@ func backfillV2(ctx context.Context, tx *sql.Tx) error {
 		if err != nil {
 			return fmt.Errorf("build %d: %w", id, err)
 		}
-		a := Summarize(b)
+		a := store.Summarize(b)
 		if _, err := tx.ExecContext(ctx, `UPDATE builds SET duration_ns = ?, duration_source = ?, steps_total = ?,
 			steps_cached = ?, steps_ran = ?, steps_failed = ?, ran_ns = ?, context_bytes = ?, base_image_bytes = ?
 			WHERE id = ?`, int64(a.Duration), a.DurationSource, a.StepsTotal, a.StepsCached, a.StepsRan, a.StepsFailed,

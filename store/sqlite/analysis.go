@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/store"
 	"math"
 	"slices"
 	"sort"
@@ -15,7 +16,7 @@ import (
 
 // vertexState is one build's record of a step identity, for comparisons.
 type vertexState struct {
-	StepRef
+	store.StepRef
 	seq      int
 	state    model.State
 	duration int64
@@ -61,8 +62,8 @@ func cacheHit(state model.State) (hit, known bool) {
 }
 
 // Compare diffs two builds step by step. See Store.Compare.
-func (s *SQLite) Compare(ctx context.Context, before, after int64) (*Comparison, error) {
-	c := &Comparison{BaseImageChanges: []BaseImageChange{}, Added: []StepRef{}, Removed: []StepRef{}, Steps: []StepChange{}}
+func (s *SQLite) Compare(ctx context.Context, before, after int64) (*store.Comparison, error) {
+	c := &store.Comparison{BaseImageChanges: []store.BaseImageChange{}, Added: []store.StepRef{}, Removed: []store.StepRef{}, Steps: []store.StepChange{}}
 	var err error
 	if c.Before, err = s.Summary(ctx, before); err != nil {
 		return nil, err
@@ -87,7 +88,7 @@ func (s *SQLite) Compare(ctx context.Context, before, after int64) (*Comparison,
 	seen := make(map[int64]bool, len(b))
 	for _, v := range b {
 		seen[v.StepID] = true
-		ch := StepChange{StepRef: v.StepRef, AfterState: v.state, AfterSeconds: seconds(v.duration), BeforeState: StateAbsent}
+		ch := store.StepChange{StepRef: v.StepRef, AfterState: v.state, AfterSeconds: seconds(v.duration), BeforeState: store.StateAbsent}
 		old := byID[v.StepID]
 		if old == nil {
 			if v.Kind == model.KindStep {
@@ -99,7 +100,7 @@ func (s *SQLite) Compare(ctx context.Context, before, after int64) (*Comparison,
 			hitB, okB := cacheHit(v.state)
 			ch.CacheChanged = okA && okB && hitA != hitB
 			if old.digest != "" && v.digest != "" && old.digest != v.digest {
-				c.BaseImageChanges = append(c.BaseImageChanges, BaseImageChange{StepRef: v.StepRef, BeforeDigest: old.digest, AfterDigest: v.digest})
+				c.BaseImageChanges = append(c.BaseImageChanges, store.BaseImageChange{StepRef: v.StepRef, BeforeDigest: old.digest, AfterDigest: v.digest})
 			}
 		}
 		ch.DeltaSeconds = round3(ch.AfterSeconds - ch.BeforeSeconds)
@@ -123,8 +124,8 @@ func (s *SQLite) Compare(ctx context.Context, before, after int64) (*Comparison,
 		if v.Kind == model.KindStep {
 			c.Removed = append(c.Removed, v.StepRef)
 		}
-		c.Steps = append(c.Steps, StepChange{StepRef: v.StepRef, BeforeState: v.state, BeforeSeconds: seconds(v.duration),
-			AfterState: StateAbsent, DeltaSeconds: -seconds(v.duration)})
+		c.Steps = append(c.Steps, store.StepChange{StepRef: v.StepRef, BeforeState: v.state, BeforeSeconds: seconds(v.duration),
+			AfterState: store.StateAbsent, DeltaSeconds: -seconds(v.duration)})
 	}
 	c.CacheLostSeconds, c.CacheGainedSeconds = round3(c.CacheLostSeconds), round3(c.CacheGainedSeconds)
 	return c, nil
@@ -132,12 +133,12 @@ func (s *SQLite) Compare(ctx context.Context, before, after int64) (*Comparison,
 
 // PreviousMisses lists steps cached in the project's previous build and not
 // in this one. See Store.PreviousMisses.
-func (s *SQLite) PreviousMisses(ctx context.Context, id int64) (*PreviousMisses, error) {
+func (s *SQLite) PreviousMisses(ctx context.Context, id int64) (*store.PreviousMisses, error) {
 	cur, err := s.Summary(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	out := &PreviousMisses{Build: cur, Steps: []StepChange{}}
+	out := &store.PreviousMisses{Build: cur, Steps: []store.StepChange{}}
 	var prev int64
 	started := cur.StartedAt.UnixMilli()
 	err = s.db.QueryRowContext(ctx, `SELECT id FROM builds
@@ -324,8 +325,8 @@ func vertexScanSQL(f stepFilter, lo, hi int64) (string, []any) {
 }
 
 // stepRefs loads the identities of the given step ids.
-func (s *SQLite) stepRefs(ctx context.Context, ids []int64) (map[int64]StepRef, error) {
-	out := make(map[int64]StepRef, len(ids))
+func (s *SQLite) stepRefs(ctx context.Context, ids []int64) (map[int64]store.StepRef, error) {
+	out := make(map[int64]store.StepRef, len(ids))
 	for len(ids) > 0 {
 		n := min(len(ids), 500) // stay under SQLite's bound-variable limit
 		chunk := ids[:n]
@@ -337,7 +338,7 @@ func (s *SQLite) stepRefs(ctx context.Context, ids []int64) (map[int64]StepRef, 
 			return nil, err
 		}
 		for rows.Next() {
-			var r StepRef
+			var r store.StepRef
 			if err := rows.Scan(&r.StepID, &r.Project, &r.Kind, &r.Platform, &r.Stage, &r.Instruction, &r.Text, &r.Occurrence); err != nil {
 				rows.Close()
 				return nil, err
@@ -352,7 +353,7 @@ func (s *SQLite) stepRefs(ctx context.Context, ids []int64) (map[int64]StepRef, 
 	return out, nil
 }
 
-func (s *SQLite) stepStats(ctx context.Context, q WindowQuery, kinds []model.Kind) ([]StepStats, error) {
+func (s *SQLite) stepStats(ctx context.Context, q store.WindowQuery, kinds []model.Kind) ([]store.StepStats, error) {
 	lo, hi := window(q.Since, q.Until)
 	raw, err := s.stepWindow(ctx, stepFilter{lo: lo, hi: hi, project: q.Project, branch: q.Branch, kinds: kinds})
 	if err != nil {
@@ -366,9 +367,9 @@ func (s *SQLite) stepStats(ctx context.Context, q WindowQuery, kinds []model.Kin
 	if err != nil {
 		return nil, err
 	}
-	out := make([]StepStats, 0, len(raw))
+	out := make([]store.StepStats, 0, len(raw))
 	for id, r := range raw {
-		st := StepStats{StepRef: refs[id], Builds: r.builds, Runs: r.runs, CacheHits: r.hits,
+		st := store.StepStats{StepRef: refs[id], Builds: r.builds, Runs: r.runs, CacheHits: r.hits,
 			Max: msSeconds(r.max), Total: msSeconds(r.total)}
 		if r.runs > 0 {
 			slices.Sort(r.durations)
@@ -389,32 +390,32 @@ func (s *SQLite) stepStats(ctx context.Context, q WindowQuery, kinds []model.Kin
 
 // Slow ranks the step identities that ran in the window by total run
 // time, then by p95. See Store.Slow.
-func (s *SQLite) Slow(ctx context.Context, q WindowQuery) ([]StepStats, error) {
+func (s *SQLite) Slow(ctx context.Context, q store.WindowQuery) ([]store.StepStats, error) {
 	all, err := s.stepStats(ctx, q, q.Kinds)
 	if err != nil {
 		return nil, s.wrap("slow steps", err)
 	}
 	return rankRan(all, q.Limit,
-		func(st StepStats) float64 { return st.Total },
-		func(st StepStats) float64 { return st.P95 }), nil
+		func(st store.StepStats) float64 { return st.Total },
+		func(st store.StepStats) float64 { return st.P95 }), nil
 }
 
 // Misses ranks Dockerfile steps that missed the cache by the time the
 // misses cost, then by miss rate. See Store.Misses.
-func (s *SQLite) Misses(ctx context.Context, q WindowQuery) ([]StepStats, error) {
+func (s *SQLite) Misses(ctx context.Context, q store.WindowQuery) ([]store.StepStats, error) {
 	all, err := s.stepStats(ctx, q, []model.Kind{model.KindStep})
 	if err != nil {
 		return nil, s.wrap("cache misses", err)
 	}
 	return rankRan(all, q.Limit,
-		func(st StepStats) float64 { return st.Lost },
-		func(st StepStats) float64 { return st.MissRate }), nil
+		func(st store.StepStats) float64 { return st.Lost },
+		func(st store.StepStats) float64 { return st.MissRate }), nil
 }
 
 // rankRan keeps the steps of all that ran (an always-cached step has
 // nothing to time), ranks them by first, then second, both highest first,
 // then by step id, and keeps the first n (0: all). It reuses all.
-func rankRan(all []StepStats, n int, first, second func(StepStats) float64) []StepStats {
+func rankRan(all []store.StepStats, n int, first, second func(store.StepStats) float64) []store.StepStats {
 	out := all[:0]
 	for _, st := range all {
 		if st.Runs > 0 {
@@ -435,18 +436,18 @@ func rankRan(all []StepStats, n int, first, second func(StepStats) float64) []St
 }
 
 // periodStart truncates t (UTC) to the start of its day or ISO week.
-func periodStart(t time.Time, p Period) time.Time {
+func periodStart(t time.Time, p store.Period) time.Time {
 	t = t.UTC()
 	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-	if p == Week {
+	if p == store.Week {
 		wd := (int(d.Weekday()) + 6) % 7 // Monday = 0
 		d = d.AddDate(0, 0, -wd)
 	}
 	return d
 }
 
-func periodNext(t time.Time, p Period) time.Time {
-	if p == Week {
+func periodNext(t time.Time, p store.Period) time.Time {
+	if p == store.Week {
 		return t.AddDate(0, 0, 7)
 	}
 	return t.AddDate(0, 0, 1)
@@ -456,12 +457,12 @@ func periodNext(t time.Time, p Period) time.Time {
 // per-build aggregates (one index scan of builds); regressions compare step
 // run times in the latest period with the periods before it. See
 // Store.Trends.
-func (s *SQLite) Trends(ctx context.Context, q TrendQuery) (*Trends, error) {
+func (s *SQLite) Trends(ctx context.Context, q store.TrendQuery) (*store.Trends, error) {
 	p := q.Period
 	switch p {
 	case "":
-		p = Week
-	case Day, Week:
+		p = store.Week
+	case store.Day, store.Week:
 	default:
 		return nil, fmt.Errorf("trends: unknown period %q (want day or week)", p)
 	}
@@ -487,7 +488,7 @@ func (s *SQLite) Trends(ctx context.Context, q TrendQuery) (*Trends, error) {
 		return nil, s.wrap("trends", err)
 	}
 	type bucket struct {
-		TrendPeriod
+		store.TrendPeriod
 		durations []int64
 	}
 	var buckets []*bucket
@@ -503,14 +504,14 @@ func (s *SQLite) Trends(ctx context.Context, q TrendQuery) (*Trends, error) {
 		if len(buckets) == 0 && !q.Since.IsZero() {
 			// Begin at the window's first period even if it had no builds.
 			first := periodStart(q.Since, p)
-			buckets = append(buckets, &bucket{TrendPeriod: TrendPeriod{Start: first, End: periodNext(first, p)}})
+			buckets = append(buckets, &bucket{TrendPeriod: store.TrendPeriod{Start: first, End: periodNext(first, p)}})
 		}
 		for len(buckets) == 0 || buckets[len(buckets)-1].Start.Before(start) {
 			next := start
 			if len(buckets) > 0 {
 				next = buckets[len(buckets)-1].End
 			}
-			buckets = append(buckets, &bucket{TrendPeriod: TrendPeriod{Start: next, End: periodNext(next, p)}})
+			buckets = append(buckets, &bucket{TrendPeriod: store.TrendPeriod{Start: next, End: periodNext(next, p)}})
 		}
 		bk := buckets[len(buckets)-1]
 		bk.Builds++
@@ -529,10 +530,10 @@ func (s *SQLite) Trends(ctx context.Context, q TrendQuery) (*Trends, error) {
 		last := periodStart(q.Until.Add(-1), p)
 		for buckets[len(buckets)-1].Start.Before(last) {
 			next := buckets[len(buckets)-1].End
-			buckets = append(buckets, &bucket{TrendPeriod: TrendPeriod{Start: next, End: periodNext(next, p)}})
+			buckets = append(buckets, &bucket{TrendPeriod: store.TrendPeriod{Start: next, End: periodNext(next, p)}})
 		}
 	}
-	out := &Trends{Period: p, Periods: make([]TrendPeriod, 0, len(buckets)), Regressions: []StepRegression{}}
+	out := &store.Trends{Period: p, Periods: make([]store.TrendPeriod, 0, len(buckets)), Regressions: []store.StepRegression{}}
 	for _, bk := range buckets {
 		if bk.Builds > 0 {
 			bk.FailureRate = round3(float64(bk.Failed) / float64(bk.Builds))
@@ -567,7 +568,7 @@ const (
 
 // regressions compares each Dockerfile step's p50 run time in [cur, end)
 // with its p50 in [base, cur).
-func (s *SQLite) regressions(ctx context.Context, q TrendQuery, base, cur, end int64) ([]StepRegression, error) {
+func (s *SQLite) regressions(ctx context.Context, q store.TrendQuery, base, cur, end int64) ([]store.StepRegression, error) {
 	f := stepFilter{project: q.Project, branch: q.Branch, kinds: []model.Kind{model.KindStep}}
 	f.lo, f.hi = base, cur
 	before, err := s.stepWindow(ctx, f)
@@ -579,7 +580,7 @@ func (s *SQLite) regressions(ctx context.Context, q TrendQuery, base, cur, end i
 	if err != nil {
 		return nil, err
 	}
-	var out []StepRegression
+	var out []store.StepRegression
 	for id, a := range after {
 		b := before[id]
 		if b == nil || a.runs == 0 || b.runs == 0 {
@@ -587,7 +588,7 @@ func (s *SQLite) regressions(ctx context.Context, q TrendQuery, base, cur, end i
 		}
 		slices.Sort(a.durations)
 		slices.Sort(b.durations)
-		r := StepRegression{StepRef: StepRef{StepID: id}, BaselineRuns: b.runs, CurrentRuns: a.runs,
+		r := store.StepRegression{StepRef: store.StepRef{StepID: id}, BaselineRuns: b.runs, CurrentRuns: a.runs,
 			BaselineSeconds: msSeconds(percentile(b.durations, 0.5)), CurrentSeconds: msSeconds(percentile(a.durations, 0.5))}
 		r.DeltaSeconds = round3(r.CurrentSeconds - r.BaselineSeconds)
 		if r.DeltaSeconds >= regressionMinDelta && r.CurrentSeconds >= regressionMinRatio*r.BaselineSeconds {
@@ -613,7 +614,7 @@ func (s *SQLite) regressions(ctx context.Context, q TrendQuery, base, cur, end i
 		out[i].StepRef = refs[out[i].StepID]
 	}
 	if out == nil {
-		out = []StepRegression{}
+		out = []store.StepRegression{}
 	}
 	return out, nil
 }

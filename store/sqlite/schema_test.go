@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/buildstats/buildstats/store"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -176,7 +177,7 @@ INSERT INTO transfers VALUES (1, 0, 0, 'transferring context', 2048, 0, 0, 1);
 	if v != SchemaVersion {
 		t.Fatalf("version %d after upgrade, want %d", v, SchemaVersion)
 	}
-	h, err := s.History(ctx, HistoryQuery{})
+	h, err := s.History(ctx, store.HistoryQuery{})
 	if err != nil || len(h) != 1 {
 		t.Fatalf("history: %+v %v", h, err)
 	}
@@ -191,7 +192,7 @@ INSERT INTO transfers VALUES (1, 0, 0, 'transferring context', 2048, 0, 0, 1);
 		t.Errorf("upgraded build: %v %+v %+v", err, b, m)
 	}
 	// The copied columns the v2 index needs were backfilled.
-	slow, err := s.Slow(ctx, WindowQuery{Since: t0})
+	slow, err := s.Slow(ctx, store.WindowQuery{Since: t0})
 	if err != nil || len(slow) != 2 || slow[0].Text != "RUN make" || slow[0].Total != 4 {
 		t.Errorf("slow after upgrade: %+v %v", slow, err)
 	}
@@ -199,7 +200,7 @@ INSERT INTO transfers VALUES (1, 0, 0, 'transferring context', 2048, 0, 0, 1);
 		t.Errorf("a v1 build has source %q, layer bytes %v", b.Source, b.Vertices[2].HasLayerBytes)
 	}
 	// And the upgraded database takes new builds.
-	mustIngest(t, s, parseFile(t, probe("plain-cold.log")), Meta{Project: "legacy", Started: t0.Add(time.Hour)})
+	mustIngest(t, s, parseFile(t, probe("plain-cold.log")), store.Meta{Project: "legacy", Started: t0.Add(time.Hour)})
 	checkIntegrity(t, s.DB())
 	checkShapeIsFresh(t, s)
 }
@@ -226,10 +227,10 @@ func liveBuild(b *model.Build, source string) *model.Build {
 func TestMigrateFromV2(t *testing.T) {
 	s, path := openTemp(t)
 	ids := ingestMulti(t, s)
-	ids = append(ids, mustIngest(t, s, parseFile(t, probe("run-fail-plain.log")), Meta{Project: "multi", Started: t0.Add(6 * time.Hour), Source: "fail.log"}))
+	ids = append(ids, mustIngest(t, s, parseFile(t, probe("run-fail-plain.log")), store.Meta{Project: "multi", Started: t0.Add(6 * time.Hour), Source: "fail.log"}))
 	type stored struct {
 		b *model.Build
-		m Meta
+		m store.Meta
 	}
 	var before []stored
 	for _, id := range ids {
@@ -239,11 +240,11 @@ func TestMigrateFromV2(t *testing.T) {
 		}
 		before = append(before, stored{b, m})
 	}
-	histBefore, err := s.History(ctx, HistoryQuery{})
+	histBefore, err := s.History(ctx, store.HistoryQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	slowBefore, err := s.Slow(ctx, WindowQuery{Since: t0})
+	slowBefore, err := s.Slow(ctx, store.WindowQuery{Since: t0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,16 +285,16 @@ func TestMigrateFromV2(t *testing.T) {
 			t.Errorf("build %d reads back differently after the upgrade", id)
 		}
 	}
-	if h, err := s.History(ctx, HistoryQuery{}); err != nil || !reflect.DeepEqual(h, histBefore) {
+	if h, err := s.History(ctx, store.HistoryQuery{}); err != nil || !reflect.DeepEqual(h, histBefore) {
 		t.Errorf("history after the upgrade: %v\n got %+v\nwant %+v", err, h, histBefore)
 	}
-	if slow, err := s.Slow(ctx, WindowQuery{Since: t0}); err != nil || !reflect.DeepEqual(slow, slowBefore) {
+	if slow, err := s.Slow(ctx, store.WindowQuery{Since: t0}); err != nil || !reflect.DeepEqual(slow, slowBefore) {
 		t.Errorf("slow after the upgrade: %v\n got %+v\nwant %+v", err, slow, slowBefore)
 	}
 
 	// The upgraded database stores a live build's source and layer sizes.
 	live := liveBuild(parseFile(t, probe("multistage-plain-warm.log")), "docker")
-	id := mustIngest(t, s, live, Meta{Project: "multi", Started: t0.Add(7 * time.Hour), ContentHash: "live"})
+	id := mustIngest(t, s, live, store.Meta{Project: "multi", Started: t0.Add(7 * time.Hour), ContentHash: "live"})
 	got, _, err := s.Build(ctx, id)
 	if err != nil {
 		t.Fatal(err)
@@ -319,15 +320,15 @@ func fileBytes(t *testing.T, path string) []byte {
 // A database from a newer buildstats is refused and left byte for byte.
 func TestNewerSchemaRefused(t *testing.T) {
 	s, path := openTemp(t)
-	mustIngest(t, s, parseFile(t, probe("plain-cold.log")), Meta{Project: "p"})
+	mustIngest(t, s, parseFile(t, probe("plain-cold.log")), store.Meta{Project: "p"})
 	if _, err := s.DB().Exec(`UPDATE buildstats_schema SET version = 7`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close() // checkpoints the WAL into the file
 	before := fileBytes(t, path)
 	_, err := Open(path)
-	if !errors.Is(err, ErrSchemaTooNew) {
-		t.Fatalf("Open: %v, want ErrSchemaTooNew", err)
+	if !errors.Is(err, store.ErrSchemaTooNew) {
+		t.Fatalf("Open: %v, want store.ErrSchemaTooNew", err)
 	}
 	for _, want := range []string{path, "version 7", "up to version 3", "not modified"} {
 		if !strings.Contains(err.Error(), want) {
@@ -357,7 +358,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if len(walBefore) == 0 {
 		t.Fatal("no WAL to test with")
 	}
-	if _, err := Open(crashed); !errors.Is(err, ErrSchemaTooNew) || !strings.Contains(err.Error(), "version 8") {
+	if _, err := Open(crashed); !errors.Is(err, store.ErrSchemaTooNew) || !strings.Contains(err.Error(), "version 8") {
 		t.Fatalf("Open with the version in the WAL: %v", err)
 	}
 	if !bytes.Equal(mainBefore, fileBytes(t, crashed)) || !bytes.Equal(walBefore, fileBytes(t, crashed+"-wal")) {
@@ -390,7 +391,7 @@ func TestNotADatabase(t *testing.T) {
 			t.Errorf("%s: opened", path)
 			continue
 		}
-		if !errors.Is(err, ErrNotDatabase) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "unchanged") {
+		if !errors.Is(err, store.ErrNotDatabase) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "unchanged") {
 			t.Errorf("%s: %v", filepath.Base(path), err)
 		}
 		if !bytes.Equal(before, fileBytes(t, path)) {
@@ -414,7 +415,7 @@ func TestLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	first := mustIngest(t, s, parseFile(t, probe("plain-cold.log")), Meta{Project: "p", Started: t0})
+	first := mustIngest(t, s, parseFile(t, probe("plain-cold.log")), store.Meta{Project: "p", Started: t0})
 
 	other, err := sql.Open("sqlite3", path)
 	if err != nil {
@@ -426,19 +427,19 @@ func TestLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, _, err = s.Ingest(ctx, parseFile(t, probe("plain-warm.log")), Meta{Project: "p", Started: t0.Add(time.Hour)}, IngestOptions{})
-	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), path) {
+	_, _, err = s.Ingest(ctx, parseFile(t, probe("plain-warm.log")), store.Meta{Project: "p", Started: t0.Add(time.Hour)}, store.IngestOptions{})
+	if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("ingest while locked: %v", err)
 	}
 	if waited := time.Since(start); waited < 150*time.Millisecond {
 		t.Errorf("gave up after %v, before the busy timeout", waited)
 	}
 	// Readers are not blocked by a writer in WAL mode.
-	if h, err := s.History(ctx, HistoryQuery{}); err != nil || len(h) != 1 || h[0].ID != first {
+	if h, err := s.History(ctx, store.HistoryQuery{}); err != nil || len(h) != 1 || h[0].ID != first {
 		t.Errorf("history while locked: %+v %v", h, err)
 	}
 	other.Exec(`ROLLBACK`)
-	if _, created, err := s.Ingest(ctx, parseFile(t, probe("plain-warm.log")), Meta{Project: "p", Started: t0.Add(time.Hour)}, IngestOptions{}); err != nil || !created {
+	if _, created, err := s.Ingest(ctx, parseFile(t, probe("plain-warm.log")), store.Meta{Project: "p", Started: t0.Add(time.Hour)}, store.IngestOptions{}); err != nil || !created {
 		t.Fatalf("ingest after the lock was released: %v", err)
 	}
 	checkIntegrity(t, s.DB())
@@ -450,11 +451,11 @@ func TestIngestCanceled(t *testing.T) {
 	c, cancel := context.WithCancel(ctx)
 	cancel()
 	b := parseFile(t, probe("multistage-plain-cold.log"))
-	if _, _, err := s.Ingest(c, b, Meta{Project: "p"}, IngestOptions{}); err == nil {
+	if _, _, err := s.Ingest(c, b, store.Meta{Project: "p"}, store.IngestOptions{}); err == nil {
 		t.Fatal("canceled ingest succeeded")
 	}
-	if h, _ := s.History(ctx, HistoryQuery{}); len(h) != 0 {
+	if h, _ := s.History(ctx, store.HistoryQuery{}); len(h) != 0 {
 		t.Errorf("canceled ingest stored %+v", h)
 	}
-	mustIngest(t, s, b, Meta{Project: "p"})
+	mustIngest(t, s, b, store.Meta{Project: "p"})
 }
