@@ -3,11 +3,11 @@ package report
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/buildstats/buildstats/parse/model"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
 )
 

@@ -1,38 +1,21 @@
-// Package store keeps build history: every ingested build with its
-// vertices, transfers and metadata, and the queries the history, show,
-// compare, slow, misses, trends and explain commands answer from it.
+// Package store is the build history's domain: the Store interface every
+// command reads and writes the history through, the queries and results it
+// speaks, and the errors callers test for. It needs no database driver.
+// Implementations live in subpackages: sqlite, the embedded default, and
+// others for a shared server database. store/storetest is the conformance
+// suite each implementation passes unchanged, so commands behave the same
+// whichever one holds the history.
 //
-// Callers use the Store interface; Open returns the SQLite implementation,
-// the embedded default (DefaultPath says where it lives). The SQL is kept
-// portable where that costs nothing (plain types, ON CONFLICT and
-// RETURNING, one SQLite-only aggregate behind dialectListAgg) so a shared
-// server database can implement Store later.
+// A step's identity across builds is its project plus model.Identity
+// (platform, stage and normalised instruction), never its "n/m" position,
+// which shifts whenever a Dockerfile line is added. What a build's steps
+// are (state, kind, identity, whether they ran) is the model's to say:
+// stores persist and aggregate those facts, they do not re-derive them.
 //
-// A step's identity across builds is its project, platform, stage and
-// normalised instruction text (see StepRef), never its "n/m" position, which
-// shifts whenever a Dockerfile line is added.
-//
-// # Schema
-//
-// Version 3 (SchemaVersion; see schema.go for the DDL):
-//
-//   - projects, branches: names.
-//   - builds: one row per ingested log or live build, unique by content
-//     hash, with its metadata, where a live build came from, and per-build
-//     aggregates computed at ingest (duration, steps total/cached/ran/failed,
-//     run time, context and base image bytes).
-//   - steps: step identities, an integer id per (project, key), where key
-//     hashes kind, platform, stage, normalised text and occurrence.
-//   - vertices: every vertex of every build, keyed (build, position), with
-//     its step id and, for live Docker Engine builds, the size of the layer
-//     it produced; transfers and vertex_output (kept logs only) hang off it.
-//   - step_days: per step identity and UTC day, executions, cache hits and
-//     every run time, maintained at ingest.
-//
-// History and trends read builds through covering indexes. Slow, misses
-// and regressions read step_days for whole days and the vertices of the
-// matching builds for partial days and branch filters, so a year of
-// history costs one row per step and day rather than one per vertex.
+// Read-only commands open a history with a Reader, which never writes: it
+// refuses a missing or empty database (ErrNoHistory) instead of creating
+// one, and a database of an older schema (ErrSchemaTooOld) instead of
+// upgrading it.
 package store
 
 import (
@@ -43,12 +26,21 @@ import (
 	"github.com/buildstats/buildstats/parse/model"
 )
 
-// Store is the build history. Implementations are safe for concurrent use.
+// Store is a build history that can be written to. Implementations are
+// safe for concurrent use.
 type Store interface {
+	Reader
 	// Ingest stores one build in a single transaction. Builds are keyed by
 	// Meta.ContentHash: ingesting the same content again stores nothing and
 	// returns the existing id with created == false.
 	Ingest(ctx context.Context, b *model.Build, m Meta, opts IngestOptions) (id int64, created bool, err error)
+	// IngestBatch stores many builds in one transaction, all or none.
+	IngestBatch(ctx context.Context, items []BatchItem) ([]BatchResult, error)
+}
+
+// Reader is the read side of a build history: everything the reporting
+// commands need. Implementations are safe for concurrent use.
+type Reader interface {
 	// History lists builds newest first.
 	History(ctx context.Context, q HistoryQuery) ([]BuildSummary, error)
 	// Summary returns the history row of one build.
@@ -90,7 +82,28 @@ var (
 	// ErrLocked: another process held the database for longer than the busy
 	// timeout.
 	ErrLocked = errors.New("database is locked")
+	// ErrNoHistory: a Reader was asked to open a history that does not
+	// exist or holds nothing. Nothing was created.
+	ErrNoHistory = errors.New("no build history")
+	// ErrSchemaTooOld: a Reader found a database of an older schema. A
+	// Reader never upgrades it; a command that writes does.
+	ErrSchemaTooOld = errors.New("database schema is older than this buildstats")
+	// ErrUnwritable: the database cannot be written: a read-only file,
+	// directory or role, or a full disk. Retrying another build will not help.
+	ErrUnwritable = errors.New("the build history cannot be written")
 )
+
+// IsDatabaseError reports whether err is about the history database as a
+// whole (unusable, locked, unwritable, missing) rather than about one build:
+// a command should stop rather than go on with the next build.
+func IsDatabaseError(err error) bool {
+	for _, e := range []error{ErrNotDatabase, ErrSchemaTooNew, ErrSchemaTooOld, ErrLocked, ErrNoHistory, ErrUnwritable} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
 
 // Meta is what the log does not say about a build: where and from what it
 // was built. The CLI fills it from flags, DetectCI and DetectGit.

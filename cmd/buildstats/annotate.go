@@ -146,7 +146,7 @@ func runAnnotate(ctx context.Context, app *App, flags *pflag.FlagSet, opts annot
 	var results []gate.Result
 	needBaseline := slices.Contains(cfg.Gates, gate.Regression)
 	if dbPath != "" || needBaseline {
-		var s *sqlite.SQLite
+		var s *sqlite.Store
 		path := dbPath
 		if dbPath != "" {
 			s, err = ingestForAnnotate(ctx, app, dbPath, lb, meta, file)
@@ -194,7 +194,7 @@ func runAnnotate(ctx context.Context, app *App, flags *pflag.FlagSet, opts annot
 
 // ingestForAnnotate stores the build in the history at path and returns
 // the open database for the baseline.
-func ingestForAnnotate(ctx context.Context, app *App, path string, lb *loggedBuild, meta store.Meta, dockerfilePath string) (*sqlite.SQLite, error) {
+func ingestForAnnotate(ctx context.Context, app *App, path string, lb *loggedBuild, meta store.Meta, dockerfilePath string) (*sqlite.Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}

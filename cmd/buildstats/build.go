@@ -230,7 +230,7 @@ func storeBuild(ctx context.Context, app *App, db string, b *model.Build, meta s
 	return err
 }
 
-func openStore(app *App, db string) (*sqlite.SQLite, error) {
+func openStore(app *App, db string) (*sqlite.Store, error) {
 	path := db
 	if path == "" {
 		var err error

@@ -239,7 +239,7 @@ func historyPath(app *App, g *gateFlags) (string, error) {
 
 // openHistory opens the history database for reading, without creating
 // it: a missing database is not an error but no history (nil store).
-func openHistory(app *App, g *gateFlags) (*sqlite.SQLite, string, error) {
+func openHistory(app *App, g *gateFlags) (*sqlite.Store, string, error) {
 	path, err := historyPath(app, g)
 	if err != nil {
 		return nil, "", err

@@ -24,7 +24,7 @@ const dbFlagUsage = "history database (default $BUILDSTATS_DB or ~/.local/share/
 // openHistoryForRead opens the build history for a command that only
 // reads it. It never creates a database: a missing or empty file means
 // nothing was ingested, which the user has to fix.
-func openHistoryForRead(app *App, db string) (*sqlite.SQLite, error) {
+func openHistoryForRead(app *App, db string) (*sqlite.Store, error) {
 	path, ok, err := historyDB(app, db)
 	if err != nil {
 		return nil, err

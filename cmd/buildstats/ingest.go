@@ -113,7 +113,7 @@ func runIngest(ctx context.Context, app *App, opts ingestOptions) error {
 	progress := &progressBar{w: app.IO.ErrOut, total: len(inputs),
 		enabled: len(inputs) >= progressMinFiles && isTerminal(app.IO.ErrOut)}
 	var (
-		s                      *sqlite.SQLite
+		s                      *sqlite.Store
 		stored, known, skipped int
 		failed                 []string
 		fatal                  error // the database is unusable: stop

@@ -63,7 +63,7 @@ func coldWith(t *testing.T, d time.Duration) *model.Build {
 // history is a real database in a temporary directory.
 type history struct {
 	t   *testing.T
-	s   *sqlite.SQLite
+	s   *sqlite.Store
 	day int
 }
 

@@ -5,13 +5,14 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"github.com/buildstats/buildstats/parse/model"
-	"github.com/buildstats/buildstats/store"
 	"math"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/store"
 )
 
 // vertexState is one build's record of a step identity, for comparisons.
@@ -23,7 +24,7 @@ type vertexState struct {
 	digest   string
 }
 
-func (s *SQLite) buildSteps(ctx context.Context, id int64) ([]vertexState, error) {
+func (s *Store) buildSteps(ctx context.Context, id int64) ([]vertexState, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT v.seq, v.step_id, p.name, st.kind, st.platform, st.stage,
 		st.instruction, st.text, st.occurrence, v.cached, v.canceled, v.completed, v.error,
 		v.duration_ns, v.image_digest
@@ -62,7 +63,7 @@ func cacheHit(state model.State) (hit, known bool) {
 }
 
 // Compare diffs two builds step by step. See Store.Compare.
-func (s *SQLite) Compare(ctx context.Context, before, after int64) (*store.Comparison, error) {
+func (s *Store) Compare(ctx context.Context, before, after int64) (*store.Comparison, error) {
 	c := &store.Comparison{BaseImageChanges: []store.BaseImageChange{}, Added: []store.StepRef{}, Removed: []store.StepRef{}, Steps: []store.StepChange{}}
 	var err error
 	if c.Before, err = s.Summary(ctx, before); err != nil {
@@ -133,7 +134,7 @@ func (s *SQLite) Compare(ctx context.Context, before, after int64) (*store.Compa
 
 // PreviousMisses lists steps cached in the project's previous build and not
 // in this one. See Store.PreviousMisses.
-func (s *SQLite) PreviousMisses(ctx context.Context, id int64) (*store.PreviousMisses, error) {
+func (s *Store) PreviousMisses(ctx context.Context, id int64) (*store.PreviousMisses, error) {
 	cur, err := s.Summary(ctx, id)
 	if err != nil {
 		return nil, err
@@ -206,7 +207,7 @@ type stepFilter struct {
 // asked for (the rollup does not split by branch), come from the vertices
 // of the matching builds. Both give the same numbers; the rollup makes a
 // year cost what a few weeks of vertices would.
-func (s *SQLite) stepWindow(ctx context.Context, f stepFilter) (map[int64]*rawStats, error) {
+func (s *Store) stepWindow(ctx context.Context, f stepFilter) (map[int64]*rawStats, error) {
 	out := map[int64]*rawStats{}
 	lo, hi := max(f.lo, 0), f.hi // no build started before 1970
 	if lo >= hi {
@@ -240,7 +241,7 @@ func stepIDs(f stepFilter) (string, []any) {
 // dayScan adds the rollup rows of days [dayLo, dayHi). The step_id IN list
 // makes SQLite seek into the rollup's primary key per step and group in
 // key order, without a sort; each step's run times arrive as one list.
-func (s *SQLite) dayScan(ctx context.Context, f stepFilter, dayLo, dayHi int64, out map[int64]*rawStats) error {
+func (s *Store) dayScan(ctx context.Context, f stepFilter, dayLo, dayHi int64, out map[int64]*rawStats) error {
 	query, args := dayScanSQL(f, dayLo, dayHi)
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -276,7 +277,7 @@ func dayScanSQL(f stepFilter, dayLo, dayHi int64) (string, []any) {
 
 // vertexScan adds the vertices of the builds that started in [lo, hi):
 // a range of builds_trend, then each build's vertices in primary key order.
-func (s *SQLite) vertexScan(ctx context.Context, f stepFilter, lo, hi int64, out map[int64]*rawStats) error {
+func (s *Store) vertexScan(ctx context.Context, f stepFilter, lo, hi int64, out map[int64]*rawStats) error {
 	if lo >= hi {
 		return nil
 	}
@@ -325,7 +326,7 @@ func vertexScanSQL(f stepFilter, lo, hi int64) (string, []any) {
 }
 
 // stepRefs loads the identities of the given step ids.
-func (s *SQLite) stepRefs(ctx context.Context, ids []int64) (map[int64]store.StepRef, error) {
+func (s *Store) stepRefs(ctx context.Context, ids []int64) (map[int64]store.StepRef, error) {
 	out := make(map[int64]store.StepRef, len(ids))
 	for len(ids) > 0 {
 		n := min(len(ids), 500) // stay under SQLite's bound-variable limit
@@ -353,7 +354,7 @@ func (s *SQLite) stepRefs(ctx context.Context, ids []int64) (map[int64]store.Ste
 	return out, nil
 }
 
-func (s *SQLite) stepStats(ctx context.Context, q store.WindowQuery, kinds []model.Kind) ([]store.StepStats, error) {
+func (s *Store) stepStats(ctx context.Context, q store.WindowQuery, kinds []model.Kind) ([]store.StepStats, error) {
 	lo, hi := window(q.Since, q.Until)
 	raw, err := s.stepWindow(ctx, stepFilter{lo: lo, hi: hi, project: q.Project, branch: q.Branch, kinds: kinds})
 	if err != nil {
@@ -390,7 +391,7 @@ func (s *SQLite) stepStats(ctx context.Context, q store.WindowQuery, kinds []mod
 
 // Slow ranks the step identities that ran in the window by total run
 // time, then by p95. See Store.Slow.
-func (s *SQLite) Slow(ctx context.Context, q store.WindowQuery) ([]store.StepStats, error) {
+func (s *Store) Slow(ctx context.Context, q store.WindowQuery) ([]store.StepStats, error) {
 	all, err := s.stepStats(ctx, q, q.Kinds)
 	if err != nil {
 		return nil, s.wrap("slow steps", err)
@@ -402,7 +403,7 @@ func (s *SQLite) Slow(ctx context.Context, q store.WindowQuery) ([]store.StepSta
 
 // Misses ranks Dockerfile steps that missed the cache by the time the
 // misses cost, then by miss rate. See Store.Misses.
-func (s *SQLite) Misses(ctx context.Context, q store.WindowQuery) ([]store.StepStats, error) {
+func (s *Store) Misses(ctx context.Context, q store.WindowQuery) ([]store.StepStats, error) {
 	all, err := s.stepStats(ctx, q, []model.Kind{model.KindStep})
 	if err != nil {
 		return nil, s.wrap("cache misses", err)
@@ -457,7 +458,7 @@ func periodNext(t time.Time, p store.Period) time.Time {
 // per-build aggregates (one index scan of builds); regressions compare step
 // run times in the latest period with the periods before it. See
 // Store.Trends.
-func (s *SQLite) Trends(ctx context.Context, q store.TrendQuery) (*store.Trends, error) {
+func (s *Store) Trends(ctx context.Context, q store.TrendQuery) (*store.Trends, error) {
 	p := q.Period
 	switch p {
 	case "":
@@ -568,7 +569,7 @@ const (
 
 // regressions compares each Dockerfile step's p50 run time in [cur, end)
 // with its p50 in [base, cur).
-func (s *SQLite) regressions(ctx context.Context, q store.TrendQuery, base, cur, end int64) ([]store.StepRegression, error) {
+func (s *Store) regressions(ctx context.Context, q store.TrendQuery, base, cur, end int64) ([]store.StepRegression, error) {
 	f := stepFilter{project: q.Project, branch: q.Branch, kinds: []model.Kind{model.KindStep}}
 	f.lo, f.hi = base, cur
 	before, err := s.stepWindow(ctx, f)

@@ -1,13 +1,13 @@
 package sqlite
 
 import (
-	"github.com/buildstats/buildstats/store"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/store"
 )
 
 // benchBuilds makes n synthetic builds of 40 Dockerfile steps (44 vertices).

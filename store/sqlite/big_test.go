@@ -2,8 +2,6 @@ package sqlite
 
 import (
 	"fmt"
-	"github.com/buildstats/buildstats/parse/model"
-	"github.com/buildstats/buildstats/store"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/store"
 )
 
 // The year of history TestYearOfHistory generates.
@@ -24,59 +25,59 @@ var (
 var yearQueries = []struct {
 	name   string
 	budget bool
-	run    func(s *SQLite) (int, error)
+	run    func(s *Store) (int, error)
 }{
-	{"trends weekly, a year", true, func(s *SQLite) (int, error) {
+	{"trends weekly, a year", true, func(s *Store) (int, error) {
 		tr, err := s.Trends(ctx, store.TrendQuery{Period: store.Week, Since: yearCfg.Start, Until: yearEnd})
 		if err != nil {
 			return 0, err
 		}
 		return len(tr.Periods), nil
 	}},
-	{"trends daily, a year", false, func(s *SQLite) (int, error) {
+	{"trends daily, a year", false, func(s *Store) (int, error) {
 		tr, err := s.Trends(ctx, store.TrendQuery{Period: store.Day, Since: yearCfg.Start, Until: yearEnd})
 		if err != nil {
 			return 0, err
 		}
 		return len(tr.Periods), nil
 	}},
-	{"slow, a year", true, func(s *SQLite) (int, error) {
+	{"slow, a year", true, func(s *Store) (int, error) {
 		r, err := s.Slow(ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd})
 		return len(r), err
 	}},
-	{"slow, a year to now (partial days)", true, func(s *SQLite) (int, error) {
+	{"slow, a year to now (partial days)", true, func(s *Store) (int, error) {
 		r, err := s.Slow(ctx, store.WindowQuery{Since: yearCfg.Start.Add(13 * time.Hour), Until: yearEnd.Add(-5 * time.Hour)})
 		return len(r), err
 	}},
-	{"misses, a year", true, func(s *SQLite) (int, error) {
+	{"misses, a year", true, func(s *Store) (int, error) {
 		r, err := s.Misses(ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd})
 		return len(r), err
 	}},
-	{"slow, last 30 days", false, func(s *SQLite) (int, error) {
+	{"slow, last 30 days", false, func(s *Store) (int, error) {
 		r, err := s.Slow(ctx, store.WindowQuery{Since: yearEnd.AddDate(0, 0, -30), Until: yearEnd})
 		return len(r), err
 	}},
-	{"slow, a year, one project", false, func(s *SQLite) (int, error) {
+	{"slow, a year, one project", false, func(s *Store) (int, error) {
 		r, err := s.Slow(ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd, Project: "service-00"})
 		return len(r), err
 	}},
-	{"slow, a year, one project + branch", false, func(s *SQLite) (int, error) {
+	{"slow, a year, one project + branch", false, func(s *Store) (int, error) {
 		r, err := s.Slow(ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd, Project: "service-00", Branch: "main"})
 		return len(r), err
 	}},
-	{"slow, a year, branch main (all projects)", false, func(s *SQLite) (int, error) {
+	{"slow, a year, branch main (all projects)", false, func(s *Store) (int, error) {
 		r, err := s.Slow(ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd, Branch: "main"})
 		return len(r), err
 	}},
-	{"history, limit 20", false, func(s *SQLite) (int, error) {
+	{"history, limit 20", false, func(s *Store) (int, error) {
 		r, err := s.History(ctx, store.HistoryQuery{Limit: 20})
 		return len(r), err
 	}},
-	{"history, one project, limit 20", false, func(s *SQLite) (int, error) {
+	{"history, one project, limit 20", false, func(s *Store) (int, error) {
 		r, err := s.History(ctx, store.HistoryQuery{Limit: 20, Project: "service-03"})
 		return len(r), err
 	}},
-	{"show latest (Build)", false, func(s *SQLite) (int, error) {
+	{"show latest (Build)", false, func(s *Store) (int, error) {
 		id, err := s.Resolve(ctx, "latest", "")
 		if err != nil {
 			return 0, err
@@ -87,7 +88,7 @@ var yearQueries = []struct {
 		}
 		return len(b.Vertices), nil
 	}},
-	{"compare previous latest", false, func(s *SQLite) (int, error) {
+	{"compare previous latest", false, func(s *Store) (int, error) {
 		a, err := s.Resolve(ctx, "previous", "service-00")
 		if err != nil {
 			return 0, err
@@ -99,7 +100,7 @@ var yearQueries = []struct {
 		}
 		return len(c.Steps), nil
 	}},
-	{"previous misses of latest", false, func(s *SQLite) (int, error) {
+	{"previous misses of latest", false, func(s *Store) (int, error) {
 		b, err := s.Resolve(ctx, "latest", "")
 		if err != nil {
 			return 0, err
@@ -130,7 +131,7 @@ func timeInFreshProcess(t *testing.T, path, name string) time.Duration {
 }
 
 // helperQuery is the helper process side of timeInFreshProcess.
-func helperQuery(s *SQLite, name string) error {
+func helperQuery(s *Store, name string) error {
 	for _, q := range yearQueries {
 		if q.name == name {
 			t0 := time.Now()

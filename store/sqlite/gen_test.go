@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"github.com/buildstats/buildstats/store"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/store"
 )
 
 // genConfig shapes a synthetic build history: several projects building
@@ -186,7 +186,7 @@ func genHistory(cfg genConfig, emit func(b *model.Build, m store.Meta) error) er
 }
 
 // generate fills s with a synthetic history in one transaction.
-func generate(ctx context.Context, s *SQLite, cfg genConfig) error {
+func generate(ctx context.Context, s *Store, cfg genConfig) error {
 	return s.withIngester(ctx, func(in *ingester) error {
 		return genHistory(cfg, func(b *model.Build, m store.Meta) error {
 			_, _, err := in.ingest(ctx, b, m, store.IngestOptions{})

@@ -6,14 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/buildstats/buildstats/store"
 	"io"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/buildstats/buildstats/parse/model"
 	"github.com/mattn/go-sqlite3"
+
+	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/store"
 )
 
 // testHookVertex, when set by tests, runs after each vertex is written.
@@ -131,7 +132,7 @@ type dayDelta struct {
 // ingester writes builds inside one transaction on the writer connection,
 // with statements prepared once for all of them.
 type ingester struct {
-	s      *SQLite
+	s      *Store
 	conn   *sqlite3.SQLiteConn
 	stmts  map[string]*stmt
 	names  map[nameKey]int64 // ids created in this transaction
@@ -188,8 +189,11 @@ func (in *ingester) flushDays() error {
 // queues behind other writers for up to the busy timeout) and commits if f
 // succeeds. Ingests use driver-level statements for speed; database/sql
 // keeps the connection for the duration of f only.
-func (s *SQLite) withIngester(ctx context.Context, f func(in *ingester) error) error {
-	s.wmu.Lock() // one writer per process; others wait in SQLite
+func (s *Store) withIngester(ctx context.Context, f func(in *ingester) error) error {
+	if s.readOnly {
+		return errReadOnly
+	}
+	s.wmu.Lock() // one writer per process; others wait in Store
 	defer s.wmu.Unlock()
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
@@ -496,7 +500,7 @@ func canonicalName(v *model.Vertex) string {
 
 // Ingest stores b in one transaction: a crash or kill part way leaves no
 // trace of it. See Store.Ingest.
-func (s *SQLite) Ingest(ctx context.Context, b *model.Build, m store.Meta, opts store.IngestOptions) (id int64, created bool, err error) {
+func (s *Store) Ingest(ctx context.Context, b *model.Build, m store.Meta, opts store.IngestOptions) (id int64, created bool, err error) {
 	err = s.withIngester(ctx, func(in *ingester) error {
 		id, created, err = in.ingest(ctx, b, m, opts)
 		return err
@@ -509,7 +513,7 @@ func (s *SQLite) Ingest(ctx context.Context, b *model.Build, m store.Meta, opts 
 
 // IngestBatch stores many builds in a single transaction: all or none.
 // It is much faster than one Ingest per build when backfilling history.
-func (s *SQLite) IngestBatch(ctx context.Context, items []store.BatchItem) ([]store.BatchResult, error) {
+func (s *Store) IngestBatch(ctx context.Context, items []store.BatchItem) ([]store.BatchResult, error) {
 	out := make([]store.BatchResult, len(items))
 	err := s.withIngester(ctx, func(in *ingester) error {
 		for i, it := range items {

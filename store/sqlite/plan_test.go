@@ -1,14 +1,15 @@
 package sqlite
 
 import (
-	"github.com/buildstats/buildstats/parse/model"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/buildstats/buildstats/parse/model"
 )
 
 // explain returns SQLite's plan for a query, one line per step.
-func explain(t *testing.T, s *SQLite, query string, args ...any) string {
+func explain(t *testing.T, s *Store, query string, args ...any) string {
 	t.Helper()
 	rows, err := s.DB().Query("EXPLAIN QUERY PLAN "+query, args...)
 	if err != nil {

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"bufio"
 	"fmt"
-	"github.com/buildstats/buildstats/store"
 	"io"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/store"
 )
 
 // TestHelperProcess is not a test: the tests below re-run the test binary

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/buildstats/buildstats/store"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/store"
 )
 
 const sqlSummary = `SELECT b.id, p.name, br.name, b.commit_sha, b.started_at, b.status, b.duration_ns, b.duration_source,
@@ -55,7 +55,7 @@ func (f *filter) where() string {
 }
 
 // History lists builds newest first. See Store.History.
-func (s *SQLite) History(ctx context.Context, q store.HistoryQuery) ([]store.BuildSummary, error) {
+func (s *Store) History(ctx context.Context, q store.HistoryQuery) ([]store.BuildSummary, error) {
 	var f filter
 	if q.Project != "" {
 		f.add("b.project_id = (SELECT id FROM projects WHERE name = ?)", q.Project)
@@ -90,7 +90,7 @@ func (s *SQLite) History(ctx context.Context, q store.HistoryQuery) ([]store.Bui
 }
 
 // Summary returns one build's history row. See Store.Summary.
-func (s *SQLite) Summary(ctx context.Context, id int64) (store.BuildSummary, error) {
+func (s *Store) Summary(ctx context.Context, id int64) (store.BuildSummary, error) {
 	r, err := scanSummary(s.db.QueryRowContext(ctx, sqlSummary+" WHERE b.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("build %d: %w", id, store.ErrNotFound)
@@ -99,7 +99,7 @@ func (s *SQLite) Summary(ctx context.Context, id int64) (store.BuildSummary, err
 }
 
 // Build returns a stored build and its metadata. See Store.Build.
-func (s *SQLite) Build(ctx context.Context, id int64) (*model.Build, store.Meta, error) {
+func (s *Store) Build(ctx context.Context, id int64) (*model.Build, store.Meta, error) {
 	b, m, err := loadBuild(ctx, s.db, id, SchemaVersion)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.Meta{}, fmt.Errorf("build %d: %w", id, store.ErrNotFound)
@@ -235,7 +235,7 @@ func loadBuild(ctx context.Context, q queryer, id int64, version int) (*model.Bu
 }
 
 // Resolve turns a build reference into an id. See Store.Resolve.
-func (s *SQLite) Resolve(ctx context.Context, ref, project string) (int64, error) {
+func (s *Store) Resolve(ctx context.Context, ref, project string) (int64, error) {
 	ref = strings.TrimSpace(ref)
 	if n, err := strconv.ParseInt(ref, 10, 64); err == nil && n > 0 {
 		var id int64
@@ -286,7 +286,7 @@ func (s *SQLite) Resolve(ctx context.Context, ref, project string) (int64, error
 
 // resolveHash finds the one build whose content hash starts with prefix
 // (with or without the "sha256:" scheme).
-func (s *SQLite) resolveHash(ctx context.Context, prefix string) (int64, error) {
+func (s *Store) resolveHash(ctx context.Context, prefix string) (int64, error) {
 	hexPart := prefix
 	if i := strings.LastIndexByte(prefix, ':'); i >= 0 {
 		hexPart = prefix[i+1:]

@@ -4,12 +4,16 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
 )
 
 // SchemaVersion is the schema this package reads and writes. Open upgrades
 // older databases to it and refuses newer ones.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migration moves a database from version-1 to version. Each runs inside
 // the transaction that also records the new version, so a crash leaves the
@@ -184,6 +188,17 @@ ALTER TABLE builds ADD COLUMN build_source TEXT;
 ALTER TABLE vertices ADD COLUMN layer_bytes INTEGER;
 `,
 	},
+	{
+		// v4: step identities and run times follow the model's one
+		// definition (model.Identity, Vertex.Ran): stages are
+		// case-insensitive, FROM references are normalised by
+		// distribution/reference, cache import/export vertices are their own
+		// kind, and a FROM that found its image present, a cancelled or an
+		// unfinished step did not run. No table changes; the data is
+		// recomputed (see reidentify).
+		version: 4,
+		post:    reidentify,
+	},
 }
 
 // backfillV2 computes the v2 columns for builds stored by v1 with the same
@@ -232,10 +247,192 @@ func backfillV2(ctx context.Context, tx *sql.Tx) error {
 	return err
 }
 
+// reidentify recomputes what v4 defines anew: every step identity's key
+// (merging identities that the new rule makes one), every vertex's run
+// time, the builds' step counts and the daily rollup. It uses the model's
+// own methods, so migrated and newly ingested rows agree.
+func reidentify(ctx context.Context, tx *sql.Tx) error {
+	if err := rekeySteps(ctx, tx); err != nil {
+		return fmt.Errorf("step identities: %w", err)
+	}
+	if err := recountRuns(ctx, tx); err != nil {
+		return fmt.Errorf("run times: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM step_days`); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO step_days (step_id, day, builds, hits, runs)
+		SELECT v.step_id, b.started_at / 86400000, COUNT(*), SUM(v.cached), COALESCE(group_concat(v.run_ms, ','), '')
+		FROM vertices v JOIN builds b ON b.id = v.build_id GROUP BY v.step_id, b.started_at / 86400000`)
+	return err
+}
+
+// rekeySteps gives every steps row the key of its identity under the
+// current model and merges rows whose identities became one.
+func rekeySteps(ctx context.Context, tx *sql.Tx) error {
+	type row struct {
+		id, project int64
+		args        string
+		old, new    model.Identity
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, project_id, kind, platform, stage, instruction, text, occurrence, args
+		FROM steps ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	var all []*row
+	for rows.Next() {
+		r := &row{}
+		if err := rows.Scan(&r.id, &r.project, &r.old.Kind, &r.old.Platform, &r.old.Stage, &r.old.Instruction,
+			&r.old.Text, &r.old.Occurrence, &r.args); err != nil {
+			rows.Close()
+			return err
+		}
+		all = append(all, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	type pkey struct {
+		project int64
+		key     string
+	}
+	canonical := map[pkey]*row{}
+	for _, r := range all {
+		r.new = r.old
+		r.new.Stage = strings.ToLower(r.old.Stage)
+		if r.old.Kind == model.KindStep && r.old.Instruction != "" {
+			args := strings.TrimPrefix(strings.TrimPrefix(r.old.Text, r.old.Instruction), " ")
+			r.new.Text = model.NormaliseInstruction(r.old.Instruction, args)
+		} else if r.old.Kind != model.KindStep {
+			r.new.Kind = (&model.Vertex{Name: r.old.Text, Stage: r.old.Stage}).Kind()
+		}
+		k := pkey{r.project, r.new.Key()}
+		if c := canonical[k]; c != nil {
+			// Merge r into c: its vertices move, keeping their own args
+			// (NULL meant "the same as r's").
+			if _, err := tx.ExecContext(ctx, `UPDATE vertices SET step_id = ?, args = COALESCE(args, ?) WHERE step_id = ?`,
+				c.id, r.args, r.id); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE vertices SET args = NULL WHERE step_id = ? AND args = ?`, c.id, c.args); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM steps WHERE id = ?`, r.id); err != nil {
+				return err
+			}
+			continue
+		}
+		canonical[k] = r
+	}
+	// Two passes keep the (project, key) index unique at every moment.
+	for _, r := range canonical {
+		if _, err := tx.ExecContext(ctx, `UPDATE steps SET key = ? WHERE id = ?`, "v4-"+strconv.FormatInt(r.id, 10), r.id); err != nil {
+			return err
+		}
+	}
+	for _, r := range canonical {
+		if _, err := tx.ExecContext(ctx, `UPDATE steps SET key = ?, kind = ?, stage = ?, text = ? WHERE id = ?`,
+			r.new.Key(), string(r.new.Kind), r.new.Stage, r.new.Text, r.id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recountRuns recomputes each vertex's run_ms and each build's step counts
+// with Vertex.Ran and store.Summarize, streaming the vertices in order.
+func recountRuns(ctx context.Context, tx *sql.Tx) error {
+	// Whether a FROM pulled its image depends on its transfers.
+	transfers := map[[2]int64][]model.Transfer{}
+	trows, err := tx.QueryContext(ctx, `SELECT t.build_id, t.seq, t.name, t.bytes, t.total FROM transfers t
+		JOIN vertices v ON v.build_id = t.build_id AND v.seq = t.seq WHERE v.instruction = 'FROM'`)
+	if err != nil {
+		return err
+	}
+	for trows.Next() {
+		var k [2]int64
+		var tr model.Transfer
+		if err := trows.Scan(&k[0], &k[1], &tr.Name, &tr.Bytes, &tr.Total); err != nil {
+			trows.Close()
+			return err
+		}
+		transfers[k] = append(transfers[k], tr)
+	}
+	trows.Close()
+	if err := trows.Err(); err != nil {
+		return err
+	}
+	type runChange struct {
+		build, seq int64
+		run        any
+	}
+	var changes []runChange
+	type counts struct{ cached, ran, failed, ranNs int64 }
+	perBuild := map[int64]counts{}
+	rows, err := tx.QueryContext(ctx, `SELECT build_id, seq, step_index, step_total, instruction, cached, canceled,
+		completed, error, duration_ns, has_duration, run_ms FROM vertices ORDER BY build_id, seq`)
+	if err != nil {
+		return err
+	}
+	var cur int64 = -1
+	var vs []*model.Vertex
+	flush := func() {
+		if cur < 0 {
+			return
+		}
+		a := store.Summarize(&model.Build{Vertices: vs})
+		perBuild[cur] = counts{int64(a.StepsCached), int64(a.StepsRan), int64(a.StepsFailed), int64(a.RanTime)}
+		vs = vs[:0]
+	}
+	for rows.Next() {
+		var build, seq int64
+		var cached, canceled, completed, hasDur int
+		var oldRun sql.NullInt64
+		v := &model.Vertex{}
+		if err := rows.Scan(&build, &seq, &v.Index, &v.Total, &v.Instruction, &cached, &canceled, &completed,
+			&v.Error, &v.Duration, &hasDur, &oldRun); err != nil {
+			rows.Close()
+			return err
+		}
+		if build != cur {
+			flush()
+			cur = build
+		}
+		v.Cached, v.Canceled, v.Completed, v.HasDuration = cached != 0, canceled != 0, completed != 0, hasDur != 0
+		v.Transfers = transfers[[2]int64{build, seq}]
+		vs = append(vs, v)
+		run := runMs(v)
+		n, ok := run.(int64)
+		if ok != oldRun.Valid || ok && n != oldRun.Int64 {
+			changes = append(changes, runChange{build, seq, run})
+		}
+	}
+	flush()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, c := range changes {
+		if _, err := tx.ExecContext(ctx, `UPDATE vertices SET run_ms = ? WHERE build_id = ? AND seq = ?`, c.run, c.build, c.seq); err != nil {
+			return err
+		}
+	}
+	for id, c := range perBuild {
+		if _, err := tx.ExecContext(ctx, `UPDATE builds SET steps_cached = ?, steps_ran = ?, steps_failed = ?, ran_ns = ?
+			WHERE id = ? AND (steps_cached, steps_ran, steps_failed, ran_ns) IS NOT (?, ?, ?, ?)`,
+			c.cached, c.ran, c.failed, c.ranNs, id, c.cached, c.ran, c.failed, c.ranNs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // migrate brings the database from its current version to SchemaVersion in
 // one write transaction. It re-reads the version inside the transaction:
 // another process may have migrated while this one waited for the lock.
-func (s *SQLite) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context) error {
 	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE (see dsn)
 	if err != nil {
 		return s.wrap("upgrade schema", err)
@@ -252,8 +449,9 @@ func (s *SQLite) migrate(ctx context.Context) error {
 		return nil
 	}
 	if version < 0 {
-		if _, err := tx.ExecContext(ctx, `CREATE TABLE buildstats_schema (version INTEGER NOT NULL);
-			INSERT INTO buildstats_schema (version) VALUES (0)`); err != nil {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA application_id = %d;
+			CREATE TABLE buildstats_schema (version INTEGER NOT NULL);
+			INSERT INTO buildstats_schema (version) VALUES (0)`, applicationID)); err != nil {
 			return s.wrap("create schema", err)
 		}
 		version = 0
@@ -262,7 +460,7 @@ func (s *SQLite) migrate(ctx context.Context) error {
 		if m.version <= version {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		if _, err := tx.ExecContext(ctx, m.sql); m.sql != "" && err != nil {
 			return s.wrap(fmt.Sprintf("upgrade schema to version %d", m.version), err)
 		}
 		if m.post != nil {
@@ -310,6 +508,13 @@ func schemaVersion(ctx context.Context, q queryer) (int, error) {
 		if t == "buildstats_schema" {
 			found = true
 		}
+	}
+	var app int64
+	if err := q.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&app); err != nil {
+		return 0, err
+	}
+	if app != 0 && app != applicationID {
+		return 0, errForeign // another program's file, even one without tables yet
 	}
 	if !found {
 		if len(tables) > 0 {

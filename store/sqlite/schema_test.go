@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/buildstats/buildstats/store"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,8 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/buildstats/buildstats/parse/model"
 	_ "github.com/mattn/go-sqlite3" // the plain driver, for databases made by hand
+
+	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/store"
 )
 
 // schemaV1 is version 1 of the schema as released, frozen here so the test
@@ -132,7 +133,7 @@ func freshShape(t *testing.T) string {
 }
 
 // An upgraded database has exactly the schema of a fresh one.
-func checkShapeIsFresh(t *testing.T, s *SQLite) {
+func checkShapeIsFresh(t *testing.T, s *Store) {
 	t.Helper()
 	if got, want := schemaShape(t, s.DB()), freshShape(t); got != want {
 		t.Errorf("upgraded schema differs from a fresh one:\n got %s\nwant %s", got, want)
@@ -272,8 +273,8 @@ func TestMigrateFromV2(t *testing.T) {
 	defer s.Close()
 	var v int
 	s.DB().QueryRow(`SELECT version FROM buildstats_schema`).Scan(&v)
-	if v != SchemaVersion || SchemaVersion != 3 {
-		t.Fatalf("version %d after upgrade, want 3", v)
+	if v != SchemaVersion || SchemaVersion != 4 {
+		t.Fatalf("version %d after upgrade, want 4", v)
 	}
 	checkShapeIsFresh(t, s)
 	for i, id := range ids {
@@ -330,7 +331,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if !errors.Is(err, store.ErrSchemaTooNew) {
 		t.Fatalf("Open: %v, want store.ErrSchemaTooNew", err)
 	}
-	for _, want := range []string{path, "version 7", "up to version 3", "not modified"} {
+	for _, want := range []string{path, "version 7", fmt.Sprintf("up to version %d", SchemaVersion), "not modified"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/buildstats/buildstats/store"
 	"io"
 	"io/fs"
 	"net/url"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/mattn/go-sqlite3"
+
+	"github.com/buildstats/buildstats/store"
 )
 
 // DefaultBusyTimeout is how long a write waits for another process that
@@ -26,6 +27,10 @@ const DefaultBusyTimeout = 10 * time.Second
 type Options struct {
 	// BusyTimeout overrides DefaultBusyTimeout.
 	BusyTimeout time.Duration
+	// ReadOnly opens an existing database without ever writing to it: a
+	// missing or empty file is store.ErrNoHistory and an older schema
+	// store.ErrSchemaTooOld, instead of a new or upgraded database.
+	ReadOnly bool
 
 	cachePages int // tests: a tiny page cache makes transactions spill into the WAL
 }
@@ -33,12 +38,13 @@ type Options struct {
 // SQLite is the SQLite Store. It is safe for concurrent use, and several
 // processes may use one database file: it runs in WAL mode, and writers wait
 // up to the busy timeout for each other.
-type SQLite struct {
+type Store struct {
 	db   *sql.DB
 	path string
 	busy time.Duration
 
-	wmu sync.Mutex // serialises this process's writers; SQLite serialises processes
+	wmu      sync.Mutex // serialises this process's writers; SQLite serialises processes
+	readOnly bool
 
 	// Committed project, branch and step ids. Ids are never reused: nothing
 	// deletes these rows.
@@ -65,20 +71,30 @@ func init() {
 	}})
 }
 
-var _ store.Store = (*SQLite)(nil)
+var _ store.Store = (*Store)(nil)
 
 // sqliteMagic starts every SQLite 3 database file.
 var sqliteMagic = []byte("SQLite format 3\x00")
 
+// applicationID marks buildstats databases in the SQLite header (PRAGMA
+// application_id), so another program's database is told from a new one
+// even before it has tables.
+const applicationID = 0x62737473 // "bsts"
+
 // Open opens the database at path with default options, creating it (mode
 // 0600, parent directories 0700) if it does not exist. See OpenWith.
-func Open(path string) (*SQLite, error) { return OpenWith(path, Options{}) }
+func Open(path string) (*Store, error) { return OpenWith(path, Options{}) }
 
-// OpenWith opens or creates the database at path and upgrades its schema.
-// It refuses, without writing to it, a file that is not an SQLite database
-// (ErrNotDatabase), an SQLite database of another program (ErrNotDatabase)
-// and a database with a newer schema (ErrSchemaTooNew).
-func OpenWith(path string, o Options) (*SQLite, error) {
+// OpenReadOnly opens an existing database for reading only. See
+// Options.ReadOnly.
+func OpenReadOnly(path string) (*Store, error) { return OpenWith(path, Options{ReadOnly: true}) }
+
+// OpenWith opens or creates the database at path and upgrades its schema
+// (unless o.ReadOnly). It refuses, without writing to it, a file that is
+// not an SQLite database (ErrNotDatabase), an SQLite database of another
+// program (ErrNotDatabase) and a database with a newer schema
+// (ErrSchemaTooNew).
+func OpenWith(path string, o Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open build history: empty database path")
 	}
@@ -86,9 +102,15 @@ func OpenWith(path string, o Options) (*SQLite, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &SQLite{path: abs, busy: o.BusyTimeout, names: map[nameKey]int64{}, steps: map[stepKey]stepVal{}}
+	s := &Store{path: abs, busy: o.BusyTimeout, names: map[nameKey]int64{}, steps: map[stepKey]stepVal{}}
 	if s.busy <= 0 {
 		s.busy = DefaultBusyTimeout
+	}
+	if o.ReadOnly {
+		if err := s.openReadOnly(context.Background()); err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
 	if err := s.prepareFile(); err != nil {
 		return nil, err
@@ -125,18 +147,18 @@ func OpenWith(path string, o Options) (*SQLite, error) {
 
 // prepareFile creates a missing database file with mode 0600, and checks an
 // existing one starts like an SQLite database before SQLite touches it.
-func (s *SQLite) prepareFile() error {
+func (s *Store) prepareFile() error {
 	f, err := os.Open(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
-			return fmt.Errorf("create build history directory: %w", err)
+			return fmt.Errorf("create build history directory: %w: %v", store.ErrUnwritable, err)
 		}
 		f, err := os.OpenFile(s.path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if errors.Is(err, fs.ErrExist) {
 			return nil // another process created it first
 		}
 		if err != nil {
-			return fmt.Errorf("create build history: %w", err)
+			return fmt.Errorf("create build history: %w: %v", store.ErrUnwritable, err)
 		}
 		return f.Close()
 	}
@@ -144,6 +166,12 @@ func (s *SQLite) prepareFile() error {
 		return fmt.Errorf("open build history: %w", err)
 	}
 	defer f.Close()
+	return s.checkFile(f)
+}
+
+// checkFile refuses a directory, and a file that does not start like an
+// SQLite database, before SQLite touches it. An empty file is fine.
+func (s *Store) checkFile(f *os.File) error {
 	st, err := f.Stat()
 	if err != nil {
 		return err
@@ -163,12 +191,62 @@ func (s *SQLite) prepareFile() error {
 	return nil
 }
 
+// openReadOnly opens an existing database with a read-only connection. It
+// never creates, upgrades or switches the journal mode of a database.
+func (s *Store) openReadOnly(ctx context.Context) error {
+	s.readOnly = true
+	noHistory := func(why string) error {
+		return fmt.Errorf("%w at %s (%s): store builds with buildstats ingest, build, import or annotate --db first",
+			store.ErrNoHistory, s.path, why)
+	}
+	f, err := os.Open(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return noHistory("no such file")
+	}
+	if err != nil {
+		return fmt.Errorf("open build history: %w", err)
+	}
+	err = s.checkFile(f)
+	st, serr := f.Stat()
+	f.Close()
+	if err != nil {
+		return err
+	}
+	if serr == nil && st.Size() == 0 {
+		return noHistory("the file is empty")
+	}
+	db, err := sql.Open(driverName, fmt.Sprintf("file:%s?mode=ro&_busy_timeout=%d",
+		(&url.URL{Path: s.path}).EscapedPath(), s.busy.Milliseconds()))
+	if err != nil {
+		return err
+	}
+	version, err := s.checkVersion(ctx, db)
+	switch {
+	case err != nil:
+	case version < 0:
+		err = noHistory("it has no buildstats tables")
+	case version < SchemaVersion:
+		err = fmt.Errorf("%w: %s has schema version %d and this buildstats reads version %d; a command that stores "+
+			"builds (ingest, build, import, annotate --db) upgrades it; this one only reads, so it was left unchanged",
+			store.ErrSchemaTooOld, s.path, version, SchemaVersion)
+	}
+	if err != nil {
+		db.Close()
+		return err
+	}
+	s.db = db
+	return nil
+}
+
+// errReadOnly is returned by writes to a store opened with ReadOnly.
+var errReadOnly = errors.New("the build history was opened read-only")
+
 // errForeign marks an SQLite database with tables but no buildstats schema.
 var errForeign = errors.New("foreign database")
 
 // probe refuses, through a read-only connection, files that are not
 // buildstats databases and databases with a newer schema.
-func (s *SQLite) probe(ctx context.Context) error {
+func (s *Store) probe(ctx context.Context) error {
 	db, err := sql.Open(driverName, fmt.Sprintf("file:%s?mode=ro&_busy_timeout=%d",
 		(&url.URL{Path: s.path}).EscapedPath(), s.busy.Milliseconds()))
 	if err != nil {
@@ -181,10 +259,10 @@ func (s *SQLite) probe(ctx context.Context) error {
 
 // checkVersion reads the schema version and refuses what Open must not
 // touch.
-func (s *SQLite) checkVersion(ctx context.Context, q queryer) (int, error) {
+func (s *Store) checkVersion(ctx context.Context, q queryer) (int, error) {
 	version, err := schemaVersion(ctx, q)
 	if errors.Is(err, errForeign) {
-		return 0, fmt.Errorf("%w: %s is an SQLite database of another program (it has tables but no buildstats schema); "+
+		return 0, fmt.Errorf("%w: %s is an SQLite database of another program (it has tables or an application id, but no buildstats schema); "+
 			"it was left unchanged", store.ErrNotDatabase, s.path)
 	}
 	if err != nil {
@@ -198,7 +276,7 @@ func (s *SQLite) checkVersion(ctx context.Context, q queryer) (int, error) {
 
 // init checks the schema version again (another process may have upgraded
 // it since the probe), then switches to WAL and migrates.
-func (s *SQLite) init(ctx context.Context) error {
+func (s *Store) init(ctx context.Context) error {
 	// Two processes opening a new database at once can meet while it is
 	// still in rollback-journal mode, where SQLite reports some lock
 	// conflicts at once instead of through the busy handler (the WAL switch,
@@ -217,7 +295,7 @@ func (s *SQLite) init(ctx context.Context) error {
 	}
 }
 
-func (s *SQLite) initOnce(ctx context.Context) error {
+func (s *Store) initOnce(ctx context.Context) error {
 	version, err := s.checkVersion(ctx, s.db)
 	if err != nil {
 		return err
@@ -234,14 +312,14 @@ func (s *SQLite) initOnce(ctx context.Context) error {
 	return nil
 }
 
-func (s *SQLite) tooNew(version int) error {
+func (s *Store) tooNew(version int) error {
 	return fmt.Errorf("%w: %s has schema version %d and this buildstats understands up to version %d; "+
 		"upgrade buildstats to read it (the database was not modified)", store.ErrSchemaTooNew, s.path, version, SchemaVersion)
 }
 
 // wrap turns SQLite's busy and corruption errors into the package's errors
 // with a message that says what happened to which file.
-func (s *SQLite) wrap(op string, err error) error {
+func (s *Store) wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -254,22 +332,31 @@ func (s *SQLite) wrap(op string, err error) error {
 		case sqlite3.ErrNotADB, sqlite3.ErrCorrupt:
 			return fmt.Errorf("%s: %w: %s is damaged or not a database (%v); it was left unchanged",
 				op, store.ErrNotDatabase, s.path, err)
+		case sqlite3.ErrReadonly, sqlite3.ErrPerm, sqlite3.ErrCantOpen:
+			return fmt.Errorf("%s: %w: %s or its directory is read-only (%v)", op, store.ErrUnwritable, s.path, err)
+		case sqlite3.ErrFull:
+			return fmt.Errorf("%s: %w: the disk holding %s is full (%v)", op, store.ErrUnwritable, s.path, err)
 		}
+	}
+	if errors.Is(err, errReadOnly) {
+		return fmt.Errorf("%s: %w: %v", op, store.ErrUnwritable, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
 
 // Path returns the absolute path of the database file.
-func (s *SQLite) Path() string { return s.path }
+func (s *Store) Path() string { return s.path }
 
 // Close closes the database. It runs PRAGMA optimize first, as SQLite
 // recommends, so the query planner's statistics follow the data.
-func (s *SQLite) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	s.db.ExecContext(ctx, `PRAGMA optimize`) // best effort: a busy database just skips it
+func (s *Store) Close() error {
+	if !s.readOnly {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		s.db.ExecContext(ctx, `PRAGMA optimize`) // best effort: a busy database just skips it
+	}
 	return s.db.Close()
 }
 
 // DB exposes the underlying handle for tests and maintenance tools.
-func (s *SQLite) DB() *sql.DB { return s.db }
+func (s *Store) DB() *sql.DB { return s.db }

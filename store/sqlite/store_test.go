@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"github.com/buildstats/buildstats/store"
 	"math"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/store"
 )
 
 var ctx = context.Background()
@@ -26,7 +26,7 @@ var ctx = context.Background()
 // about.
 var t0 = time.Date(2026, 11, 16, 10, 0, 0, 0, time.UTC)
 
-func openTemp(t testing.TB) (*SQLite, string) {
+func openTemp(t testing.TB) (*Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "history.db")
 	s, err := Open(path)
@@ -53,7 +53,7 @@ func parseFile(t testing.TB, path string) *model.Build {
 
 func probe(name string) string { return filepath.Join("..", "..", "fixtures", "buildkit-probe", name) }
 
-func mustIngest(t testing.TB, s *SQLite, b *model.Build, m store.Meta) int64 {
+func mustIngest(t testing.TB, s *Store, b *model.Build, m store.Meta) int64 {
 	t.Helper()
 	id, created, err := s.Ingest(ctx, b, m, store.IngestOptions{})
 	if err != nil {
@@ -104,7 +104,7 @@ const (
 	runSecond = `RUN ["/bin/busybox","sh","-c","/bin/busybox echo to-stderr >&2; /bin/busybox cat /a.txt"]`
 )
 
-func ingestMulti(t *testing.T, s *SQLite) []int64 {
+func ingestMulti(t *testing.T, s *Store) []int64 {
 	t.Helper()
 	var ids []int64
 	for i, name := range multi {
