@@ -8,6 +8,7 @@ import (
 
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/storetest"
 )
 
 // benchBuilds makes n synthetic builds of 40 Dockerfile steps (44 vertices).
@@ -52,7 +53,7 @@ func BenchmarkIngest(b *testing.B) {
 	for i := range warm {
 		items[i] = store.BatchItem{Build: warm[i], Meta: warmMeta[i]}
 	}
-	if _, err := s.IngestBatch(ctx, items); err != nil {
+	if _, err := s.IngestBatch(storetest.Ctx, items); err != nil {
 		b.Fatal(err)
 	}
 	builds, metas := benchBuilds(b, 1000, 8)
@@ -63,7 +64,7 @@ func BenchmarkIngest(b *testing.B) {
 		k := i % len(builds)
 		m := metas[k]
 		m.ContentHash = m.ContentHash + ":" + strconv.Itoa(i)
-		if _, _, err := s.Ingest(ctx, builds[k], m, store.IngestOptions{}); err != nil {
+		if _, _, err := s.Ingest(storetest.Ctx, builds[k], m, store.IngestOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		steps += len(builds[k].Vertices)
@@ -100,7 +101,7 @@ func BenchmarkIngestBatch(b *testing.B) {
 			items[j] = store.BatchItem{Build: builds[k], Meta: m}
 			steps += len(builds[k].Vertices)
 		}
-		if _, err := s.IngestBatch(ctx, items); err != nil {
+		if _, err := s.IngestBatch(storetest.Ctx, items); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/storetest"
 )
 
 // The year of history TestYearOfHistory generates.
@@ -28,84 +29,84 @@ var yearQueries = []struct {
 	run    func(s *Store) (int, error)
 }{
 	{"trends weekly, a year", true, func(s *Store) (int, error) {
-		tr, err := s.Trends(ctx, store.TrendQuery{Period: store.Week, Since: yearCfg.Start, Until: yearEnd})
+		tr, err := s.Trends(storetest.Ctx, store.TrendQuery{Period: store.Week, Since: yearCfg.Start, Until: yearEnd})
 		if err != nil {
 			return 0, err
 		}
 		return len(tr.Periods), nil
 	}},
 	{"trends daily, a year", false, func(s *Store) (int, error) {
-		tr, err := s.Trends(ctx, store.TrendQuery{Period: store.Day, Since: yearCfg.Start, Until: yearEnd})
+		tr, err := s.Trends(storetest.Ctx, store.TrendQuery{Period: store.Day, Since: yearCfg.Start, Until: yearEnd})
 		if err != nil {
 			return 0, err
 		}
 		return len(tr.Periods), nil
 	}},
 	{"slow, a year", true, func(s *Store) (int, error) {
-		r, err := s.Slow(ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd})
+		r, err := s.Slow(storetest.Ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd})
 		return len(r), err
 	}},
 	{"slow, a year to now (partial days)", true, func(s *Store) (int, error) {
-		r, err := s.Slow(ctx, store.WindowQuery{Since: yearCfg.Start.Add(13 * time.Hour), Until: yearEnd.Add(-5 * time.Hour)})
+		r, err := s.Slow(storetest.Ctx, store.WindowQuery{Since: yearCfg.Start.Add(13 * time.Hour), Until: yearEnd.Add(-5 * time.Hour)})
 		return len(r), err
 	}},
 	{"misses, a year", true, func(s *Store) (int, error) {
-		r, err := s.Misses(ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd})
+		r, err := s.Misses(storetest.Ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd})
 		return len(r), err
 	}},
 	{"slow, last 30 days", false, func(s *Store) (int, error) {
-		r, err := s.Slow(ctx, store.WindowQuery{Since: yearEnd.AddDate(0, 0, -30), Until: yearEnd})
+		r, err := s.Slow(storetest.Ctx, store.WindowQuery{Since: yearEnd.AddDate(0, 0, -30), Until: yearEnd})
 		return len(r), err
 	}},
 	{"slow, a year, one project", false, func(s *Store) (int, error) {
-		r, err := s.Slow(ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd, Project: "service-00"})
+		r, err := s.Slow(storetest.Ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd, Project: "service-00"})
 		return len(r), err
 	}},
 	{"slow, a year, one project + branch", false, func(s *Store) (int, error) {
-		r, err := s.Slow(ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd, Project: "service-00", Branch: "main"})
+		r, err := s.Slow(storetest.Ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd, Project: "service-00", Branch: "main"})
 		return len(r), err
 	}},
 	{"slow, a year, branch main (all projects)", false, func(s *Store) (int, error) {
-		r, err := s.Slow(ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd, Branch: "main"})
+		r, err := s.Slow(storetest.Ctx, store.WindowQuery{Since: yearCfg.Start, Until: yearEnd, Branch: "main"})
 		return len(r), err
 	}},
 	{"history, limit 20", false, func(s *Store) (int, error) {
-		r, err := s.History(ctx, store.HistoryQuery{Limit: 20})
+		r, err := s.History(storetest.Ctx, store.HistoryQuery{Limit: 20})
 		return len(r), err
 	}},
 	{"history, one project, limit 20", false, func(s *Store) (int, error) {
-		r, err := s.History(ctx, store.HistoryQuery{Limit: 20, Project: "service-03"})
+		r, err := s.History(storetest.Ctx, store.HistoryQuery{Limit: 20, Project: "service-03"})
 		return len(r), err
 	}},
 	{"show latest (Build)", false, func(s *Store) (int, error) {
-		id, err := s.Resolve(ctx, "latest", "")
+		id, err := s.Resolve(storetest.Ctx, "latest", "")
 		if err != nil {
 			return 0, err
 		}
-		b, _, err := s.Build(ctx, id)
+		b, _, err := s.Build(storetest.Ctx, id)
 		if err != nil {
 			return 0, err
 		}
 		return len(b.Vertices), nil
 	}},
 	{"compare previous latest", false, func(s *Store) (int, error) {
-		a, err := s.Resolve(ctx, "previous", "service-00")
+		a, err := s.Resolve(storetest.Ctx, "previous", "service-00")
 		if err != nil {
 			return 0, err
 		}
-		b, _ := s.Resolve(ctx, "latest", "service-00")
-		c, err := s.Compare(ctx, a, b)
+		b, _ := s.Resolve(storetest.Ctx, "latest", "service-00")
+		c, err := s.Compare(storetest.Ctx, a, b)
 		if err != nil {
 			return 0, err
 		}
 		return len(c.Steps), nil
 	}},
 	{"previous misses of latest", false, func(s *Store) (int, error) {
-		b, err := s.Resolve(ctx, "latest", "")
+		b, err := s.Resolve(storetest.Ctx, "latest", "")
 		if err != nil {
 			return 0, err
 		}
-		c, err := s.PreviousMisses(ctx, b)
+		c, err := s.PreviousMisses(storetest.Ctx, b)
 		if err != nil {
 			return 0, err
 		}
@@ -134,11 +135,11 @@ func timeInFreshProcess(t *testing.T, path, name string) time.Duration {
 func helperQuery(s *Store, name string) error {
 	for _, q := range yearQueries {
 		if q.name == name {
-			t0 := time.Now()
+			start := time.Now()
 			if _, err := q.run(s); err != nil {
 				return err
 			}
-			fmt.Println("us", time.Since(t0).Microseconds())
+			fmt.Println("us", time.Since(start).Microseconds())
 			return nil
 		}
 	}
@@ -165,13 +166,13 @@ func TestYearOfHistory(t *testing.T) {
 	defer s.Close()
 	cfg := yearCfg
 	var n int
-	s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM builds`).Scan(&n)
+	s.DB().QueryRowContext(storetest.Ctx, `SELECT COUNT(*) FROM builds`).Scan(&n)
 	if n == 0 {
-		t0, c0 := time.Now(), cpuTime()
-		if err := generate(ctx, s, cfg); err != nil {
+		start, c0 := time.Now(), cpuTime()
+		if err := generate(storetest.Ctx, s, cfg); err != nil {
 			t.Fatal(err)
 		}
-		el, cpu := time.Since(t0), cpuTime()-c0
+		el, cpu := time.Since(start), cpuTime()-c0
 		steps := cfg.Builds * (cfg.Steps + 4)
 		t.Logf("generated %d builds, %d vertices (%d Dockerfile steps) in one transaction: %v wall, %v CPU: %.0f vertices/s (%.0f per CPU second)",
 			cfg.Builds, steps, cfg.Builds*cfg.Steps, el.Round(time.Millisecond), cpu.Round(time.Millisecond),
@@ -191,12 +192,12 @@ func TestYearOfHistory(t *testing.T) {
 		best := time.Hour
 		rows := 0
 		for i := 0; i < 3; i++ {
-			t0 := time.Now()
+			start := time.Now()
 			n, err := q.run(s)
 			if err != nil {
 				t.Fatalf("%s: %v", q.name, err)
 			}
-			best, rows = min(best, time.Since(t0)), n
+			best, rows = min(best, time.Since(start)), n
 		}
 		t.Logf("%-42s fresh process %7.1f ms   warm %7.1f ms   (%d rows)", q.name, ms(fresh), ms(best), rows)
 		if q.budget && max(fresh, best) > 500*time.Millisecond {
@@ -208,12 +209,12 @@ func TestYearOfHistory(t *testing.T) {
 	// time of Dockerfile steps adds up to the builds' ran_ns (up to
 	// per-vertex millisecond rounding).
 	year := stepFilter{lo: cfg.Start.UnixMilli(), hi: yearEnd.UnixMilli() - 3600_000}
-	fast, err := s.stepWindow(ctx, year)
+	fast, err := s.stepWindow(storetest.Ctx, year)
 	if err != nil {
 		t.Fatal(err)
 	}
 	year.noRollup = true
-	full, err := s.stepWindow(ctx, year)
+	full, err := s.stepWindow(storetest.Ctx, year)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +223,7 @@ func TestYearOfHistory(t *testing.T) {
 			t.Fatalf("step %d: the rollup and the vertices disagree", id)
 		}
 	}
-	all, _ := s.Slow(ctx, store.WindowQuery{})
+	all, _ := s.Slow(storetest.Ctx, store.WindowQuery{})
 	var stepMs, ranNs float64
 	for _, st := range all {
 		if st.Kind == model.KindStep {
@@ -236,7 +237,7 @@ func TestYearOfHistory(t *testing.T) {
 
 	// The planted regression (a deps step of service-00, 3x slower for the
 	// last five days) leads the weekly regressions of that project.
-	tr, _ := s.Trends(ctx, store.TrendQuery{Period: store.Week, Since: cfg.Start, Until: yearEnd, Project: "service-00"})
+	tr, _ := s.Trends(storetest.Ctx, store.TrendQuery{Period: store.Week, Since: cfg.Start, Until: yearEnd, Project: "service-00"})
 	for _, r := range tr.Regressions {
 		t.Logf("regression: %s %s: %.1fs -> %.1fs", r.Project, r.Label(), r.BaselineSeconds, r.CurrentSeconds)
 	}

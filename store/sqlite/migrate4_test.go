@@ -9,6 +9,7 @@ import (
 
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/storetest"
 )
 
 // v4Builds are two builds of one project whose identities version 3 kept
@@ -18,9 +19,9 @@ import (
 func v4Builds() []*model.Build {
 	digest := "@sha256:" + fmt.Sprintf("%064x", 42)
 	mk := func(stage string, runCached bool) *model.Build {
-		from := step(stage, 1, 2, "FROM", "docker.io/library/golang:latest"+digest, 0)
+		from := storetest.Step(stage, 1, 2, "FROM", "docker.io/library/golang:latest"+digest, 0)
 		from.Name = "[" + stage + " 1/2] FROM docker.io/library/golang:latest" + digest
-		run := step(stage, 2, 2, "RUN", "make", 2*time.Second)
+		run := storetest.Step(stage, 2, 2, "RUN", "make", 2*time.Second)
 		if runCached {
 			run.Cached, run.Duration = true, 0
 		}
@@ -39,9 +40,9 @@ func TestMigrateToV4(t *testing.T) {
 	old, oldPath := openTemp(t)
 	var ids []int64
 	for i, b := range v4Builds() {
-		m := store.Meta{Project: "p", Branch: "main", Started: t0.AddDate(0, 0, i), ContentHash: fmt.Sprint("b", i)}
-		mustIngest(t, ref, b, m)
-		ids = append(ids, mustIngest(t, old, b, m))
+		m := store.Meta{Project: "p", Branch: "main", Started: storetest.T0.AddDate(0, 0, i), ContentHash: fmt.Sprint("b", i)}
+		storetest.MustIngest(t, ref, b, m)
+		ids = append(ids, storetest.MustIngest(t, old, b, m))
 	}
 	// Turn old back into what version 3 stored: the first build's
 	// vertices on identities of their own with v3's text and kinds, and
@@ -96,7 +97,7 @@ func TestMigrateToV4(t *testing.T) {
 	if n != 4 {
 		t.Errorf("after the upgrade: %d identities, want 4", n)
 	}
-	checkIntegrity(t, up.DB())
+	checkIntegrity(t, up)
 	same := func(what string, get func(s *Store) (any, error)) {
 		t.Helper()
 		want, err1 := get(ref)
@@ -108,7 +109,7 @@ func TestMigrateToV4(t *testing.T) {
 			t.Errorf("%s after the upgrade:\n got %+v\nwant %+v", what, got, want)
 		}
 	}
-	same("history", func(s *Store) (any, error) { return s.History(ctx, store.HistoryQuery{}) })
+	same("history", func(s *Store) (any, error) { return s.History(storetest.Ctx, store.HistoryQuery{}) })
 	noIDs := func(xs []store.StepStats) []store.StepStats {
 		for i := range xs {
 			xs[i].StepID = 0
@@ -117,15 +118,15 @@ func TestMigrateToV4(t *testing.T) {
 		return xs
 	}
 	same("slow", func(s *Store) (any, error) {
-		xs, err := s.Slow(ctx, store.WindowQuery{Since: t0.AddDate(0, 0, -1)})
+		xs, err := s.Slow(storetest.Ctx, store.WindowQuery{Since: storetest.T0.AddDate(0, 0, -1)})
 		return noIDs(xs), err
 	})
 	same("misses", func(s *Store) (any, error) {
-		xs, err := s.Misses(ctx, store.WindowQuery{Since: t0.AddDate(0, 0, -1)})
+		xs, err := s.Misses(storetest.Ctx, store.WindowQuery{Since: storetest.T0.AddDate(0, 0, -1)})
 		return noIDs(xs), err
 	})
 	same("compare", func(s *Store) (any, error) {
-		c, err := s.Compare(ctx, ids[0], ids[1])
+		c, err := s.Compare(storetest.Ctx, ids[0], ids[1])
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +140,7 @@ func TestMigrateToV4(t *testing.T) {
 	})
 	for _, id := range ids {
 		same(fmt.Sprint("build ", id), func(s *Store) (any, error) {
-			b, m, err := s.Build(ctx, id)
+			b, m, err := s.Build(storetest.Ctx, id)
 			return []any{b, m}, err
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/store/storetest"
 )
 
 // explain returns SQLite's plan for a query, one line per step.
@@ -33,8 +34,8 @@ func explain(t *testing.T, s *Store, query string, args ...any) string {
 // PRAGMA optimize runs on Close.
 func TestQueryPlans(t *testing.T) {
 	s, _ := openTemp(t)
-	cfg := genConfig{Builds: 300, Steps: 20, Projects: 3, Start: t0, Span: 30 * 24 * time.Hour, Seed: 3}
-	if err := generate(ctx, s, cfg); err != nil {
+	cfg := genConfig{Builds: 300, Steps: 20, Projects: 3, Start: storetest.T0, Span: 30 * 24 * time.Hour, Seed: 3}
+	if err := generate(storetest.Ctx, s, cfg); err != nil {
 		t.Fatal(err)
 	}
 	trends := `SELECT started_at, status, duration_ns, steps_total, steps_cached FROM builds
@@ -69,12 +70,12 @@ func TestQueryPlans(t *testing.T) {
 // whole days, partial days at either end, a project, kinds.
 func TestRollupMatchesVertices(t *testing.T) {
 	s, _ := openTemp(t)
-	cfg := genConfig{Builds: 400, Steps: 12, Projects: 2, Start: t0, Span: 10 * 24 * time.Hour, Seed: 5}
-	if err := generate(ctx, s, cfg); err != nil {
+	cfg := genConfig{Builds: 400, Steps: 12, Projects: 2, Start: storetest.T0, Span: 10 * 24 * time.Hour, Seed: 5}
+	if err := generate(storetest.Ctx, s, cfg); err != nil {
 		t.Fatal(err)
 	}
 	day := int64(msPerDay)
-	start := t0.UnixMilli()
+	start := storetest.T0.UnixMilli()
 	windows := [][2]int64{
 		{0, 1 << 62},
 		{start, start + 10*day},
@@ -86,12 +87,12 @@ func TestRollupMatchesVertices(t *testing.T) {
 	for _, w := range windows {
 		for _, f := range []stepFilter{{}, {project: "service-01"}, {kinds: []model.Kind{model.KindStep}}, {project: "service-00", kinds: []model.Kind{model.KindExport, model.KindInternal}}} {
 			f.lo, f.hi = w[0], w[1]
-			fast, err := s.stepWindow(ctx, f)
+			fast, err := s.stepWindow(storetest.Ctx, f)
 			if err != nil {
 				t.Fatal(err)
 			}
 			f.noRollup = true
-			slow, err := s.stepWindow(ctx, f)
+			slow, err := s.stepWindow(storetest.Ctx, f)
 			if err != nil {
 				t.Fatal(err)
 			}

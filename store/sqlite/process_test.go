@@ -16,6 +16,7 @@ import (
 
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/storetest"
 )
 
 // TestHelperProcess is not a test: the tests below re-run the test binary
@@ -49,10 +50,10 @@ func helper(mode, path string) error {
 	switch mode {
 	case "ingest":
 		// One transaction per build, as separate `buildstats ingest` runs.
-		cfg := genConfig{Builds: n, Steps: 20, Projects: 2, Start: t0, Span: 24 * time.Hour, Seed: seed}
+		cfg := genConfig{Builds: n, Steps: 20, Projects: 2, Start: storetest.T0, Span: 24 * time.Hour, Seed: seed}
 		count := 0
 		err := genHistory(cfg, func(b *model.Build, m store.Meta) error {
-			_, created, err := s.Ingest(ctx, b, m, store.IngestOptions{})
+			_, created, err := s.Ingest(storetest.Ctx, b, m, store.IngestOptions{})
 			if err == nil && created {
 				count++
 			}
@@ -72,7 +73,7 @@ func helper(mode, path string) error {
 				time.Sleep(time.Hour)
 			}
 		}
-		_, _, err := s.Ingest(ctx, b, store.Meta{Project: "big", Started: t0, ContentHash: "big"}, store.IngestOptions{KeepLogs: true})
+		_, _, err := s.Ingest(storetest.Ctx, b, store.Meta{Project: "big", Started: storetest.T0, ContentHash: "big"}, store.IngestOptions{KeepLogs: true})
 		return err
 	}
 	return fmt.Errorf("unknown helper mode %q", mode)
@@ -82,7 +83,7 @@ func helper(mode, path string) error {
 func bigBuild(n int) *model.Build {
 	b := &model.Build{Format: model.FormatPlain, Status: model.StatusSucceeded}
 	for i := 1; i <= n; i++ {
-		v := step("", i, n, "RUN", fmt.Sprintf("step %d", i), time.Duration(i)*time.Millisecond)
+		v := storetest.Step("", i, n, "RUN", fmt.Sprintf("step %d", i), time.Duration(i)*time.Millisecond)
 		v.Transfers = []model.Transfer{{Name: "sha256:" + strconv.Itoa(i), Bytes: int64(i), Done: true}}
 		v.AddOutput("line of output")
 		b.Vertices = append(b.Vertices, v)
@@ -153,7 +154,7 @@ func TestConcurrentProcesses(t *testing.T) {
 	if builds != 2*perProcess || vertices != 2*perProcess*24 {
 		t.Errorf("%d builds and %d vertices, want %d and %d", builds, vertices, 2*perProcess, 2*perProcess*24)
 	}
-	checkIntegrity(t, s.DB())
+	checkIntegrity(t, s)
 }
 
 // A process killed in the middle of an ingest leaves a valid database
@@ -163,7 +164,7 @@ func TestKilledMidIngest(t *testing.T) {
 		t.Skip("spawns processes")
 	}
 	s, db := openTemp(t)
-	before := mustIngest(t, s, parseFile(t, probe("multistage-plain-cold.log")), store.Meta{Project: "big", Started: t0.Add(-time.Hour)})
+	before := storetest.MustIngest(t, s, storetest.ParseFixture(t, storetest.Probe("multistage-plain-cold.log")), store.Meta{Project: "big", Started: storetest.T0.Add(-time.Hour)})
 
 	walBefore := int64(0)
 	if st, err := os.Stat(db + "-wal"); err == nil {
@@ -198,7 +199,7 @@ func TestKilledMidIngest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	checkIntegrity(t, s.DB())
+	checkIntegrity(t, s)
 	var builds, vertices, transfers, outputs, projects int
 	s.DB().QueryRow(`SELECT COUNT(*) FROM builds`).Scan(&builds)
 	s.DB().QueryRow(`SELECT COUNT(*) FROM vertices`).Scan(&vertices)
@@ -207,16 +208,16 @@ func TestKilledMidIngest(t *testing.T) {
 	if builds != 1 || vertices != 10 || transfers != 3 || outputs != 0 {
 		t.Errorf("after the kill: %d builds, %d vertices, %d transfers, %d outputs; want 1, 10, 3, 0", builds, vertices, transfers, outputs)
 	}
-	if h, _ := s.History(ctx, store.HistoryQuery{}); len(h) != 1 || h[0].ID != before {
+	if h, _ := s.History(storetest.Ctx, store.HistoryQuery{}); len(h) != 1 || h[0].ID != before {
 		t.Errorf("history after the kill: %+v", h)
 	}
 	s.DB().QueryRow(`SELECT COUNT(*) FROM projects`).Scan(&projects)
-	id, created, err := s.Ingest(ctx, bigBuild(2000), store.Meta{Project: "big", Started: t0, ContentHash: "big"}, store.IngestOptions{KeepLogs: true})
+	id, created, err := s.Ingest(storetest.Ctx, bigBuild(2000), store.Meta{Project: "big", Started: storetest.T0, ContentHash: "big"}, store.IngestOptions{KeepLogs: true})
 	if err != nil || !created {
 		t.Fatalf("re-ingest: %v %v", created, err)
 	}
-	if sum, _ := s.Summary(ctx, id); sum.StepsTotal != 2000 {
+	if sum, _ := s.Summary(storetest.Ctx, id); sum.StepsTotal != 2000 {
 		t.Errorf("re-ingested build has %d steps", sum.StepsTotal)
 	}
-	checkIntegrity(t, s.DB())
+	checkIntegrity(t, s)
 }

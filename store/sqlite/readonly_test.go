@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/storetest"
 )
 
 // A read-only open never creates, fills or upgrades a database.
@@ -52,7 +53,7 @@ func TestReadOnlyNeverWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := mustIngest(t, w, parseFile(t, probe("plain-cold.log")), store.Meta{Project: "p", Started: t0})
+	id := storetest.MustIngest(t, w, storetest.ParseFixture(t, storetest.Probe("plain-cold.log")), store.Meta{Project: "p", Started: storetest.T0})
 	w.Close()
 	before = fileBytes(t, cur)
 	r, err := OpenReadOnly(cur)
@@ -62,7 +63,7 @@ func TestReadOnlyNeverWrites(t *testing.T) {
 	if rows, err := r.History(context.Background(), store.HistoryQuery{}); err != nil || len(rows) != 1 || rows[0].ID != id {
 		t.Errorf("History = %v, %v", rows, err)
 	}
-	if _, _, err := r.Ingest(context.Background(), parseFile(t, probe("plain-warm.log")), store.Meta{Project: "p"}, store.IngestOptions{}); !errors.Is(err, store.ErrUnwritable) {
+	if _, _, err := r.Ingest(context.Background(), storetest.ParseFixture(t, storetest.Probe("plain-warm.log")), store.Meta{Project: "p"}, store.IngestOptions{}); !errors.Is(err, store.ErrUnwritable) {
 		t.Errorf("Ingest on a read-only store: %v", err)
 	}
 	r.Close()
@@ -141,7 +142,7 @@ func TestDiskFull(t *testing.T) {
 	var lastErr error
 	for i := 0; i < 50 && lastErr == nil; i++ {
 		b := bigBuild(400)
-		_, _, lastErr = s.Ingest(context.Background(), b, store.Meta{Project: "p", Started: t0, ContentHash: "full-" + string(rune('a'+i))}, store.IngestOptions{})
+		_, _, lastErr = s.Ingest(context.Background(), b, store.Meta{Project: "p", Started: storetest.T0, ContentHash: "full-" + string(rune('a'+i))}, store.IngestOptions{})
 	}
 	if !errors.Is(lastErr, store.ErrUnwritable) || !strings.Contains(lastErr.Error(), "full") {
 		t.Fatalf("ingest into a full disk: %v", lastErr)

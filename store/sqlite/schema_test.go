@@ -18,6 +18,7 @@ import (
 
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/storetest"
 )
 
 // schemaV1 is version 1 of the schema as released, frozen here so the test
@@ -148,7 +149,7 @@ func TestMigrateFromV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	started := t0.UnixMilli()
+	started := storetest.T0.UnixMilli()
 	_, err = db.Exec(schemaV1+`
 INSERT INTO projects (id, name) VALUES (1, 'legacy');
 INSERT INTO branches (id, name) VALUES (1, 'main');
@@ -178,22 +179,22 @@ INSERT INTO transfers VALUES (1, 0, 0, 'transferring context', 2048, 0, 0, 1);
 	if v != SchemaVersion {
 		t.Fatalf("version %d after upgrade, want %d", v, SchemaVersion)
 	}
-	h, err := s.History(ctx, store.HistoryQuery{})
+	h, err := s.History(storetest.Ctx, store.HistoryQuery{})
 	if err != nil || len(h) != 1 {
 		t.Fatalf("history: %+v %v", h, err)
 	}
 	r := h[0]
-	if r.Project != "legacy" || r.Commit != "c0ffee" || !r.StartedAt.Equal(t0) || r.StepsTotal != 2 || r.StepsCached != 1 ||
-		r.StepsRan != 1 || r.ContextBytes != 2048 || !near(r.DurationSeconds, 4.3) || r.DurationSource != "sum" || r.Dockerfile != "Dockerfile" {
+	if r.Project != "legacy" || r.Commit != "c0ffee" || !r.StartedAt.Equal(storetest.T0) || r.StepsTotal != 2 || r.StepsCached != 1 ||
+		r.StepsRan != 1 || r.ContextBytes != 2048 || !storetest.Near(r.DurationSeconds, 4.3) || r.DurationSource != "sum" || r.Dockerfile != "Dockerfile" {
 		t.Errorf("upgraded summary: %+v", r)
 	}
-	b, m, err := s.Build(ctx, 1)
+	b, m, err := s.Build(storetest.Ctx, 1)
 	if err != nil || len(b.Vertices) != 3 || b.Vertices[2].Name != "[2/2] RUN make" || b.Vertices[2].OutputLines != 2 ||
 		b.Vertices[1].Args != "docker.io/library/alpine:3.20@sha256:"+strings.Repeat("1", 64) || m.Source != "old.log" {
 		t.Errorf("upgraded build: %v %+v %+v", err, b, m)
 	}
 	// The copied columns the v2 index needs were backfilled.
-	slow, err := s.Slow(ctx, store.WindowQuery{Since: t0})
+	slow, err := s.Slow(storetest.Ctx, store.WindowQuery{Since: storetest.T0})
 	if err != nil || len(slow) != 2 || slow[0].Text != "RUN make" || slow[0].Total != 4 {
 		t.Errorf("slow after upgrade: %+v %v", slow, err)
 	}
@@ -201,8 +202,8 @@ INSERT INTO transfers VALUES (1, 0, 0, 'transferring context', 2048, 0, 0, 1);
 		t.Errorf("a v1 build has source %q, layer bytes %v", b.Source, b.Vertices[2].HasLayerBytes)
 	}
 	// And the upgraded database takes new builds.
-	mustIngest(t, s, parseFile(t, probe("plain-cold.log")), store.Meta{Project: "legacy", Started: t0.Add(time.Hour)})
-	checkIntegrity(t, s.DB())
+	storetest.MustIngest(t, s, storetest.ParseFixture(t, storetest.Probe("plain-cold.log")), store.Meta{Project: "legacy", Started: storetest.T0.Add(time.Hour)})
+	checkIntegrity(t, s)
 	checkShapeIsFresh(t, s)
 }
 
@@ -210,42 +211,31 @@ INSERT INTO transfers VALUES (1, 0, 0, 'transferring context', 2048, 0, 0, 1);
 // would be: the source named and, as the Docker Engine collector does,
 // every RUN, COPY and ADD step with the size of the layer it produced
 // (some empty, which is not the same as unknown); other steps unknown.
-func liveBuild(b *model.Build, source string) *model.Build {
-	b.Source = source
-	for i, v := range b.Vertices {
-		switch v.Instruction {
-		case "RUN", "COPY", "ADD":
-			v.LayerBytes, v.HasLayerBytes = int64(i%3)*(1<<20+int64(i)), true
-		}
-	}
-	return b
-}
-
 // A version 2 database keeps every build through the upgrade to version 3,
 // reads back exactly as before, and then stores what version 3 adds. The
 // v2 database is made by ingesting fixtures and taking the version 3
 // columns back out, checked against the frozen version 2 schema.
 func TestMigrateFromV2(t *testing.T) {
 	s, path := openTemp(t)
-	ids := ingestMulti(t, s)
-	ids = append(ids, mustIngest(t, s, parseFile(t, probe("run-fail-plain.log")), store.Meta{Project: "multi", Started: t0.Add(6 * time.Hour), Source: "fail.log"}))
+	ids := storetest.IngestMulti(t, s)
+	ids = append(ids, storetest.MustIngest(t, s, storetest.ParseFixture(t, storetest.Probe("run-fail-plain.log")), store.Meta{Project: "multi", Started: storetest.T0.Add(6 * time.Hour), Source: "fail.log"}))
 	type stored struct {
 		b *model.Build
 		m store.Meta
 	}
 	var before []stored
 	for _, id := range ids {
-		b, m, err := s.Build(ctx, id)
+		b, m, err := s.Build(storetest.Ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		before = append(before, stored{b, m})
 	}
-	histBefore, err := s.History(ctx, store.HistoryQuery{})
+	histBefore, err := s.History(storetest.Ctx, store.HistoryQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	slowBefore, err := s.Slow(ctx, store.WindowQuery{Since: t0})
+	slowBefore, err := s.Slow(storetest.Ctx, store.WindowQuery{Since: storetest.T0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +268,7 @@ func TestMigrateFromV2(t *testing.T) {
 	}
 	checkShapeIsFresh(t, s)
 	for i, id := range ids {
-		b, m, err := s.Build(ctx, id)
+		b, m, err := s.Build(storetest.Ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,27 +276,27 @@ func TestMigrateFromV2(t *testing.T) {
 			t.Errorf("build %d reads back differently after the upgrade", id)
 		}
 	}
-	if h, err := s.History(ctx, store.HistoryQuery{}); err != nil || !reflect.DeepEqual(h, histBefore) {
+	if h, err := s.History(storetest.Ctx, store.HistoryQuery{}); err != nil || !reflect.DeepEqual(h, histBefore) {
 		t.Errorf("history after the upgrade: %v\n got %+v\nwant %+v", err, h, histBefore)
 	}
-	if slow, err := s.Slow(ctx, store.WindowQuery{Since: t0}); err != nil || !reflect.DeepEqual(slow, slowBefore) {
+	if slow, err := s.Slow(storetest.Ctx, store.WindowQuery{Since: storetest.T0}); err != nil || !reflect.DeepEqual(slow, slowBefore) {
 		t.Errorf("slow after the upgrade: %v\n got %+v\nwant %+v", err, slow, slowBefore)
 	}
 
 	// The upgraded database stores a live build's source and layer sizes.
-	live := liveBuild(parseFile(t, probe("multistage-plain-warm.log")), "docker")
-	id := mustIngest(t, s, live, store.Meta{Project: "multi", Started: t0.Add(7 * time.Hour), ContentHash: "live"})
-	got, _, err := s.Build(ctx, id)
+	live := storetest.LiveBuild(storetest.ParseFixture(t, storetest.Probe("multistage-plain-warm.log")), "docker")
+	id := storetest.MustIngest(t, s, live, store.Meta{Project: "multi", Started: storetest.T0.Add(7 * time.Hour), ContentHash: "live"})
+	got, _, err := s.Build(storetest.Ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	normTimes(live)
+	storetest.NormTimes(live)
 	if !reflect.DeepEqual(got, live) {
 		g, _ := json.Marshal(got)
 		w, _ := json.Marshal(live)
 		t.Errorf("live build reads back differently:\n got %s\nwant %s", g, w)
 	}
-	checkIntegrity(t, s.DB())
+	checkIntegrity(t, s)
 }
 
 func fileBytes(t *testing.T, path string) []byte {
@@ -321,7 +311,7 @@ func fileBytes(t *testing.T, path string) []byte {
 // A database from a newer buildstats is refused and left byte for byte.
 func TestNewerSchemaRefused(t *testing.T) {
 	s, path := openTemp(t)
-	mustIngest(t, s, parseFile(t, probe("plain-cold.log")), store.Meta{Project: "p"})
+	storetest.MustIngest(t, s, storetest.ParseFixture(t, storetest.Probe("plain-cold.log")), store.Meta{Project: "p"})
 	if _, err := s.DB().Exec(`UPDATE buildstats_schema SET version = 7`); err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +406,7 @@ func TestLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	first := mustIngest(t, s, parseFile(t, probe("plain-cold.log")), store.Meta{Project: "p", Started: t0})
+	first := storetest.MustIngest(t, s, storetest.ParseFixture(t, storetest.Probe("plain-cold.log")), store.Meta{Project: "p", Started: storetest.T0})
 
 	other, err := sql.Open("sqlite3", path)
 	if err != nil {
@@ -428,7 +418,7 @@ func TestLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, _, err = s.Ingest(ctx, parseFile(t, probe("plain-warm.log")), store.Meta{Project: "p", Started: t0.Add(time.Hour)}, store.IngestOptions{})
+	_, _, err = s.Ingest(storetest.Ctx, storetest.ParseFixture(t, storetest.Probe("plain-warm.log")), store.Meta{Project: "p", Started: storetest.T0.Add(time.Hour)}, store.IngestOptions{})
 	if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("ingest while locked: %v", err)
 	}
@@ -436,27 +426,27 @@ func TestLocked(t *testing.T) {
 		t.Errorf("gave up after %v, before the busy timeout", waited)
 	}
 	// Readers are not blocked by a writer in WAL mode.
-	if h, err := s.History(ctx, store.HistoryQuery{}); err != nil || len(h) != 1 || h[0].ID != first {
+	if h, err := s.History(storetest.Ctx, store.HistoryQuery{}); err != nil || len(h) != 1 || h[0].ID != first {
 		t.Errorf("history while locked: %+v %v", h, err)
 	}
 	other.Exec(`ROLLBACK`)
-	if _, created, err := s.Ingest(ctx, parseFile(t, probe("plain-warm.log")), store.Meta{Project: "p", Started: t0.Add(time.Hour)}, store.IngestOptions{}); err != nil || !created {
+	if _, created, err := s.Ingest(storetest.Ctx, storetest.ParseFixture(t, storetest.Probe("plain-warm.log")), store.Meta{Project: "p", Started: storetest.T0.Add(time.Hour)}, store.IngestOptions{}); err != nil || !created {
 		t.Fatalf("ingest after the lock was released: %v", err)
 	}
-	checkIntegrity(t, s.DB())
+	checkIntegrity(t, s)
 }
 
 // Cancelling the context abandons an ingest without storing anything.
 func TestIngestCanceled(t *testing.T) {
 	s, _ := openTemp(t)
-	c, cancel := context.WithCancel(ctx)
+	c, cancel := context.WithCancel(storetest.Ctx)
 	cancel()
-	b := parseFile(t, probe("multistage-plain-cold.log"))
+	b := storetest.ParseFixture(t, storetest.Probe("multistage-plain-cold.log"))
 	if _, _, err := s.Ingest(c, b, store.Meta{Project: "p"}, store.IngestOptions{}); err == nil {
 		t.Fatal("canceled ingest succeeded")
 	}
-	if h, _ := s.History(ctx, store.HistoryQuery{}); len(h) != 0 {
+	if h, _ := s.History(storetest.Ctx, store.HistoryQuery{}); len(h) != 0 {
 		t.Errorf("canceled ingest stored %+v", h)
 	}
-	mustIngest(t, s, b, store.Meta{Project: "p"})
+	storetest.MustIngest(t, s, b, store.Meta{Project: "p"})
 }

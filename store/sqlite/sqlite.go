@@ -360,3 +360,28 @@ func (s *Store) Close() error {
 
 // DB exposes the underlying handle for tests and maintenance tools.
 func (s *Store) DB() *sql.DB { return s.db }
+
+// CheckIntegrity runs SQLite's own consistency checks: the b-trees, and
+// the foreign keys ingest does not enforce (see OpenWith).
+func (s *Store) CheckIntegrity(ctx context.Context) error {
+	var res string
+	if err := s.db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&res); err != nil {
+		return s.wrap("integrity check", err)
+	}
+	if res != "ok" {
+		return fmt.Errorf("integrity check of %s: %s", s.path, res)
+	}
+	rows, err := s.db.QueryContext(ctx, `PRAGMA foreign_key_check`)
+	if err != nil {
+		return s.wrap("foreign key check", err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		var table, parent string
+		var rowid sql.NullInt64
+		var fkid int
+		rows.Scan(&table, &rowid, &parent, &fkid)
+		return fmt.Errorf("foreign key check of %s: %s row %v has no %s", s.path, table, rowid, parent)
+	}
+	return rows.Err()
+}
