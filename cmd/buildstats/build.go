@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/buildstats/buildstats/collect"
+	"github.com/buildstats/buildstats/collect/buildenv"
 	bkcollect "github.com/buildstats/buildstats/collect/buildkit"
 	dockercollect "github.com/buildstats/buildstats/collect/docker"
 	"github.com/buildstats/buildstats/parse/model"
@@ -207,7 +208,7 @@ func runBuild(ctx context.Context, app *App, opts buildOptions) error {
 	return nil
 }
 
-// storeBuild ingests b into the history at db (default: store.DefaultPath),
+// storeBuild ingests b into the history at db (default: buildenv.DefaultPath),
 // filling the project, branch and commit from flags, CI and git.
 func storeBuild(ctx context.Context, app *App, db string, b *model.Build, meta store.Meta, dir string) error {
 	s, err := openStore(app, db)
@@ -215,9 +216,9 @@ func storeBuild(ctx context.Context, app *App, db string, b *model.Build, meta s
 		return err
 	}
 	defer s.Close()
-	meta = meta.Merge(store.DetectCI(app.Getenv)).Merge(store.DetectGit(dir))
+	meta = meta.Merge(buildenv.DetectCI(app.Getenv)).Merge(buildenv.DetectGit(dir))
 	if meta.Project == "" {
-		meta.Project = store.DetectProject(dir)
+		meta.Project = buildenv.DetectProject(dir)
 	}
 	if meta.Started.IsZero() {
 		// The stream's first vertex start, else the time of ingest.
@@ -234,7 +235,7 @@ func openStore(app *App, db string) (*sqlite.Store, error) {
 	path := db
 	if path == "" {
 		var err error
-		if path, err = store.DefaultPath(app.Getenv); err != nil {
+		if path, err = buildenv.DefaultPath(app.Getenv); err != nil {
 			return nil, err
 		}
 	}

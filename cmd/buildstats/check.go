@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/buildstats/buildstats/collect/buildenv"
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/report"
@@ -157,7 +158,7 @@ func readBuildLog(app *App, input, inputFormat string) (*loggedBuild, error) {
 			lb.modTime = st.ModTime()
 		}
 	}
-	h := store.NewHashReader(in)
+	h := buildenv.NewHashReader(in)
 	b, err := parse.Parse(h, parse.Options{Format: model.Format(inputFormat)})
 	if err != nil {
 		return nil, usageError(fmt.Errorf("%s: %w", name, err))
@@ -222,9 +223,9 @@ func readDockerfile(app *App, path, target string) (*dockerfile.File, []string, 
 func buildMeta(app *App, g *gateFlags) store.Meta {
 	getenv := envOf(app)
 	cwd, _ := os.Getwd()
-	m := store.Meta{Project: g.project, Branch: g.branch}.Merge(store.DetectCI(getenv)).Merge(store.DetectGit(cwd))
+	m := store.Meta{Project: g.project, Branch: g.branch}.Merge(buildenv.DetectCI(getenv)).Merge(buildenv.DetectGit(cwd))
 	if m.Project == "" {
-		m.Project = store.DetectProject(cwd)
+		m.Project = buildenv.DetectProject(cwd)
 	}
 	return m
 }
@@ -234,7 +235,7 @@ func historyPath(app *App, g *gateFlags) (string, error) {
 	if g.db != "" {
 		return g.db, nil
 	}
-	return store.DefaultPath(envOf(app))
+	return buildenv.DefaultPath(envOf(app))
 }
 
 // openHistory opens the history database for reading, without creating
@@ -272,7 +273,7 @@ func gateBaseline(ctx context.Context, app *App, s store.Store, path string, g *
 	def := g.defaultBranch
 	if def == "" {
 		cwd, _ := os.Getwd()
-		def = gate.DefaultBranch(envOf(app), cwd)
+		def = buildenv.DefaultBranch(envOf(app), cwd)
 	}
 	return gate.LoadBaseline(ctx, s, gate.Query{
 		Project: meta.Project, Branch: meta.Branch, DefaultBranch: def,

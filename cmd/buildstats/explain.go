@@ -11,11 +11,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/buildstats/buildstats/collect/buildenv"
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/report/dockerfile"
-	"github.com/buildstats/buildstats/store"
 )
 
 // inputFormats are the values --input-format accepts.
@@ -78,7 +78,7 @@ func runExplain(ctx context.Context, app *App, opts explainOptions) error {
 	}
 	defer in.Close()
 	// The hash finds this log in the history if it was ingested.
-	h := store.NewHashReader(in)
+	h := buildenv.NewHashReader(in)
 	b, err := parse.Parse(h, parse.Options{Format: model.Format(opts.inputFormat)})
 	if err != nil {
 		return usageError(fmt.Errorf("%s: %w", name, err))

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/buildstats/buildstats/collect/buildenv"
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/report/dockerfile"
@@ -64,7 +65,7 @@ func historyError(err error) error {
 // the current project's builds, so the two agree.
 func detectMeta(app *App, flags store.Meta) store.Meta {
 	cwd, _ := os.Getwd()
-	ci, git := store.DetectCI(envOf(app)), store.DetectGit(cwd)
+	ci, git := buildenv.DetectCI(envOf(app)), buildenv.DetectGit(cwd)
 	if flags.Branch != "" {
 		// A commit belongs to its branch: the checkout's commit is not
 		// the commit of another branch named with --branch.
@@ -76,7 +77,7 @@ func detectMeta(app *App, flags store.Meta) store.Meta {
 	}
 	m := flags.Merge(ci).Merge(git)
 	if m.Project == "" {
-		m.Project = store.DetectProject(cwd)
+		m.Project = buildenv.DetectProject(cwd)
 	}
 	return m
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/buildstats/buildstats/collect/buildenv"
 	"github.com/buildstats/buildstats/store"
 	"github.com/buildstats/buildstats/store/sqlite"
 )
@@ -569,7 +570,7 @@ func TestDefaultProject(t *testing.T) {
 	h.ok("ingest", "--time", "2026-11-20", msWarmLog)
 	h.ok("ingest", "--time", "2026-11-21", msColdLog)
 	cwd, _ := os.Getwd()
-	project, git := store.DetectProject(cwd), store.DetectGit(cwd)
+	project, git := buildenv.DetectProject(cwd), buildenv.DetectGit(cwd)
 	var rows []historyRow
 	h.jsonOut(&rows, "history", "--format", "json")
 	if rows[0].Project != project || rows[0].Branch != git.Branch || rows[0].Commit != git.Commit {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/buildstats/buildstats/collect"
+	"github.com/buildstats/buildstats/collect/buildenv"
 	bkcollect "github.com/buildstats/buildstats/collect/buildkit"
 	"github.com/buildstats/buildstats/store"
 )
@@ -66,7 +67,7 @@ func runImport(ctx context.Context, app *App, opts importOptions) error {
 	project := opts.project
 	if project == "" {
 		// The daemon does not know which project a build was for.
-		project = store.DetectProject(".")
+		project = buildenv.DetectProject(".")
 	}
 	known := func(ref string) bool {
 		_, err := s.Resolve(ctx, bkcollect.ContentHash(ref), "")

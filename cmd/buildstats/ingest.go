@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/buildstats/buildstats/collect/buildenv"
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
 	"github.com/buildstats/buildstats/store/sqlite"
@@ -196,7 +197,7 @@ func runIngest(ctx context.Context, app *App, opts ingestOptions) error {
 	path := opts.db
 	if s != nil {
 		path = s.Path()
-	} else if p, err := store.DefaultPath(envOf(app)); path == "" && err == nil {
+	} else if p, err := buildenv.DefaultPath(envOf(app)); path == "" && err == nil {
 		path = p
 	}
 	summary := fmt.Sprintf("%d file%s: %d stored, %d already stored, %d failed", len(inputs), plural(len(inputs)), stored, known, len(failed))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/buildstats/buildstats/collect/buildenv"
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/report"
@@ -182,7 +183,7 @@ func historyDB(app *App, db string) (string, bool, error) {
 	path := db
 	if path == "" {
 		var err error
-		if path, err = store.DefaultPath(app.Getenv); err != nil {
+		if path, err = buildenv.DefaultPath(app.Getenv); err != nil {
 			return "", false, usageError(err)
 		}
 	}

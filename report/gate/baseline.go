@@ -2,11 +2,8 @@ package gate
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -197,79 +194,3 @@ func median(xs []float64) float64 {
 }
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
-
-// DefaultBranch finds the repository's default branch: from the CI's
-// environment (GitLab CI_DEFAULT_BRANCH, Buildkite
-// BUILDKITE_PIPELINE_DEFAULT_BRANCH, the GitHub Actions event payload),
-// else from the checkout's origin/HEAD. It returns "" when none says.
-func DefaultBranch(getenv func(string) string, dir string) string {
-	if b := getenv("CI_DEFAULT_BRANCH"); b != "" && getenv("GITLAB_CI") == "true" {
-		return b
-	}
-	if b := getenv("BUILDKITE_PIPELINE_DEFAULT_BRANCH"); b != "" && getenv("BUILDKITE") == "true" {
-		return b
-	}
-	if getenv("GITHUB_ACTIONS") == "true" && getenv("GITHUB_EVENT_PATH") != "" {
-		// GitHub puts the default branch only in the event payload.
-		if data, err := os.ReadFile(getenv("GITHUB_EVENT_PATH")); err == nil {
-			var ev struct {
-				Repository struct {
-					DefaultBranch string `json:"default_branch"`
-				} `json:"repository"`
-			}
-			if json.Unmarshal(data, &ev) == nil && ev.Repository.DefaultBranch != "" {
-				return ev.Repository.DefaultBranch
-			}
-		}
-	}
-	return originHead(dir)
-}
-
-// originHead reads refs/remotes/origin/HEAD ("ref: refs/remotes/origin/main")
-// of the checkout containing dir, which git clone sets to the remote's
-// default branch.
-func originHead(dir string) string {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return ""
-	}
-	for {
-		gitDir := filepath.Join(abs, ".git")
-		if st, err := os.Stat(gitDir); err == nil {
-			if !st.IsDir() {
-				// A worktree: ".git" names its own directory, whose
-				// "commondir" leads to the shared refs.
-				data, _ := os.ReadFile(gitDir)
-				g, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "gitdir: ")
-				if !ok {
-					return ""
-				}
-				if !filepath.IsAbs(g) {
-					g = filepath.Join(abs, g)
-				}
-				gitDir = g
-				if c, err := os.ReadFile(filepath.Join(g, "commondir")); err == nil {
-					cd := strings.TrimSpace(string(c))
-					if !filepath.IsAbs(cd) {
-						cd = filepath.Join(g, cd)
-					}
-					gitDir = cd
-				}
-			}
-			data, err := os.ReadFile(filepath.Join(gitDir, "refs", "remotes", "origin", "HEAD"))
-			if err != nil {
-				return ""
-			}
-			ref, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "ref: refs/remotes/origin/")
-			if !ok {
-				return ""
-			}
-			return ref
-		}
-		parent := filepath.Dir(abs)
-		if parent == abs {
-			return ""
-		}
-		abs = parent
-	}
-}

@@ -342,7 +342,7 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, op
 		m.ContentHash = store.BuildHash(b)
 	}
 	if m.Project == "" {
-		return 0, false, errors.New("ingest: the build has no project name (set store.Meta.Project, see store.DetectProject)")
+		return 0, false, errors.New("ingest: the build has no project name (set store.Meta.Project, see buildenv.DetectProject)")
 	}
 	if m.Started.IsZero() {
 		m.Started, m.StartedSource = store.StartTime(b, time.Time{}, time.Time{})

@@ -1,4 +1,4 @@
-package store
+package buildenv
 
 import (
 	"os"
@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/buildstats/buildstats/store"
 )
 
 // fakeEnv is a getenv over the given key, value pairs.
@@ -38,36 +40,36 @@ func TestDetectCI(t *testing.T) {
 	tests := []struct {
 		name string
 		env  func(string) string
-		want Meta
+		want store.Meta
 	}{
 		{"github pull request", fakeEnv("GITHUB_ACTIONS", "true", "GITHUB_SERVER_URL", "https://github.com", "GITHUB_REPOSITORY", "acme/shop",
 			"GITHUB_RUN_ID", "42", "GITHUB_RUN_ATTEMPT", "2", "GITHUB_SHA", "abc", "GITHUB_HEAD_REF", "feature", "GITHUB_REF_NAME", "7/merge", "RUNNER_NAME", "gh-1"),
-			Meta{Project: "shop", Branch: "feature", Commit: "abc", CIProvider: "github-actions", RunURL: "https://github.com/acme/shop/actions/runs/42/attempts/2", Runner: "gh-1"}},
+			store.Meta{Project: "shop", Branch: "feature", Commit: "abc", CIProvider: "github-actions", RunURL: "https://github.com/acme/shop/actions/runs/42/attempts/2", Runner: "gh-1"}},
 		{"github push", fakeEnv("GITHUB_ACTIONS", "true", "GITHUB_REPOSITORY", "acme/shop", "GITHUB_REF_NAME", "main", "RUNNER_OS", "Linux", "RUNNER_ARCH", "X64"),
-			Meta{Project: "shop", Branch: "main", CIProvider: "github-actions", Runner: "Linux/X64"}},
+			store.Meta{Project: "shop", Branch: "main", CIProvider: "github-actions", Runner: "Linux/X64"}},
 		{"gitlab", fakeEnv("GITLAB_CI", "true", "CI_JOB_URL", "https://gitlab.com/acme/shop/-/jobs/9", "CI_COMMIT_REF_NAME", "main", "CI_COMMIT_SHA", "def",
 			"CI_RUNNER_DESCRIPTION", "shared-1", "CI_PROJECT_NAME", "shop"),
-			Meta{Project: "shop", Branch: "main", Commit: "def", CIProvider: "gitlab-ci", RunURL: "https://gitlab.com/acme/shop/-/jobs/9", Runner: "shared-1"}},
+			store.Meta{Project: "shop", Branch: "main", Commit: "def", CIProvider: "gitlab-ci", RunURL: "https://gitlab.com/acme/shop/-/jobs/9", Runner: "shared-1"}},
 		{"buildkite", fakeEnv("BUILDKITE", "true", "BUILDKITE_BUILD_URL", "https://buildkite.com/acme/shop/builds/3", "BUILDKITE_JOB_ID", "j1", "BUILDKITE_BRANCH", "dev",
 			"BUILDKITE_COMMIT", "HEAD", "BUILDKITE_AGENT_NAME", "agent-2", "BUILDKITE_REPO", "git@github.com:acme/shop.git"),
-			Meta{Project: "shop", Branch: "dev", CIProvider: "buildkite", RunURL: "https://buildkite.com/acme/shop/builds/3#j1", Runner: "agent-2"}},
+			store.Meta{Project: "shop", Branch: "dev", CIProvider: "buildkite", RunURL: "https://buildkite.com/acme/shop/builds/3#j1", Runner: "agent-2"}},
 		{"circleci", fakeEnv("CIRCLECI", "true", "CIRCLE_BUILD_URL", "https://circleci.com/gh/acme/shop/5", "CIRCLE_BRANCH", "main", "CIRCLE_SHA1", "123",
 			"CIRCLE_JOB", "build", "CIRCLE_PROJECT_REPONAME", "shop"),
-			Meta{Project: "shop", Branch: "main", Commit: "123", CIProvider: "circleci", RunURL: "https://circleci.com/gh/acme/shop/5", Runner: "build"}},
+			store.Meta{Project: "shop", Branch: "main", Commit: "123", CIProvider: "circleci", RunURL: "https://circleci.com/gh/acme/shop/5", Runner: "build"}},
 		{"jenkins", fakeEnv("JENKINS_URL", "https://ci/", "BUILD_URL", "https://ci/job/shop/8/", "GIT_BRANCH", "origin/main", "GIT_COMMIT", "456",
 			"NODE_NAME", "built-in", "GIT_URL", "https://github.com/acme/shop.git"),
-			Meta{Project: "shop", Branch: "main", Commit: "456", CIProvider: "jenkins", RunURL: "https://ci/job/shop/8/", Runner: "built-in"}},
+			store.Meta{Project: "shop", Branch: "main", Commit: "456", CIProvider: "jenkins", RunURL: "https://ci/job/shop/8/", Runner: "built-in"}},
 		{"jenkins multibranch", fakeEnv("JENKINS_HOME", "/var/jenkins", "JOB_NAME", "acme/shop/feature-x", "BRANCH_NAME", "feature-x"),
-			Meta{Project: "shop", Branch: "feature-x", CIProvider: "jenkins"}},
-		{"none", fakeEnv("HOME", "/root"), Meta{}},
+			store.Meta{Project: "shop", Branch: "feature-x", CIProvider: "jenkins"}},
+		{"none", fakeEnv("HOME", "/root"), store.Meta{}},
 	}
 	for _, tc := range tests {
 		if got := DetectCI(tc.env); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: DetectCI = %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
-	flags := Meta{Branch: "override"}
-	merged := flags.Merge(tests[0].want).Merge(Meta{Project: "local", Dockerfile: "Dockerfile"})
+	flags := store.Meta{Branch: "override"}
+	merged := flags.Merge(tests[0].want).Merge(store.Meta{Project: "local", Dockerfile: "Dockerfile"})
 	if merged.Branch != "override" || merged.Project != "shop" || merged.Dockerfile != "Dockerfile" {
 		t.Errorf("Merge = %+v", merged)
 	}
@@ -123,5 +125,46 @@ func TestDetectGit(t *testing.T) {
 		if got := repoName(in); got != want {
 			t.Errorf("repoName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestDefaultBranch(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	dir := t.TempDir()
+	if got := DefaultBranch(env("GITLAB_CI", "true", "CI_DEFAULT_BRANCH", "trunk"), dir); got != "trunk" {
+		t.Errorf("GitLab: %q", got)
+	}
+	if got := DefaultBranch(env("BUILDKITE", "true", "BUILDKITE_PIPELINE_DEFAULT_BRANCH", "develop"), dir); got != "develop" {
+		t.Errorf("Buildkite: %q", got)
+	}
+	event := filepath.Join(dir, "event.json")
+	if err := os.WriteFile(event, []byte(`{"pull_request":{"number":3},"repository":{"full_name":"acme/shop","default_branch":"production"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := DefaultBranch(env("GITHUB_ACTIONS", "true", "GITHUB_EVENT_PATH", event), dir); got != "production" {
+		t.Errorf("GitHub: %q", got)
+	}
+	// A local clone: origin/HEAD, from a subdirectory.
+	repo := filepath.Join(dir, "repo")
+	if err := os.MkdirAll(filepath.Join(repo, ".git", "refs", "remotes", "origin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(repo, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, ".git", "refs", "remotes", "origin", "HEAD"), []byte("ref: refs/remotes/origin/master\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := DefaultBranch(env(), filepath.Join(repo, "sub")); got != "master" {
+		t.Errorf("origin/HEAD: %q", got)
+	}
+	if got := DefaultBranch(env("GITHUB_ACTIONS", "true", "GITHUB_EVENT_PATH", filepath.Join(dir, "nope.json")), dir); got != "" {
+		t.Errorf("nothing known: %q", got)
 	}
 }

@@ -1,15 +1,18 @@
-package store
+package buildenv
 
 import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"hash"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/buildstats/buildstats/store"
 )
 
 // DefaultPath is where the history lives when --db is not given:
@@ -56,11 +59,11 @@ func (h *HashReader) Sum() string { return "sha256:" + hex.EncodeToString(h.h.Su
 // DetectCI reads the CI provider's environment: provider, run URL, runner,
 // branch, commit and project. It knows GitHub Actions, GitLab CI, Buildkite,
 // CircleCI and Jenkins, and returns the zero Meta elsewhere.
-func DetectCI(getenv func(string) string) Meta {
+func DetectCI(getenv func(string) string) store.Meta {
 	e := getenv
 	switch {
 	case e("GITHUB_ACTIONS") == "true":
-		m := Meta{CIProvider: "github-actions", Commit: e("GITHUB_SHA"), Project: repoName(e("GITHUB_REPOSITORY"))}
+		m := store.Meta{CIProvider: "github-actions", Commit: e("GITHUB_SHA"), Project: repoName(e("GITHUB_REPOSITORY"))}
 		if e("GITHUB_SERVER_URL") != "" && e("GITHUB_REPOSITORY") != "" && e("GITHUB_RUN_ID") != "" {
 			m.RunURL = e("GITHUB_SERVER_URL") + "/" + e("GITHUB_REPOSITORY") + "/actions/runs/" + e("GITHUB_RUN_ID")
 			if a := e("GITHUB_RUN_ATTEMPT"); a != "" && a != "1" {
@@ -73,7 +76,7 @@ func DetectCI(getenv func(string) string) Meta {
 		m.Runner = first(e("RUNNER_NAME"), joinNonEmpty("/", e("RUNNER_OS"), e("RUNNER_ARCH")))
 		return m
 	case e("GITLAB_CI") == "true":
-		return Meta{
+		return store.Meta{
 			CIProvider: "gitlab-ci",
 			RunURL:     first(e("CI_JOB_URL"), e("CI_PIPELINE_URL")),
 			Branch:     first(e("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME"), e("CI_COMMIT_BRANCH"), e("CI_COMMIT_REF_NAME")),
@@ -82,7 +85,7 @@ func DetectCI(getenv func(string) string) Meta {
 			Project:    first(e("CI_PROJECT_NAME"), repoName(e("CI_PROJECT_PATH"))),
 		}
 	case e("BUILDKITE") == "true":
-		m := Meta{
+		m := store.Meta{
 			CIProvider: "buildkite",
 			RunURL:     e("BUILDKITE_BUILD_URL"),
 			Branch:     e("BUILDKITE_BRANCH"),
@@ -98,7 +101,7 @@ func DetectCI(getenv func(string) string) Meta {
 		}
 		return m
 	case e("CIRCLECI") == "true":
-		return Meta{
+		return store.Meta{
 			CIProvider: "circleci",
 			RunURL:     e("CIRCLE_BUILD_URL"),
 			Branch:     e("CIRCLE_BRANCH"),
@@ -115,7 +118,7 @@ func DetectCI(getenv func(string) string) Meta {
 			job := strings.TrimSuffix(e("JOB_NAME"), "/"+e("BRANCH_NAME"))
 			project = repoName(job)
 		}
-		return Meta{
+		return store.Meta{
 			CIProvider: "jenkins",
 			RunURL:     e("BUILD_URL"),
 			Branch:     branch,
@@ -124,19 +127,19 @@ func DetectCI(getenv func(string) string) Meta {
 			Project:    project,
 		}
 	}
-	return Meta{}
+	return store.Meta{}
 }
 
 // DetectGit reads the checkout containing dir: project (the origin
 // remote's repository name), branch and commit. It reads .git directly
 // rather than running git, so it works where git is not installed, and
 // returns what it could find.
-func DetectGit(dir string) Meta {
+func DetectGit(dir string) store.Meta {
 	gitDir, common := findGitDir(dir)
 	if gitDir == "" {
-		return Meta{}
+		return store.Meta{}
 	}
-	var m Meta
+	var m store.Meta
 	m.Project = repoName(originURL(filepath.Join(common, "config")))
 	head := strings.TrimSpace(readFile(filepath.Join(gitDir, "HEAD")))
 	if ref, ok := strings.CutPrefix(head, "ref: "); ok {
@@ -287,4 +290,80 @@ func joinNonEmpty(sep string, xs ...string) string {
 		}
 	}
 	return strings.Join(parts, sep)
+}
+
+// DefaultBranch finds the repository's default branch: from the CI's
+// environment (GitLab CI_DEFAULT_BRANCH, Buildkite
+// BUILDKITE_PIPELINE_DEFAULT_BRANCH, the GitHub Actions event payload),
+// else from the checkout's origin/HEAD. It returns "" when none says.
+func DefaultBranch(getenv func(string) string, dir string) string {
+	if b := getenv("CI_DEFAULT_BRANCH"); b != "" && getenv("GITLAB_CI") == "true" {
+		return b
+	}
+	if b := getenv("BUILDKITE_PIPELINE_DEFAULT_BRANCH"); b != "" && getenv("BUILDKITE") == "true" {
+		return b
+	}
+	if getenv("GITHUB_ACTIONS") == "true" && getenv("GITHUB_EVENT_PATH") != "" {
+		// GitHub puts the default branch only in the event payload.
+		if data, err := os.ReadFile(getenv("GITHUB_EVENT_PATH")); err == nil {
+			var ev struct {
+				Repository struct {
+					DefaultBranch string `json:"default_branch"`
+				} `json:"repository"`
+			}
+			if json.Unmarshal(data, &ev) == nil && ev.Repository.DefaultBranch != "" {
+				return ev.Repository.DefaultBranch
+			}
+		}
+	}
+	return originHead(dir)
+}
+
+// originHead reads refs/remotes/origin/HEAD ("ref: refs/remotes/origin/main")
+// of the checkout containing dir, which git clone sets to the remote's
+// default branch.
+func originHead(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	for {
+		gitDir := filepath.Join(abs, ".git")
+		if st, err := os.Stat(gitDir); err == nil {
+			if !st.IsDir() {
+				// A worktree: ".git" names its own directory, whose
+				// "commondir" leads to the shared refs.
+				data, _ := os.ReadFile(gitDir)
+				g, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "gitdir: ")
+				if !ok {
+					return ""
+				}
+				if !filepath.IsAbs(g) {
+					g = filepath.Join(abs, g)
+				}
+				gitDir = g
+				if c, err := os.ReadFile(filepath.Join(g, "commondir")); err == nil {
+					cd := strings.TrimSpace(string(c))
+					if !filepath.IsAbs(cd) {
+						cd = filepath.Join(g, cd)
+					}
+					gitDir = cd
+				}
+			}
+			data, err := os.ReadFile(filepath.Join(gitDir, "refs", "remotes", "origin", "HEAD"))
+			if err != nil {
+				return ""
+			}
+			ref, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "ref: refs/remotes/origin/")
+			if !ok {
+				return ""
+			}
+			return ref
+		}
+		parent := filepath.Dir(abs)
+		if parent == abs {
+			return ""
+		}
+		abs = parent
+	}
 }
