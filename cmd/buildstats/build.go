@@ -216,10 +216,7 @@ func storeBuild(ctx context.Context, app *App, db string, b *model.Build, meta s
 		return err
 	}
 	defer s.Close()
-	meta = meta.Merge(buildenv.DetectCI(app.Getenv)).Merge(buildenv.DetectGit(dir))
-	if meta.Project == "" {
-		meta.Project = buildenv.DetectProject(dir)
-	}
+	meta = detectMetaIn(app, dir, meta)
 	if meta.Started.IsZero() {
 		// The stream's first vertex start, else the time of ingest.
 		meta.Started, meta.StartedSource = store.StartTime(b, time.Time{}, time.Time{})

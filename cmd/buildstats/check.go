@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/buildstats/buildstats/collect/buildenv"
+	"github.com/buildstats/buildstats/collect/logfile"
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/report"
@@ -158,7 +159,7 @@ func readBuildLog(app *App, input, inputFormat string) (*loggedBuild, error) {
 			lb.modTime = st.ModTime()
 		}
 	}
-	h := buildenv.NewHashReader(in)
+	h := logfile.NewHashReader(in)
 	b, err := parse.Parse(h, parse.Options{Format: model.Format(inputFormat)})
 	if err != nil {
 		return nil, usageError(fmt.Errorf("%s: %w", name, err))
@@ -221,13 +222,7 @@ func readDockerfile(app *App, path, target string) (*dockerfile.File, []string, 
 // then the CI's environment, then the git checkout of the working
 // directory, as `buildstats ingest` files builds.
 func buildMeta(app *App, g *gateFlags) store.Meta {
-	getenv := envOf(app)
-	cwd, _ := os.Getwd()
-	m := store.Meta{Project: g.project, Branch: g.branch}.Merge(buildenv.DetectCI(getenv)).Merge(buildenv.DetectGit(cwd))
-	if m.Project == "" {
-		m.Project = buildenv.DetectProject(cwd)
-	}
-	return m
+	return detectMeta(app, store.Meta{Project: g.project, Branch: g.branch})
 }
 
 // historyPath is the database --db names, else the default one.

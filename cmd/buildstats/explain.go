@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/buildstats/buildstats/collect/buildenv"
+	"github.com/buildstats/buildstats/collect/logfile"
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/report"
@@ -78,7 +78,7 @@ func runExplain(ctx context.Context, app *App, opts explainOptions) error {
 	}
 	defer in.Close()
 	// The hash finds this log in the history if it was ingested.
-	h := buildenv.NewHashReader(in)
+	h := logfile.NewHashReader(in)
 	b, err := parse.Parse(h, parse.Options{Format: model.Format(opts.inputFormat)})
 	if err != nil {
 		return usageError(fmt.Errorf("%s: %w", name, err))

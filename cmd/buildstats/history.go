@@ -65,21 +65,16 @@ func historyError(err error) error {
 // the current project's builds, so the two agree.
 func detectMeta(app *App, flags store.Meta) store.Meta {
 	cwd, _ := os.Getwd()
-	ci, git := buildenv.DetectCI(envOf(app)), buildenv.DetectGit(cwd)
-	if flags.Branch != "" {
-		// A commit belongs to its branch: the checkout's commit is not
-		// the commit of another branch named with --branch.
-		for _, d := range []*store.Meta{&ci, &git} {
-			if d.Branch != flags.Branch {
-				d.Commit = ""
-			}
-		}
-	}
-	m := flags.Merge(ci).Merge(git)
-	if m.Project == "" {
-		m.Project = buildenv.DetectProject(cwd)
-	}
-	return m
+	return detectMetaIn(app, cwd, flags)
+}
+
+// detectMetaIn is detectMeta for a build made in dir.
+func detectMetaIn(app *App, dir string, flags store.Meta) store.Meta {
+	i := buildenv.Detect(buildenv.Env{Getenv: envOf(app), Dir: dir}, buildenv.Info{Project: flags.Project,
+		Branch: flags.Branch, Commit: flags.Commit, CIProvider: flags.CIProvider, RunURL: flags.RunURL, Runner: flags.Runner})
+	flags.Project, flags.Branch, flags.Commit, flags.CIProvider, flags.RunURL, flags.Runner =
+		i.Project, i.Branch, i.Commit, i.CIProvider, i.RunURL, i.Runner
+	return flags
 }
 
 // projectScope is the project a read command looks at: --project, else

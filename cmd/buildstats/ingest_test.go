@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/buildstats/buildstats/collect/buildenv"
+	"github.com/buildstats/buildstats/collect/logfile"
 	"github.com/buildstats/buildstats/store/sqlite"
 )
 
@@ -64,7 +64,7 @@ func TestIngestTwiceStoresOneBuild(t *testing.T) {
 		t.Fatalf("history = %+v", rows)
 	}
 	// The hash is of the log's bytes, as NewHashReader computes it.
-	hr := buildenv.NewHashReader(bytes.NewReader(log))
+	hr := logfile.NewHashReader(bytes.NewReader(log))
 	if _, err := hr.Read(make([]byte, len(log)+1)); err != nil {
 		t.Fatal(err)
 	}

@@ -1,19 +1,74 @@
+// Package buildenv reads what the environment says about a build: the CI
+// provider, run and runner, the project, branch and commit (from the CI's
+// variables, else the git checkout), the repository's default branch, and
+// where the build history lives by default. Every command asks it, in the
+// same order, so that a build is filed and found under the same names.
 package buildenv
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"hash"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/buildstats/buildstats/store"
 )
+
+// Info is what the environment says about a build.
+type Info struct {
+	Project    string
+	Branch     string
+	Commit     string
+	CIProvider string // "github-actions", "gitlab-ci", "buildkite", "circleci", "jenkins"
+	RunURL     string
+	Runner     string
+}
+
+// Merge returns i with its empty fields filled from o.
+func (i Info) Merge(o Info) Info {
+	for _, f := range []struct {
+		a *string
+		b string
+	}{{&i.Project, o.Project}, {&i.Branch, o.Branch}, {&i.Commit, o.Commit},
+		{&i.CIProvider, o.CIProvider}, {&i.RunURL, o.RunURL}, {&i.Runner, o.Runner}} {
+		if *f.a == "" {
+			*f.a = f.b
+		}
+	}
+	return i
+}
+
+// Env is what detection reads: the process environment and the directory
+// the build ran in (its git checkout, its name).
+type Env struct {
+	Getenv func(string) string
+	Dir    string
+}
+
+// Detect fills the empty fields of given (what the user said) from the
+// CI's environment, then from the git checkout of e.Dir, and the project,
+// last, from the directory's name. A commit belongs to its branch: when
+// the user names a branch, a commit detected for another branch is not
+// used.
+func Detect(e Env, given Info) Info {
+	getenv := e.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	ci, git := DetectCI(getenv), DetectGit(e.Dir)
+	if given.Branch != "" {
+		for _, d := range []*Info{&ci, &git} {
+			if d.Branch != given.Branch {
+				d.Commit = ""
+			}
+		}
+	}
+	i := given.Merge(ci).Merge(git)
+	if i.Project == "" {
+		i.Project = DetectProject(e.Dir)
+	}
+	return i
+}
 
 // DefaultPath is where the history lives when --db is not given:
 // $BUILDSTATS_DB, else $XDG_DATA_HOME/buildstats/history.db, else
@@ -36,34 +91,14 @@ func DefaultPath(getenv func(string) string) (string, error) {
 	return filepath.Join(home, ".local", "share", "buildstats", "history.db"), nil
 }
 
-// HashReader passes a log through while hashing it, so the CLI can parse
-// and compute Meta.ContentHash in one read.
-type HashReader struct {
-	r io.Reader
-	h hash.Hash
-}
-
-// NewHashReader wraps r.
-func NewHashReader(r io.Reader) *HashReader { return &HashReader{r: r, h: sha256.New()} }
-
-func (h *HashReader) Read(p []byte) (int, error) {
-	n, err := h.r.Read(p)
-	h.h.Write(p[:n])
-	return n, err
-}
-
-// Sum returns "sha256:<hex>" of everything read so far. Drain the reader
-// first (io.Copy(io.Discard, h)) in case the parser stopped early.
-func (h *HashReader) Sum() string { return "sha256:" + hex.EncodeToString(h.h.Sum(nil)) }
-
 // DetectCI reads the CI provider's environment: provider, run URL, runner,
 // branch, commit and project. It knows GitHub Actions, GitLab CI, Buildkite,
 // CircleCI and Jenkins, and returns the zero Meta elsewhere.
-func DetectCI(getenv func(string) string) store.Meta {
+func DetectCI(getenv func(string) string) Info {
 	e := getenv
 	switch {
 	case e("GITHUB_ACTIONS") == "true":
-		m := store.Meta{CIProvider: "github-actions", Commit: e("GITHUB_SHA"), Project: repoName(e("GITHUB_REPOSITORY"))}
+		m := Info{CIProvider: "github-actions", Commit: e("GITHUB_SHA"), Project: repoName(e("GITHUB_REPOSITORY"))}
 		if e("GITHUB_SERVER_URL") != "" && e("GITHUB_REPOSITORY") != "" && e("GITHUB_RUN_ID") != "" {
 			m.RunURL = e("GITHUB_SERVER_URL") + "/" + e("GITHUB_REPOSITORY") + "/actions/runs/" + e("GITHUB_RUN_ID")
 			if a := e("GITHUB_RUN_ATTEMPT"); a != "" && a != "1" {
@@ -76,7 +111,7 @@ func DetectCI(getenv func(string) string) store.Meta {
 		m.Runner = first(e("RUNNER_NAME"), joinNonEmpty("/", e("RUNNER_OS"), e("RUNNER_ARCH")))
 		return m
 	case e("GITLAB_CI") == "true":
-		return store.Meta{
+		return Info{
 			CIProvider: "gitlab-ci",
 			RunURL:     first(e("CI_JOB_URL"), e("CI_PIPELINE_URL")),
 			Branch:     first(e("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME"), e("CI_COMMIT_BRANCH"), e("CI_COMMIT_REF_NAME")),
@@ -85,7 +120,7 @@ func DetectCI(getenv func(string) string) store.Meta {
 			Project:    first(e("CI_PROJECT_NAME"), repoName(e("CI_PROJECT_PATH"))),
 		}
 	case e("BUILDKITE") == "true":
-		m := store.Meta{
+		m := Info{
 			CIProvider: "buildkite",
 			RunURL:     e("BUILDKITE_BUILD_URL"),
 			Branch:     e("BUILDKITE_BRANCH"),
@@ -101,7 +136,7 @@ func DetectCI(getenv func(string) string) store.Meta {
 		}
 		return m
 	case e("CIRCLECI") == "true":
-		return store.Meta{
+		return Info{
 			CIProvider: "circleci",
 			RunURL:     e("CIRCLE_BUILD_URL"),
 			Branch:     e("CIRCLE_BRANCH"),
@@ -118,7 +153,7 @@ func DetectCI(getenv func(string) string) store.Meta {
 			job := strings.TrimSuffix(e("JOB_NAME"), "/"+e("BRANCH_NAME"))
 			project = repoName(job)
 		}
-		return store.Meta{
+		return Info{
 			CIProvider: "jenkins",
 			RunURL:     e("BUILD_URL"),
 			Branch:     branch,
@@ -127,19 +162,19 @@ func DetectCI(getenv func(string) string) store.Meta {
 			Project:    project,
 		}
 	}
-	return store.Meta{}
+	return Info{}
 }
 
 // DetectGit reads the checkout containing dir: project (the origin
 // remote's repository name), branch and commit. It reads .git directly
 // rather than running git, so it works where git is not installed, and
 // returns what it could find.
-func DetectGit(dir string) store.Meta {
+func DetectGit(dir string) Info {
 	gitDir, common := findGitDir(dir)
 	if gitDir == "" {
-		return store.Meta{}
+		return Info{}
 	}
-	var m store.Meta
+	var m Info
 	m.Project = repoName(originURL(filepath.Join(common, "config")))
 	head := strings.TrimSpace(readFile(filepath.Join(gitDir, "HEAD")))
 	if ref, ok := strings.CutPrefix(head, "ref: "); ok {
@@ -323,47 +358,13 @@ func DefaultBranch(getenv func(string) string, dir string) string {
 // of the checkout containing dir, which git clone sets to the remote's
 // default branch.
 func originHead(dir string) string {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
+	_, common := findGitDir(dir)
+	if common == "" {
 		return ""
 	}
-	for {
-		gitDir := filepath.Join(abs, ".git")
-		if st, err := os.Stat(gitDir); err == nil {
-			if !st.IsDir() {
-				// A worktree: ".git" names its own directory, whose
-				// "commondir" leads to the shared refs.
-				data, _ := os.ReadFile(gitDir)
-				g, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "gitdir: ")
-				if !ok {
-					return ""
-				}
-				if !filepath.IsAbs(g) {
-					g = filepath.Join(abs, g)
-				}
-				gitDir = g
-				if c, err := os.ReadFile(filepath.Join(g, "commondir")); err == nil {
-					cd := strings.TrimSpace(string(c))
-					if !filepath.IsAbs(cd) {
-						cd = filepath.Join(g, cd)
-					}
-					gitDir = cd
-				}
-			}
-			data, err := os.ReadFile(filepath.Join(gitDir, "refs", "remotes", "origin", "HEAD"))
-			if err != nil {
-				return ""
-			}
-			ref, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "ref: refs/remotes/origin/")
-			if !ok {
-				return ""
-			}
-			return ref
-		}
-		parent := filepath.Dir(abs)
-		if parent == abs {
-			return ""
-		}
-		abs = parent
+	ref, ok := strings.CutPrefix(strings.TrimSpace(readFile(filepath.Join(common, "refs", "remotes", "origin", "HEAD"))), "ref: refs/remotes/origin/")
+	if !ok {
+		return ""
 	}
+	return ref
 }

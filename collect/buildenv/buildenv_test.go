@@ -6,8 +6,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/buildstats/buildstats/store"
 )
 
 // fakeEnv is a getenv over the given key, value pairs.
@@ -40,37 +38,37 @@ func TestDetectCI(t *testing.T) {
 	tests := []struct {
 		name string
 		env  func(string) string
-		want store.Meta
+		want Info
 	}{
 		{"github pull request", fakeEnv("GITHUB_ACTIONS", "true", "GITHUB_SERVER_URL", "https://github.com", "GITHUB_REPOSITORY", "acme/shop",
 			"GITHUB_RUN_ID", "42", "GITHUB_RUN_ATTEMPT", "2", "GITHUB_SHA", "abc", "GITHUB_HEAD_REF", "feature", "GITHUB_REF_NAME", "7/merge", "RUNNER_NAME", "gh-1"),
-			store.Meta{Project: "shop", Branch: "feature", Commit: "abc", CIProvider: "github-actions", RunURL: "https://github.com/acme/shop/actions/runs/42/attempts/2", Runner: "gh-1"}},
+			Info{Project: "shop", Branch: "feature", Commit: "abc", CIProvider: "github-actions", RunURL: "https://github.com/acme/shop/actions/runs/42/attempts/2", Runner: "gh-1"}},
 		{"github push", fakeEnv("GITHUB_ACTIONS", "true", "GITHUB_REPOSITORY", "acme/shop", "GITHUB_REF_NAME", "main", "RUNNER_OS", "Linux", "RUNNER_ARCH", "X64"),
-			store.Meta{Project: "shop", Branch: "main", CIProvider: "github-actions", Runner: "Linux/X64"}},
+			Info{Project: "shop", Branch: "main", CIProvider: "github-actions", Runner: "Linux/X64"}},
 		{"gitlab", fakeEnv("GITLAB_CI", "true", "CI_JOB_URL", "https://gitlab.com/acme/shop/-/jobs/9", "CI_COMMIT_REF_NAME", "main", "CI_COMMIT_SHA", "def",
 			"CI_RUNNER_DESCRIPTION", "shared-1", "CI_PROJECT_NAME", "shop"),
-			store.Meta{Project: "shop", Branch: "main", Commit: "def", CIProvider: "gitlab-ci", RunURL: "https://gitlab.com/acme/shop/-/jobs/9", Runner: "shared-1"}},
+			Info{Project: "shop", Branch: "main", Commit: "def", CIProvider: "gitlab-ci", RunURL: "https://gitlab.com/acme/shop/-/jobs/9", Runner: "shared-1"}},
 		{"buildkite", fakeEnv("BUILDKITE", "true", "BUILDKITE_BUILD_URL", "https://buildkite.com/acme/shop/builds/3", "BUILDKITE_JOB_ID", "j1", "BUILDKITE_BRANCH", "dev",
 			"BUILDKITE_COMMIT", "HEAD", "BUILDKITE_AGENT_NAME", "agent-2", "BUILDKITE_REPO", "git@github.com:acme/shop.git"),
-			store.Meta{Project: "shop", Branch: "dev", CIProvider: "buildkite", RunURL: "https://buildkite.com/acme/shop/builds/3#j1", Runner: "agent-2"}},
+			Info{Project: "shop", Branch: "dev", CIProvider: "buildkite", RunURL: "https://buildkite.com/acme/shop/builds/3#j1", Runner: "agent-2"}},
 		{"circleci", fakeEnv("CIRCLECI", "true", "CIRCLE_BUILD_URL", "https://circleci.com/gh/acme/shop/5", "CIRCLE_BRANCH", "main", "CIRCLE_SHA1", "123",
 			"CIRCLE_JOB", "build", "CIRCLE_PROJECT_REPONAME", "shop"),
-			store.Meta{Project: "shop", Branch: "main", Commit: "123", CIProvider: "circleci", RunURL: "https://circleci.com/gh/acme/shop/5", Runner: "build"}},
+			Info{Project: "shop", Branch: "main", Commit: "123", CIProvider: "circleci", RunURL: "https://circleci.com/gh/acme/shop/5", Runner: "build"}},
 		{"jenkins", fakeEnv("JENKINS_URL", "https://ci/", "BUILD_URL", "https://ci/job/shop/8/", "GIT_BRANCH", "origin/main", "GIT_COMMIT", "456",
 			"NODE_NAME", "built-in", "GIT_URL", "https://github.com/acme/shop.git"),
-			store.Meta{Project: "shop", Branch: "main", Commit: "456", CIProvider: "jenkins", RunURL: "https://ci/job/shop/8/", Runner: "built-in"}},
+			Info{Project: "shop", Branch: "main", Commit: "456", CIProvider: "jenkins", RunURL: "https://ci/job/shop/8/", Runner: "built-in"}},
 		{"jenkins multibranch", fakeEnv("JENKINS_HOME", "/var/jenkins", "JOB_NAME", "acme/shop/feature-x", "BRANCH_NAME", "feature-x"),
-			store.Meta{Project: "shop", Branch: "feature-x", CIProvider: "jenkins"}},
-		{"none", fakeEnv("HOME", "/root"), store.Meta{}},
+			Info{Project: "shop", Branch: "feature-x", CIProvider: "jenkins"}},
+		{"none", fakeEnv("HOME", "/root"), Info{}},
 	}
 	for _, tc := range tests {
 		if got := DetectCI(tc.env); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: DetectCI = %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
-	flags := store.Meta{Branch: "override"}
-	merged := flags.Merge(tests[0].want).Merge(store.Meta{Project: "local", Dockerfile: "Dockerfile"})
-	if merged.Branch != "override" || merged.Project != "shop" || merged.Dockerfile != "Dockerfile" {
+	flags := Info{Branch: "override"}
+	merged := flags.Merge(tests[0].want).Merge(Info{Project: "local", Runner: "box"})
+	if merged.Branch != "override" || merged.Project != "shop" || merged.Runner != tests[0].want.Runner {
 		t.Errorf("Merge = %+v", merged)
 	}
 }
@@ -166,5 +164,32 @@ func TestDefaultBranch(t *testing.T) {
 	}
 	if got := DefaultBranch(env("GITHUB_ACTIONS", "true", "GITHUB_EVENT_PATH", filepath.Join(dir, "nope.json")), dir); got != "" {
 		t.Errorf("nothing known: %q", got)
+	}
+}
+
+// Detect gives flags precedence over the CI over the checkout, and never
+// files the checkout's commit under another branch named by a flag.
+func TestDetect(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "shop")
+	sha := strings.Repeat("cd", 20)
+	os.MkdirAll(filepath.Join(root, ".git", "refs", "heads"), 0o755)
+	os.WriteFile(filepath.Join(root, ".git", "HEAD"), []byte("ref: refs/heads/main\n"), 0o644)
+	os.WriteFile(filepath.Join(root, ".git", "refs", "heads", "main"), []byte(sha+"\n"), 0o644)
+	env := Env{Getenv: fakeEnv(), Dir: root}
+	if got := Detect(env, Info{}); got.Project != "shop" || got.Branch != "main" || got.Commit != sha {
+		t.Errorf("from the checkout: %+v", got)
+	}
+	if got := Detect(env, Info{Branch: "feature"}); got.Branch != "feature" || got.Commit != "" {
+		t.Errorf("--branch feature took main's commit: %+v", got)
+	}
+	if got := Detect(env, Info{Branch: "main"}); got.Commit != sha {
+		t.Errorf("--branch main lost its commit: %+v", got)
+	}
+	gh := Env{Getenv: fakeEnv("GITHUB_ACTIONS", "true", "GITHUB_REF_NAME", "pr-7", "GITHUB_SHA", "777", "GITHUB_REPOSITORY", "acme/api"), Dir: root}
+	if got := Detect(gh, Info{Project: "named"}); got.Project != "named" || got.Branch != "pr-7" || got.Commit != "777" || got.CIProvider != "github-actions" {
+		t.Errorf("on GitHub Actions: %+v", got)
+	}
+	if got := Detect(Env{Dir: t.TempDir()}, Info{}); got.Project == "" || got.Branch != "" {
+		t.Errorf("outside a checkout: %+v", got)
 	}
 }

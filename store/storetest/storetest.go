@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/buildstats/buildstats/collect/buildenv"
+	"github.com/buildstats/buildstats/collect/logfile"
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
@@ -524,7 +524,7 @@ func IngestFixtures(t *testing.T, s store.Store) {
 	sources := []string{"docker", "buildkit", "buildkit-history"}
 	for i, path := range FixtureLogs(t) {
 		f, _ := os.Open(path)
-		hr := buildenv.NewHashReader(f)
+		hr := logfile.NewHashReader(f)
 		b, err := parse.Parse(hr, parse.Options{})
 		f.Close()
 		if err != nil {
@@ -586,7 +586,7 @@ func testDuplicateIngest(t *testing.T, open Opener) {
 	}
 	// The same bytes hashed by HashReader, in a batch with a duplicate.
 	data, _ := os.ReadFile(Probe("multistage-plain-warm.log"))
-	hr := buildenv.NewHashReader(strings.NewReader(string(data)))
+	hr := logfile.NewHashReader(strings.NewReader(string(data)))
 	wb, _ := parse.Parse(hr, parse.Options{})
 	res, err := s.IngestBatch(Ctx, []store.BatchItem{{Build: wb, Meta: store.Meta{Project: "p", ContentHash: hr.Sum()}}, {Build: wb, Meta: store.Meta{Project: "p", ContentHash: hr.Sum()}}})
 	if err != nil || !res[0].Created || res[1].Created || res[0].ID != res[1].ID {

@@ -1,0 +1,107 @@
+// Package logfile reads saved build logs: a file or standard input, parsed
+// in any format parse reads, and hashed as the bytes were, so a log is
+// recognised when it is stored or looked up again.
+package logfile
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/buildstats/buildstats/parse"
+	"github.com/buildstats/buildstats/parse/model"
+)
+
+// Stdin is the name that stands for standard input.
+const Stdin = "-"
+
+// Log is a parsed build log.
+type Log struct {
+	Build *model.Build
+	// Name is the file name, or "stdin".
+	Name string
+	// Hash is HashReader's sum of every byte of the log.
+	Hash string
+	// ModTime is the file's modification time; zero for stdin.
+	ModTime time.Time
+}
+
+// IsStdin reports whether the log was read from standard input.
+func (l *Log) IsStdin() bool { return l.Name == "stdin" }
+
+// ErrUnreadable wraps the errors of a log that cannot be opened: no such
+// file, a directory, no permission.
+var ErrUnreadable = errors.New("cannot read the build log")
+
+// Open opens the log at path, or stdin for "-".
+func Open(path string, stdin io.Reader) (io.ReadCloser, string, error) {
+	if path == Stdin {
+		return io.NopCloser(stdin), "stdin", nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, "", fmt.Errorf("%w: %s: no such file", ErrUnreadable, path)
+		}
+		return nil, "", fmt.Errorf("%w: %v", ErrUnreadable, err)
+	}
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		f.Close()
+		return nil, "", fmt.Errorf("%w: %s is a directory, not a build log", ErrUnreadable, path)
+	}
+	return f, path, nil
+}
+
+// Read opens, parses and hashes the log at path ("-" for stdin). format
+// forces an input format; "" detects it. Input that is not a build log is
+// an error wrapping parse.ErrNotBuildLog.
+func Read(path string, stdin io.Reader, format model.Format) (*Log, error) {
+	in, name, err := Open(path, stdin)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	l := &Log{Name: name}
+	if f, ok := in.(*os.File); ok {
+		if st, err := f.Stat(); err == nil {
+			l.ModTime = st.ModTime()
+		}
+	}
+	h := NewHashReader(in)
+	b, err := parse.Parse(h, parse.Options{Format: format})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	// The parser may stop before the end; the hash covers every byte.
+	if _, err := io.Copy(io.Discard, h); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	l.Build, l.Hash = b, h.Sum()
+	return l, nil
+}
+
+// HashReader passes a log through while hashing it, so a log is parsed and
+// hashed in one read.
+type HashReader struct {
+	r io.Reader
+	h hash.Hash
+}
+
+// NewHashReader wraps r.
+func NewHashReader(r io.Reader) *HashReader { return &HashReader{r: r, h: sha256.New()} }
+
+func (h *HashReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.h.Write(p[:n])
+	return n, err
+}
+
+// Sum returns "sha256:<hex>" of everything read so far. Drain the reader
+// first (io.Copy(io.Discard, h)) in case the parser stopped early.
+func (h *HashReader) Sum() string { return "sha256:" + hex.EncodeToString(h.h.Sum(nil)) }
