@@ -15,7 +15,6 @@ import (
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/report/dockerfile"
-	"github.com/buildstats/buildstats/report/gate"
 	"github.com/buildstats/buildstats/store"
 	"github.com/buildstats/buildstats/store/sqlite"
 )
@@ -554,13 +553,13 @@ func addCacheLost(ctx context.Context, s store.Store, h *report.History, b *mode
 		return err
 	}
 	h.CacheLost = []report.HistoryStep{}
-	cached := map[gate.StepKey]bool{}
-	for i, k := range gate.StepKeys(prev.Vertices) {
+	cached := map[model.Identity]bool{}
+	for i, k := range prev.Identities() {
 		if v := prev.Vertices[i]; v.IsStep() && v.Instruction != "" && v.Cached {
 			cached[k] = true
 		}
 	}
-	for i, k := range gate.StepKeys(b.Vertices) {
+	for i, k := range b.Identities() {
 		v := b.Vertices[i]
 		if !v.IsStep() || v.Instruction == "" || v.Cached || !cached[k] {
 			continue

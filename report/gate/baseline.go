@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -28,7 +27,7 @@ type Baseline struct {
 	// Builds is how many builds the medians are taken over; 0 means there
 	// was no usable history and Note says why.
 	Builds int
-	Steps  map[StepKey]StepBaseline
+	Steps  map[model.Identity]StepBaseline
 	Note   string
 }
 
@@ -72,7 +71,7 @@ func LoadBaseline(ctx context.Context, s store.Store, q Query) (*Baseline, error
 	if n <= 0 {
 		n = DefaultBaselineBuilds
 	}
-	base := &Baseline{Project: q.Project, Steps: map[StepKey]StepBaseline{}}
+	base := &Baseline{Project: q.Project, Steps: map[model.Identity]StepBaseline{}}
 	if q.Project == "" {
 		base.Note = "no project name to look up the history by"
 		return base, nil
@@ -103,13 +102,13 @@ func LoadBaseline(ctx context.Context, s store.Store, q Query) (*Baseline, error
 		return base, nil
 	}
 	base.Builds = len(ids)
-	runs := map[StepKey][]float64{}
+	runs := map[model.Identity][]float64{}
 	for _, id := range ids {
 		b, _, err := s.Build(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		keys := StepKeys(b.Vertices)
+		keys := b.Identities()
 		for i, v := range b.Vertices {
 			if comparable(v) {
 				runs[keys[i]] = append(runs[keys[i]], v.Duration.Seconds())
@@ -145,42 +144,6 @@ func lastSuccessful(ctx context.Context, s store.Store, project, branch string, 
 			return ids, nil
 		}
 	}
-}
-
-// StepKey identifies a Dockerfile step across builds: platform, stage and
-// normalised instruction text, with an occurrence number to tell identical
-// instructions of one stage apart. It leaves out the [n/m] position, which
-// shifts whenever a line is added to the Dockerfile.
-type StepKey struct {
-	Platform   string
-	Stage      string
-	Text       string
-	Occurrence int
-}
-
-var pinnedDigest = regexp.MustCompile(`@sha256:[0-9a-fA-F]*`)
-
-// StepKeys returns the key of every vertex (the zero key for vertices that
-// are not Dockerfile steps).
-func StepKeys(vs []*model.Vertex) []StepKey {
-	out := make([]StepKey, len(vs))
-	seen := map[StepKey]int{}
-	for i, v := range vs {
-		if !v.IsStep() || v.Instruction == "" {
-			continue
-		}
-		args := strings.Join(strings.Fields(v.Args), " ")
-		if v.Instruction == "FROM" {
-			// A new base image digest is the same step with new input.
-			args = pinnedDigest.ReplaceAllString(args, "")
-			args = strings.TrimPrefix(strings.TrimPrefix(args, "docker.io/library/"), "docker.io/")
-		}
-		k := StepKey{Platform: v.Platform, Stage: strings.ToLower(v.Stage), Text: v.Instruction + " " + args}
-		k.Occurrence = seen[k]
-		seen[k]++
-		out[i] = k
-	}
-	return out
 }
 
 // median of xs, which it sorts.

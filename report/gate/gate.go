@@ -173,7 +173,7 @@ func checkRegression(b *model.Build, e *report.Explanation, base *Baseline, cfg 
 		}
 		return r
 	}
-	keys := StepKeys(b.Vertices)
+	keys := b.Identities()
 	compared := 0
 	for i, v := range b.Vertices {
 		if !comparable(v) {

@@ -90,15 +90,15 @@ func (h *history) add(b *model.Build, project, branch string) string {
 	return m.ContentHash
 }
 
-func baseKey(t *testing.T, b *model.Build) StepKey {
+func baseKey(t *testing.T, b *model.Build) model.Identity {
 	t.Helper()
-	keys := StepKeys(b.Vertices)
+	keys := b.Identities()
 	for i, v := range b.Vertices {
 		if v == baseRun(t, b) {
 			return keys[i]
 		}
 	}
-	return StepKey{}
+	return model.Identity{}
 }
 
 func TestLoadBaseline(t *testing.T) {
@@ -309,20 +309,20 @@ func TestCacheHitGate(t *testing.T) {
 	}
 }
 
-func TestStepKeys(t *testing.T) {
+func TestStepIdentities(t *testing.T) {
 	vs := []*model.Vertex{
 		{Name: "[1/3] FROM docker.io/library/python:3.12@sha256:abcd", Index: 1, Total: 3, Instruction: "FROM", Args: "docker.io/library/python:3.12@sha256:abcd"},
 		{Name: "[2/3] RUN  make", Index: 2, Total: 3, Instruction: "RUN", Args: " make"},
 		{Name: "[3/3] RUN make", Index: 3, Total: 3, Instruction: "RUN", Args: "make"},
 		{Name: "[internal] load build context"},
 	}
-	keys := StepKeys(vs)
-	if keys[0].Text != "FROM python:3.12" || keys[1].Text != "RUN make" || keys[1].Occurrence != 0 || keys[2].Occurrence != 1 || keys[3] != (StepKey{}) {
+	keys := model.Identities(vs)
+	if keys[0].Text != "FROM python:3.12" || keys[1].Text != "RUN make" || keys[1].Occurrence != 0 || keys[2].Occurrence != 1 || keys[3].Kind == model.KindStep {
 		t.Errorf("keys = %+v", keys)
 	}
 	// The [n/m] position is not part of the identity.
 	moved := []*model.Vertex{{Name: "[4/9] RUN make", Index: 4, Total: 9, Instruction: "RUN", Args: "make"}}
-	if StepKeys(moved)[0] != keys[1] {
-		t.Errorf("a moved step changed identity: %+v", StepKeys(moved)[0])
+	if model.Identities(moved)[0] != keys[1] {
+		t.Errorf("a moved step changed identity: %+v", model.Identities(moved)[0])
 	}
 }
