@@ -63,17 +63,26 @@ func Parse(r io.Reader, opts Options) (*model.Build, error) {
 			return nil, err
 		}
 	}
+	var b *model.Build
+	var err error
 	switch format {
 	case model.FormatPlain:
-		return ParsePlain(br)
+		b, err = ParsePlain(br)
 	case model.FormatTTY:
-		return ParseTTY(br)
+		b, err = ParseTTY(br)
 	case model.FormatRawJSON:
-		return ParseRawJSON(br)
+		b, err = ParseRawJSON(br)
 	case model.FormatLegacy:
-		return ParseLegacy(br)
+		b, err = ParseLegacy(br)
+	default:
+		return nil, fmt.Errorf("unknown input format %q (want tty, plain, rawjson or legacy)", format)
 	}
-	return nil, fmt.Errorf("unknown input format %q (want tty, plain, rawjson or legacy)", format)
+	// Detection looked for build lines; a forced format did not, so text
+	// that holds no build gets the same answer here.
+	if err == nil && opts.Format != "" && len(b.Vertices) == 0 && b.Status == model.StatusUnknown && b.Error == "" {
+		return nil, fmt.Errorf("%w: no %s build steps found", ErrNotBuildLog, format)
+	}
+	return b, err
 }
 
 // Detect picks the format of a build log from its first bytes. It counts the

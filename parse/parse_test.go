@@ -464,3 +464,17 @@ func TestDetectAfterLongPreamble(t *testing.T) {
 		t.Fatalf("format %s, %d vertices", b.Format, len(b.Vertices))
 	}
 }
+
+// A forced format on text without a build is ErrNotBuildLog from Parse
+// itself, as detection would say, so embedders get the CLI's answer.
+func TestForcedFormatWithoutBuild(t *testing.T) {
+	for _, f := range []model.Format{model.FormatTTY, model.FormatPlain, model.FormatRawJSON, model.FormatLegacy} {
+		_, err := Parse(strings.NewReader("hello\nthis is not a build log\n"), Options{Format: f})
+		if !errors.Is(err, ErrNotBuildLog) {
+			t.Errorf("%s: %v, want ErrNotBuildLog", f, err)
+		}
+	}
+	if b, err := Parse(strings.NewReader("#1 [internal] load build definition from Dockerfile\n#1 DONE 0.0s\n"), Options{Format: model.FormatPlain}); err != nil || len(b.Vertices) != 1 {
+		t.Errorf("a real plain log forced as plain: %v", err)
+	}
+}

@@ -168,8 +168,9 @@ func CheckFormat(format string) error {
 	return fmt.Errorf("unknown output format %q (want %s)", format, strings.Join(Formats, ", "))
 }
 
-// writeJSON writes v as the explain renderer writes an Explanation.
-func writeJSON(w io.Writer, v any) error {
+// WriteJSON writes v the way every JSON contract is written: indented,
+// HTML characters as they are (the output is JSON, not HTML).
+func WriteJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
@@ -196,7 +197,7 @@ func RenderBuilds(w io.Writer, format string, rows []store.BuildSummary, opts Re
 		if rows == nil {
 			rows = []store.BuildSummary{}
 		}
-		return writeJSON(w, rows)
+		return WriteJSON(w, rows)
 	}
 	ew := &errWriter{w: w}
 	md := format == FormatMarkdown
@@ -281,7 +282,7 @@ func RenderStoredBuild(w io.Writer, format string, b store.BuildSummary, e *Expl
 		return err
 	}
 	if format == FormatJSON {
-		return writeJSON(w, struct {
+		return WriteJSON(w, struct {
 			Build store.BuildSummary `json:"build"`
 			*Explanation
 		}{b, e})
@@ -447,7 +448,7 @@ func RenderComparison(w io.Writer, format string, c *store.Comparison, opts Rend
 		return err
 	}
 	if format == FormatJSON {
-		return writeJSON(w, c)
+		return WriteJSON(w, c)
 	}
 	ew := &errWriter{w: w}
 	whenText := func(b store.BuildSummary) string {
@@ -517,6 +518,16 @@ type StepStatsReport struct {
 	Steps  []store.StepStats `json:"steps"`
 }
 
+// NewStepStatsReport gathers a slow or misses answer: kind is StatsSlow
+// or StatsMisses, project and branch "" for all, until zero for now.
+func NewStepStatsReport(kind, project, branch string, since, until time.Time, builds int, steps []store.StepStats) *StepStatsReport {
+	r := &StepStatsReport{Kind: kind, Since: since, Builds: builds, Steps: steps, Project: optString(project), Branch: optString(branch)}
+	if !until.IsZero() {
+		r.Until = &until
+	}
+	return r
+}
+
 // statsScope describes the window for headings: "shop on main since
 // 2026-10-24 12:00 UTC (14 builds)".
 func statsScope(r *StepStatsReport) string {
@@ -543,7 +554,7 @@ func RenderStepStats(w io.Writer, format string, r *StepStatsReport, opts Render
 		r.Steps = []store.StepStats{}
 	}
 	if format == FormatJSON {
-		return writeJSON(w, r)
+		return WriteJSON(w, r)
 	}
 	misses := r.Kind == StatsMisses
 	title := "Slowest steps"

@@ -283,7 +283,7 @@ func mdText(s string) string {
 			}
 			b.WriteRune(r)
 		default:
-			if r < 0x20 || r == 0x7f {
+			if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 {
 				b.WriteByte(' ')
 			} else {
 				b.WriteRune(r)

@@ -27,6 +27,12 @@ type RenderOptions struct {
 	// Color enables ANSI colour in the table format. The caller decides:
 	// only for a terminal, and never when NO_COLOR is set.
 	Color bool
+	// Width is the terminal's width in columns: tables cut names to fit
+	// and long text wraps. 0 means no limit (not a terminal, or --wide).
+	Width int
+	// AllSteps lists every step in the table format; otherwise a large
+	// build lists the steps that matter. JSON always has every step.
+	AllSteps bool
 }
 
 // NewRenderer returns the renderer for format (one of Formats).

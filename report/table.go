@@ -372,14 +372,18 @@ func (r *tableRenderer) warningList(ew *errWriter, e *Explanation) {
 	}
 }
 
-// clean makes log text safe for a terminal: control characters (escape
-// sequences a hostile log could carry included) become spaces or '?'.
-func clean(s string) string {
+// clean is TerminalText.
+func clean(s string) string { return TerminalText(s) }
+
+// TerminalText makes log text safe for a terminal: control characters
+// (escape sequences a hostile log could carry included, C1 controls) and
+// bidirectional overrides become spaces or '?'.
+func TerminalText(s string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r == '\t' || r == '\n' || r == '\r':
 			return ' '
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069):
 			return '?'
 		}
 		return r

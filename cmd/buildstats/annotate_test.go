@@ -202,8 +202,14 @@ func TestAnnotateFailOn(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.out, "gate duration: pass:") || !strings.Contains(r.out, "gate cache-hit: pass:") {
 		t.Errorf("exit %d, stdout:\n%s", r.code, r.out)
 	}
-	// Without history the regression gate is skipped with a notice.
+	// Without history a regression gate asked for fails closed (exit 2),
+	// after the annotations; --missing-history skip skips it with a notice.
 	r = run(t, nil, ciEnv(t), false, "annotate", "--ci", "github", "--fail-on", "regression", coldLog)
+	if r.code != 2 || !strings.Contains(r.out, "::error title=Gate could not be evaluated%3A regression::No history database at ") ||
+		!strings.HasPrefix(r.err, "buildstats: gate regression could not be evaluated: no history database at ") {
+		t.Errorf("exit %d, stdout:\n%s\nstderr %q", r.code, r.out, r.err)
+	}
+	r = run(t, nil, ciEnv(t), false, "annotate", "--ci", "github", "--fail-on", "regression", "--missing-history", "skip", coldLog)
 	if r.code != 0 || !strings.Contains(r.out, "::notice title=Gate skipped%3A regression::No history database at ") {
 		t.Errorf("exit %d, stdout:\n%s", r.code, r.out)
 	}

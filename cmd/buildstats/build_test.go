@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/buildstats/buildstats/cmd/internal/cli"
 	"github.com/buildstats/buildstats/collect/daemontest"
 )
 
@@ -271,7 +272,8 @@ func TestImportBuildKit(t *testing.T) {
 	// --follow imports a build as it completes and stops, exit 0, when
 	// cancelled (^C).
 	var out, errOut syncBuffer
-	app := &App{IO: IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, Getenv: func(k string) string { return c.env[k] }, Now: time.Now}
+	wd, _ := os.Getwd()
+	app := &cli.Factory{IO: cli.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, Getenv: func(k string) string { return c.env[k] }, Now: time.Now, WorkDir: wd}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	code := make(chan int, 1)
@@ -324,7 +326,7 @@ func TestBuildDockerAndLayers(t *testing.T) {
 	// --network none: the test daemon has no bridge.
 	r := c.want(0, "build", "--docker", "--addr", d.Host, "--network", "none", "-t", image,
 		"--progress", "plain", "--db", c.db, "--project", "live", dir)
-	wantContains(t, "explanation", r.out, "Build succeeded", "2 ran, 0 cached", "LAYER SIZE")
+	wantContains(t, "explanation", r.out, "Build succeeded", "2 ran, 0 cached", "SIZE", "STEP", "CREATED BY")
 	wantContains(t, "progress", r.err, "hello from run", "naming to docker.io/library/"+image)
 	// The layer table pairs each layer with the step that made it.
 	var copyRow string
@@ -345,13 +347,18 @@ func TestBuildDockerAndLayers(t *testing.T) {
 	wantContains(t, "layers", l.out, "COPY busybox /bin/busybox", "RUN /bin/busybox sh -c", "total of 2 entries")
 
 	lj := c.want(0, "layers", "--addr", d.Host, "--format", "json", image)
-	var layers []struct {
-		CreatedBy string `json:"created_by"`
-		Size      int64  `json:"size"`
+	var list struct {
+		SchemaVersion int    `json:"schema_version"`
+		Image         string `json:"image"`
+		Layers        []struct {
+			CreatedBy string `json:"created_by"`
+			Size      int64  `json:"bytes"`
+		} `json:"layers"`
 	}
-	if err := json.Unmarshal([]byte(lj.out), &layers); err != nil {
+	if err := json.Unmarshal([]byte(lj.out), &list); err != nil || list.SchemaVersion != 1 || list.Image != image {
 		t.Fatalf("layers --format json: %v\n%s", err, lj.out)
 	}
+	layers := list.Layers
 	busybox, _ := os.Stat(daemontest.Busybox)
 	if len(layers) != 2 || !strings.HasPrefix(layers[0].CreatedBy, "COPY busybox") || layers[0].Size < busybox.Size() {
 		t.Errorf("layers oldest first, busybox layer at least %d bytes: %+v", busybox.Size(), layers)

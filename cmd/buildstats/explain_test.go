@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/buildstats/buildstats/cmd/internal/cli"
 )
 
 const (
@@ -36,10 +38,12 @@ func run(t *testing.T, stdin io.Reader, env map[string]string, terminal bool, ar
 		stdin = strings.NewReader("")
 	}
 	var out, errOut bytes.Buffer
-	app := &App{
-		IO:     IOStreams{In: stdin, Out: &out, ErrOut: &errOut, OutIsTerminal: terminal},
-		Getenv: func(k string) string { return env[k] },
-		Now:    func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) },
+	wd, _ := os.Getwd()
+	app := &cli.Factory{
+		IO:      cli.IOStreams{In: stdin, Out: &out, ErrOut: &errOut, OutIsTerminal: terminal},
+		WorkDir: wd,
+		Getenv:  func(k string) string { return env[k] },
+		Now:     func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) },
 	}
 	code := Execute(context.Background(), app, args)
 	return result{code, out.String(), errOut.String()}
@@ -135,7 +139,7 @@ func TestExplainInputFormatOverride(t *testing.T) {
 	}
 	// Read as a legacy log, the tty output holds no steps.
 	r = run(t, nil, nil, false, "explain", "--input-format", "legacy", seedLog)
-	if r.code != 2 || !strings.Contains(r.err, "no build steps found") {
+	if r.code != 2 || !strings.Contains(r.err, "not a Docker or BuildKit build log: no legacy build steps found") {
 		t.Errorf("wrong forced format: exit %d stderr %q", r.code, r.err)
 	}
 }

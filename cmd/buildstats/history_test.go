@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/buildstats/buildstats/collect/buildenv"
-	"github.com/buildstats/buildstats/store"
 	"github.com/buildstats/buildstats/store/sqlite"
 )
 
@@ -593,7 +591,7 @@ func TestReadCommandsWithoutHistory(t *testing.T) {
 	for _, args := range [][]string{{"history"}, {"show"}, {"show", "1"}, {"compare"}, {"compare", "1", "2"}, {"slow"}, {"misses"}, {"history", "--format", "json"}} {
 		h := newHistory(t)
 		r := h.run(args...)
-		want := fmt.Sprintf("buildstats: no build history at %s: run buildstats ingest first\n", h.db)
+		want := fmt.Sprintf("buildstats: no build history at %s (no such file): store builds with buildstats ingest, build, import or annotate --db first\n", h.db)
 		if r.code != 2 || r.err != want || r.out != "" {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and %q", args, r.code, r.out, r.err, want)
 		}
@@ -648,21 +646,5 @@ func TestReadCommandsNewerSchema(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.err, "schema version 99") || strings.Count(r.err, "\n") != 1 {
 			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.err)
 		}
-	}
-}
-
-func TestHistoryErrorStatus(t *testing.T) {
-	for _, err := range []error{store.ErrLocked, store.ErrNotDatabase, store.ErrSchemaTooNew} {
-		var se *statusError
-		if !errors.As(historyError(fmt.Errorf("history: %w", err)), &se) || se.status != exitUsage {
-			t.Errorf("%v: not a usage error", err)
-		}
-	}
-	if e := historyError(context.Canceled); !errors.Is(e, context.Canceled) {
-		t.Errorf("other errors changed: %v", e)
-	}
-	var se *statusError
-	if errors.As(historyError(context.Canceled), &se) {
-		t.Error("a cancelled query became a usage error")
 	}
 }

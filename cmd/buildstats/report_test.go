@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/buildstats/buildstats/cmd/internal/cli"
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/store"
 	"github.com/buildstats/buildstats/store/sqlite"
@@ -75,7 +76,7 @@ func TestReportUsageErrors(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := run(t, nil, nil, c.terminal, c.args...)
-			if r.code != exitUsage || !strings.HasPrefix(r.err, "buildstats: ") || strings.Count(r.err, "\n") != 1 || !strings.Contains(r.err, c.want) {
+			if r.code != cli.ExitUsage || !strings.HasPrefix(r.err, "buildstats: ") || strings.Count(r.err, "\n") != 1 || !strings.Contains(r.err, c.want) {
 				t.Errorf("exit %d, stderr %q; want exit 2 and one line with %q", r.code, r.err, c.want)
 			}
 		})
@@ -118,7 +119,7 @@ func history(t *testing.T, start time.Time, step time.Duration, n int) string {
 func TestReportStoredBuild(t *testing.T) {
 	db := history(t, time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC), 24*time.Hour, 4)
 	out := filepath.Join(t.TempDir(), "r.html")
-	r := run(t, nil, nil, false, "report", "latest", "--db", db, "-o", out)
+	r := run(t, nil, nil, false, "report", "latest", "--project", "app", "--db", db, "-o", out)
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.err)
 	}
@@ -133,7 +134,7 @@ func TestReportStoredBuild(t *testing.T) {
 		t.Errorf("%d bars", n)
 	}
 	r = run(t, nil, nil, false, "report", "12345", "--db", db, "-o", out)
-	if r.code != exitUsage || !strings.Contains(r.err, "no build in") {
+	if r.code != cli.ExitUsage || !strings.Contains(r.err, "no build in") {
 		t.Errorf("unknown build: exit %d, %q", r.code, r.err)
 	}
 }
@@ -201,7 +202,7 @@ func TestTrendsHTML(t *testing.T) {
 		})
 	}
 	r := run(t, nil, nil, true, "trends", "--html")
-	if r.code != exitUsage || !strings.Contains(r.err, "-o FILE") {
+	if r.code != cli.ExitUsage || !strings.Contains(r.err, "-o FILE") {
 		t.Errorf("--html to a terminal: exit %d %q", r.code, r.err)
 	}
 }

@@ -185,6 +185,9 @@ func (r *Report) AddGates(results []gate.Result) {
 				Kind: KindGate, Severity: SeverityError, Key: KindGate + "\x00" + g.Gate,
 				Title: "Gate failed: " + g.Gate, Message: capitalize(g.Message) + ".",
 			})
+		case g.Status == gate.StatusError:
+			r.Findings = append(r.Findings, Finding{Kind: KindGate, Severity: SeverityError,
+				Title: "Gate could not be evaluated: " + g.Gate, Message: capitalize(g.Message) + "."})
 		case g.Status == gate.StatusSkip:
 			r.Findings = append(r.Findings, Finding{
 				Kind: KindGate, Severity: SeverityNotice, Key: KindGate + "\x00" + g.Gate,

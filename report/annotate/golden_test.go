@@ -81,8 +81,8 @@ var goldenCases = []goldenCase{
 // regressedGates evaluates gates against a baseline in which the RUN of
 // stage base took 1.0s, so this build's 2.2s is a regression.
 func regressedGates(t *testing.T, b *model.Build, r *Report) []gate.Result {
-	keys := gate.StepKeys(b.Vertices)
-	base := &gate.Baseline{Project: "shop", Branch: "main", Builds: 4, Steps: map[gate.StepKey]gate.StepBaseline{}}
+	keys := b.Identities()
+	base := &gate.Baseline{Project: "shop", Branch: "main", Builds: 4, Steps: map[model.Identity]gate.StepBaseline{}}
 	for i, v := range b.Vertices {
 		if v.Instruction == "RUN" && v.Stage == "base" {
 			base.Steps[keys[i]] = gate.StepBaseline{Seconds: 1.0, Runs: 4}

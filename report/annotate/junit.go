@@ -129,7 +129,7 @@ func JUnit(r *Report) *JUnitTestSuites {
 		for _, g := range r.Gates {
 			tc := JUnitTestCase{Name: g.Gate, Classname: "buildstats.gates", Time: junitSeconds(0), SystemOut: scrub(g.Message)}
 			switch g.Status {
-			case gate.StatusFail:
+			case gate.StatusFail, gate.StatusError:
 				tc.Failure = &JUnitFailure{Message: shorten(scrubLine(g.Message), 1000), Type: "gate", Text: scrub(g.Message)}
 				gs.Failures++
 			case gate.StatusSkip:

@@ -198,7 +198,7 @@ func mdGates(ew *errWriter, gates []gate.Result) {
 	}
 	ew.printf("\n### Gates\n\n| Gate | Result | Detail |\n|---|---|---|\n")
 	for _, g := range gates {
-		badge := map[string]string{gate.StatusPass: "✅ pass", gate.StatusFail: "❌ fail", gate.StatusSkip: "⏭️ skipped"}[g.Status]
+		badge := map[string]string{gate.StatusPass: "✅ pass", gate.StatusFail: "❌ fail", gate.StatusSkip: "⏭️ skipped", gate.StatusError: "⚠️ error"}[g.Status]
 		ew.printf("| %s | %s | %s |\n", report.MarkdownText(g.Gate), badge, report.MarkdownText(g.Message))
 	}
 }

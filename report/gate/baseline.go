@@ -66,7 +66,7 @@ type Query struct {
 // LoadBaseline computes the baseline from the history. It returns a
 // Baseline with Builds == 0 and a Note when there is nothing to compare
 // with; errors are the store's.
-func LoadBaseline(ctx context.Context, s store.Store, q Query) (*Baseline, error) {
+func LoadBaseline(ctx context.Context, s store.Reader, q Query) (*Baseline, error) {
 	n := q.Builds
 	if n <= 0 {
 		n = DefaultBaselineBuilds
@@ -123,7 +123,7 @@ func LoadBaseline(ctx context.Context, s store.Store, q Query) (*Baseline, error
 
 // lastSuccessful returns the ids of the n most recent succeeded builds of
 // project on branch, other than the one with content hash exclude.
-func lastSuccessful(ctx context.Context, s store.Store, project, branch string, n int, exclude string) ([]int64, error) {
+func lastSuccessful(ctx context.Context, s store.Reader, project, branch string, n int, exclude string) ([]int64, error) {
 	// History cannot filter on status, so read a window and widen it
 	// while failures crowd out the successes.
 	for limit := 2*n + 1; ; limit *= 4 {

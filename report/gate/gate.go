@@ -11,6 +11,7 @@ package gate
 import (
 	"cmp"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -33,9 +34,14 @@ var Names = []string{Duration, Regression, CacheHit}
 const (
 	StatusPass = "pass"
 	StatusFail = "fail"
-	// StatusSkip: the gate could not be evaluated (no history, no cache
-	// figures); a skipped gate never fails a pipeline.
+	// StatusSkip: the gate does not apply (no cache figures, no times), or
+	// could not be evaluated and the user asked for it to be skipped then;
+	// a skipped gate never fails a pipeline.
 	StatusSkip = "skip"
+	// StatusError: the gate could not be evaluated (no history to compare
+	// with) and was not to be skipped: it fails closed, and the command
+	// exits with status 2.
+	StatusError = "error"
 )
 
 // Defaults for Config.
@@ -61,6 +67,9 @@ type Config struct {
 	// MinCacheHit is the lowest acceptable fraction of Dockerfile steps
 	// served from the cache.
 	MinCacheHit float64
+	// SkipWithoutHistory skips the regression gate when there is no
+	// history to compare with; otherwise it is StatusError.
+	SkipWithoutHistory bool
 }
 
 // Result is the verdict of one gate.
@@ -92,9 +101,9 @@ type StepRegression struct {
 	Message string `json:"message"`
 }
 
-// Failed reports whether any result failed.
+// Failed reports whether any result failed or could not be evaluated.
 func Failed(rs []Result) bool {
-	return slices.ContainsFunc(rs, func(r Result) bool { return r.Status == StatusFail })
+	return slices.ContainsFunc(rs, func(r Result) bool { return r.Status == StatusFail || r.Status == StatusError })
 }
 
 // Check evaluates the gates of cfg against b and its explanation e (which
@@ -166,10 +175,15 @@ func checkCacheHit(e *report.Explanation, cfg Config) Result {
 func checkRegression(b *model.Build, e *report.Explanation, base *Baseline, cfg Config) Result {
 	r := Result{Gate: Regression, Regressions: []StepRegression{}}
 	if base == nil || base.Builds == 0 {
-		r.Status = StatusSkip
+		r.Status = StatusError
 		r.Message = "no history to compare with"
 		if base != nil && base.Note != "" {
 			r.Message = base.Note
+		}
+		if cfg.SkipWithoutHistory {
+			r.Status = StatusSkip
+		} else {
+			r.Message += " (the gate fails closed; --missing-history skip skips it instead)"
 		}
 		return r
 	}
@@ -252,4 +266,40 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// SchemaVersion is the version of the JSON contract Render writes (Verdict).
+const SchemaVersion = 1
+
+// Verdict is the JSON contract of check --format json: every gate's
+// result, and whether any failed or could not be evaluated.
+type Verdict struct {
+	SchemaVersion int      `json:"schema_version"`
+	Failed        bool     `json:"failed"`
+	Gates         []Result `json:"gates"`
+}
+
+// Render writes results as "text" (one line per gate: PASS, FAIL, SKIP or
+// ERROR, the gate, the message) or "json" (a Verdict).
+func Render(w io.Writer, format string, results []Result) error {
+	if results == nil {
+		results = []Result{}
+	}
+	if format == "json" {
+		return report.WriteJSON(w, Verdict{SchemaVersion: SchemaVersion, Failed: Failed(results), Gates: results})
+	}
+	if len(results) == 0 {
+		_, err := fmt.Fprintln(w, "No gates to check: set --max-duration, --min-cache-hit or --fail-on.")
+		return err
+	}
+	width, sw := 0, 0
+	for _, r := range results {
+		width, sw = max(width, len(r.Gate)), max(sw, len(r.Status))
+	}
+	for _, r := range results {
+		if _, err := fmt.Fprintf(w, "%-*s  %-*s  %s\n", sw, strings.ToUpper(r.Status), width, r.Gate, report.TerminalText(strings.Join(strings.Fields(r.Message), " "))); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -255,11 +255,17 @@ func TestRegressionGate(t *testing.T) {
 		t.Errorf("failed step compared: %+v", res[0])
 	}
 
-	// Without history the gate is skipped, never failed.
+	// Without history the gate fails closed, unless asked to skip.
 	for _, b := range []*Baseline{nil, {Note: "no earlier successful build of shop on main in the history"}} {
 		res := Check(cur, explain(t, cur), b, cfg)
-		if res[0].Status != StatusSkip || res[0].Message == "" || Failed(res) {
+		if res[0].Status != StatusError || !strings.Contains(res[0].Message, "fails closed") || !Failed(res) {
 			t.Errorf("no history: %+v", res[0])
+		}
+		skip := cfg
+		skip.SkipWithoutHistory = true
+		res = Check(cur, explain(t, cur), b, skip)
+		if res[0].Status != StatusSkip || res[0].Message == "" || Failed(res) {
+			t.Errorf("no history, skipping: %+v", res[0])
 		}
 	}
 }

@@ -7,6 +7,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"os"
 
 	"github.com/buildstats/buildstats/store"
 	"github.com/buildstats/buildstats/store/sqlite"
@@ -35,3 +36,11 @@ func Open(ctx context.Context, target string, mode Mode) (store.Store, error) {
 
 // Describe names target for messages.
 func Describe(target string) string { return target }
+
+// Exists reports whether the history target names is there to open, so a
+// command can refuse an unusable one before long work without creating a
+// missing one. A server database always exists as far as this can tell.
+func Exists(target string) bool {
+	_, err := os.Stat(target)
+	return err == nil
+}

@@ -1,4 +1,6 @@
-package main
+// Package importcmd is the import command: completed builds from a
+// BuildKit daemon's history.
+package importcmd
 
 import (
 	"context"
@@ -11,21 +13,24 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/buildstats/buildstats/cmd/internal/cli"
 	"github.com/buildstats/buildstats/collect"
-	"github.com/buildstats/buildstats/collect/buildenv"
 	bkcollect "github.com/buildstats/buildstats/collect/buildkit"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/backend"
 )
 
-type importOptions struct {
-	addr    string
-	follow  bool
-	db      string
-	project string
+// Options are import's flags.
+type Options struct {
+	Addr    string
+	Follow  bool
+	DB      string
+	Project string
 }
 
-func newImportCommand(app *App) *cobra.Command {
-	var opts importOptions
+// New returns the import command.
+func New(f *cli.Factory) *cobra.Command {
+	var opts Options
 	cmd := &cobra.Command{
 		Use:   "import [--addr ADDR] [--follow]",
 		Short: "Import completed builds from a BuildKit daemon's history",
@@ -37,44 +42,42 @@ are skipped, so importing again adds only new builds. With --follow, import
 keeps listening and stores each build as it completes, until interrupted.`,
 		Example: `  buildstats import --addr unix:///run/buildkit/buildkitd.sock
   BUILDKIT_HOST=tcp://buildkitd:1234 buildstats import --follow --project api`,
-		Args: usageArgs(cobra.NoArgs),
+		Args: cli.UsageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runImport(cmd.Context(), app, opts)
+			return Run(cmd.Context(), f, opts)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&opts.addr, "addr", "", "BuildKit daemon address (default $BUILDKIT_HOST, else the default socket)")
-	f.BoolVar(&opts.follow, "follow", false, "keep importing builds as they complete, until interrupted")
-	f.StringVar(&opts.db, "db", "", dbFlagUsage)
-	f.StringVar(&opts.project, "project", "", "project name to file the builds under (default: the current directory's git project or name)")
+	cli.AddDBFlag(cmd, &opts.DB)
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Addr, "addr", "", "BuildKit daemon address (default $BUILDKIT_HOST, else the default socket)")
+	fl.BoolVar(&opts.Follow, "follow", false, "keep importing builds as they complete, until interrupted")
+	fl.StringVar(&opts.Project, "project", "", "project name to file the builds under (default: the current directory's git project or name)")
 	return cmd
 }
 
-func runImport(ctx context.Context, app *App, opts importOptions) error {
+// Run imports the daemon's builds.
+func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := bkcollect.Connect(ctx, opts.addr)
+	c, err := bkcollect.Connect(ctx, opts.Addr)
 	if err != nil {
-		return usageError(err)
+		return cli.UsageError(err)
 	}
 	defer c.Close()
-	s, err := openStore(app, opts.db)
+	s, err := f.OpenHistory(ctx, opts.DB, backend.Write)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 
-	project := opts.project
-	if project == "" {
-		// The daemon does not know which project a build was for.
-		project = buildenv.DetectProject(".")
-	}
+	// The daemon does not know which project a build was for.
+	project := f.DetectMeta("", store.Meta{Project: opts.Project}).Project
 	known := func(ref string) bool {
 		_, err := s.Resolve(ctx, bkcollect.ContentHash(ref), "")
 		return err == nil
 	}
 	var added, failed int
-	err = bkcollect.Import(ctx, c, bkcollect.ImportOptions{Follow: opts.follow, Skip: known}, func(im bkcollect.Imported) error {
+	err = bkcollect.Import(ctx, c, bkcollect.ImportOptions{Follow: opts.Follow, Skip: known}, func(im bkcollect.Imported) error {
 		rec := im.Record
 		meta := store.Meta{
 			Project:     project,
@@ -95,16 +98,16 @@ func runImport(ctx context.Context, app *App, opts importOptions) error {
 			if im.Build.Status != "succeeded" {
 				failed++
 			}
-			fmt.Fprintf(app.IO.ErrOut, "imported %s: %s, %d steps%s\n", im.Ref, im.Build.Status, len(im.Build.Vertices), describeError(im.Build.Error))
+			fmt.Fprintf(f.IO.ErrOut, "imported %s: %s, %d steps%s\n", im.Ref, im.Build.Status, len(im.Build.Vertices), describeError(im.Build.Error))
 		}
 		return nil
 	})
-	fmt.Fprintf(app.IO.Out, "%d new builds imported (%d failed or cancelled)\n", added, failed)
+	fmt.Fprintf(f.IO.Out, "%d new builds imported (%d failed or cancelled)\n", added, failed)
 	if err != nil && ctx.Err() == nil {
 		if errors.Is(err, collect.ErrDaemonUnavailable) {
-			return usageError(err)
+			return cli.UsageError(err)
 		}
-		return err
+		return cli.HistoryError(err)
 	}
 	return nil
 }
@@ -116,5 +119,5 @@ func describeError(e string) string {
 	if i := strings.IndexByte(e, '\n'); i >= 0 {
 		e = e[:i]
 	}
-	return ": " + truncate(e, 80)
+	return ": " + cli.Shorten(cli.OneLine(e), 80)
 }

@@ -1,0 +1,267 @@
+// Package build is the build command: a Dockerfile build run on BuildKit or
+// the Docker Engine, recorded live, stored and explained.
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/buildstats/buildstats/cmd/internal/cli"
+	"github.com/buildstats/buildstats/cmd/internal/commands/layers"
+	"github.com/buildstats/buildstats/collect"
+	bkcollect "github.com/buildstats/buildstats/collect/buildkit"
+	dockercollect "github.com/buildstats/buildstats/collect/docker"
+	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/report"
+	"github.com/buildstats/buildstats/report/dockerfile"
+	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/backend"
+)
+
+// Options are build's flags and argument.
+type Options struct {
+	ContextDir string
+	Addr       string
+	Docker     bool
+	File       string
+	Target     string
+	BuildArgs  []string
+	Platforms  []string
+	NoCache    bool
+	Outputs    []string
+	Tags       []string
+	Network    string
+	Progress   *cli.Enum
+	Format     *cli.Enum
+	DB         string
+	NoStore    bool
+	Project    string
+}
+
+// New returns the build command.
+func New(f *cli.Factory) *cobra.Command {
+	var opts Options
+	cmd := &cobra.Command{
+		Use:   "build [flags] CONTEXT",
+		Short: "Run a build on BuildKit or Docker, record it live and explain it",
+		Long: `Build runs a Dockerfile build on a BuildKit daemon (default) or, with --docker,
+on the Docker Engine, shows BuildKit's usual progress on standard error, records
+the live status stream (exact step times, the step graph, cache hits, errors,
+output), stores the build in the history and prints its explanation.
+
+The BuildKit daemon is --addr, else $BUILDKIT_HOST, else the default socket.
+With --docker, --addr is the Docker host, else $DOCKER_HOST. Builds use the
+built-in Dockerfile frontend: a "# syntax=" line would need a registry.
+
+The history is opened before the build starts: a --db that cannot be used is
+refused before anything runs.`,
+		Example: `  buildstats build .
+  buildstats build --addr unix:///run/buildkit/buildkitd.sock -f app.Dockerfile --target prod .
+  buildstats build --docker -t app:dev --build-arg VERSION=2 .`,
+		Args: cli.UsageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.ContextDir = args[0]
+			return Run(cmd.Context(), f, opts)
+		},
+	}
+	opts.Progress = cli.NewEnum("auto", "auto", "tty", "plain", "rawjson", "quiet")
+	cli.AddEnumFlag(cmd, opts.Progress, "progress", "progress display")
+	opts.Format = cli.AddFormatFlag(cmd, cli.FormatTable, cli.FormatJSON, cli.FormatMarkdown)
+	cli.AddDBFlag(cmd, &opts.DB)
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Addr, "addr", "", "daemon address (BuildKit: $BUILDKIT_HOST; with --docker: $DOCKER_HOST)")
+	fl.BoolVar(&opts.Docker, "docker", false, "build on the Docker Engine instead of a BuildKit daemon")
+	fl.StringVarP(&opts.File, "file", "f", "", "Dockerfile (default CONTEXT/Dockerfile)")
+	fl.StringVar(&opts.Target, "target", "", "build stage to stop at")
+	fl.StringArrayVar(&opts.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (KEY alone takes the environment's value)")
+	fl.StringSliceVar(&opts.Platforms, "platform", nil, "target platform(s), os/arch[/variant]")
+	fl.BoolVar(&opts.NoCache, "no-cache", false, "do not use the build cache")
+	fl.StringArrayVarP(&opts.Outputs, "output", "o", nil, "BuildKit output, buildctl syntax: type=image,name=app:dev | type=oci,dest=FILE | type=local,dest=DIR")
+	fl.StringArrayVarP(&opts.Tags, "tag", "t", nil, "image name (--docker: tag; BuildKit: adds type=image,name=TAG)")
+	fl.StringVar(&opts.Network, "network", "", "network for RUN steps (--docker only): default, none, host")
+	fl.BoolVar(&opts.NoStore, "no-store", false, "do not store the build in the history")
+	fl.StringVar(&opts.Project, "project", "", "project name for the history (default from CI or the git remote)")
+	return cmd
+}
+
+// Run builds, records, stores and explains.
+func Run(ctx context.Context, f *cli.Factory, opts Options) error {
+	renderer, err := report.NewRenderer(opts.Format.Value, f.RenderOptions(false, false))
+	if err != nil {
+		return cli.UsageError(err)
+	}
+	args, err := ParseBuildArgs(opts.BuildArgs, f.Env)
+	if err != nil {
+		return cli.UsageError(err)
+	}
+	switch {
+	case opts.Docker && len(opts.Outputs) > 0:
+		return cli.UsageError(errors.New("--output is for BuildKit builds; with --docker use -t"))
+	case opts.Docker && len(opts.Platforms) > 1:
+		return cli.UsageError(errors.New("--docker builds one platform at a time"))
+	case !opts.Docker && opts.Network != "":
+		return cli.UsageError(errors.New("--network is for --docker builds"))
+	}
+	dockerfilePath := opts.File
+	if dockerfilePath == "" {
+		dockerfilePath = filepath.Join(opts.ContextDir, "Dockerfile")
+	}
+	// The collectors check these too, but their errors would exit 1; a
+	// missing context or Dockerfile is the user's to fix (exit 2).
+	if fi, err := os.Stat(opts.ContextDir); err != nil {
+		return cli.UsageError(fmt.Errorf("build context: %w", err))
+	} else if !fi.IsDir() {
+		return cli.UsageError(fmt.Errorf("build context %s is not a directory", opts.ContextDir))
+	}
+	if fi, err := os.Stat(dockerfilePath); err != nil {
+		return cli.UsageError(fmt.Errorf("Dockerfile: %w", err))
+	} else if fi.IsDir() {
+		return cli.UsageError(fmt.Errorf("Dockerfile %s is a directory", dockerfilePath))
+	}
+	// An existing history is opened first: a build that cannot be stored
+	// should not run. A missing one is created only when there is a build.
+	var s store.Store
+	if !opts.NoStore {
+		target, err := f.HistoryTarget(opts.DB)
+		if err != nil {
+			return err
+		}
+		if backend.Exists(target) {
+			if s, err = f.OpenHistory(ctx, opts.DB, backend.Write); err != nil {
+				return err
+			}
+			defer s.Close()
+		}
+	}
+
+	// ^C cancels the build; the daemon stops it and the cancelled build is
+	// still recorded.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var (
+		b        *model.Build
+		buildErr error
+		sizes    []dockercollect.LayerSize
+		ref      string
+	)
+	if opts.Docker {
+		platform := ""
+		if len(opts.Platforms) == 1 {
+			platform = opts.Platforms[0]
+		}
+		res, err := dockercollect.Build(ctx, dockercollect.BuildOptions{
+			Host: opts.Addr, ContextDir: opts.ContextDir, Dockerfile: opts.File, Target: opts.Target,
+			BuildArgs: args, Platform: platform, NoCache: opts.NoCache, Tags: opts.Tags,
+			NetworkMode: opts.Network, Progress: opts.Progress.Value, ProgressOut: f.IO.ErrOut,
+		})
+		if res != nil {
+			b, sizes = res.Build, res.Layers
+		}
+		buildErr = err
+	} else {
+		outputs := append([]string(nil), opts.Outputs...)
+		for _, t := range opts.Tags {
+			outputs = append(outputs, "type=image,name="+t)
+		}
+		res, err := bkcollect.Build(ctx, bkcollect.BuildOptions{
+			Addr: opts.Addr, ContextDir: opts.ContextDir, Dockerfile: opts.File, Target: opts.Target,
+			BuildArgs: args, Platforms: opts.Platforms, NoCache: opts.NoCache, Outputs: outputs,
+			Progress: opts.Progress.Value, ProgressOut: f.IO.ErrOut,
+		})
+		if res != nil {
+			b, ref = res.Build, res.Ref
+		}
+		buildErr = err
+	}
+	if b == nil {
+		// Nothing ran to a conclusion: no record, no report.
+		if errors.Is(buildErr, collect.ErrDaemonUnavailable) {
+			return cli.UsageError(buildErr)
+		}
+		if buildErr == nil {
+			buildErr = errors.New("the build produced no record")
+		}
+		return buildErr
+	}
+
+	if !opts.NoStore && s == nil {
+		if s, err = f.OpenHistory(ctx, opts.DB, backend.Write); err != nil {
+			f.Warn("the build was not stored: %v", err)
+		} else {
+			defer s.Close()
+		}
+	}
+	if s != nil {
+		meta := store.Meta{Project: opts.Project, Dockerfile: dockerfilePath, Tags: opts.Tags, Source: "live"}
+		if ref != "" {
+			// The daemon's history ref: a later `buildstats import` of the
+			// same daemon recognises this build and skips it.
+			meta.ContentHash, meta.Source = bkcollect.ContentHash(ref), "buildkit:"+ref
+		}
+		meta = f.DetectMeta(opts.ContextDir, meta)
+		if meta.Started.IsZero() {
+			// The stream's first vertex start, else the time of ingest.
+			meta.Started, meta.StartedSource = store.StartTime(b, time.Time{}, time.Time{})
+			if meta.Started.IsZero() {
+				meta.Started, meta.StartedSource = f.Clock(), "ingest"
+			}
+		}
+		if _, _, err := s.Ingest(context.WithoutCancel(ctx), b, meta, store.IngestOptions{}); err != nil {
+			f.Warn("the build was not stored: %v", err)
+		}
+	}
+
+	var df *dockerfile.File
+	if parsed, err := dockerfile.ParseFile(dockerfilePath); err == nil {
+		df = parsed
+	}
+	if err := renderer.Render(f.IO.Out, report.Explain(b, report.Options{Dockerfile: df})); err != nil {
+		return err
+	}
+	if len(sizes) > 0 && opts.Format.Value == cli.FormatTable {
+		fmt.Fprintln(f.IO.Out)
+		list := report.NewLayerList("", layers.ReportLayers(nil, sizes))
+		if err := report.RenderLayers(f.IO.Out, cli.FormatTable, list, true, f.RenderOptions(false, false)); err != nil {
+			return err
+		}
+	}
+	if buildErr != nil {
+		// The explanation already shows the error; the exit status says the
+		// build failed.
+		return cli.Failed(buildErr)
+	}
+	return nil
+}
+
+// ParseBuildArgs turns KEY=VALUE flags into a map; a bare KEY takes its
+// value from the environment, as docker build does, and is left out when
+// unset.
+func ParseBuildArgs(list []string, getenv func(string) string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, a := range list {
+		k, v, ok := strings.Cut(a, "=")
+		if k == "" {
+			return nil, fmt.Errorf("--build-arg %q: want KEY=VALUE", a)
+		}
+		if !ok {
+			if getenv == nil {
+				continue
+			}
+			if v = getenv(k); v == "" {
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out, nil
+}

@@ -1,0 +1,127 @@
+// Package explain is the explain command: why one build was slow, from
+// its log.
+package explain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/buildstats/buildstats/cmd/internal/cli"
+	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/report"
+	"github.com/buildstats/buildstats/report/dockerfile"
+	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/backend"
+)
+
+// Options are explain's flags and argument.
+type Options struct {
+	Input       string // a path, or "-" for stdin
+	Format      *cli.Enum
+	InputFormat *cli.Enum
+	Dockerfile  string
+	DB          string // history to compare with; never created
+	Project     string // the project of a log that is not in the history
+	All         bool   // list every step in the table
+	Wide        bool   // do not cut names to the terminal's width
+}
+
+// New returns the explain command.
+func New(f *cli.Factory) *cobra.Command {
+	var opts Options
+	cmd := &cobra.Command{
+		Use:   "explain FILE|-",
+		Short: "Explain why a build was slow, from its log",
+		Long: `Explain reads the output of docker build, docker buildx build or buildctl
+(tty, plain or rawjson progress, or the legacy builder) from FILE, or from
+standard input when FILE is "-", and reports the slowest steps, where the
+layer cache broke and what that cost, advice, and the error of a failed build.
+
+When the build history exists (--db, else $BUILDSTATS_DB, else the default
+place; explain never creates it) and holds an earlier build of the project, it
+also lists the steps that came from the cache in that build and ran in this
+one. The earlier build is the one before this log's, if this log was ingested,
+else the project's latest stored build.`,
+		Example: `  docker build --progress=plain . 2>&1 | tee build.log
+  buildstats explain build.log
+  buildstats explain --dockerfile Dockerfile --format markdown build.log`,
+		Args: cli.UsageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Input = args[0]
+			return Run(cmd.Context(), f, opts)
+		},
+	}
+	opts.Format = cli.AddFormatFlag(cmd, cli.FormatTable, cli.FormatJSON, cli.FormatMarkdown)
+	opts.InputFormat = cli.AddInputFormatFlag(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Dockerfile, "dockerfile", "", "the Dockerfile that was built, for line numbers and excerpts")
+	fl.StringVar(&opts.DB, "db", "", "history to compare with (default $BUILDSTATS_DB or ~/.local/share/buildstats/history.db; never created)")
+	fl.StringVar(&opts.Project, "project", "", "project of the build, to find its previous build (default from CI, the git remote or the directory)")
+	fl.BoolVar(&opts.All, "all", false, "list every step in the table (JSON always has all)")
+	fl.BoolVar(&opts.Wide, "wide", false, "do not cut step names to the terminal's width")
+	return cmd
+}
+
+// Run explains the log opts.Input.
+func Run(ctx context.Context, f *cli.Factory, opts Options) error {
+	renderer, err := report.NewRenderer(opts.Format.Value, f.RenderOptions(opts.All, opts.Wide))
+	if err != nil {
+		return cli.UsageError(err)
+	}
+	l, err := f.ReadLog(opts.Input, opts.InputFormat.Value)
+	if err != nil {
+		return err
+	}
+	var df *dockerfile.File
+	if opts.Dockerfile != "" {
+		if df, err = dockerfile.ParseFile(opts.Dockerfile); err != nil {
+			return cli.UsageError(fmt.Errorf("reading Dockerfile: %w", err))
+		}
+	}
+	e := report.Explain(l.Build, report.Options{Dockerfile: df})
+	if e.History, err = history(ctx, f, opts, l.Build, e, l.Hash); err != nil {
+		return err
+	}
+	return renderer.Render(f.IO.Out, e)
+}
+
+// history compares the build with the history, when there is one: with the
+// build before it if this log was ingested, else with the project's latest
+// build. It never creates a database. With --db, a problem with the
+// database ends the command; the default database is only a bonus, so its
+// problems are a warning.
+func history(ctx context.Context, f *cli.Factory, opts Options, b *model.Build, e *report.Explanation, hash string) (*report.History, error) {
+	s, err := f.OpenHistory(ctx, opts.DB, backend.Read)
+	if err != nil {
+		switch {
+		case opts.DB != "":
+			return nil, err
+		case !errors.Is(err, store.ErrNoHistory):
+			f.Warn("the build history was not used: %v", err)
+		}
+		return nil, nil
+	}
+	defer s.Close()
+	h, err := func() (*report.History, error) {
+		id, err := s.Resolve(ctx, hash, "")
+		if err == nil {
+			return report.HistoryOfStored(ctx, s, id, b, e)
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		project := f.DetectMeta("", store.Meta{Project: opts.Project}).Project
+		return report.HistoryOfLog(ctx, s, project, b, e)
+	}()
+	if err != nil {
+		if opts.DB != "" {
+			return nil, cli.HistoryError(err)
+		}
+		f.Warn("the build history was not used: %v", err)
+		return nil, nil
+	}
+	return h, nil
+}

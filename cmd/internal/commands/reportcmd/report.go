@@ -1,0 +1,182 @@
+// Package reportcmd is the report command: a self-contained HTML page about
+// one build.
+package reportcmd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/buildstats/buildstats/cmd/internal/cli"
+	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/report"
+	"github.com/buildstats/buildstats/report/dockerfile"
+	reporthtml "github.com/buildstats/buildstats/report/html"
+	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/backend"
+)
+
+// Options are report's flags and argument.
+type Options struct {
+	Input       string // a log path, "-", or a stored build reference
+	Output      string
+	InputFormat *cli.Enum
+	Dockerfile  string
+	DB          string
+	Project     string
+	AllProjects bool
+	Title       string
+}
+
+// New returns the report command.
+func New(f *cli.Factory) *cobra.Command {
+	var opts Options
+	cmd := &cobra.Command{
+		Use:   "report FILE|-|BUILD -o report.html",
+		Short: "Write an HTML report of a build: timeline, critical path, slow steps, cache breaks",
+		Long: `Report writes one self-contained HTML page about a build: a waterfall timeline
+with one bar per step, grouped by stage and platform, cached steps and the
+critical path marked; the error of a failed build; the critical path, slowest
+steps, cache breaks and advice of explain; and the sizes of base image
+downloads, the context and other transfers.
+
+The build is the log in FILE (any format explain reads), standard input for
+"-", or a build in the history: an id, "latest", "previous", "latest~N" or a
+content hash prefix; latest and previous are the current project's, as in
+every command (--project, --all-projects). Where the log gives real start and
+end times (rawjson, live builds) the timeline uses them; otherwise it is
+reconstructed from step durations and stage order, and the page says so.
+
+The page loads nothing from the network: it opens from a CI artifact store or
+offline.`,
+		Example: `  docker build --progress=plain . 2>&1 | tee build.log
+  buildstats report build.log -o report.html
+  buildstats report --dockerfile Dockerfile build.log -o report.html
+  buildstats report latest -o report.html`,
+		Args: cli.UsageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Input = args[0]
+			return Run(cmd.Context(), f, opts)
+		},
+	}
+	opts.InputFormat = cli.AddInputFormatFlag(cmd)
+	cli.AddDBFlag(cmd, &opts.DB)
+	cli.AddRefScopeFlags(cmd, &opts.Project, &opts.AllProjects)
+	fl := cmd.Flags()
+	fl.StringVarP(&opts.Output, "output", "o", "", `HTML file to write, "-" for standard output`)
+	fl.StringVar(&opts.Dockerfile, "dockerfile", "", "the Dockerfile that was built, for line numbers and stage references")
+	fl.StringVar(&opts.Title, "title", "", "page title (default the log's file name or the stored build)")
+	return cmd
+}
+
+// Run writes the page.
+func Run(ctx context.Context, f *cli.Factory, opts Options) error {
+	if err := f.CheckPageOutput(opts.Output); err != nil {
+		return err
+	}
+	var ho reporthtml.Options
+	if opts.Dockerfile != "" {
+		df, err := dockerfile.ParseFile(opts.Dockerfile)
+		if err != nil {
+			return cli.UsageError(fmt.Errorf("reading Dockerfile: %w", err))
+		}
+		ho.Report = report.Options{Dockerfile: df}
+	}
+	var b *model.Build
+	if st, err := os.Stat(opts.Input); opts.Input == "-" || err == nil && !st.IsDir() {
+		l, err := f.ReadLog(opts.Input, opts.InputFormat.Value)
+		if err != nil {
+			return err
+		}
+		b = l.Build
+		ho.Title = "Docker build: " + filepath.Base(opts.Input)
+		if opts.Input == "-" {
+			ho.Title = "Docker build"
+		}
+	} else {
+		var meta store.Meta
+		var id int64
+		if b, meta, id, err = storedBuild(ctx, f, opts); err != nil {
+			return err
+		}
+		ho.Title = fmt.Sprintf("Docker build %d", id)
+		if meta.Project != "" {
+			ho.Title += " of " + meta.Project
+		}
+		ho.Facts = metaFacts(meta)
+	}
+	if opts.Title != "" {
+		ho.Title = opts.Title
+	}
+	ho.Generated = f.Clock()
+	var page bytes.Buffer
+	if err := reporthtml.WriteBuild(&page, b, ho); err != nil {
+		return err
+	}
+	return f.WritePage(opts.Output, page.Bytes(), report.FormatBytes)
+}
+
+// storedBuild loads a build from the history by reference.
+func storedBuild(ctx context.Context, f *cli.Factory, opts Options) (*model.Build, store.Meta, int64, error) {
+	project, detected, err := f.ProjectScope(opts.Project, opts.AllProjects)
+	if err != nil {
+		return nil, store.Meta{}, 0, err
+	}
+	s, err := f.OpenHistory(ctx, opts.DB, backend.Read)
+	if errors.Is(err, store.ErrNoHistory) {
+		return nil, store.Meta{}, 0, cli.UsageError(fmt.Errorf("%s: no such file, and %w", opts.Input, err))
+	}
+	if err != nil {
+		return nil, store.Meta{}, 0, err
+	}
+	defer s.Close()
+	id, err := s.Resolve(ctx, opts.Input, project)
+	if err != nil {
+		target, _ := f.HistoryTarget(opts.DB)
+		hint := ""
+		if errors.Is(err, store.ErrNotFound) {
+			hint = cli.ScopeHint(project, detected)
+		}
+		return nil, store.Meta{}, 0, cli.UsageError(fmt.Errorf("%s: no such file, and no build in %s matches it (%v)%s",
+			opts.Input, backend.Describe(target), err, hint))
+	}
+	b, meta, err := s.Build(ctx, id)
+	if err != nil {
+		return nil, store.Meta{}, 0, cli.HistoryError(err)
+	}
+	return b, meta, id, nil
+}
+
+// metaFacts lists what the history knows about a build beyond its log.
+func metaFacts(m store.Meta) []reporthtml.Fact {
+	var out []reporthtml.Fact
+	add := func(label, value, url string) {
+		if value != "" {
+			out = append(out, reporthtml.Fact{Label: label, Value: value, URL: url})
+		}
+	}
+	add("project", m.Project, "")
+	add("branch", m.Branch, "")
+	add("commit", m.Commit, "")
+	if !m.Started.IsZero() {
+		add("started", m.Started.UTC().Format("2006-01-02 15:04:05 UTC"), "")
+	}
+	run := m.RunURL
+	if m.CIProvider != "" && run == "" {
+		run = m.CIProvider
+	}
+	add("CI run", run, m.RunURL)
+	add("runner", m.Runner, "")
+	add("Dockerfile", m.Dockerfile, "")
+	if len(m.Tags) > 0 {
+		add("tags", strings.Join(m.Tags, ", "), "")
+	}
+	add("log", m.Source, "")
+	return out
+}

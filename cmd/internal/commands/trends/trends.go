@@ -1,0 +1,118 @@
+// Package trends is the trends command: build time, cache hit rate and
+// failure rate over the history.
+package trends
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/buildstats/buildstats/cmd/internal/cli"
+	"github.com/buildstats/buildstats/report"
+	reporthtml "github.com/buildstats/buildstats/report/html"
+	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/backend"
+)
+
+// Options are trends' flags.
+type Options struct {
+	Period  *cli.Enum
+	Since   string
+	Until   string
+	Project string
+	Branch  string
+	Format  *cli.Enum
+	HTML    bool
+	Output  string
+	DB      string
+	Wide    bool
+}
+
+// New returns the trends command.
+func New(f *cli.Factory) *cobra.Command {
+	var opts Options
+	cmd := &cobra.Command{
+		Use:   "trends [--period week|day] [--since WHEN] [--html -o trends.html]",
+		Short: "Show build time, cache hit rate and failure rate over the history",
+		Long: `Trends buckets the builds in the history per week (Monday 00:00 UTC) or day:
+build time p50 and p95, cache hit rate and failure rate, and the steps whose
+typical run time rose in the latest period. A period without builds shows "-"
+(null in JSON), not zero.
+
+With --html it writes one self-contained HTML page with a chart for each of
+those and for the five steps that cost the most run time over the whole
+window, each with a table of the same numbers below it.
+
+--since and --until take a date (2026-01-31), an RFC 3339 time, or a time
+before now: 90d, 12w, 36h.`,
+		Example: `  buildstats trends
+  buildstats trends --period day --since 30d --project api
+  buildstats trends --html -o trends.html`,
+		Args: cli.UsageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return Run(cmd.Context(), f, opts)
+		},
+	}
+	opts.Period = cli.NewEnum("week", "week", "day")
+	cli.AddEnumFlag(cmd, opts.Period, "period", "bucket")
+	opts.Format = cli.AddFormatFlag(cmd, cli.FormatTable, cli.FormatJSON, cli.FormatMarkdown)
+	cli.AddDBFlag(cmd, &opts.DB)
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Since, "since", "", "first time to include (date, RFC 3339, or 90d / 12w / 36h ago)")
+	fl.StringVar(&opts.Until, "until", "", "time to stop before (same forms as --since)")
+	fl.StringVar(&opts.Project, "project", "", "only this project's builds")
+	fl.StringVar(&opts.Branch, "branch", "", "only this branch's builds")
+	fl.BoolVar(&opts.HTML, "html", false, "write an HTML page with charts instead")
+	fl.StringVarP(&opts.Output, "output", "o", "", `file to write, "-" for standard output (default standard output)`)
+	fl.BoolVar(&opts.Wide, "wide", false, "do not cut step names to the terminal's width")
+	return cmd
+}
+
+// Run prints or writes the trends.
+func Run(ctx context.Context, f *cli.Factory, opts Options) error {
+	q := store.TrendQuery{Project: opts.Project, Branch: opts.Branch, Period: store.Period(opts.Period.Value)}
+	var err error
+	now := f.Clock()
+	if q.Since, err = cli.ParseWhen(opts.Since, now); err != nil {
+		return cli.UsageError(fmt.Errorf("--since: %w", err))
+	}
+	if q.Until, err = cli.ParseWhen(opts.Until, now); err != nil {
+		return cli.UsageError(fmt.Errorf("--until: %w", err))
+	}
+	if opts.HTML {
+		if err := f.CheckPageOutput(opts.Output); err != nil {
+			return err
+		}
+	}
+	s, err := f.OpenHistory(ctx, opts.DB, backend.Read)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	tr, err := s.Trends(ctx, q)
+	if err != nil {
+		return cli.HistoryError(err)
+	}
+	var buf bytes.Buffer
+	if opts.HTML {
+		page, err := reporthtml.LoadTrends(ctx, s, q, tr)
+		if err != nil {
+			return cli.HistoryError(err)
+		}
+		page.Generated = now
+		if err := reporthtml.WriteTrends(&buf, page); err != nil {
+			return err
+		}
+		return f.WritePage(opts.Output, buf.Bytes(), report.FormatBytes)
+	}
+	if err := report.RenderTrends(&buf, opts.Format.Value, report.NewTrendsReport(tr, opts.Project, opts.Branch), f.RenderOptions(false, opts.Wide)); err != nil {
+		return err
+	}
+	if opts.Output == "" || opts.Output == "-" {
+		_, err = f.IO.Out.Write(buf.Bytes())
+		return err
+	}
+	return f.WritePage(opts.Output, buf.Bytes(), report.FormatBytes)
+}

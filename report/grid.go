@@ -1,0 +1,116 @@
+package report
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/olekukonko/tablewriter/tw"
+)
+
+// gridOpt adjusts writeGrid.
+type gridOpt func(*grid)
+
+type grid struct {
+	name     int // the column whose cells are cut to fit the width; -1 none
+	maxWidth int // the width to fit; 0 no limit
+}
+
+// nameColumn makes column index the one that gives way when the table is
+// wider than the terminal: its cells are cut in the middle.
+func nameColumn(opts RenderOptions, index int) gridOpt {
+	return func(g *grid) { g.name, g.maxWidth = index, opts.Width }
+}
+
+// Cell widths below which a name column is not cut further: narrower, a
+// name says nothing.
+const (
+	minNameWidth = 24
+	// maxNameWidth bounds a name column when there is no terminal width,
+	// so a kilobyte RUN line does not make a table unreadable; --wide lifts
+	// it only on a terminal, JSON always has the whole name.
+	maxNameWidth = 160
+)
+
+// writeGrid writes a table in the one table style every command shares
+// (tablewriter's box table), or as a Markdown table when md. Cells are log
+// text: they are made safe for the output here. Numbers and times are
+// right-aligned by aligns.
+func writeGrid(ew *errWriter, md bool, header []string, rows [][]string, aligns []tw.Align, opts ...gridOpt) {
+	g := grid{name: -1}
+	for _, o := range opts {
+		o(&g)
+	}
+	if md {
+		cells := make([]string, len(header))
+		sep := make([]string, len(header))
+		for i, h := range header {
+			cells[i] = mdText(h)
+			sep[i] = "---"
+			if i < len(aligns) && aligns[i] == tw.AlignRight {
+				sep[i] = "---:"
+			}
+		}
+		ew.printf("| %s |\n| %s |\n", strings.Join(cells, " | "), strings.Join(sep, " | "))
+		for _, row := range rows {
+			cells := make([]string, len(row))
+			for i, c := range row {
+				if i == g.name {
+					c = shortenMiddle(c, mdNameLen)
+				}
+				cells[i] = mdText(c)
+			}
+			ew.printf("| %s |\n", strings.Join(cells, " | "))
+		}
+		return
+	}
+	clean := make([][]string, len(rows))
+	for i, row := range rows {
+		clean[i] = make([]string, len(row))
+		for j, c := range row {
+			clean[i][j] = TerminalText(c)
+		}
+	}
+	if g.name >= 0 {
+		limit := maxNameWidth
+		if g.maxWidth > 0 {
+			// What the other columns and the borders take: "│ " and " "
+			// around each cell, and a closing "│".
+			other := 1 + 3*len(header)
+			for j := range header {
+				if j == g.name {
+					continue
+				}
+				w := utf8.RuneCountInString(header[j])
+				for _, row := range clean {
+					if j < len(row) {
+						w = max(w, utf8.RuneCountInString(row[j]))
+					}
+				}
+				other += w
+			}
+			limit = max(minNameWidth, g.maxWidth-other)
+		}
+		for _, row := range clean {
+			if g.name < len(row) {
+				row[g.name] = shortenMiddle(row[g.name], limit)
+			}
+		}
+	}
+	t := newRawTable(ew, header, aligns...)
+	for _, row := range clean {
+		_ = t.Append(anyCells(row)...)
+	}
+	render(ew, t)
+}
+
+// shortenMiddle cuts s to at most n runes, keeping its start (the stage
+// and instruction) and its end, with "…" where the middle was.
+func shortenMiddle(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n || n < 5 {
+		return s
+	}
+	r := []rune(s)
+	head := (n - 1) * 2 / 3
+	tail := n - 1 - head
+	return string(r[:head]) + "…" + string(r[len(r)-tail:])
+}
