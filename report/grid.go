@@ -13,6 +13,18 @@ type gridOpt func(*grid)
 type grid struct {
 	name     int // the column whose cells are cut to fit the width; -1 none
 	maxWidth int // the width to fit; 0 no limit
+	styles   map[int]func(string) string
+}
+
+// styleColumn colours the cells of column index in the table format (after
+// they were made safe and cut to size).
+func styleColumn(index int, style func(string) string) gridOpt {
+	return func(g *grid) {
+		if g.styles == nil {
+			g.styles = map[int]func(string) string{}
+		}
+		g.styles[index] = style
+	}
 }
 
 // nameColumn makes column index the one that gives way when the table is
@@ -44,7 +56,7 @@ func writeGrid(ew *errWriter, md bool, header []string, rows [][]string, aligns 
 		cells := make([]string, len(header))
 		sep := make([]string, len(header))
 		for i, h := range header {
-			cells[i] = mdText(h)
+			cells[i] = mdCell(h)
 			sep[i] = "---"
 			if i < len(aligns) && aligns[i] == tw.AlignRight {
 				sep[i] = "---:"
@@ -57,7 +69,7 @@ func writeGrid(ew *errWriter, md bool, header []string, rows [][]string, aligns 
 				if i == g.name {
 					c = shortenMiddle(c, mdNameLen)
 				}
-				cells[i] = mdText(c)
+				cells[i] = mdCell(c)
 			}
 			ew.printf("| %s |\n", strings.Join(cells, " | "))
 		}
@@ -96,6 +108,13 @@ func writeGrid(ew *errWriter, md bool, header []string, rows [][]string, aligns 
 			}
 		}
 	}
+	for _, row := range clean {
+		for j, style := range g.styles {
+			if j < len(row) {
+				row[j] = style(row[j])
+			}
+		}
+	}
 	t := newRawTable(ew, header, aligns...)
 	for _, row := range clean {
 		_ = t.Append(anyCells(row)...)
@@ -113,4 +132,15 @@ func shortenMiddle(s string, n int) string {
 	head := (n - 1) * 2 / 3
 	tail := n - 1 - head
 	return string(r[:head]) + "…" + string(r[len(r)-tail:])
+}
+
+// mdCell escapes a table cell: figures and dates ("~3.7s", "+1.2s", "-",
+// "2026-11-20 10:00 UTC", "67%") as they are, anything else with mdText.
+func mdCell(s string) string {
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || strings.ContainsRune(" .:%/+~#-", r)) {
+			return mdText(s)
+		}
+	}
+	return s
 }

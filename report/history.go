@@ -188,51 +188,39 @@ func shortCommit(c string) string {
 }
 
 // RenderBuilds writes history rows (newest first, as Store.History
-// returns them) in format. The JSON is the rows as an array.
+// returns them) in format; the JSON is a BuildList.
 func RenderBuilds(w io.Writer, format string, rows []store.BuildSummary, opts RenderOptions) error {
 	if err := CheckFormat(format); err != nil {
 		return err
 	}
+	list := NewBuildList(rows)
 	if format == FormatJSON {
-		if rows == nil {
-			rows = []store.BuildSummary{}
-		}
-		return WriteJSON(w, rows)
+		return WriteJSON(w, list)
 	}
 	ew := &errWriter{w: w}
 	md := format == FormatMarkdown
 	if md {
 		ew.printf("# Build history\n\n")
 	}
-	if len(rows) == 0 {
+	if len(list.Builds) == 0 {
 		ew.printf("No builds in the history match.\n")
 		return ew.err
 	}
 	summed := false
-	duration := func(b store.BuildSummary) string {
-		if b.DurationSource == "sum" {
+	var cells [][]string
+	r := &tableRenderer{color: opts.Color && !md}
+	for _, b := range list.Builds {
+		d := optSeconds(b.DurationSeconds)
+		if b.DurationBasis != nil && *b.DurationBasis == model.WallTimeSum {
 			summed = true
-			return "~" + FormatSeconds(b.DurationSeconds)
+			d = "~" + d
 		}
-		return FormatSeconds(b.DurationSeconds)
+		cells = append(cells, []string{strconv.FormatInt(b.ID, 10), formatWhen(b.StartedAt), b.Project, deref(b.Branch),
+			shortCommit(deref(b.Commit)), b.Status, d, strconv.Itoa(b.StepsRun), strconv.Itoa(b.StepsCached)})
 	}
-	header := []string{"ID", "Started", "Project", "Branch", "Commit", "Status", "Duration", "Ran", "Cached"}
-	if md {
-		mdRow(ew, false, "", header...)
-		mdRow(ew, false, "", "---:", "---", "---", "---", "---", "---", "---:", "---:", "---:")
-		for _, b := range rows {
-			mdRow(ew, false, "", strconv.FormatInt(b.ID, 10), formatWhen(b.StartedAt), mdText(b.Project), mdText(b.Branch),
-				mdText(shortCommit(b.Commit)), mdText(b.Status), duration(b), strconv.Itoa(b.StepsRan), strconv.Itoa(b.StepsCached))
-		}
-	} else {
-		r := &tableRenderer{color: opts.Color}
-		t := newRawTable(ew, header, tw.AlignRight, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight)
-		for _, b := range rows {
-			_ = t.Append(b.ID, formatWhen(b.StartedAt), shorten(clean(b.Project), 30), shorten(clean(b.Branch), 30),
-				clean(shortCommit(b.Commit)), r.buildStatus(b.Status), duration(b), b.StepsRan, b.StepsCached)
-		}
-		render(ew, t)
-	}
+	writeGrid(ew, md, []string{"ID", "Started", "Project", "Branch", "Commit", "Status", "Duration", "Ran", "Cached"}, cells,
+		[]tw.Align{tw.AlignRight, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight},
+		nameColumn(opts, 3), styleColumn(5, r.buildStatus))
 	if summed {
 		if md {
 			ew.printf("\n")
@@ -249,7 +237,7 @@ func (r *tableRenderer) buildStatus(status string) string {
 	case "failed":
 		return r.style(ansiRed, status)
 	}
-	return clean(status)
+	return status
 }
 
 // newRawTable is newTable with the header cells printed as given:
@@ -275,33 +263,30 @@ func anyCells(cells []string) []any {
 }
 
 // RenderStoredBuild writes the explanation of a build from the history,
-// headed by what the history knows of it. The JSON is the explain contract
-// with the history row added as "build".
+// headed by what the history knows of it. The JSON is a StoredBuild.
 func RenderStoredBuild(w io.Writer, format string, b store.BuildSummary, e *Explanation, opts RenderOptions) error {
 	if err := CheckFormat(format); err != nil {
 		return err
 	}
+	row := NewBuildRow(b)
 	if format == FormatJSON {
-		return WriteJSON(w, struct {
-			Build store.BuildSummary `json:"build"`
-			*Explanation
-		}{b, e})
+		return WriteJSON(w, StoredBuild{Build: row, Explanation: e})
 	}
 	facts := []string{}
-	if b.Branch != "" {
-		facts = append(facts, "branch "+b.Branch)
+	if row.Branch != nil {
+		facts = append(facts, "branch "+*row.Branch)
 	}
-	if b.Commit != "" {
-		facts = append(facts, "commit "+shortCommit(b.Commit))
+	if row.Commit != nil {
+		facts = append(facts, "commit "+shortCommit(*row.Commit))
 	}
-	facts = append(facts, "started "+formatWhen(b.StartedAt))
-	if b.CIProvider != "" {
-		facts = append(facts, b.CIProvider)
+	facts = append(facts, "started "+formatWhen(row.StartedAt))
+	if row.CIProvider != nil {
+		facts = append(facts, *row.CIProvider)
 	}
-	if b.RunURL != "" {
-		facts = append(facts, b.RunURL)
+	if row.RunURL != nil {
+		facts = append(facts, *row.RunURL)
 	}
-	title := fmt.Sprintf("Build #%d of %s", b.ID, b.Project)
+	title := fmt.Sprintf("Build #%d of %s", row.ID, row.Project)
 	r, _ := NewRenderer(format, opts)
 	var body bytes.Buffer
 	if err := r.Render(&body, e); err != nil {
@@ -321,73 +306,77 @@ func RenderStoredBuild(w io.Writer, format string, b store.BuildSummary, e *Expl
 
 // stateText is a step's state in one build of a comparison, with its time
 // where it ran.
-func stateText(state model.State, seconds float64) string {
-	switch state {
+func stateText(state string, seconds *float64) string {
+	switch model.State(state) {
 	case store.StateAbsent:
 		return "-"
 	case model.StateDone:
-		return FormatSeconds(seconds)
+		return optSeconds(seconds)
 	case model.StateError:
-		return "failed " + FormatSeconds(seconds)
+		return "failed " + optSeconds(seconds)
 	case model.StateCanceled:
-		return string(state) + " " + FormatSeconds(seconds)
+		return state + " " + optSeconds(seconds)
 	}
-	return string(state)
+	return state
 }
 
 // stateWord says a state in a sentence: "ran", "failed", "cached".
-func stateWord(s model.State) string {
-	switch s {
+func stateWord(s string) string {
+	switch model.State(s) {
 	case model.StateDone:
 		return "ran"
 	case model.StateError:
 		return "failed"
 	}
-	return string(s)
+	return s
 }
 
-// signedSeconds formats a time difference with its sign.
-func signedSeconds(d float64) string {
+// signedSeconds formats a time difference with its sign; "-" when unknown.
+func signedSeconds(d *float64) string {
 	switch {
-	case d > 0:
-		return "+" + FormatSeconds(d)
-	case d < 0:
-		return "-" + FormatSeconds(-d)
+	case d == nil:
+		return "-"
+	case *d > 0:
+		return "+" + FormatSeconds(*d)
+	case *d < 0:
+		return "-" + FormatSeconds(-*d)
 	}
 	return "0s"
 }
 
 // changeNote labels a step of a comparison.
-func changeNote(c store.StepChange) string {
+func changeNote(c StepChange) string {
 	switch {
-	case c.BeforeState == store.StateAbsent:
+	case model.State(c.BeforeState) == store.StateAbsent:
 		return "added"
-	case c.AfterState == store.StateAbsent:
+	case model.State(c.AfterState) == store.StateAbsent:
 		return "removed"
-	case c.CacheChanged && c.BeforeState == model.StateCached:
-		return "cache lost"
+	case c.CacheChanged && model.State(c.BeforeState) == model.StateCached:
+		return noteCacheLost
 	case c.CacheChanged:
 		return "now cached"
 	}
 	return ""
 }
 
+const noteCacheLost = "cache lost"
+
 // comparisonFacts are the sentences above a comparison's step table.
-func comparisonFacts(c *store.Comparison) []string {
+func comparisonFacts(c *Comparison) []string {
 	var out []string
 	lost := 0
 	for _, s := range c.Steps {
-		if s.CacheChanged && s.BeforeState == model.StateCached {
+		if s.CacheChanged && model.State(s.BeforeState) == model.StateCached {
 			lost++
 		}
 	}
 	if f := c.FirstCacheChange; f != nil {
-		if f.BeforeState == model.StateCached {
+		if model.State(f.BeforeState) == model.StateCached {
 			out = append(out, fmt.Sprintf("The cache first broke at %s: cached in #%d, %s in #%d (%s).",
-				shorten(f.Label(), mdNameLen), c.Before.ID, stateWord(f.AfterState), c.After.ID, FormatSeconds(f.AfterSeconds)))
+				shorten(f.Step, mdNameLen), c.Before.ID, stateWord(f.AfterState), c.After.ID, optSeconds(f.AfterSeconds)))
 		} else {
 			out = append(out, fmt.Sprintf("The first change is %s: %s in #%d (%s), cached in #%d.",
-				shorten(f.Label(), mdNameLen), stateWord(f.BeforeState), c.Before.ID, FormatSeconds(f.BeforeSeconds), c.After.ID))
+				shorten(f.Step, mdNameLen), stateWord(f.BeforeState), c.Before.ID, optSeconds(f.BeforeSeconds), c.After.ID))
 		}
 	} else {
 		out = append(out, "No step changed between cached and run.")
@@ -400,24 +389,24 @@ func comparisonFacts(c *store.Comparison) []string {
 		out = append(out, fmt.Sprintf("New cache hits saved %s.", FormatSeconds(c.CacheGainedSeconds)))
 	}
 	for _, b := range c.BaseImageChanges {
-		out = append(out, fmt.Sprintf("Base image changed: %s, %s -> %s.", shorten(b.Label(), mdNameLen), shortDigest(b.BeforeDigest), shortDigest(b.AfterDigest)))
+		out = append(out, fmt.Sprintf("Base image changed: %s, %s -> %s.", shorten(b.Step, mdNameLen), shortDigest(b.BeforeDigest), shortDigest(b.AfterDigest)))
 	}
-	if c.ContextBytesBefore >= 0 && c.ContextBytesAfter >= 0 && c.ContextBytesBefore != c.ContextBytesAfter {
-		out = append(out, fmt.Sprintf("Build context: %s -> %s.", FormatBytes(c.ContextBytesBefore), FormatBytes(c.ContextBytesAfter)))
+	if c.ContextBytesBefore != nil && c.ContextBytesAfter != nil && *c.ContextBytesBefore != *c.ContextBytesAfter {
+		out = append(out, fmt.Sprintf("Build context: %s -> %s.", FormatBytes(*c.ContextBytesBefore), FormatBytes(*c.ContextBytesAfter)))
 	}
 	if n := len(c.Added); n > 0 {
-		out = append(out, fmt.Sprintf("%d step%s added: %s.", n, plural(n), refLabels(c.Added)))
+		out = append(out, fmt.Sprintf("%d step%s added: %s.", n, plural(n), identityLabels(c.Added)))
 	}
 	if n := len(c.Removed); n > 0 {
-		out = append(out, fmt.Sprintf("%d step%s removed: %s.", n, plural(n), refLabels(c.Removed)))
+		out = append(out, fmt.Sprintf("%d step%s removed: %s.", n, plural(n), identityLabels(c.Removed)))
 	}
 	return out
 }
 
-func refLabels(refs []store.StepRef) string {
-	labels := make([]string, len(refs))
-	for i, r := range refs {
-		labels[i] = shorten(r.Label(), 60)
+func identityLabels(ids []StepIdentity) string {
+	labels := make([]string, len(ids))
+	for i, r := range ids {
+		labels[i] = shorten(r.Step, 60)
 	}
 	return strings.Join(labels, "; ")
 }
@@ -431,101 +420,67 @@ func shortDigest(d string) string {
 }
 
 // comparisonHead is a comparison's first line.
-func comparisonHead(c *store.Comparison) string {
+func comparisonHead(c *Comparison) string {
 	head := fmt.Sprintf("Build #%d -> #%d", c.Before.ID, c.After.ID)
 	if c.Before.Project == c.After.Project {
 		head += " of " + c.After.Project
 	}
-	return head + fmt.Sprintf(": %s -> %s (%s)", FormatSeconds(c.Before.DurationSeconds), FormatSeconds(c.After.DurationSeconds),
+	return head + fmt.Sprintf(": %s -> %s (%s)", optSeconds(c.Before.DurationSeconds), optSeconds(c.After.DurationSeconds),
 		signedSeconds(c.DurationDeltaSeconds))
 }
 
 // RenderComparison writes Store.Compare's answer in format: what changed,
-// then every step with its state and time in both builds. The JSON is
-// the Comparison.
-func RenderComparison(w io.Writer, format string, c *store.Comparison, opts RenderOptions) error {
+// then every step with its state and time in both builds. The JSON is a
+// Comparison.
+func RenderComparison(w io.Writer, format string, sc *store.Comparison, opts RenderOptions) error {
 	if err := CheckFormat(format); err != nil {
 		return err
 	}
+	c := NewComparison(sc)
 	if format == FormatJSON {
 		return WriteJSON(w, c)
 	}
 	ew := &errWriter{w: w}
-	whenText := func(b store.BuildSummary) string {
+	whenText := func(b BuildRow) string {
 		s := fmt.Sprintf("#%d: %s, started %s", b.ID, b.Status, formatWhen(b.StartedAt))
-		if b.Branch != "" {
-			s += ", branch " + b.Branch
+		if b.Branch != nil {
+			s += ", branch " + *b.Branch
 		}
-		if b.Commit != "" {
-			s += ", commit " + shortCommit(b.Commit)
+		if b.Commit != nil {
+			s += ", commit " + shortCommit(*b.Commit)
 		}
 		return s
 	}
-	if format == FormatMarkdown {
+	md := format == FormatMarkdown
+	r := &tableRenderer{color: opts.Color && !md}
+	if md {
 		ew.printf("# %s\n\n", mdText(comparisonHead(c)))
 		ew.printf("- %s\n- %s\n\n", mdText(whenText(c.Before)), mdText(whenText(c.After)))
 		for _, f := range comparisonFacts(c) {
 			ew.printf("%s\n", mdText(f))
 		}
 		ew.printf("\n## Steps\n\n")
-		mdRow(ew, false, "", "Step", fmt.Sprintf("#%d", c.Before.ID), fmt.Sprintf("#%d", c.After.ID), "Change", "Note")
-		mdRow(ew, false, "", "---", "---:", "---:", "---:", "---")
-		for _, s := range c.Steps {
-			mdRow(ew, false, "", mdText(shorten(s.Label(), mdNameLen)), stateText(s.BeforeState, s.BeforeSeconds),
-				stateText(s.AfterState, s.AfterSeconds), signedSeconds(s.DeltaSeconds), changeNote(s))
+	} else {
+		ew.printf("%s\n%s\n%s\n", r.style(ansiBold, clean(comparisonHead(c))), clean(whenText(c.Before)), clean(whenText(c.After)))
+		for _, f := range comparisonFacts(c) {
+			ew.printf("%s\n", clean(f))
 		}
-		return ew.err
+		r.heading(ew, "Steps")
 	}
-	r := &tableRenderer{color: opts.Color}
-	ew.printf("%s\n%s\n%s\n", r.style(ansiBold, clean(comparisonHead(c))), clean(whenText(c.Before)), clean(whenText(c.After)))
-	for _, f := range comparisonFacts(c) {
-		ew.printf("%s\n", clean(f))
-	}
-	r.heading(ew, "Steps")
-	t := newRawTable(ew, []string{"Step", fmt.Sprintf("#%d", c.Before.ID), fmt.Sprintf("#%d", c.After.ID), "Change", "Note"},
-		tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignLeft)
+	var rows [][]string
 	for _, s := range c.Steps {
-		note := changeNote(s)
-		if note == "cache lost" {
-			note = r.style(ansiYellow, note)
-		}
-		_ = t.Append(shorten(clean(s.Label()), tableNameLen), stateText(s.BeforeState, s.BeforeSeconds),
-			stateText(s.AfterState, s.AfterSeconds), signedSeconds(s.DeltaSeconds), note)
+		rows = append(rows, []string{s.Step, stateText(s.BeforeState, s.BeforeSeconds), stateText(s.AfterState, s.AfterSeconds),
+			signedSeconds(s.DeltaSeconds), changeNote(s)})
 	}
-	render(ew, t)
+	writeGrid(ew, md, []string{"Step", fmt.Sprintf("#%d", c.Before.ID), fmt.Sprintf("#%d", c.After.ID), "Change", "Note"}, rows,
+		[]tw.Align{tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignLeft}, nameColumn(opts, 0),
+		styleColumn(4, func(s string) string {
+			if s == noteCacheLost {
+				return r.style(ansiYellow, s)
+			}
+			return s
+		}))
 	return ew.err
-}
-
-// Step statistics reports.
-const (
-	StatsSlow   = "slow"   // Store.Slow: ranked by total run time
-	StatsMisses = "misses" // Store.Misses: ranked by time lost to cache misses
-)
-
-// StepStatsReport is what `buildstats slow` and `buildstats misses`
-// print: a window of the history and its step statistics. Its JSON is the
-// commands' contract.
-type StepStatsReport struct {
-	// Kind is StatsSlow or StatsMisses.
-	Kind  string     `json:"kind"`
-	Since time.Time  `json:"since"`
-	Until *time.Time `json:"until"`
-	// Project and Branch are the filters; null for all.
-	Project *string `json:"project"`
-	Branch  *string `json:"branch"`
-	// Builds counts the builds in the window.
-	Builds int               `json:"builds"`
-	Steps  []store.StepStats `json:"steps"`
-}
-
-// NewStepStatsReport gathers a slow or misses answer: kind is StatsSlow
-// or StatsMisses, project and branch "" for all, until zero for now.
-func NewStepStatsReport(kind, project, branch string, since, until time.Time, builds int, steps []store.StepStats) *StepStatsReport {
-	r := &StepStatsReport{Kind: kind, Since: since, Builds: builds, Steps: steps, Project: optString(project), Branch: optString(branch)}
-	if !until.IsZero() {
-		r.Until = &until
-	}
-	return r
 }
 
 // statsScope describes the window for headings: "shop on main since
@@ -550,9 +505,6 @@ func RenderStepStats(w io.Writer, format string, r *StepStatsReport, opts Render
 	if err := CheckFormat(format); err != nil {
 		return err
 	}
-	if r.Steps == nil {
-		r.Steps = []store.StepStats{}
-	}
 	if format == FormatJSON {
 		return WriteJSON(w, r)
 	}
@@ -561,29 +513,22 @@ func RenderStepStats(w io.Writer, format string, r *StepStatsReport, opts Render
 	if misses {
 		title = "Cache misses"
 	}
-	label := func(st store.StepStats) string {
-		l := st.Label()
+	label := func(st StepStat) string {
 		if r.Project == nil && st.Project != "" {
-			l = st.Project + ": " + l
+			return st.Project + ": " + st.Step
 		}
-		return l
-	}
-	missRate := func(st store.StepStats) string {
-		if st.Kind != model.KindStep {
-			return "-" // never cached: a miss rate means nothing
-		}
-		return FormatShare(st.MissRate)
+		return st.Step
 	}
 	header := []string{"Step", "Builds", "Runs", "p50", "p95", "Max", "Miss rate", "Total"}
-	row := func(st store.StepStats) []string {
-		return []string{strconv.Itoa(st.Builds), strconv.Itoa(st.Runs), FormatSeconds(st.P50), FormatSeconds(st.P95),
-			FormatSeconds(st.Max), missRate(st), FormatSeconds(st.Total)}
+	row := func(st StepStat) []string {
+		return []string{label(st), strconv.Itoa(st.Builds), strconv.Itoa(st.Runs), FormatSeconds(st.P50Seconds), FormatSeconds(st.P95Seconds),
+			FormatSeconds(st.MaxSeconds), optShare(st.MissRate), FormatSeconds(st.TotalSeconds)}
 	}
 	if misses {
 		header = []string{"Step", "Builds", "Misses", "Hits", "Miss rate", "p50", "p95", "Max", "Lost"}
-		row = func(st store.StepStats) []string {
-			return []string{strconv.Itoa(st.Builds), strconv.Itoa(st.Runs), strconv.Itoa(st.CacheHits), missRate(st),
-				FormatSeconds(st.P50), FormatSeconds(st.P95), FormatSeconds(st.Max), FormatSeconds(st.Lost)}
+		row = func(st StepStat) []string {
+			return []string{label(st), strconv.Itoa(st.Builds), strconv.Itoa(st.Runs), strconv.Itoa(st.CacheHits), optShare(st.MissRate),
+				FormatSeconds(st.P50Seconds), FormatSeconds(st.P95Seconds), FormatSeconds(st.MaxSeconds), FormatSeconds(st.LostSeconds)}
 		}
 	}
 	empty := "No step ran in this window."
@@ -594,26 +539,13 @@ func RenderStepStats(w io.Writer, format string, r *StepStatsReport, opts Render
 		empty = "No builds in this window."
 	}
 	ew := &errWriter{w: w}
-	if format == FormatMarkdown {
+	md := format == FormatMarkdown
+	if md {
 		ew.printf("# %s\n\n%s\n\n", title, mdText(statsScope(r)))
-		if len(r.Steps) == 0 {
-			ew.printf("%s\n", empty)
-			return ew.err
-		}
-		mdRow(ew, false, "", header...)
-		align := make([]string, len(header))
-		for i := range align {
-			align[i] = "---:"
-		}
-		align[0] = "---"
-		mdRow(ew, false, "", align...)
-		for _, st := range r.Steps {
-			mdRow(ew, false, "", append([]string{mdText(shorten(label(st), mdNameLen))}, row(st)...)...)
-		}
-		return ew.err
+	} else {
+		tr := &tableRenderer{color: opts.Color}
+		ew.printf("%s: %s\n", tr.style(ansiBold, title), clean(statsScope(r)))
 	}
-	tr := &tableRenderer{color: opts.Color}
-	ew.printf("%s: %s\n", tr.style(ansiBold, title), clean(statsScope(r)))
 	if len(r.Steps) == 0 {
 		ew.printf("%s\n", empty)
 		return ew.err
@@ -623,11 +555,14 @@ func RenderStepStats(w io.Writer, format string, r *StepStatsReport, opts Render
 		aligns[i] = tw.AlignRight
 	}
 	aligns[0] = tw.AlignLeft
-	t := newRawTable(ew, header, aligns...)
+	var rows [][]string
 	for _, st := range r.Steps {
-		_ = t.Append(anyCells(append([]string{shorten(clean(label(st)), tableNameLen)}, row(st)...))...)
+		rows = append(rows, row(st))
 	}
-	render(ew, t)
+	writeGrid(ew, md, header, rows, aligns, nameColumn(opts, 0))
+	if md {
+		return ew.err
+	}
 	if !misses {
 		ew.printf("Times are of the runs that executed; cache hits are left out.\n")
 	} else {

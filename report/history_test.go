@@ -52,8 +52,8 @@ func TestRenderBuilds(t *testing.T) {
 	}
 
 	js := renderWith(t, func(w *bytes.Buffer) error { return RenderBuilds(w, FormatJSON, nil, RenderOptions{}) })
-	if strings.TrimSpace(js) != "[]" {
-		t.Errorf("no rows as JSON = %q, want []", js)
+	if strings.TrimSpace(js) != "{\n  \"schema_version\": 1,\n  \"builds\": []\n}" {
+		t.Errorf("no rows as JSON = %q, want an empty list of builds", js)
 	}
 	empty := renderWith(t, func(w *bytes.Buffer) error { return RenderBuilds(w, FormatTable, nil, RenderOptions{}) })
 	if empty != "No builds in the history match.\n" {
@@ -94,7 +94,7 @@ func TestRenderComparison(t *testing.T) {
 		"Base image changed: [base] FROM alpine, sha256:aaaaaaaaaaaa -> sha256:bbbbbbbbbbbb.",
 		"Build context: 54 B -> 2.0 MB.",
 		"1 step added: [base] RUN new.", "1 step removed: [base] RUN old.",
-		"│     #1 │", "cache lost", "failed 0.3s", "added", "removed", "+2.2s", "-1.0s",
+		"│     #1 │", "cache lost", "failed 0.3s", "added", "removed", "+2.2s",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
@@ -104,7 +104,7 @@ func TestRenderComparison(t *testing.T) {
 	if !strings.HasPrefix(md, "# Build #1 -&gt; #2:") || !strings.Contains(md, `| \[base\] RUN make | cached | 2.2s | +2.2s | cache lost |`) {
 		t.Errorf("markdown:\n%s", md)
 	}
-	var back store.Comparison
+	var back Comparison
 	js := renderWith(t, func(w *bytes.Buffer) error { return RenderComparison(w, FormatJSON, c, RenderOptions{}) })
 	if err := json.Unmarshal([]byte(js), &back); err != nil || back.CacheLostSeconds != 2.2 || len(back.Steps) != 4 {
 		t.Errorf("JSON %v:\n%s", err, js)
@@ -120,9 +120,10 @@ func TestRenderComparison(t *testing.T) {
 
 func TestRenderStepStats(t *testing.T) {
 	project := "shop"
-	r := &StepStatsReport{Kind: StatsMisses, Since: day, Project: &project, Builds: 3, Steps: []store.StepStats{
+	steps := []store.StepStats{
 		{StepRef: ref("base", "RUN make"), Builds: 3, Runs: 2, CacheHits: 1, MissRate: 0.667, P50: 1.9, P95: 2.2, Max: 2.2, Total: 4.1, Lost: 4.1},
-	}}
+	}
+	r := NewStepStatsReport(StatsMisses, project, "", day, time.Time{}, 3, steps)
 	out := renderWith(t, func(w *bytes.Buffer) error { return RenderStepStats(w, FormatTable, r, RenderOptions{}) })
 	for _, want := range []string{"Cache misses: shop since 2026-11-20 10:00 UTC (3 builds)", "MISSES", "HITS", "P50", "67%", "4.1s", "Lost is the run time"} {
 		if !strings.Contains(out, want) {
@@ -130,9 +131,9 @@ func TestRenderStepStats(t *testing.T) {
 		}
 	}
 
-	r.Kind, r.Project = StatsSlow, nil
-	r.Steps = append(r.Steps, store.StepStats{StepRef: store.StepRef{Project: "shop", Identity: model.Identity{Kind: model.KindExport, Text: "exporting to image"}},
+	steps = append(steps, store.StepStats{StepRef: store.StepRef{Project: "shop", Identity: model.Identity{Kind: model.KindExport, Text: "exporting to image"}},
 		Builds: 1, Runs: 1, P50: 1, P95: 1, Max: 1, Total: 1})
+	r = NewStepStatsReport(StatsSlow, "", "", day, time.Time{}, 3, steps)
 	md := renderWith(t, func(w *bytes.Buffer) error { return RenderStepStats(w, FormatMarkdown, r, RenderOptions{}) })
 	for _, want := range []string{"# Slowest steps\n\nall projects since", "| Step | Builds | Runs | p50 | p95 | Max | Miss rate | Total |",
 		"| shop: exporting to image | 1 | 1 | 1.0s | 1.0s | 1.0s | - | 1.0s |"} {
@@ -152,7 +153,7 @@ func TestRenderStepStats(t *testing.T) {
 		}
 	}
 
-	none := &StepStatsReport{Kind: StatsSlow, Since: day}
+	none := NewStepStatsReport(StatsSlow, "", "", day, time.Time{}, 0, nil)
 	out = renderWith(t, func(w *bytes.Buffer) error { return RenderStepStats(w, FormatTable, none, RenderOptions{}) })
 	if !strings.Contains(out, "No builds in this window.") {
 		t.Errorf("empty window:\n%s", out)

@@ -54,7 +54,7 @@ type liveRow struct {
 	Status      string   `json:"status"`
 	StepsTotal  int      `json:"steps_total"`
 	StepsCached int      `json:"steps_cached"`
-	StepsRan    int      `json:"steps_ran"`
+	StepsRan    int      `json:"steps_run"`
 	StepsFailed int      `json:"steps_failed"`
 	Dockerfile  string   `json:"dockerfile"`
 	Tags        []string `json:"tags"`
@@ -65,11 +65,14 @@ type liveRow struct {
 func (c *liveCLI) history(project string) []liveRow {
 	c.t.Helper()
 	r := c.want(0, "history", "--db", c.db, "--project", project, "--format", "json", "--limit", "0")
-	var rows []liveRow
-	if err := json.Unmarshal([]byte(r.out), &rows); err != nil {
-		c.t.Fatalf("history output is not JSON: %v\n%s", err, r.out)
+	var list struct {
+		SchemaVersion int       `json:"schema_version"`
+		Builds        []liveRow `json:"builds"`
 	}
-	return rows
+	if err := json.Unmarshal([]byte(r.out), &list); err != nil || list.SchemaVersion != 1 {
+		c.t.Fatalf("history output is not the JSON contract: %v\n%s", err, r.out)
+	}
+	return list.Builds
 }
 
 func wantContains(t *testing.T, what, s string, subs ...string) {

@@ -74,6 +74,23 @@ func (h *testHistory) jsonOut(v any, args ...string) {
 	}
 }
 
+// historyJSON runs buildstats history --format json and decodes its
+// builds into v, checking the contract's envelope.
+func (h *testHistory) historyJSON(v any, args ...string) {
+	h.t.Helper()
+	var list struct {
+		SchemaVersion int             `json:"schema_version"`
+		Builds        json.RawMessage `json:"builds"`
+	}
+	h.jsonOut(&list, args...)
+	if list.SchemaVersion != 1 {
+		h.t.Fatalf("buildstats %s: schema_version %d, want 1", strings.Join(args, " "), list.SchemaVersion)
+	}
+	if err := json.Unmarshal(list.Builds, v); err != nil {
+		h.t.Fatalf("buildstats %s: builds: %v", strings.Join(args, " "), err)
+	}
+}
+
 // demoHistory holds the warm (#1), cold (#2) and nocache (#3) builds of
 // project demo, a day apart; the last on branch feature.
 func demoHistory(t *testing.T) *testHistory {
@@ -105,7 +122,7 @@ type historyRow struct {
 func TestHistoryJSON(t *testing.T) {
 	h := demoHistory(t)
 	var raw []map[string]json.RawMessage
-	h.jsonOut(&raw, "history", "--format", "json")
+	h.historyJSON(&raw, "history", "--format", "json")
 	if len(raw) != 3 {
 		t.Fatalf("%d builds, want 3", len(raw))
 	}
@@ -115,7 +132,7 @@ func TestHistoryJSON(t *testing.T) {
 		}
 	}
 	var rows []historyRow
-	h.jsonOut(&rows, "history", "--format", "json")
+	h.historyJSON(&rows, "history", "--format", "json")
 	want := []historyRow{
 		{ID: 3, Project: "demo", Branch: "feature", Commit: featureCommit, StartedAt: "2026-11-22T10:00:00Z", Status: "succeeded", DurationSeconds: 3.7, StepsTotal: 6, StepsCached: 0},
 		{ID: 2, Project: "demo", Branch: "trunk", StartedAt: "2026-11-21T10:00:00Z", Status: "succeeded", DurationSeconds: 3.1, StepsTotal: 6, StepsCached: 1},
@@ -131,23 +148,23 @@ func TestHistoryJSON(t *testing.T) {
 
 	// Filters and the limit.
 	var some []historyRow
-	h.jsonOut(&some, "history", "--format", "json", "--limit", "2")
+	h.historyJSON(&some, "history", "--format", "json", "--limit", "2")
 	if len(some) != 2 || some[0].ID != 3 || some[1].ID != 2 {
 		t.Errorf("--limit 2: %+v", some)
 	}
-	h.jsonOut(&some, "history", "--format", "json", "--branch", "trunk")
+	h.historyJSON(&some, "history", "--format", "json", "--branch", "trunk")
 	if len(some) != 2 || some[0].ID != 2 {
 		t.Errorf("--branch trunk: %+v", some)
 	}
-	h.jsonOut(&some, "history", "--format", "json", "--since", "2026-11-21")
+	h.historyJSON(&some, "history", "--format", "json", "--since", "2026-11-21")
 	if len(some) != 2 || some[1].ID != 2 {
 		t.Errorf("--since: %+v", some)
 	}
-	h.jsonOut(&some, "history", "--format", "json", "--since", "36h") // Now is 2026-11-23 12:00
+	h.historyJSON(&some, "history", "--format", "json", "--since", "36h") // Now is 2026-11-23 12:00
 	if len(some) != 1 || some[0].ID != 3 {
 		t.Errorf("--since 36h: %+v", some)
 	}
-	h.jsonOut(&some, "history", "--format", "json", "--project", "other")
+	h.historyJSON(&some, "history", "--format", "json", "--project", "other")
 	if some == nil || len(some) != 0 {
 		t.Errorf("--project other: %+v, want []", some)
 	}
@@ -570,7 +587,7 @@ func TestDefaultProject(t *testing.T) {
 	cwd, _ := os.Getwd()
 	project, git := buildenv.DetectProject(cwd), buildenv.DetectGit(cwd)
 	var rows []historyRow
-	h.jsonOut(&rows, "history", "--format", "json")
+	h.historyJSON(&rows, "history", "--format", "json")
 	if rows[0].Project != project || rows[0].Branch != git.Branch || rows[0].Commit != git.Commit {
 		t.Errorf("stored as %s/%s/%s, want %s/%s/%s", rows[0].Project, rows[0].Branch, rows[0].Commit, project, git.Branch, git.Commit)
 	}

@@ -39,7 +39,7 @@ func copyLog(t *testing.T, src, dir, name string, mtime time.Time) string {
 func historyRows(h *testHistory) []historyRow {
 	h.t.Helper()
 	var rows []historyRow
-	h.jsonOut(&rows, "history", "--format", "json", "--limit", "0")
+	h.historyJSON(&rows, "history", "--format", "json", "--limit", "0")
 	return rows
 }
 
