@@ -644,7 +644,7 @@ func TestJSONContractOnAllFixtures(t *testing.T) {
 }
 
 func TestFormatters(t *testing.T) {
-	for in, want := range map[float64]string{0: "0.0s", 0.1: "0.1s", 6.2: "6.2s", 1.897: "1.897s", 5: "5.0s", 24.2: "24.2s", 36: "36.0s", 83.24: "1m23.2s"} {
+	for in, want := range map[float64]string{0: "0.0s", 0.1: "0.1s", 6.2: "6.2s", 1.897: "1.9s", 5: "5.0s", 24.2: "24.2s", 36: "36.0s", 59.96: "1m00s", 83.24: "1m23s", 3599.4: "59m59s", 3600: "1h00m", 7385: "2h03m"} {
 		if got := FormatSeconds(in); got != want {
 			t.Errorf("FormatSeconds(%v) = %q, want %q", in, got, want)
 		}

@@ -30,18 +30,12 @@ func styleColumn(index int, style func(string) string) gridOpt {
 // nameColumn makes column index the one that gives way when the table is
 // wider than the terminal: its cells are cut in the middle.
 func nameColumn(opts RenderOptions, index int) gridOpt {
-	return func(g *grid) { g.name, g.maxWidth = index, opts.Width }
+	return func(g *grid) { g.name, g.maxWidth = index, opts.width() }
 }
 
-// Cell widths below which a name column is not cut further: narrower, a
-// name says nothing.
-const (
-	minNameWidth = 24
-	// maxNameWidth bounds a name column when there is no terminal width,
-	// so a kilobyte RUN line does not make a table unreadable; --wide lifts
-	// it only on a terminal, JSON always has the whole name.
-	maxNameWidth = 160
-)
+// minNameWidth is the width below which a name column is not cut
+// further: narrower, a name says nothing.
+const minNameWidth = 24
 
 // writeGrid writes a table in the one table style every command shares
 // (tablewriter's box table), or as a Markdown table when md. Cells are log
@@ -82,9 +76,9 @@ func writeGrid(ew *errWriter, md bool, header []string, rows [][]string, aligns 
 			clean[i][j] = TerminalText(c)
 		}
 	}
-	if g.name >= 0 {
-		limit := maxNameWidth
-		if g.maxWidth > 0 {
+	if g.name >= 0 && g.maxWidth > 0 {
+		limit := g.maxWidth
+		{
 			// What the other columns and the borders take: "│ " and " "
 			// around each cell, and a closing "│".
 			other := 1 + 3*len(header)

@@ -126,17 +126,19 @@ func (r *tableRenderer) historySection(ew *errWriter, e *Explanation) {
 	if len(h.CacheLost) == 0 {
 		return
 	}
-	withLine := e.Dockerfile != nil
-	t := newTable(ew, withLineAlign(withLine, tw.AlignLeft, tw.AlignLeft, tw.AlignRight)...)
-	t.Header(withLineCell(withLine, "Line", "Step", "Status", "Time")...)
+	var rows [][]string
 	for _, s := range h.CacheLost {
-		status := historyStatus(s)
-		if s.Status == "error" {
-			status = r.style(ansiRed, status)
-		}
-		_ = t.Append(withLineCell(withLine, optInt(s.Line), shorten(clean(s.Name), tableNameLen), status, optSeconds(s.DurationSeconds))...)
+		rows = append(rows, []string{s.Name, historyStatus(s), optSeconds(s.DurationSeconds), optInt(s.Line)})
 	}
-	render(ew, t)
+	header, aligns, rows := lineFirst(e.Dockerfile != nil, []string{"Step", "Status", "Time"},
+		[]tw.Align{tw.AlignLeft, tw.AlignLeft, tw.AlignRight}, rows)
+	name := len(header) - 3
+	writeGrid(ew, false, header, rows, aligns, nameColumn(r.opts, name), styleColumn(name+1, func(s string) string {
+		if s == "error" {
+			return r.style(ansiRed, s)
+		}
+		return s
+	}))
 }
 
 func mdHistory(ew *errWriter, e *Explanation) {

@@ -2,9 +2,8 @@ package report
 
 import (
 	"fmt"
+	"math"
 	"strconv"
-	"strings"
-	"time"
 	"unicode/utf8"
 )
 
@@ -24,22 +23,21 @@ func FormatBytes(n int64) string {
 	panic("unreachable")
 }
 
-// FormatSeconds formats a duration in seconds for people: at least one
-// decimal as BuildKit prints them ("0.0s", "6.2s"), millisecond precision
-// below 10s when the log has it (rawjson), tenths from 10s and minutes from
-// 60s.
+// FormatSeconds is the one duration format of every human-readable
+// output: tenths of a second under a minute, as BuildKit prints them
+// ("0.4s", "12.3s"), then minutes and seconds ("1m05s"), then hours and
+// minutes ("2h03m"). Unknown durations are printed as "-" by the callers,
+// never as 0.
 func FormatSeconds(s float64) string {
-	switch {
-	case s < 10:
-		f := strconv.FormatFloat(round3(s), 'f', -1, 64)
-		if !strings.Contains(f, ".") {
-			f += ".0"
-		}
-		return f + "s"
-	case s < 60:
-		return fmt.Sprintf("%.1fs", s)
+	if s < 59.95 {
+		return strconv.FormatFloat(math.Round(s*10)/10, 'f', 1, 64) + "s"
 	}
-	return time.Duration(s * float64(time.Second)).Round(100 * time.Millisecond).String()
+	sec := int64(math.Round(s))
+	if sec < 3600 {
+		return fmt.Sprintf("%dm%02ds", sec/60, sec%60)
+	}
+	min := (sec + 30) / 60
+	return fmt.Sprintf("%dh%02dm", min/60, min%60)
 }
 
 // FormatShare formats a fraction as a percentage ("53%", "0.4%").

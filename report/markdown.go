@@ -11,13 +11,13 @@ import (
 // markdownRenderer writes GitHub-flavoured markdown, for CI job summaries
 // and pull-request comments. Every piece of log text goes through mdText
 // or mdCode: logs can hold hostile text (pipes, HTML, backticks, fences).
-type markdownRenderer struct{}
+type markdownRenderer struct{ opts RenderOptions }
 
 // mdNameLen is how much of a step name markdown tables show: long RUN
 // commands would make the tables unreadable. The JSON keeps full names.
 const mdNameLen = 120
 
-func (markdownRenderer) Render(w io.Writer, e *Explanation) error {
+func (m markdownRenderer) Render(w io.Writer, e *Explanation) error {
 	ew := &errWriter{w: w}
 	ew.printf("# Build explanation\n\n")
 	status := fmt.Sprintf("**Status:** %s", mdText(e.Status))
@@ -54,7 +54,7 @@ func (markdownRenderer) Render(w io.Writer, e *Explanation) error {
 		ew.printf("- Dockerfile: %s\n", mdText(*e.Dockerfile))
 	}
 
-	mdSteps(ew, e)
+	mdSteps(ew, e, m.opts)
 	mdBreaks(ew, e)
 	mdHistory(ew, e)
 	mdSlow(ew, e)
@@ -84,8 +84,12 @@ func mdRow(ew *errWriter, withLine bool, line string, cells ...string) {
 	ew.printf("| %s |\n", strings.Join(cells, " | "))
 }
 
-func mdSteps(ew *errWriter, e *Explanation) {
+func mdSteps(ew *errWriter, e *Explanation, opts RenderOptions) {
 	ew.printf("\n## Steps\n\n")
+	if len(e.Steps) > StepsListed && !opts.AllSteps {
+		ew.printf("%d steps: explain --all lists every one (the JSON output always has them).\n", len(e.Steps))
+		return
+	}
 	if len(e.Steps) == 0 {
 		ew.printf("No steps in the log.\n")
 		return

@@ -28,22 +28,39 @@ type RenderOptions struct {
 	// only for a terminal, and never when NO_COLOR is set.
 	Color bool
 	// Width is the terminal's width in columns: tables cut names to fit
-	// and long text wraps. 0 means no limit (not a terminal, or --wide).
+	// and long text wraps. 0 means DefaultWidth (not a terminal).
 	Width int
+	// Wide lifts the width: names are never cut (--wide).
+	Wide bool
 	// AllSteps lists every step in the table format; otherwise a large
 	// build lists the steps that matter. JSON always has every step.
 	AllSteps bool
+}
+
+// DefaultWidth is the width tables fit when the output is not a terminal
+// (a file, a pipe, a CI log) and $COLUMNS does not say.
+const DefaultWidth = 120
+
+// width is the width to fit, 0 for none.
+func (o RenderOptions) width() int {
+	switch {
+	case o.Wide:
+		return 0
+	case o.Width > 0:
+		return o.Width
+	}
+	return DefaultWidth
 }
 
 // NewRenderer returns the renderer for format (one of Formats).
 func NewRenderer(format string, opts RenderOptions) (Renderer, error) {
 	switch format {
 	case FormatTable, "":
-		return &tableRenderer{color: opts.Color}, nil
+		return &tableRenderer{color: opts.Color, opts: opts}, nil
 	case FormatJSON:
 		return jsonRenderer{}, nil
 	case FormatMarkdown:
-		return markdownRenderer{}, nil
+		return markdownRenderer{opts: opts}, nil
 	}
 	return nil, fmt.Errorf("unknown output format %q (want %s)", format, strings.Join(Formats, ", "))
 }

@@ -11,10 +11,6 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 )
 
-// tableNameLen is how much of a step name the table shows; the JSON and
-// markdown outputs keep full names.
-const tableNameLen = 72
-
 // ANSI styles used when colour is on.
 const (
 	ansiBold   = "\x1b[1m"
@@ -27,6 +23,7 @@ const (
 // tableRenderer writes a summary and box-drawn tables for a terminal.
 type tableRenderer struct {
 	color bool
+	opts  RenderOptions
 }
 
 // errWriter keeps the first write error so rendering code can stay linear.
@@ -59,14 +56,16 @@ func (r *tableRenderer) heading(ew *errWriter, title string) {
 
 func (r *tableRenderer) Render(w io.Writer, e *Explanation) error {
 	ew := &errWriter{w: w}
+	// What matters first: how it ended, where the cache broke, where the
+	// time went, what to change; every step last.
 	r.summary(ew, e)
-	r.stepsTable(ew, e)
+	r.errorSection(ew, e)
 	r.breaksTable(ew, e)
 	r.historySection(ew, e)
 	r.slowTable(ew, e)
 	r.criticalList(ew, e)
 	r.adviceList(ew, e)
-	r.errorSection(ew, e)
+	r.stepsTable(ew, e)
 	r.warningList(ew, e)
 	return ew.err
 }
@@ -129,7 +128,17 @@ func render(ew *errWriter, t *tablewriter.Table) {
 	}
 }
 
+// StepsListed is how many vertices a build may have for the table format
+// to list them all without --all: beyond it, the slowest steps, cache
+// breaks and critical path say what matters.
+const StepsListed = 40
+
 func (r *tableRenderer) stepsTable(ew *errWriter, e *Explanation) {
+	if len(e.Steps) > StepsListed && !r.opts.AllSteps {
+		r.heading(ew, "Steps")
+		ew.printf("%d steps: explain --all lists every one (the JSON output always has them).\n", len(e.Steps))
+		return
+	}
 	r.heading(ew, "Steps")
 	if len(e.Steps) == 0 {
 		ew.printf("No steps in the log.\n")
@@ -137,35 +146,54 @@ func (r *tableRenderer) stepsTable(ew *errWriter, e *Explanation) {
 	}
 	notes := breakNotes(e)
 	withLine, withLayer := e.Dockerfile != nil, anyLayerBytes(e)
-	// The Layer column (index 3) only when some step has a size.
-	layerCol := func(cells []any) []any {
-		if withLayer {
-			return cells
-		}
-		return slices.Delete(cells, 3, 4)
-	}
+	header := []string{"Step", "Status", "Time", "Layer", "Note"}
 	aligns := []tw.Align{tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignLeft}
-	if !withLayer {
-		aligns = slices.Delete(aligns, 3, 4)
-	}
-	t := newTable(ew, withLineAlign(withLine, aligns...)...)
-	t.Header(withLineCell(withLine, "Line", layerCol([]any{"Step", "Status", "Time", "Layer", "Note"})...)...)
+	var rows [][]string
 	for _, s := range e.Steps {
-		status := statusText(s)
-		switch s.Status {
-		case "cached":
-			status = r.style(ansiGreen, status)
-		case "error", "canceled":
-			status = r.style(ansiRed, status)
-		}
-		note := notes[s.Name]
-		if note == noteBreak {
-			note = r.style(ansiYellow, note)
-		}
-		row := layerCol([]any{shorten(clean(s.Name), tableNameLen), status, optSeconds(s.DurationSeconds), optBytes(s.LayerBytes), note})
-		_ = t.Append(withLineCell(withLine, optInt(s.Line), row...)...)
+		rows = append(rows, []string{s.Name, statusText(s), optSeconds(s.DurationSeconds), optBytes(s.LayerBytes), notes[s.Name], optInt(s.Line)})
 	}
-	render(ew, t)
+	if !withLayer { // the Layer column only when some step has a size
+		header, aligns = slices.Delete(header, 3, 4), slices.Delete(aligns, 3, 4)
+		for i := range rows {
+			rows[i] = slices.Delete(rows[i], 3, 4)
+		}
+	}
+	header, aligns, rows = lineFirst(withLine, header, aligns, rows)
+	name := 0
+	if withLine {
+		name = 1
+	}
+	status := func(s string) string {
+		switch {
+		case s == "cached":
+			return r.style(ansiGreen, s)
+		case strings.HasPrefix(s, "error"), s == "canceled":
+			return r.style(ansiRed, s)
+		case s == noteBreak:
+			return r.style(ansiYellow, s)
+		}
+		return s
+	}
+	writeGrid(ew, false, header, rows, aligns, nameColumn(r.opts, name), styleColumn(name+1, status), styleColumn(len(header)-1, status))
+}
+
+// lineFirst moves the last cell of every row (the Dockerfile line) to the
+// front as a Line column when the table has one (a Dockerfile was given),
+// and drops it otherwise.
+func lineFirst(withLine bool, header []string, aligns []tw.Align, rows [][]string) ([]string, []tw.Align, [][]string) {
+	for i, row := range rows {
+		line := row[len(row)-1]
+		row = row[:len(row)-1]
+		if withLine {
+			row = append([]string{line}, row...)
+		}
+		rows[i] = row
+	}
+	if withLine {
+		header = append([]string{"Line"}, header...)
+		aligns = append([]tw.Align{tw.AlignRight}, aligns...)
+	}
+	return header, aligns, rows
 }
 
 func (r *tableRenderer) breaksTable(ew *errWriter, e *Explanation) {
@@ -178,37 +206,21 @@ func (r *tableRenderer) breaksTable(ew *errWriter, e *Explanation) {
 		}
 		return
 	}
-	withLine := e.Dockerfile != nil
-	t := newTable(ew, withLineAlign(withLine, tw.AlignLeft, tw.AlignLeft, tw.AlignRight)...)
-	t.Header(withLineCell(withLine, "Line", "Step", "Cause", "Rebuilt")...)
+	var rows [][]string
 	for _, cb := range e.CacheBreaks {
 		cause := reasonText(cb.Reason)
 		if cb.Previous != nil {
-			cause += ": " + shorten(clean(*cb.Previous), 40)
+			cause += ": " + shortenMiddle(*cb.Previous, 40)
 		}
 		if n := len(cb.FollowOn); n > 0 {
 			cause += fmt.Sprintf(" (+%d dependent stage break%s)", n, plural(n))
 		}
 		rebuilt := fmt.Sprintf("%s (%d step%s)", optSeconds(cb.RebuiltSeconds), cb.RebuiltSteps, plural(cb.RebuiltSteps))
-		_ = t.Append(withLineCell(withLine, optInt(cb.Line), shorten(clean(cb.Name), tableNameLen), cause, rebuilt)...)
+		rows = append(rows, []string{cb.Name, cause, rebuilt, optInt(cb.Line)})
 	}
-	render(ew, t)
-}
-
-// withLineCell prepends the Line cell to a row when the table has a Line
-// column (only when a Dockerfile was given).
-func withLineCell(withLine bool, line string, cells ...any) []any {
-	if withLine {
-		return append([]any{line}, cells...)
-	}
-	return cells
-}
-
-func withLineAlign(withLine bool, aligns ...tw.Align) []tw.Align {
-	if withLine {
-		return append([]tw.Align{tw.AlignRight}, aligns...)
-	}
-	return aligns
+	header, aligns, rows := lineFirst(e.Dockerfile != nil, []string{"Step", "Cause", "Rebuilt"},
+		[]tw.Align{tw.AlignLeft, tw.AlignLeft, tw.AlignRight}, rows)
+	writeGrid(ew, false, header, rows, aligns, nameColumn(r.opts, len(header)-3))
 }
 
 // Notes on steps where the cache broke.
@@ -263,17 +275,17 @@ func (r *tableRenderer) slowTable(ew *errWriter, e *Explanation) {
 		title += " (share of summed step time: the log has no total)"
 	}
 	r.heading(ew, title)
-	withLine := e.Dockerfile != nil
-	t := newTable(ew, withLineAlign(withLine, tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignRight)...)
-	t.Header(withLineCell(withLine, "Line", "Step", "Kind", "Time", "Share")...)
+	var rows [][]string
 	for _, s := range e.SlowSteps {
 		share := "-"
 		if s.Share != nil {
 			share = FormatShare(*s.Share)
 		}
-		_ = t.Append(withLineCell(withLine, optInt(s.Line), shorten(clean(s.Name), tableNameLen), s.Kind, FormatSeconds(s.DurationSeconds), share)...)
+		rows = append(rows, []string{s.Name, s.Kind, FormatSeconds(s.DurationSeconds), share, optInt(s.Line)})
 	}
-	render(ew, t)
+	header, aligns, rows := lineFirst(e.Dockerfile != nil, []string{"Step", "Kind", "Time", "Share"},
+		[]tw.Align{tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignRight}, rows)
+	writeGrid(ew, false, header, rows, aligns, nameColumn(r.opts, len(header)-4))
 }
 
 func (r *tableRenderer) criticalList(ew *errWriter, e *Explanation) {
@@ -286,7 +298,44 @@ func (r *tableRenderer) criticalList(ew *errWriter, e *Explanation) {
 		ew.printf("%s\n", note)
 	}
 	for i, s := range cp.Steps {
-		ew.printf("%d. %s  %s\n", i+1, shorten(clean(s.Name), tableNameLen), FormatSeconds(s.DurationSeconds))
+		prefix := fmt.Sprintf("%d. ", i+1)
+		t := "  " + FormatSeconds(s.DurationSeconds)
+		ew.printf("%s%s%s\n", prefix, r.fit(clean(s.Name), len(prefix)+len(t)), t)
+	}
+}
+
+// fit cuts s in the middle so that it and taken more columns fit the
+// width; with --wide, not at all.
+func (r *tableRenderer) fit(s string, taken int) string {
+	if w := r.opts.width(); w > 0 {
+		return shortenMiddle(s, max(minNameWidth, w-taken))
+	}
+	return s
+}
+
+// wrap breaks text into lines of at most the terminal's width, the first
+// after prefix, the rest indented as far; without a width, one line.
+func (r *tableRenderer) wrap(ew *errWriter, prefix, text string) {
+	width := r.opts.width()
+	if width <= 0 || len([]rune(prefix))+len([]rune(text)) <= width {
+		ew.printf("%s%s\n", prefix, text)
+		return
+	}
+	indent := strings.Repeat(" ", len([]rune(prefix)))
+	line, lead := "", prefix
+	for _, word := range strings.Fields(text) {
+		if line != "" && len([]rune(lead))+len([]rune(line))+1+len([]rune(word)) > width {
+			ew.printf("%s%s\n", lead, line)
+			line, lead = "", indent
+		}
+		if line == "" {
+			line = word
+		} else {
+			line += " " + word
+		}
+	}
+	if line != "" {
+		ew.printf("%s%s\n", lead, line)
 	}
 }
 
@@ -308,10 +357,10 @@ func (r *tableRenderer) adviceList(ew *errWriter, e *Explanation) {
 	}
 	r.heading(ew, "Advice")
 	for i, a := range e.Advice {
-		ew.printf("%d. %s\n", i+1, clean(a.Message))
+		r.wrap(ew, fmt.Sprintf("%d. ", i+1), clean(a.Message))
 		var where []string
 		if a.Step != nil {
-			where = append(where, "step: "+shorten(clean(*a.Step), tableNameLen))
+			where = append(where, "step: "+r.fit(clean(*a.Step), 20))
 		}
 		if a.Line != nil {
 			where = append(where, "line "+strconv.Itoa(*a.Line))
@@ -365,7 +414,7 @@ func (r *tableRenderer) warningList(ew *errWriter, e *Explanation) {
 	r.heading(ew, "Warnings")
 	for _, w := range e.Warnings {
 		if w.Step != nil {
-			ew.printf("- %s: %s\n", shorten(clean(*w.Step), tableNameLen), clean(w.Message))
+			ew.printf("- %s: %s\n", r.fit(clean(*w.Step), 40), clean(w.Message))
 		} else {
 			ew.printf("- %s\n", clean(w.Message))
 		}

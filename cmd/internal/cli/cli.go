@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -151,12 +152,12 @@ func UsageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 }
 
 // RenderOptions are the table and Markdown renderers' options for Out:
-// colour on a terminal, the terminal's width unless wide, every step when
-// all.
+// colour on a terminal, the terminal's width (else $COLUMNS, else the
+// report's default) unless wide, every step when all.
 func (f *Factory) RenderOptions(all, wide bool) report.RenderOptions {
-	o := report.RenderOptions{Color: f.ColorEnabled(), Width: f.IO.OutWidth, AllSteps: all}
-	if wide {
-		o.Width = 0
+	o := report.RenderOptions{Color: f.ColorEnabled(), Width: f.IO.OutWidth, AllSteps: all, Wide: wide}
+	if o.Width == 0 {
+		o.Width, _ = strconv.Atoi(f.Env("COLUMNS"))
 	}
 	return o
 }
