@@ -1,48 +1,21 @@
 // Command buildstats tells people why their Docker builds are slow.
+//
+// The commands that talk to a BuildKit or Docker daemon (build, import,
+// layers) run in the companion program buildstats-live, so that this one
+// starts without the daemon clients' package init.
 package main
 
 import (
 	"context"
 	"os"
-	"runtime/debug"
 
 	"github.com/buildstats/buildstats/cmd/internal/cli"
+	"github.com/buildstats/buildstats/cmd/internal/root"
 )
 
-// version is set at link time (-ldflags "-X main.version=v1.2.3"); a build
-// from a module or a checkout reports what the Go toolchain recorded.
+// version is set at link time: -ldflags "-X main.version=v1.2.3".
 var version = ""
 
 func main() {
-	os.Exit(Execute(context.Background(), cli.System(buildVersion()), os.Args[1:]))
-}
-
-// buildVersion is the version to report: the link-time one, else the
-// module version, else the VCS revision the binary was built from.
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(unknown)"
-	}
-	v := info.Main.Version
-	if v == "" || v == "(devel)" {
-		v = "devel"
-	}
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			if len(s.Value) > 12 {
-				s.Value = s.Value[:12]
-			}
-			v += " " + s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				v += "+dirty"
-			}
-		}
-	}
-	return v
+	os.Exit(Execute(context.Background(), cli.System(root.Version(version)), os.Args[1:]))
 }

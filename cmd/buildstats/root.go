@@ -2,82 +2,16 @@ package main
 
 import (
 	"context"
-	"fmt"
-
-	"github.com/spf13/cobra"
 
 	"github.com/buildstats/buildstats/cmd/internal/cli"
-	"github.com/buildstats/buildstats/cmd/internal/commands/annotate"
-	"github.com/buildstats/buildstats/cmd/internal/commands/build"
-	"github.com/buildstats/buildstats/cmd/internal/commands/check"
-	"github.com/buildstats/buildstats/cmd/internal/commands/compare"
-	"github.com/buildstats/buildstats/cmd/internal/commands/explain"
-	historycmd "github.com/buildstats/buildstats/cmd/internal/commands/history"
-	"github.com/buildstats/buildstats/cmd/internal/commands/importcmd"
-	"github.com/buildstats/buildstats/cmd/internal/commands/ingest"
-	"github.com/buildstats/buildstats/cmd/internal/commands/layers"
-	"github.com/buildstats/buildstats/cmd/internal/commands/reportcmd"
-	"github.com/buildstats/buildstats/cmd/internal/commands/show"
-	"github.com/buildstats/buildstats/cmd/internal/commands/stepstats"
-	"github.com/buildstats/buildstats/cmd/internal/commands/trends"
+	"github.com/buildstats/buildstats/cmd/internal/root"
 )
 
-// subcommands are buildstats' commands, each in its own package. A new
-// command adds its constructor here.
-var subcommands = []func(*cli.Factory) *cobra.Command{
-	// one log
-	explain.New,
-	reportcmd.New,
-	// CI
-	annotate.New,
-	check.New,
-	// history
-	ingest.New,
-	historycmd.New,
-	show.New,
-	compare.New,
-	stepstats.NewSlow,
-	stepstats.NewMisses,
-	trends.New,
-	// live daemons
-	build.New,
-	importcmd.New,
-	layers.New,
-}
-
-func newRootCommand(f *cli.Factory) *cobra.Command {
-	root := &cobra.Command{
-		Use:           "buildstats",
-		Short:         "Tell why Docker builds are slow",
-		Long:          "buildstats reads Docker and BuildKit build logs and explains where the time went:\nslow steps, cache breaks and what to change.",
-		Version:       f.Version,
-		SilenceErrors: true, // Execute prints errors in one format
-		SilenceUsage:  true, // a usage dump hides the actual error
-		Args:          cli.UsageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return cmd.Help()
-		},
-	}
-	root.SetVersionTemplate("buildstats {{.Version}}\n")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.UsageError(err) })
-	root.CompletionOptions.DisableDefaultCmd = true
-	for _, newCmd := range subcommands {
-		root.AddCommand(newCmd(f))
-	}
-	return root
-}
+// commands are buildstats' commands: every command that needs no daemon
+// client, and the live ones, which run in buildstats-live.
+var commands = append(append([]root.Constructor{}, root.Local...), root.Delegates()...)
 
 // Execute runs buildstats with args and returns the process exit status.
-// Errors are printed to f.IO.ErrOut as one "buildstats: ..." line.
 func Execute(ctx context.Context, f *cli.Factory, args []string) int {
-	root := newRootCommand(f)
-	root.SetArgs(args)
-	root.SetIn(f.IO.In)
-	root.SetOut(f.IO.Out)
-	root.SetErr(f.IO.ErrOut)
-	err := root.ExecuteContext(ctx)
-	if err != nil {
-		fmt.Fprintf(f.IO.ErrOut, "buildstats: %s\n", cli.OneLine(err.Error()))
-	}
-	return cli.ExitStatus(err)
+	return root.Execute(ctx, f, commands, args)
 }
