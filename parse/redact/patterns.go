@@ -82,6 +82,12 @@ var rules = []rule{
 		hints: []string{"dckr_"},
 		re:    regexp.MustCompile(`dckr_(?:pat|oat)_[A-Za-z0-9_-]{20,}`),
 	},
+	{ // the value of GitHub's add-mask command, wherever the command is
+		hints:  []string{"::add-mask::", "##[add-mask]"},
+		re:     regexp.MustCompile(`(?i)(?:::add-mask::|##\[add-mask\])[ \t]*([^\s"'` + "`" + `\\]+)`),
+		groups: []int{1},
+		value:  true,
+	},
 	{ // JSON Web Tokens: a JSON header and payload ("{" is "eyJ")
 		hints: []string{"eyj"},
 		re:    regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`),
@@ -119,7 +125,7 @@ var rules = []rule{
 	},
 	{ // --name value
 		hints:  secretWords,
-		re:     regexp.MustCompile(`(?:^|\s)--([A-Za-z][A-Za-z0-9_-]*)[ \t]+([^\s-]\S*)`),
+		re:     regexp.MustCompile(`(?:^|\s)--([A-Za-z][A-Za-z0-9_-]*)[ \t]+([^\s"'` + "`" + `-][^\s"'` + "`" + `]*)`),
 		name:   1,
 		groups: []int{2},
 		value:  true,

@@ -259,10 +259,12 @@ func (r *Redactor) line(s string) string {
 // IDs, digests, inputs, the image ID) are left alone: they are digests,
 // and masking them could merge vertices.
 //
-// First it adds to r the values the build's own lines mask with
-// "::add-mask::VALUE" or "##[add-mask]VALUE", so that they are masked
-// everywhere in the build, before the line as well as after it, and in
-// whatever r masks afterwards.
+// First it adds to r the values the build's output lines mask with
+// "::add-mask::VALUE" or "##[add-mask]VALUE", as the GitHub runner would
+// have had they reached it, so that they are masked everywhere in the
+// build, before the line as well as after it, and in whatever r masks
+// afterwards. (In other text, such as the step name of an
+// `echo "::add-mask::VALUE"`, the word after the command is masked.)
 func (r *Redactor) Build(b *model.Build) {
 	if b == nil || r != nil && r.off {
 		return
@@ -298,9 +300,11 @@ func (r *Redactor) Build(b *model.Build) {
 	}
 }
 
-// addMaskValues returns the values the build's lines add to GitHub's mask
-// with ::add-mask:: (or the older ##[add-mask]), unescaped as the runner
-// unescapes them, and as written.
+// addMaskValues returns the values the build's output lines add to
+// GitHub's mask with ::add-mask:: (or the older ##[add-mask]), unescaped
+// as the runner unescapes them, and as written. Only output: in a step
+// name or error the command is quoted inside a shell command, and the
+// rest of the line is not the value.
 func addMaskValues(b *model.Build, minLen int) []string {
 	var out []string
 	scan := func(s string) {
@@ -317,21 +321,10 @@ func addMaskValues(b *model.Build, minLen int) []string {
 			}
 		}
 	}
-	scanAll := func(ss []string) {
-		for _, s := range ss {
-			scan(s)
-		}
-	}
-	scan(b.Error)
-	scanAll(b.ErrorContext)
-	for _, w := range b.Warnings {
-		scan(w.Text)
-	}
 	for _, v := range b.Vertices {
-		scan(v.Name)
-		scan(v.Error)
-		scanAll(v.Warnings)
-		scanAll(v.Output)
+		for _, l := range v.Output {
+			scan(l)
+		}
 	}
 	return out
 }
