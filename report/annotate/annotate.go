@@ -116,7 +116,9 @@ type Options struct {
 	// Mask masks secrets in the explanation's log text and in gate
 	// results before any finding is made of them. nil masks with the
 	// built-in patterns of package redact; redact.None() masks nothing
-	// (--no-mask).
+	// (--no-mask). The explanation no longer has the build's full output,
+	// so values the build masks with ::add-mask:: are known only if the
+	// caller ran Mask.Build on the build before report.Explain.
 	Mask *redact.Redactor
 }
 
