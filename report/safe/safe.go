@@ -144,7 +144,17 @@ func needsWork(s string, keepNewline bool) bool {
 // replaced reports whether r becomes Replacement: C1 controls, bidi
 // controls and the Unicode line and paragraph separators.
 func replaced(r rune) bool {
-	return r >= 0x80 && r < 0xa0 || r == 0x2028 || r == 0x2029 || unicode.Is(unicode.Bidi_Control, r)
+	switch {
+	case r < 0x80:
+		return false
+	case r < 0xa0:
+		return true // C1
+	case r < 0x61c:
+		return false
+	}
+	// U+2028, U+2029 and the Bidi_Control property, spelled out: they
+	// are checked for every non-ASCII character.
+	return r == 0x061c || r == 0x200e || r == 0x200f || r >= 0x2028 && r <= 0x202e || r >= 0x2066 && r <= 0x2069
 }
 
 func neutralise(s string, keepNewline bool) string {
@@ -184,13 +194,20 @@ func neutralise(s string, keepNewline bool) string {
 // points. Controls, also ignorable there, never reach inert: they are
 // replaced first.
 func ignorable(r rune) bool {
+	if r < 0xad { // U+00AD SOFT HYPHEN is the first
+		return false
+	}
 	return unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
 }
 
 // inert makes a line that has been through Inline inert for every CI.
 func inert(line string) string {
-	if !strings.ContainsAny(line, ":#-+~^sS") {
-		return line // none of the markers can be in it
+	if ascii(line) {
+		// No ignorable characters: plain string tests rule out most lines.
+		lead := strings.TrimLeft(line, " \t")
+		if !strings.Contains(line, "##") && (lead == "" || strings.IndexByte(":-+~^sS", lead[0]) < 0) {
+			return line
+		}
 	}
 	// The line's runes with the ignorable ones left out, and the byte
 	// offset of each in line, so that matches map back.
@@ -245,6 +262,15 @@ func inert(line string) string {
 	}
 	b.WriteString(line[prev:])
 	return b.String()
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // lineStartMarker reports whether the line whose lower-cased,

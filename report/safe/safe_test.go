@@ -3,6 +3,7 @@ package safe
 import (
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/buildstats/buildstats/report/safe/safetest"
@@ -197,4 +198,38 @@ func FuzzBlock(f *testing.F) {
 func sameVisible(a, b string) bool {
 	a = strings.ReplaceAll(Inline(a), `\`, "")
 	return a == b && utf8.ValidString(b)
+}
+
+func BenchmarkLine(b *testing.B) {
+	lines := []string{
+		"npm warn deprecated inflight@1.0.6: This module is not supported, and leaks memory.",
+		"added 1289 packages, and audited 1290 packages in 41s",
+		"  sha256:2f44b7a8c64e1c9f3a3 29.13MB / 29.13MB  4.4s",
+		"::error file=Dockerfile,line=1::x",
+		"Collecting flask==3.0.0 (from -r requirements.txt (line 1))",
+		"Ünïcödé output ✅ with no markers at all",
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		Line(lines[i%len(lines)])
+	}
+}
+
+// replaced spells out unicode.Bidi_Control: check it against the table.
+func TestReplacedIsBidiControl(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		want := r >= 0x80 && r < 0xa0 || r == 0x2028 || r == 0x2029 || unicode.Is(unicode.Bidi_Control, r)
+		if replaced(r) != want {
+			t.Fatalf("replaced(%U) = %v, want %v", r, !want, want)
+		}
+	}
+}
+
+// ignorable's shortcut: nothing below U+00AD is in its tables.
+func TestIgnorableShortcut(t *testing.T) {
+	for r := rune(0); r < 0xad; r++ {
+		if unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) {
+			t.Fatalf("%U is ignorable", r)
+		}
+	}
 }
