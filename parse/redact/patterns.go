@@ -25,8 +25,9 @@ type rule struct {
 	// value, if set, keeps matches whose masked text is not a secret
 	// (variable references and the like).
 	value bool
-	// rescan makes the search continue from the masked text after a match
-	// that was kept, so that NAME=x=SECRET=y finds SECRET.
+	// rescan makes the search continue inside the value of a match that
+	// was kept, so that x=SECRET=y, whose name x is not secret, still
+	// finds SECRET=y.
 	rescan bool
 }
 
