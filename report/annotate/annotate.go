@@ -7,9 +7,11 @@
 // New evaluates the rules once; the writers (GitHub workflow commands, a
 // GitLab Code Quality report, Markdown summaries, JUnit XML, plain text)
 // only format the resulting Report. Every writer treats log text as
-// hostile: step names, error messages and output lines are escaped for
-// the format they end up in, so a log cannot inject a workflow command,
-// markup or a forged annotation.
+// hostile: New masks secrets in it (package redact), and the writers
+// neutralise it for the format it ends up in (package safe: controls and
+// bidi characters replaced, every line inert for the CI systems, then the
+// format's own escaping), so a log cannot inject a workflow command,
+// markup, a terminal escape or a forged annotation, nor leak a token.
 package annotate
 
 import (
@@ -21,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/buildstats/buildstats/parse/redact"
 	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/report/dockerfile"
 	"github.com/buildstats/buildstats/report/gate"
@@ -110,6 +113,13 @@ type Options struct {
 	// is nil, the log's own error location is still used if the file has
 	// the instruction the log quotes at that line.
 	Lines []string
+	// Mask masks secrets in the explanation's log text and in gate
+	// results before any finding is made of them. nil masks with the
+	// built-in patterns of package redact; redact.None() masks nothing
+	// (--no-mask). The explanation no longer has the build's full output,
+	// so values the build masks with ::add-mask:: are known only if the
+	// caller ran Mask.Build on the build before report.Explain.
+	Mask *redact.Redactor
 }
 
 // Report is the findings of one build, with what the writers need to
@@ -122,13 +132,18 @@ type Report struct {
 	Findings []Finding
 	// Gates are the gate verdicts, when gates ran (see AddGates).
 	Gates []gate.Result
+
+	mask *redact.Redactor
 }
 
 // New evaluates the rules against e. Findings come sorted: errors first,
 // then warnings and notices, each by time, largest first.
+//
+// The Report's Explanation is a copy of e with its secrets masked (see
+// Options.Mask); e is not changed.
 func New(e *report.Explanation, opts Options) *Report {
-	e = trustedLines(e, opts.Dockerfile)
-	r := &Report{Explanation: e, Rules: opts.Rules}
+	e = trustedLines(maskExplanation(e, opts.Mask), opts.Dockerfile)
+	r := &Report{Explanation: e, Rules: opts.Rules, mask: opts.Mask}
 	switch {
 	case opts.File != "":
 		r.File = opts.File
@@ -137,7 +152,7 @@ func New(e *report.Explanation, opts Options) *Report {
 	case e.Dockerfile != nil:
 		r.File = *e.Dockerfile
 	}
-	ev := &evaluator{r: r, e: e, df: opts.Dockerfile, lines: opts.Lines, outLines: opts.OutputLines}
+	ev := &evaluator{r: r, e: e, df: opts.Dockerfile, lines: opts.Lines, outLines: opts.OutputLines, mask: opts.Mask}
 	if ev.outLines <= 0 {
 		ev.outLines = report.ErrorOutputLines
 	}
@@ -157,8 +172,10 @@ func New(e *report.Explanation, opts Options) *Report {
 
 // AddGates records gate verdicts: a failed regression becomes an error on
 // each regressed step, another failed gate a build-level error, and a
-// skipped gate a notice saying why it was skipped.
+// skipped gate a notice saying why it was skipped. Their messages and
+// step names are masked as New masks the explanation.
 func (r *Report) AddGates(results []gate.Result) {
+	results = maskGates(results, r.mask)
 	r.Gates = append(r.Gates, results...)
 	for _, g := range results {
 		switch {
@@ -227,6 +244,7 @@ type evaluator struct {
 	df       *dockerfile.File
 	lines    []string
 	outLines int
+	mask     *redact.Redactor
 }
 
 func (ev *evaluator) add(f Finding) { ev.r.Findings = append(ev.r.Findings, f) }
@@ -347,20 +365,21 @@ func (ev *evaluator) logExcerptMatches(line int) bool {
 	return marked > 0
 }
 
-// lineText returns line n of the given Dockerfile.
+// lineText returns line n of the given Dockerfile, masked as the log's
+// excerpt is, so that the two compare equal when they are the same line.
 func (ev *evaluator) lineText(n int) (string, bool) {
 	if len(ev.lines) > 0 {
 		if n < 1 || n > len(ev.lines) {
 			return "", false
 		}
-		return ev.lines[n-1], true
+		return ev.mask.String(ev.lines[n-1]), true
 	}
 	if ev.df == nil {
 		return "", false
 	}
 	for _, l := range ev.df.Excerpt(n, 0) {
 		if m := excerptLine.FindStringSubmatch(l); m != nil && m[1] == strconv.Itoa(n) {
-			return m[3], true
+			return ev.mask.String(m[3]), true
 		}
 	}
 	return "", false

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/buildstats/buildstats/report/safe"
 )
 
 // GitHubLimit is how many annotations of each level GitHub Actions shows
@@ -14,8 +16,10 @@ const GitHubLimit = 10
 
 // WriteGitHub writes the findings as GitHub Actions workflow commands
 // ("::warning file=Dockerfile,line=12,title=...::message"), one per line.
-// Log text is escaped the way the runner unescapes it, so none of it can
-// end a command early, add a property or start a command of its own. It
+// Log text is neutralised (safe.Line for the title, safe.Block for the
+// message: each line of it is inert where the runner shows it in the log)
+// and then escaped the way the runner unescapes it, so none of it can end
+// a command early, add a property or start a command of its own. It
 // returns how many findings it left out because of GitHubLimit.
 func WriteGitHub(w io.Writer, r *Report) (omitted int, err error) {
 	ew := &errWriter{w: w}
@@ -29,14 +33,14 @@ func WriteGitHub(w io.Writer, r *Report) (omitted int, err error) {
 		written[level]++
 		var props []string
 		if f.File != "" && f.Line > 0 {
-			props = append(props, "file="+EscapeGitHubProperty(f.File), "line="+strconv.Itoa(f.Line))
+			props = append(props, "file="+EscapeGitHubProperty(safe.Inline(f.File)), "line="+strconv.Itoa(f.Line))
 		}
-		props = append(props, "title="+EscapeGitHubProperty(scrub(f.Title)))
-		msg := f.Message
+		props = append(props, "title="+EscapeGitHubProperty(safe.Line(f.Title)))
+		msg := safe.Block(f.Message)
 		if len(f.Output) > 0 {
-			msg += fmt.Sprintf("\n\nLast %d line%s of output:\n%s", len(f.Output), plural(len(f.Output)), strings.Join(f.Output, "\n"))
+			msg += fmt.Sprintf("\n\nLast %d line%s of output:\n%s", len(f.Output), plural(len(f.Output)), strings.Join(safe.Lines(f.Output), "\n"))
 		}
-		ew.printf("::%s %s::%s\n", level, strings.Join(props, ","), EscapeGitHubData(scrub(msg)))
+		ew.printf("::%s %s::%s\n", level, strings.Join(props, ","), EscapeGitHubData(msg))
 	}
 	return omitted, ew.err
 }
@@ -59,20 +63,6 @@ var (
 	dataEscaper     = strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A")
 	propertyEscaper = strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C")
 )
-
-// scrub replaces control characters other than tab and line breaks, which
-// no annotation or log viewer shows usefully, with U+FFFD.
-func scrub(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\n' || r == '\r' {
-			return r
-		}
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return '\uFFFD'
-		}
-		return r
-	}, s)
-}
 
 // errWriter keeps the first write error so writers can print freely and
 // check once.

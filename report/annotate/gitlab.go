@@ -3,10 +3,11 @@ package annotate
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/buildstats/buildstats/report/safe"
 )
 
 // CodeQualityIssue is one entry of a GitLab Code Quality report (a subset
@@ -48,14 +49,14 @@ func CodeQualityIssues(r *Report) []CodeQualityIssue {
 		is := CodeQualityIssue{
 			Type:        "issue",
 			CheckName:   "buildstats/" + f.Kind,
-			Description: oneLine(scrub(f.Title + ": " + f.Message)),
+			Description: safe.Line(oneLine(f.Title + ": " + f.Message)),
 			Categories:  []string{"Performance"},
 			Severity:    codeQualitySeverity(f.Severity),
 		}
 		if f.Kind == KindFailed {
 			is.Categories = []string{"Bug Risk"}
 		}
-		is.Location.Path = f.File
+		is.Location.Path = safe.Inline(f.File)
 		is.Location.Lines.Begin = f.Line
 		key := f.Key
 		if key == "" {
@@ -78,9 +79,12 @@ func CodeQualityIssues(r *Report) []CodeQualityIssue {
 }
 
 // WriteCodeQuality writes the GitLab Code Quality report: a JSON array,
-// "[]" when there is nothing to report.
+// "[]" when there is nothing to report. Descriptions are one safe.Line
+// each; the JSON escapes markup (GitLab shows the descriptions in its web
+// pages) and, through safe.JSONEncoder, C1 and bidi controls.
 func WriteCodeQuality(w io.Writer, r *Report) error {
-	enc := json.NewEncoder(w)
+	enc := safe.NewJSONEncoder(w)
+	enc.SetEscapeHTML(true)
 	enc.SetIndent("", "  ")
 	return enc.Encode(CodeQualityIssues(r))
 }

@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/buildstats/buildstats/report/safe"
+	"github.com/buildstats/buildstats/report/safe/safetest"
 )
 
 func TestEscapeGitHub(t *testing.T) {
@@ -132,13 +135,14 @@ func TestGitHubHostileLogIsInert(t *testing.T) {
 			t.Errorf("line %d: message %q does not read back as %q", i, c.data, f.Message)
 		}
 	}
-	// The log's own commands arrive as text inside our messages.
+	// The log's own commands arrive as escaped text inside our messages:
+	// the runner shows each line of a message in the log.
 	failure := r.Findings[0]
 	if failure.Kind != KindFailed || failure.Line != 4 || failure.File != "Dockerfile" {
 		t.Fatalf("first finding = %+v", failure)
 	}
 	c, _ := parseGitHubCommand(lines[0])
-	for _, want := range []string{"\n::error::pwned\n", "\n%0A::notice::x\n", "\n::error file=Dockerfile,line=1,title=forged::injected %25 100%\n", "<script>alert(1)</script>"} {
+	for _, want := range []string{"\n\\::error::pwned\n", "\n%0A::notice::x\n", "\n\\::error file=Dockerfile,line=1,title=forged::injected %25 100%\n", "<script>alert(1)</script>"} {
 		if !strings.Contains(c.data, want) {
 			t.Errorf("failure message lacks %q as text:\n%q", want, c.data)
 		}
@@ -318,7 +322,8 @@ func TestTextHostileLogIsInert(t *testing.T) {
 }
 
 // FuzzGitHubEscaping: any title, file and message read back through the
-// runner's parser as exactly themselves, in one command on one line.
+// runner's parser as exactly their neutral forms, in one command on one
+// line, and no line of the message does anything in the log.
 func FuzzGitHubEscaping(f *testing.F) {
 	f.Add("Slow step: 45s", "Dockerfile", "RUN npm ci took 45s, 60% of the build.")
 	f.Add("::error::x", "a,b:c", "%0A::warning::y\r\n%25")
@@ -336,8 +341,9 @@ func FuzzGitHubEscaping(f *testing.F) {
 			t.Fatalf("command spans lines: %q", out)
 		}
 		c, ok := parseGitHubCommand(out)
-		if !ok || c.name != "warning" || c.props["title"] != scrub(title) || c.props["file"] != file || c.props["line"] != "7" || c.data != scrub(msg) || len(c.props) != 3 {
+		if !ok || c.name != "warning" || c.props["title"] != safe.Line(title) || c.props["file"] != safe.Inline(file) || c.props["line"] != "7" || c.data != safe.Block(msg) || len(c.props) != 3 {
 			t.Fatalf("reads back as %+v", c)
 		}
+		safetest.Check(t, "github", buf.Bytes(), safetest.Options{GitHubCommands: []string{"warning"}})
 	})
 }

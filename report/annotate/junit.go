@@ -9,6 +9,7 @@ import (
 
 	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/report/gate"
+	"github.com/buildstats/buildstats/report/safe"
 )
 
 // JUnit XML in the shape every CI test report reader accepts (the Ant /
@@ -79,7 +80,7 @@ func JUnit(r *Report) *JUnitTestSuites {
 	e := r.Explanation
 	suite := JUnitTestSuite{Name: "docker build"}
 	if r.File != "" {
-		suite.Name += " " + r.File
+		suite.Name += " " + safe.Line(r.File)
 	}
 	var total float64
 	seen := map[string]int{}
@@ -89,7 +90,7 @@ func JUnit(r *Report) *JUnitTestSuites {
 		if s.Platform != nil {
 			name = "[" + *s.Platform + "] " + name
 		}
-		name = shorten(scrubLine(name), junitNameLen)
+		name = shorten(safe.Line(oneLine(name)), junitNameLen)
 		key := tc.Classname + "\x00" + name
 		if n := seen[key]; n > 0 {
 			name += " (#" + strconv.Itoa(n+1) + ")"
@@ -101,7 +102,7 @@ func JUnit(r *Report) *JUnitTestSuites {
 			total += *s.DurationSeconds
 		}
 		if s.Line != nil && r.File != "" {
-			tc.File, tc.Line = r.File, strconv.Itoa(*s.Line)
+			tc.File, tc.Line = safe.Inline(r.File), strconv.Itoa(*s.Line)
 		}
 		switch s.Status {
 		case "error":
@@ -127,13 +128,13 @@ func JUnit(r *Report) *JUnitTestSuites {
 	if len(r.Gates) > 0 {
 		gs := JUnitTestSuite{Name: "buildstats gates", Time: junitSeconds(0)}
 		for _, g := range r.Gates {
-			tc := JUnitTestCase{Name: g.Gate, Classname: "buildstats.gates", Time: junitSeconds(0), SystemOut: scrub(g.Message)}
+			tc := JUnitTestCase{Name: safe.Line(g.Gate), Classname: "buildstats.gates", Time: junitSeconds(0), SystemOut: safe.Block(g.Message)}
 			switch g.Status {
 			case gate.StatusFail, gate.StatusError:
-				tc.Failure = &JUnitFailure{Message: shorten(scrubLine(g.Message), 1000), Type: "gate", Text: scrub(g.Message)}
+				tc.Failure = &JUnitFailure{Message: shorten(safe.Line(oneLine(g.Message)), 1000), Type: "gate", Text: safe.Block(g.Message)}
 				gs.Failures++
 			case gate.StatusSkip:
-				tc.Skipped = &JUnitSkipped{Message: scrubLine(g.Message)}
+				tc.Skipped = &JUnitSkipped{Message: safe.Line(oneLine(g.Message))}
 				gs.Skipped++
 			}
 			gs.Cases = append(gs.Cases, tc)
@@ -151,8 +152,10 @@ func JUnit(r *Report) *JUnitTestSuites {
 	return doc
 }
 
-// WriteJUnit writes the JUnit XML document (see JUnit). encoding/xml
-// escapes markup and replaces characters XML cannot hold.
+// WriteJUnit writes the JUnit XML document (see JUnit). Log text has been
+// through safe.Line (attributes) or safe.Block (element text), so each
+// line of the file is CI-inert and free of controls; encoding/xml then
+// escapes markup.
 func WriteJUnit(w io.Writer, r *Report) error {
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
@@ -183,9 +186,9 @@ func (r *Report) junitFailure(s report.Step) *JUnitFailure {
 		}
 	}
 	if s.Error != nil {
-		f.Message += ": " + shorten(scrubLine(*s.Error), 1000)
+		f.Message += ": " + shorten(safe.Line(oneLine(*s.Error)), 1000)
 	}
-	f.Text = scrub(body.String())
+	f.Text = safe.Block(body.String())
 	return f
 }
 
@@ -195,7 +198,7 @@ func junitClass(s report.Step) string {
 		return "docker.build." + s.Kind
 	}
 	if s.Stage != nil {
-		return "docker.build.stage." + *s.Stage
+		return "docker.build.stage." + safe.Line(*s.Stage)
 	}
 	return "docker.build.stage"
 }
@@ -204,11 +207,6 @@ func junitClass(s report.Step) string {
 // decimal number.
 func junitSeconds(s float64) string {
 	return strconv.FormatFloat(s, 'f', 3, 64)
-}
-
-// scrubLine is scrub with line breaks turned into spaces, for attributes.
-func scrubLine(s string) string {
-	return strings.Join(strings.Fields(scrub(s)), " ")
 }
 
 func shorten(s string, n int) string {

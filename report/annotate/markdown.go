@@ -9,6 +9,7 @@ import (
 
 	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/report/gate"
+	"github.com/buildstats/buildstats/report/safe"
 )
 
 // MarkdownOptions control WriteMarkdown.
@@ -25,8 +26,9 @@ const mdMessageLen = 400
 
 // WriteMarkdown writes the report as a GitHub-flavoured Markdown summary:
 // for $GITHUB_STEP_SUMMARY, a GitLab merge request note or
-// `buildkite-agent annotate`. Log text is escaped with report.MarkdownText
-// and report.MarkdownCode, so it cannot add markup, links or HTML.
+// `buildkite-agent annotate`. Log text is escaped with safe.Markdown and
+// safe.MarkdownCode, so it cannot add markup, links, math or HTML, and
+// every line stays CI-inert when the Markdown is printed to a log.
 func WriteMarkdown(w io.Writer, r *Report, opts MarkdownOptions) error {
 	ew := &errWriter{w: w}
 	e := r.Explanation
@@ -41,9 +43,9 @@ func WriteMarkdown(w io.Writer, r *Report, opts MarkdownOptions) error {
 		facts = append(facts, fact)
 	}
 	if r.File != "" {
-		facts = append(facts, "Dockerfile: "+report.MarkdownText(r.File))
+		facts = append(facts, "Dockerfile: "+safe.Markdown(r.File))
 	}
-	facts = append(facts, "log format: "+report.MarkdownText(e.Format))
+	facts = append(facts, "log format: "+safe.Markdown(e.Format))
 	ew.printf("%s\n\n", strings.Join(facts, " · "))
 
 	if len(r.Findings) == 0 {
@@ -56,7 +58,7 @@ func WriteMarkdown(w io.Writer, r *Report, opts MarkdownOptions) error {
 				msg = string([]rune(msg)[:mdMessageLen-1]) + "…"
 			}
 			ew.printf("| %s | %s | **%s**<br>%s |\n", severityBadge(f.Severity), mdWhere(f.File, f.Line, opts),
-				report.MarkdownText(f.Title), report.MarkdownText(msg))
+				safe.Markdown(f.Title), safe.Markdown(msg))
 		}
 	}
 
@@ -66,7 +68,7 @@ func WriteMarkdown(w io.Writer, r *Report, opts MarkdownOptions) error {
 	if len(opts.Notes) > 0 {
 		ew.printf("\n")
 		for _, n := range opts.Notes {
-			ew.printf("%s  \n", report.MarkdownText(n))
+			ew.printf("%s  \n", safe.Markdown(n))
 		}
 	}
 	return ew.err
@@ -125,7 +127,7 @@ func mdWhere(file string, line int, opts MarkdownOptions) string {
 	}
 	// The summary names one Dockerfile; its base name keeps the column
 	// narrow, and the link (or the facts line) has the full path.
-	text := report.MarkdownText(path.Base(file) + ":" + strconv.Itoa(line))
+	text := safe.Markdown(path.Base(file) + ":" + strconv.Itoa(line))
 	if opts.LineURL != nil {
 		if u := opts.LineURL(file, line); u != "" && safeURL(u) {
 			return "[" + text + "](" + u + ")"
@@ -156,13 +158,13 @@ func mdFailure(ew *errWriter, r *Report, opts MarkdownOptions) {
 		if f.Line > 0 {
 			ew.printf("At %s: ", mdWhere(f.File, f.Line, opts))
 		}
-		ew.printf("%s\n", report.MarkdownText(f.Message))
+		ew.printf("%s\n", safe.Markdown(f.Message))
 		if len(f.Output) > 0 {
-			ew.printf("\nLast %d line%s of output:\n\n%s", len(f.Output), plural(len(f.Output)), report.MarkdownCode("text", f.Output))
+			ew.printf("\nLast %d line%s of output:\n\n%s", len(f.Output), plural(len(f.Output)), safe.MarkdownCode("text", f.Output))
 		}
 	}
 	if len(be.Excerpt) > 0 {
-		ew.printf("\nDockerfile:\n\n%s", report.MarkdownCode("dockerfile", be.Excerpt))
+		ew.printf("\nDockerfile:\n\n%s", safe.MarkdownCode("dockerfile", be.Excerpt))
 	}
 }
 
@@ -185,7 +187,7 @@ func mdSlowest(ew *errWriter, r *Report, opts MarkdownOptions) {
 		if len([]rune(name)) > 120 {
 			name = string([]rune(name)[:119]) + "…"
 		}
-		ew.printf("| %s | %s | %s | %s |\n", mdWhere(r.File, line, opts), report.MarkdownText(name), report.FormatSeconds(s.DurationSeconds), share)
+		ew.printf("| %s | %s | %s | %s |\n", mdWhere(r.File, line, opts), safe.Markdown(name), report.FormatSeconds(s.DurationSeconds), share)
 	}
 	if e.ShareBasis != nil && *e.ShareBasis == "vertex_time" {
 		ew.printf("\nThe log does not state the build's total time; shares are of the summed step time.\n")
@@ -199,6 +201,6 @@ func mdGates(ew *errWriter, gates []gate.Result) {
 	ew.printf("\n### Gates\n\n| Gate | Result | Detail |\n|---|---|---|\n")
 	for _, g := range gates {
 		badge := map[string]string{gate.StatusPass: "✅ pass", gate.StatusFail: "❌ fail", gate.StatusSkip: "⏭️ skipped", gate.StatusError: "⚠️ error"}[g.Status]
-		ew.printf("| %s | %s | %s |\n", report.MarkdownText(g.Gate), badge, report.MarkdownText(g.Message))
+		ew.printf("| %s | %s | %s |\n", safe.Markdown(g.Gate), badge, safe.Markdown(g.Message))
 	}
 }

@@ -4,9 +4,9 @@ import (
 	"io"
 	"strconv"
 	"strings"
-)
 
-var lineBreaks = strings.NewReplacer("\r", " ", "\n", " ")
+	"github.com/buildstats/buildstats/report/safe"
+)
 
 // WriteText writes the findings for a terminal or a CI log that has no
 // annotations of its own:
@@ -16,7 +16,9 @@ var lineBreaks = strings.NewReplacer("\r", " ", "\n", " ")
 //
 // Every line starts with a severity word or "  |", never with log text:
 // log viewers that act on line prefixes (GitHub's "::" workflow commands,
-// Buildkite's "--- " groups) cannot be steered by the log.
+// Buildkite's "--- " groups) cannot be steered by the log. Log text goes
+// through safe.Line too, for the markers CI systems find anywhere in a
+// line ("##[", "##vso[", "##teamcity[") and for terminal controls.
 func WriteText(w io.Writer, r *Report) error {
 	ew := &errWriter{w: w}
 	if len(r.Findings) == 0 {
@@ -25,19 +27,19 @@ func WriteText(w io.Writer, r *Report) error {
 	for _, f := range r.Findings {
 		where := ""
 		if f.File != "" && f.Line > 0 {
-			where = scrubLine(f.File) + ":" + strconv.Itoa(f.Line) + ": "
+			where = safe.Line(f.File) + ":" + strconv.Itoa(f.Line) + ": "
 		}
-		ew.printf("%s: %s%s\n", f.Severity, where, scrubLine(f.Title))
-		ew.printf("  | %s\n", scrubLine(f.Message))
+		ew.printf("%s: %s%s\n", f.Severity, where, safe.Line(oneLine(f.Title)))
+		ew.printf("  | %s\n", safe.Line(oneLine(f.Message)))
 		if len(f.Output) > 0 {
 			ew.printf("  | Last %d line%s of output:\n", len(f.Output), plural(len(f.Output)))
 			for _, l := range f.Output {
-				ew.printf("  |   %s\n", strings.TrimRight(lineBreaks.Replace(scrub(l)), " "))
+				ew.printf("  |   %s\n", safe.Line(strings.TrimRight(l, " ")))
 			}
 		}
 	}
 	for _, g := range r.Gates {
-		ew.printf("gate %s: %s: %s\n", g.Gate, g.Status, scrubLine(g.Message))
+		ew.printf("gate %s: %s: %s\n", safe.Line(g.Gate), g.Status, safe.Line(oneLine(g.Message)))
 	}
 	return ew.err
 }

@@ -5,8 +5,10 @@
 // Pages carry their CSS and SVG inline and load nothing: no scripts, fonts
 // or images, and a Content-Security-Policy that forbids loading any, so a
 // page opens the same from a CI artifact store, a mail attachment or an
-// offline disk. All text from logs goes through html/template's contextual
-// escaping, after control characters are made visible (see text).
+// offline disk. Secrets in the build are masked first (package redact);
+// all text from logs then goes through html/template's contextual
+// escaping, after control characters are made visible and CI markers
+// inert (see text).
 package html
 
 import (
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/parse/redact"
 	"github.com/buildstats/buildstats/report"
 )
 
@@ -46,6 +49,10 @@ type Options struct {
 	// Report is passed to report.Explain and report.Schedule (the
 	// Dockerfile for line numbers and stage references).
 	Report report.Options
+	// Mask masks secrets in the build (a copy of it), the title and the
+	// facts before anything is shown. nil masks with the built-in
+	// patterns of package redact; redact.None() masks nothing (--no-mask).
+	Mask *redact.Redactor
 }
 
 // Fact is a labelled value about the build that the log does not hold.
@@ -131,8 +138,10 @@ type sizeView struct {
 	Pct                float64
 }
 
-// WriteBuild writes the HTML report of one build to w.
+// WriteBuild writes the HTML report of one build to w. b is not changed.
 func WriteBuild(w io.Writer, b *model.Build, opts Options) error {
+	b = maskedCopy(b, opts.Mask)
+	opts.Title, opts.Facts = opts.Mask.String(opts.Title), maskFacts(opts.Facts, opts.Mask)
 	e := report.Explain(b, opts.Report)
 	tl := report.Schedule(b, opts.Report)
 	return templates.ExecuteTemplate(w, "build.tmpl", newBuildPage(b, e, tl, opts))

@@ -14,6 +14,7 @@ import (
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/report/internal/golden"
+	"github.com/buildstats/buildstats/report/safe/safetest"
 )
 
 const fixtures = "../../fixtures"
@@ -303,7 +304,8 @@ func TestProducedLayers(t *testing.T) {
 }
 
 // hostile is text a log could carry to break out of the page.
-const hostile = "<script>alert(1)</script></svg></title></text><img src=x onerror=alert(2)>\"' onmouseover=\"alert(3)\" & \x1b[31mred\x1b[0m \x00\x07\x08\x0b\x0c\r\x7f\u0085\u009b \xff\xfe end"
+const hostile = "<script>alert(1)</script></svg></title></text><img src=x onerror=alert(2)>\"' onmouseover=\"alert(3)\" & \x1b[31mred\x1b[0m \x00\x07\x08\x0b\x0c\r\x7f\u0085\u009b \xff\xfe" +
+	" user\u202egnp.exe\u2066 ##vso[task.complete result=Succeeded] ##[group]x\n  ::add-mask::pwned\n--- fake group end"
 
 func hostileBuild() *model.Build {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -359,6 +361,8 @@ func checkEscaped(t *testing.T, page string) {
 			break
 		}
 	}
+	// No CI marker, raw bidi or C1 control on any line of the page.
+	safetest.Check(t, "page", []byte(page), safetest.Options{})
 	if !strings.Contains(page, "␛[31mred␛[0m") {
 		t.Error("ESC is not shown as ␛")
 	}
@@ -391,15 +395,22 @@ func TestEscaping(t *testing.T) {
 
 func TestText(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain":         "plain",
-		"a\x1b[0mb":     "a␛[0mb",
-		"nul\x00":       "nul␀",
-		"tab\tnl\n":     "tab\tnl\n",
-		"del\x7f":       "del␡",
-		"c1\u0085":      "c1\uFFFD",
-		"bad\xffutf8":   "bad\uFFFDutf8",
-		"cr\r\nlf":      "cr␍\nlf",
-		"<kept as is>&": "<kept as is>&", // html/template escapes these
+		"plain":            "plain",
+		"a\x1b[0mb":        "a␛[0mb",
+		"nul\x00":          "nul␀",
+		"tab\tnl\n":        "tab\tnl\n",
+		"del\x7f":          "del␡",
+		"c1\u0085":         "c1\uFFFD",
+		"bad\xffutf8":      "bad\uFFFDutf8",
+		"cr\r\nlf":         "cr\nlf", // a line ending
+		"lone\rcr":         "lone␍cr",
+		"bidi\u202e\u2066": "bidi\uFFFD\uFFFD",
+		"csi\u009b31m":     "csi\uFFFD31m",
+		"<kept as is>&":    "<kept as is>&", // html/template escapes these
+		// CI markers, on any line: a page can end up in a CI log.
+		"::error::x":                 `\::error::x`,
+		"ok\n  ::add-mask::y\n--- z": "ok\n  \\::add-mask::y\n\\--- z",
+		"x ##vso[a.b] ##[group]":     `x #\#vso[a.b] #\#[group]`,
 	} {
 		if got := text(in); got != want {
 			t.Errorf("text(%q) = %q, want %q", in, got, want)
@@ -407,6 +418,9 @@ func TestText(t *testing.T) {
 	}
 	if got := short("a\nb\tc d e f", 6); got != "a b c…" {
 		t.Errorf("short = %q", got)
+	}
+	if got := line("::error::a\n::error::b"); got != `\::error::a ::error::b` {
+		t.Errorf("line = %q", got)
 	}
 }
 

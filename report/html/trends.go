@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/buildstats/buildstats/parse/redact"
 	"github.com/buildstats/buildstats/report"
 )
 
@@ -26,6 +27,10 @@ type Trends struct {
 	TopSteps []StepSeries
 	// Generated is shown in the footer; zero leaves it out.
 	Generated time.Time
+	// Mask masks secrets in the title, facts and step labels. nil masks
+	// with the built-in patterns of package redact; redact.None() masks
+	// nothing.
+	Mask *redact.Redactor
 }
 
 // TrendPeriod is one bucket of the history.
@@ -127,11 +132,11 @@ func WriteTrends(w io.Writer, t *Trends) error {
 }
 
 func newTrendsPage(t *Trends) *trendsPage {
-	p := &trendsPage{Title: line(t.Title)}
+	p := &trendsPage{Title: line(t.Mask.String(t.Title))}
 	if p.Title == "" {
 		p.Title = "Build trends"
 	}
-	for _, f := range t.Facts {
+	for _, f := range maskFacts(t.Facts, t.Mask) {
 		p.Facts = append(p.Facts, factView{Label: line(f.Label), Value: line(f.Value)})
 	}
 	if !t.Generated.IsZero() {
@@ -192,7 +197,8 @@ func newTrendsPage(t *Trends) *trendsPage {
 		p.StepHead = []string{"Period"}
 		for j, st := range steps {
 			class := "s" + strconv.Itoa(j)
-			s := series{class: class, name: short(st.Label, 80), values: make([]float64, n), present: make([]bool, n)}
+			label := t.Mask.String(st.Label)
+			s := series{class: class, name: short(label, 80), values: make([]float64, n), present: make([]bool, n)}
 			for i := range n {
 				if i < len(st.Seconds) {
 					s.values[i] = st.Seconds[i]
@@ -200,7 +206,7 @@ func newTrendsPage(t *Trends) *trendsPage {
 				s.present[i] = true // a period without runs cost nothing
 			}
 			ss = append(ss, s)
-			p.StepNames = append(p.StepNames, stepName{Class: class, Label: short(st.Label, 240), Total: report.FormatSeconds(st.TotalSeconds)})
+			p.StepNames = append(p.StepNames, stepName{Class: class, Label: short(label, 240), Total: report.FormatSeconds(st.TotalSeconds)})
 			p.StepHead = append(p.StepHead, "#"+strconv.Itoa(j+1))
 		}
 		for i := range n {
