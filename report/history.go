@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/report/safe"
 	"github.com/buildstats/buildstats/store"
 )
 
@@ -171,11 +171,11 @@ func CheckFormat(format string) error {
 }
 
 // WriteJSON writes v the way every JSON contract is written: indented,
-// HTML characters as they are (the output is JSON, not HTML).
+// HTML characters as they are (the output is JSON, not HTML), and controls
+// and bidi characters escaped as \uXXXX (see safe.JSONEncoder).
 func WriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	enc := safe.NewJSONEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 

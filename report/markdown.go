@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/buildstats/buildstats/report/safe"
 )
 
 // markdownRenderer writes GitHub-flavoured markdown, for CI job summaries
@@ -234,65 +236,9 @@ func shortenAll(names []string, n int) string {
 // mdCode writes lines as a fenced code block whose fence is longer than
 // any backtick run in the lines, so no line can close it early.
 func mdCode(ew *errWriter, lang string, lines []string) {
-	longest := 0
-	for _, l := range lines {
-		run := 0
-		for _, r := range l {
-			if r == '`' {
-				run++
-				longest = max(longest, run)
-			} else {
-				run = 0
-			}
-		}
-	}
-	fence := strings.Repeat("`", max(3, longest+1))
-	ew.printf("%s%s\n", fence, lang)
-	for _, l := range lines {
-		ew.printf("%s\n", clean(l))
-	}
-	ew.printf("%s\n", fence)
+	ew.printf("%s", safe.MarkdownCode(lang, lines))
 }
 
-// mdText escapes text for inline markdown, table cells included: HTML
-// special characters become entities, markdown punctuation is
-// backslash-escaped (so text cannot open code spans, emphasis, links or
-// cell boundaries) and line breaks become <br>.
-func mdText(s string) string {
-	var b strings.Builder
-	// "12. text" at the start would begin an ordered list.
-	if n := len(s) - len(strings.TrimLeft(s, "0123456789")); n > 0 && n < len(s) && (s[n] == '.' || s[n] == ')') {
-		b.WriteString(s[:n] + `\`)
-		s = s[n:]
-	}
-	for i, r := range s {
-		switch r {
-		case '&':
-			b.WriteString("&amp;")
-		case '<':
-			b.WriteString("&lt;")
-		case '>':
-			b.WriteString("&gt;")
-		case '\\', '`', '|', '*', '_', '[', ']', '~':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case '\r':
-		case '\n':
-			b.WriteString("<br>")
-		case '-', '+', '#', '=':
-			// Only at the start can these begin a list, heading or
-			// setext underline.
-			if i == 0 {
-				b.WriteByte('\\')
-			}
-			b.WriteRune(r)
-		default:
-			if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 {
-				b.WriteByte(' ')
-			} else {
-				b.WriteRune(r)
-			}
-		}
-	}
-	return b.String()
-}
+// mdText escapes text for inline markdown, table cells included (see
+// safe.Markdown).
+func mdText(s string) string { return safe.Markdown(strings.ReplaceAll(s, "\t", " ")) }

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -68,11 +67,4 @@ func NewRenderer(format string, opts RenderOptions) (Renderer, error) {
 // jsonRenderer writes the Explanation as indented JSON: the stable contract.
 type jsonRenderer struct{}
 
-func (jsonRenderer) Render(w io.Writer, e *Explanation) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	// Logs are full of <, > and &; keep them readable. The output is JSON,
-	// not HTML, so nothing needs escaping for a browser.
-	enc.SetEscapeHTML(false)
-	return enc.Encode(e)
-}
+func (jsonRenderer) Render(w io.Writer, e *Explanation) error { return WriteJSON(w, e) }

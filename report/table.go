@@ -9,6 +9,8 @@ import (
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/buildstats/buildstats/report/safe"
 )
 
 // ANSI styles used when colour is on.
@@ -424,20 +426,12 @@ func (r *tableRenderer) warningList(ew *errWriter, e *Explanation) {
 // clean is TerminalText.
 func clean(s string) string { return TerminalText(s) }
 
-// TerminalText makes log text safe for a terminal: control characters
-// (escape sequences a hostile log could carry included, C1 controls) and
-// bidirectional overrides become spaces or '?'.
-func TerminalText(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r == '\t' || r == '\n' || r == '\r':
-			return ' '
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069):
-			return '?'
-		}
-		return r
-	}, s)
-}
+// TerminalText makes log text safe for one line of a terminal or a CI log:
+// controls (escape sequences a hostile log could carry included, C1
+// controls) and bidirectional overrides become visible symbols, and CI
+// markers (::error::, ##vso[, ...) are made inert (see package safe).
+// Tabs become spaces: they would break a table's columns.
+func TerminalText(s string) string { return safe.Line(strings.ReplaceAll(s, "\t", " ")) }
 
 func optSeconds(f *float64) string {
 	if f == nil {
