@@ -439,6 +439,7 @@ func RenderComparison(w io.Writer, format string, sc *store.Comparison, opts Ren
 		return err
 	}
 	c := NewComparison(sc)
+	c.mask(opts.Mask)
 	if format == FormatJSON {
 		return WriteJSON(w, c)
 	}
@@ -507,6 +508,7 @@ func RenderStepStats(w io.Writer, format string, r *StepStatsReport, opts Render
 	if err := CheckFormat(format); err != nil {
 		return err
 	}
+	r.mask(opts.Mask)
 	if format == FormatJSON {
 		return WriteJSON(w, r)
 	}

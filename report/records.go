@@ -267,3 +267,37 @@ func NewStepStatsReport(kind, project, branch string, since, until time.Time, bu
 	}
 	return r
 }
+
+// maskText masks secrets in the text of a step identity.
+func (s *StepIdentity) maskText(mask func(string) string) {
+	if mask == nil {
+		return
+	}
+	s.Step, s.Text = mask(s.Step), mask(s.Text)
+}
+
+// mask masks secrets in the comparison's step texts: a history stored
+// before masking, or with --no-mask, may hold them.
+func (c *Comparison) mask(mask func(string) string) {
+	for i := range c.Steps {
+		c.Steps[i].maskText(mask)
+	}
+	if c.FirstCacheChange != nil {
+		c.FirstCacheChange.maskText(mask)
+	}
+	for i := range c.BaseImageChanges {
+		c.BaseImageChanges[i].maskText(mask)
+	}
+	for _, list := range [][]StepIdentity{c.Added, c.Removed} {
+		for i := range list {
+			list[i].maskText(mask)
+		}
+	}
+}
+
+// mask masks secrets in the steps' texts.
+func (r *StepStatsReport) mask(mask func(string) string) {
+	for i := range r.Steps {
+		r.Steps[i].maskText(mask)
+	}
+}

@@ -31,6 +31,9 @@ type RenderOptions struct {
 	Width int
 	// Wide lifts the width: names are never cut (--wide).
 	Wide bool
+	// Mask masks secrets in text from the history (step names stored
+	// before masking, labels); nil keeps text as it is.
+	Mask func(string) string
 	// AllSteps lists every step in the table format; otherwise a large
 	// build lists the steps that matter. JSON always has every step.
 	AllSteps bool

@@ -96,6 +96,11 @@ func RenderTrends(w io.Writer, format string, r *TrendsReport, opts RenderOption
 	if err := CheckFormat(format); err != nil {
 		return err
 	}
+	if opts.Mask != nil {
+		for i := range r.Regressions {
+			r.Regressions[i].Step = opts.Mask(r.Regressions[i].Step)
+		}
+	}
 	if format == FormatJSON {
 		return WriteJSON(w, r)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -43,17 +44,26 @@ func (e *JSONEncoder) Encode(v any) error {
 }
 
 // EscapeJSON rewrites valid JSON text so that DEL, C1 controls, bidi
-// controls, U+2028 and U+2029 are written as \uXXXX escapes; everything
-// else is unchanged. In valid JSON such characters can only be inside
-// strings, where the escape means the same character.
+// controls, U+2028, U+2029 and the other format characters (soft hyphen,
+// zero-width spaces, BOM: what .NET's culture-sensitive matching skips)
+// are written as \uXXXX escapes, and so is the second of two '#' in a row:
+// the Azure and GitHub runners act on "##vso[" and "##[" anywhere in a
+// line, so JSON printed to a CI log must not hold them literally. In valid
+// JSON such characters can only be inside strings, where the escape means
+// the same character; everything else is unchanged.
 func EscapeJSON(data []byte) []byte {
+	escape := func(r rune, prev byte) bool {
+		return r == 0x7f || r != utf8.RuneError && (replaced(r) || unicode.Is(unicode.Cf, r)) || r == '#' && prev == '#'
+	}
 	clean := true
+	var prev byte
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
-		if r == 0x7f || r != utf8.RuneError && replaced(r) {
+		if escape(r, prev) {
 			clean = false
 			break
 		}
+		prev = data[i+size-1]
 		i += size
 	}
 	if clean {
@@ -63,7 +73,11 @@ func EscapeJSON(data []byte) []byte {
 	out := make([]byte, 0, len(data)+32)
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
-		if r == 0x7f || r != utf8.RuneError && replaced(r) {
+		var last byte
+		if len(out) > 0 {
+			last = out[len(out)-1]
+		}
+		if escape(r, last) {
 			out = append(out, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
 		} else {
 			out = append(out, data[i:i+size]...)

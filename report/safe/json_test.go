@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -90,4 +91,28 @@ func FuzzEscapeJSON(f *testing.F) {
 			t.Fatalf("%q decodes as %q", s, back)
 		}
 	})
+}
+
+// JSON printed to a CI log holds no in-line runner command: the second '#'
+// of "##" and the characters .NET's matching skips are escaped.
+func TestEscapeJSONInlineMarkers(t *testing.T) {
+	var buf bytes.Buffer
+	enc := NewJSONEncoder(&buf)
+	in := []string{"x ##vso[task.complete]", "##[group]g", "#\u00ad#vso[x]", "###teamcity[y]", "#12 and # one"}
+	if err := enc.Encode(in); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, bad := range []string{"##", "\u00ad"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("JSON holds %q: %s", bad, out)
+		}
+	}
+	var back []string
+	if err := json.Unmarshal(buf.Bytes(), &back); err != nil || !reflect.DeepEqual(back, in) {
+		t.Errorf("JSON decodes to %q, %v; want %q", back, err, in)
+	}
+	if !strings.Contains(out, `"#12 and # one"`) {
+		t.Errorf("a lone # was escaped: %s", out)
+	}
 }

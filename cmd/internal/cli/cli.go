@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/buildstats/buildstats/parse/redact"
 	"github.com/buildstats/buildstats/report"
 )
 
@@ -57,6 +58,29 @@ type Factory struct {
 	WorkDir string
 	// Version is the program's version, for --version.
 	Version string
+	// NoMask turns secret masking off (--no-mask).
+	NoMask bool
+
+	redactor *redact.Redactor
+}
+
+// Redactor masks secrets in what the command shows, publishes or stores:
+// the token shapes CI systems and clouds issue, secret settings, and the
+// values of the environment's secret variables (see redact.FromEnv). With
+// --no-mask it masks nothing.
+func (f *Factory) Redactor() *redact.Redactor {
+	if f.redactor == nil {
+		if f.NoMask {
+			f.redactor = redact.None()
+		} else {
+			var environ []string
+			if f.Environ != nil {
+				environ = f.Environ()
+			}
+			f.redactor = redact.New(redact.Options{ExtraValues: redact.FromEnv(f.Env, environ)})
+		}
+	}
+	return f.redactor
 }
 
 // System returns the Factory of a real process.
@@ -155,7 +179,7 @@ func UsageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 // colour on a terminal, the terminal's width (else $COLUMNS, else the
 // report's default) unless wide, every step when all.
 func (f *Factory) RenderOptions(all, wide bool) report.RenderOptions {
-	o := report.RenderOptions{Color: f.ColorEnabled(), Width: f.IO.OutWidth, AllSteps: all, Wide: wide}
+	o := report.RenderOptions{Color: f.ColorEnabled(), Width: f.IO.OutWidth, AllSteps: all, Wide: wide, Mask: f.Redactor().String}
 	if o.Width == 0 {
 		o.Width, _ = strconv.Atoi(f.Env("COLUMNS"))
 	}

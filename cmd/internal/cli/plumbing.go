@@ -21,8 +21,8 @@ import (
 )
 
 // ReadLog reads and parses the build log at path ("-" for standard input)
-// in format ("" detects it). A missing file or input that is not a build
-// log is a usage error.
+// in format ("" detects it), and masks secrets in it (see Redactor). A
+// missing file or input that is not a build log is a usage error.
 func (f *Factory) ReadLog(path, format string) (*logfile.Log, error) {
 	l, err := logfile.Read(path, f.IO.In, model.Format(format))
 	if err != nil {
@@ -31,6 +31,9 @@ func (f *Factory) ReadLog(path, format string) (*logfile.Log, error) {
 		}
 		return nil, err
 	}
+	// Masked before anything shows, publishes or stores it; the hash is
+	// of the bytes as they were, so the log is still recognised.
+	f.Redactor().Build(l.Build)
 	return l, nil
 }
 

@@ -63,6 +63,8 @@ func New(f *cli.Factory, commands []Constructor) *cobra.Command {
 	root.SetVersionTemplate("buildstats {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.UsageError(err) })
 	root.CompletionOptions.DisableDefaultCmd = true
+	root.PersistentFlags().BoolVar(&f.NoMask, "no-mask", false,
+		"show and store secrets (tokens, passwords, keys) as the log has them, for local use; masked with *** by default")
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(f))
 	}
@@ -79,7 +81,7 @@ func Execute(ctx context.Context, f *cli.Factory, commands []Constructor, args [
 	root.SetErr(f.IO.ErrOut)
 	err := root.ExecuteContext(ctx)
 	if err != nil && !IsSilent(err) {
-		fmt.Fprintf(f.IO.ErrOut, "buildstats: %s\n", cli.OneLine(err.Error()))
+		fmt.Fprintf(f.IO.ErrOut, "buildstats: %s\n", cli.OneLine(f.Redactor().String(err.Error())))
 	}
 	return cli.ExitStatus(err)
 }

@@ -139,6 +139,7 @@ func Run(ctx context.Context, f *cli.Factory, flags *pflag.FlagSet, opts Options
 		Dockerfile: df,
 		File:       file,
 		Lines:      lines,
+		Mask:       f.Redactor(),
 	})
 
 	// The history: store this build, and read the regression baseline,

@@ -194,6 +194,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return buildErr
 	}
 
+	f.Redactor().Build(b) // before it is stored or shown
 	if !opts.NoStore && s == nil {
 		if s, err = f.OpenHistory(ctx, opts.DB, backend.Write); err != nil {
 			f.Warn("the build was not stored: %v", err)

@@ -79,6 +79,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	var added, failed int
 	err = bkcollect.Import(ctx, c, bkcollect.ImportOptions{Follow: opts.Follow, Skip: known}, func(im bkcollect.Imported) error {
 		rec := im.Record
+		f.Redactor().Build(im.Build)
 		meta := store.Meta{
 			Project:     project,
 			Dockerfile:  rec.GetFrontendAttrs()["filename"],

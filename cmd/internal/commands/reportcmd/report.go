@@ -115,6 +115,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		ho.Title = opts.Title
 	}
 	ho.Generated = f.Clock()
+	ho.Mask = f.Redactor()
 	var page bytes.Buffer
 	if err := reporthtml.WriteBuild(&page, b, ho); err != nil {
 		return err
@@ -150,6 +151,7 @@ func storedBuild(ctx context.Context, f *cli.Factory, opts Options) (*model.Buil
 	if err != nil {
 		return nil, store.Meta{}, 0, cli.HistoryError(err)
 	}
+	f.Redactor().Build(b) // stored before masking, or with --no-mask
 	return b, meta, id, nil
 }
 

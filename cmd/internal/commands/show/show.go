@@ -91,6 +91,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	if err != nil {
 		return cli.HistoryError(err)
 	}
+	f.Redactor().Build(b) // stored before masking, or with --no-mask
 	e := report.Explain(b, report.Options{Dockerfile: df})
 	if e.History, err = report.HistoryOfStored(ctx, s, id, b, e); err != nil {
 		return cli.HistoryError(err)

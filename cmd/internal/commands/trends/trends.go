@@ -102,6 +102,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			return cli.HistoryError(err)
 		}
 		page.Generated = now
+		page.Mask = f.Redactor()
 		if err := reporthtml.WriteTrends(&buf, page); err != nil {
 			return err
 		}
