@@ -31,6 +31,9 @@ func newLineReader(r io.Reader, limit int) *lineReader {
 	if !ok || br.Size() < 64<<10 {
 		br = bufio.NewReaderSize(r, 256<<10)
 	}
+	if dec := decodeInput(br); dec != io.Reader(br) {
+		br = bufio.NewReaderSize(dec, 256<<10)
+	}
 	return &lineReader{r: br, limit: limit}
 }
 
@@ -83,29 +86,37 @@ func (l *lineReader) next() ([]byte, error) {
 }
 
 // cleanLine strips what terminals and CI systems add around build output:
-// ANSI escapes, carriage-return overwrites, trailing CR, tab expansion is left
-// alone. It returns text that may alias buf (scratch space owned by the caller).
+// ANSI escapes and the trailing CRs of CRLF line ends. Carriage returns
+// inside the line are kept: a line's identity comes from its start, so text
+// a build step printed after a CR is output, never a new progress line. It
+// returns text that may alias scratch (owned by the caller).
 func cleanLine(line []byte, scratch *[]byte) []byte {
 	if bytes.IndexByte(line, 0x1b) >= 0 {
 		*scratch = stripANSI((*scratch)[:0], line)
 		line = *scratch
 	}
-	// A CR in the middle means the terminal overwrote the line: keep what was
-	// shown last (the last non-empty segment).
 	for len(line) > 0 && line[len(line)-1] == '\r' {
 		line = line[:len(line)-1]
 	}
-	if i := bytes.LastIndexByte(line, '\r'); i >= 0 {
-		if rest := line[i+1:]; len(bytes.TrimSpace(rest)) > 0 {
-			line = rest
-		} else {
-			line = line[:i]
-			if j := bytes.LastIndexByte(line, '\r'); j >= 0 {
-				line = line[j+1:]
-			}
-		}
-	}
 	return line
+}
+
+// shownText is what a terminal shows of text with carriage returns in it:
+// the last segment that is not blank. Only output text is read this way.
+func shownText(s []byte) []byte {
+	if bytes.IndexByte(s, '\r') < 0 {
+		return s
+	}
+	for {
+		i := bytes.LastIndexByte(s, '\r')
+		if i < 0 {
+			return s
+		}
+		if seg := s[i+1:]; len(bytes.TrimSpace(seg)) > 0 {
+			return seg
+		}
+		s = s[:i]
+	}
 }
 
 // stripANSI appends s without CSI, OSC and two-byte escape sequences to dst.
@@ -126,7 +137,7 @@ func stripANSI(dst, s []byte) []byte {
 				j++
 			}
 			i = j
-		case ']': // OSC: ends with BEL or ESC \
+		case ']', '_', 'P', '^': // OSC, APC, DCS, PM: end with BEL or ESC \
 			j := i + 2
 			for j < len(s) && s[j] != 0x07 && !(s[j] == 0x1b && j+1 < len(s) && s[j+1] == '\\') {
 				j++

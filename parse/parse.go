@@ -2,14 +2,35 @@
 //
 // It reads every text format docker and buildx print: BuildKit's tty display
 // (including captured redraw frames), `--progress=plain`, `--progress=rawjson`
-// and the legacy builder's "Step 2/5 :" output, with CI timestamp prefixes,
-// ANSI colour, CRLF and surrounding non-build text. Parsing streams: memory
-// grows with the number of vertices, not with the number of lines, and lines
-// of any length are accepted.
+// and the legacy builder's "Step 2/5 :" output, with ANSI colour, CRLF and
+// surrounding non-build text, in UTF-8 (with or without a byte order mark)
+// or UTF-16 with a byte order mark, as PowerShell writes it. Parsing
+// streams: memory grows with the number of vertices, not with the number of
+// lines, and lines of any length are accepted.
 //
-// Parse detects the format; ParsePlain, ParseTTY, ParseRawJSON and
-// ParseLegacy read one format. Recorder accepts decoded SolveStatus values
-// from a live BuildKit stream.
+// Line prefixes of any shape (CI timestamps in any layout, logger and
+// runner tags, mixtures of them) are learned per file: the lines that carry
+// a build marker vote for the shape of what precedes it, and that shape is
+// stripped from every line; timestamps in it date the lines.
+//
+// A line's identity comes from its start. A carriage return inside a line
+// is part of it: what a build step prints after a CR stays that step's
+// output and can never become a progress line, and a line that begins with
+// a CR (a terminal overwrite) is never progress either.
+//
+// Progress that contradicts itself is merged by one rule: what the log says
+// about a vertex only ever adds to it. Its flags (completed, cached,
+// cancelled, failed) are set and never cleared, and its time is the largest
+// the log states for it. So a vertex DONE twice keeps the longer time, and
+// a vertex reported CACHED after it ran is cached and keeps the time it ran
+// (a cache hit that spent seconds loading layers keeps those seconds).
+// Durations and sizes that are negative, not finite or absurd (over
+// model.MaxDuration or model.MaxBytes) are dropped, never clamped.
+//
+// Parse and ParseAll detect the format; ParsePlain, ParseTTY, ParseRawJSON
+// and ParseLegacy read one format. A log can hold several builds: Parse
+// returns the last, ParseAll all of them. Recorder accepts decoded
+// SolveStatus values from a live BuildKit stream.
 package parse
 
 import (
@@ -19,7 +40,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 	"unicode/utf8"
 
 	"github.com/buildstats/buildstats/parse/model"
@@ -43,9 +63,25 @@ type Options struct {
 }
 
 // Parse reads a build log in any supported format and returns the build.
+// When the log holds several builds (a CI retry, a script that builds
+// twice) it returns the last one; its LogBuilds field says how many there
+// were, and ParseAll returns them all.
 // It returns an error wrapping ErrNotBuildLog when the input is not a build
 // log, and the I/O error (with what was parsed so far) when reading fails.
 func Parse(r io.Reader, opts Options) (*model.Build, error) {
+	return last(ParseAll(r, opts))
+}
+
+// ParseAll reads a build log like Parse and returns every build it holds,
+// in the order the log shows them, each with LogIndex (1-based) and
+// LogBuilds set. A log with one build gives a slice of one. On error the
+// builds parsed so far are returned with it (none for ErrNotBuildLog).
+//
+// A new build begins where the log starts over: vertex numbers restart at
+// #1 (plain), the tty header's timer goes back or follows a FINISHED frame,
+// the legacy builder sends a build context again or its step numbers
+// restart, rawjson resumes after a build's closing error.
+func ParseAll(r io.Reader, opts Options) ([]*model.Build, error) {
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(r)
 	defer func() {
@@ -65,15 +101,41 @@ func Parse(r io.Reader, opts Options) (*model.Build, error) {
 	}
 	switch format {
 	case model.FormatPlain:
-		return ParsePlain(br)
+		return parsePlainAll(br)
 	case model.FormatTTY:
-		return ParseTTY(br)
+		return parseTTYAll(br)
 	case model.FormatRawJSON:
-		return ParseRawJSON(br)
+		return parseRawJSONAll(br)
 	case model.FormatLegacy:
-		return ParseLegacy(br)
+		return parseLegacyAll(br)
 	}
 	return nil, fmt.Errorf("unknown input format %q (want tty, plain, rawjson or legacy)", format)
+}
+
+// last returns the last build of a ParseAll result.
+func last(builds []*model.Build, err error) (*model.Build, error) {
+	if len(builds) == 0 {
+		return nil, err
+	}
+	return builds[len(builds)-1], err
+}
+
+// numberBuilds drops the empty builds a log's noise can open (no vertex, no
+// error) unless nothing else is left, and numbers the rest.
+func numberBuilds(all []*model.Build) []*model.Build {
+	kept := all[:0:0]
+	for _, b := range all {
+		if len(b.Vertices) > 0 || b.Error != "" {
+			kept = append(kept, b)
+		}
+	}
+	if len(kept) == 0 && len(all) > 0 {
+		kept = all[len(all)-1:]
+	}
+	for i, b := range kept {
+		b.LogIndex, b.LogBuilds = i+1, len(kept)
+	}
+	return kept
 }
 
 // Detect picks the format of a build log from its first bytes. It counts the
@@ -83,22 +145,21 @@ func Detect(head []byte) (model.Format, error) {
 	if len(bytes.TrimSpace(head)) == 0 {
 		return "", fmt.Errorf("%w: the input is empty", ErrNotBuildLog)
 	}
+	head = decodeHead(head)
 	if looksBinary(head) {
 		return "", fmt.Errorf("%w: the input is binary data", ErrNotBuildLog)
 	}
 	var votes = map[model.Format]int{}
-	var scratch []byte
-	rest := head
-	for len(rest) > 0 {
-		var line []byte
-		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-			line, rest = rest[:i], rest[i+1:]
-		} else {
-			line, rest = rest, nil
+	src := newLineSource(bytes.NewReader(head), maxKeptLine)
+	for {
+		l, err := src.next()
+		if err != nil {
+			break
 		}
-		line = cleanLine(line, &scratch)
-		line, _ = stripPrefixes(line)
-		if f := lineFormat(line); f != "" {
+		if l.overwritten {
+			continue
+		}
+		if f := lineFormat(l.text); f != "" {
 			votes[f]++
 		}
 	}
@@ -155,25 +216,4 @@ func looksBinary(b []byte) bool {
 		sample = sample[size:]
 	}
 	return bad > len(b[:min(len(b), 8<<10)])/10
-}
-
-// eachLine feeds fn every line of r with terminal and CI decoration removed,
-// and the line's CI timestamp if it had one. line is only valid during fn.
-func eachLine(r io.Reader, fn func(line []byte, ts time.Time)) error {
-	lr := newLineReader(r, maxKeptLine)
-	var scratch []byte
-	for {
-		raw, err := lr.next()
-		if err == io.EOF {
-			return nil
-		}
-		if raw != nil {
-			line := cleanLine(raw, &scratch)
-			line, ts := stripPrefixes(line)
-			fn(line, ts)
-		}
-		if err != nil {
-			return fmt.Errorf("reading build log: %w", err)
-		}
-	}
 }

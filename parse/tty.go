@@ -2,6 +2,7 @@ package parse
 
 import (
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,25 +18,47 @@ import (
 //	 => => transferring context: 392B                           0.0s
 //
 // Captures that contain every redraw frame are fine: each frame restates
-// every vertex, and the last state of each vertex wins.
+// every vertex, and the last state of each vertex wins. It returns the last
+// build when the log holds several (see ParseAll).
 func ParseTTY(r io.Reader) (*model.Build, error) {
-	d := &ttyDecoder{t: newTracker(model.FormatTTY)}
-	err := eachLine(r, func(line []byte, ts time.Time) { d.line(string(line), ts) })
+	return last(parseTTYAll(r))
+}
+
+func parseTTYAll(r io.Reader) ([]*model.Build, error) {
+	d := newTTYDecoder()
+	err := eachLine(r, d.line)
+	d.out = append(d.out, d.finish())
+	return numberBuilds(d.out), err
+}
+
+func newTTYDecoder() *ttyDecoder {
+	return &ttyDecoder{t: newTracker(model.FormatTTY), byName: map[string]*vstate{}, cutIndex: map[string][]*vstate{}}
+}
+
+func (d *ttyDecoder) finish() *model.Build {
+	t := d.t
 	if d.finished {
-		for _, s := range d.t.order {
+		for _, s := range t.order {
 			s.v.Completed = true
 		}
+		t.ended = true
+	} else if d.headers == 0 && t.allCompleted() {
+		// Pasted vertex lines without the header: judge by what they show.
+		t.ended = t.exportDone() || t.lastStepEnds()
 	}
-	b := d.t.finish()
+	if d.counted > 0 && d.done < d.counted && !d.finished {
+		t.ended = false
+	}
+	b := t.finish()
 	for _, v := range b.Vertices {
 		if v.Error == ttyFailed && b.Error != "" {
 			v.Error = b.Error
-			if m := exitCodeRE.FindStringSubmatch(b.Error); m != nil {
-				v.ExitCode, _ = strconv.Atoi(m[1])
+			if c := exitCode(b.Error); c != 0 {
+				v.ExitCode = c
 			}
 		}
 	}
-	return b, err
+	return b
 }
 
 // ttyFailed stands in for a vertex error until the summary line gives the
@@ -44,24 +67,37 @@ const ttyFailed = "failed"
 
 type ttyDecoder struct {
 	t        *tracker
+	out      []*model.Build
 	cur      *vstate // vertex whose sub-lines follow
 	finished bool
-	// frameOutput marks vertices whose "=> => #" output was already reset in
-	// the current frame: each frame redraws the visible output window.
-	frameOutput map[*vstate]bool
-	nextKey     int
+	headers  int
+	lastTime time.Duration // the last header's timer
+	// done and counted are the last header's "(done/counted)".
+	done, counted int
+	// frame counts headers; outputFrame on a vertex says in which frame
+	// its "=> => #" output window was last reset: each frame redraws it.
+	frame   int
+	outSeen map[*vstate]int
+	// byName finds vertices without an [n/m] position by name; cutIndex
+	// by the first bytes of the name, for names the display cut.
+	byName   map[string]*vstate
+	cutIndex map[string][]*vstate
+	nextKey  int
 }
 
-func (d *ttyDecoder) line(line string, ts time.Time) {
+func (d *ttyDecoder) line(l *srcLine) {
+	if l.overwritten {
+		return
+	}
+	line, ts := string(l.text), l.ts
 	trimmed := strings.TrimLeft(line, " \t")
 	switch {
 	case strings.HasPrefix(trimmed, "[+] "):
-		d.t.stamp(ts)
-		d.header(trimmed)
+		d.header(trimmed, ts)
 		return
 	case strings.HasPrefix(trimmed, "=> => "):
 		d.t.stamp(ts)
-		d.subLine(trimmed[len("=> => "):])
+		d.subLine(trimmed[len("=> => "):], ts)
 		return
 	case strings.HasPrefix(trimmed, "=> "):
 		d.t.stamp(ts)
@@ -74,22 +110,37 @@ func (d *ttyDecoder) line(line string, ts time.Time) {
 }
 
 // header parses "[+] Building 11.7s (8/8) FINISHED   docker:default".
-func (d *ttyDecoder) header(s string) {
+func (d *ttyDecoder) header(s string, ts time.Time) {
 	fields := strings.Fields(s)
 	if len(fields) < 3 || fields[1] != "Building" {
 		return
 	}
-	// A new frame begins: output windows will be redrawn.
-	d.frameOutput = map[*vstate]bool{}
+	dur, hasDur := parseSeconds([]byte(fields[2]))
+	finished := slices.Contains(fields[3:], "FINISHED")
+	// A new build: the timer went back, or a running frame follows a
+	// finished one (a repeated final frame is the same build).
+	if d.headers > 0 && len(d.t.order) > 0 && (d.finished && (!finished || hasDur && dur < d.lastTime) || hasDur && dur+time.Second < d.lastTime) {
+		d.out = append(d.out, d.finish())
+		*d = ttyDecoder{t: newTracker(model.FormatTTY), out: d.out, byName: map[string]*vstate{}, cutIndex: map[string][]*vstate{}}
+	}
+	d.t.stamp(ts)
+	d.headers++
+	d.frame++
 	d.cur = nil
-	if dur, ok := parseSeconds([]byte(fields[2])); ok {
-		d.t.b.Duration, d.t.b.HasDuration = dur, true
+	if hasDur {
+		d.lastTime = dur
+		if !d.t.b.HasDuration || dur >= d.t.b.Duration {
+			d.t.b.Duration, d.t.b.HasDuration = dur, true
+		}
 	}
 	for _, f := range fields[3:] {
 		switch {
 		case f == "FINISHED":
 			d.finished = true
 		case strings.HasPrefix(f, "(") && strings.HasSuffix(f, ")"):
+			if a, b, ok := parsePosition(f[1 : len(f)-1]); ok {
+				d.done, d.counted = a, b
+			}
 		default:
 			d.t.b.Builder = f
 		}
@@ -141,24 +192,25 @@ func (d *ttyDecoder) vertexLine(s string, ts time.Time) {
 	}
 	s2 := d.vertexFor(text, cut)
 	v := s2.v
+	s2.stamp(ts)
 	if !ts.IsZero() && v.Started.IsZero() {
 		v.Started = ts
 	}
 	if hasDur {
-		v.Duration, v.HasDuration = dur, true
+		d.t.setDuration(s2, dur)
 		if !ts.IsZero() {
 			v.Ended = ts
 		}
 	}
 	if cached {
-		v.Cached, v.Completed = true, true
+		d.t.cached(s2)
 	}
 	if canceled {
-		v.Canceled, v.Completed = true, true
+		d.t.cancel(s2)
 	}
 	if failed && v.Error == "" {
 		// The tty shows only that it failed; the error text follows in the
-		// summary and is attached in finishTTY.
+		// summary and is attached in finish.
 		d.t.setError(s2, ttyFailed)
 	}
 	d.cur = s2
@@ -166,7 +218,9 @@ func (d *ttyDecoder) vertexLine(s string, ts time.Time) {
 
 // vertexFor finds or creates the vertex a tty line names. Dockerfile steps
 // are keyed by their [stage n/m] label, which survives truncation; other
-// vertices by name, matching a cut name against its full form.
+// vertices by name, matching a cut name against its full form (the
+// display cuts names to the terminal's width, at a length that changes
+// with the width of the timer).
 func (d *ttyDecoder) vertexFor(name string, cut bool) *vstate {
 	var probe model.Vertex
 	ApplyName(&probe, name)
@@ -179,59 +233,70 @@ func (d *ttyDecoder) vertexFor(name string, cut bool) *vstate {
 		return s
 	}
 	if probe.Total == 0 {
-		for _, s := range d.t.order {
-			n := s.v.Name
-			if s.v.Total > 0 {
-				continue
-			}
-			if (cut && strings.HasPrefix(n, name)) || (s.v.NameTruncated && strings.HasPrefix(name, n)) {
-				d.rename(s, name, cut)
-				return s
+		if s, ok := d.byName[name]; ok {
+			d.rename(s, name, cut)
+			return s
+		}
+		// A name cut at another length: compare with recent vertices that
+		// share its first bytes, a bounded number of them.
+		cands := d.cutIndex[cutKey(name)]
+		for i, n := len(cands)-1, 0; i >= 0 && n < nameScan; i, n = i-1, n+1 {
+			c := cands[i]
+			cn := c.v.Name
+			if (cut && strings.HasPrefix(cn, name)) || (c.v.NameTruncated && strings.HasPrefix(name, cn)) {
+				d.rename(c, name, cut)
+				d.byName[name] = c
+				return c
 			}
 		}
 	}
 	s := d.t.add(key)
 	d.nextKey++
-	ApplyName(s.v, name)
-	s.v.ID = "v" + strconv.Itoa(d.nextKey)
 	s.v.NameTruncated = cut
+	d.t.named(s, name)
+	s.v.ID = "v" + strconv.Itoa(d.nextKey)
+	if probe.Total == 0 {
+		d.byName[name] = s
+		k := cutKey(name)
+		d.cutIndex[k] = append(d.cutIndex[k], s)
+	}
 	return s
 }
 
 // rename keeps the longest form of a name seen across frames.
 func (d *ttyDecoder) rename(s *vstate, name string, cut bool) {
-	if len(name) > len(s.v.Name) || (s.v.NameTruncated && !cut) {
-		ApplyName(s.v, name)
+	if len(name) > len(s.v.Name) || (s.v.NameTruncated && !cut && len(name) >= len(s.v.Name)) {
 		s.v.NameTruncated = cut
+		d.t.named(s, name)
 	}
 }
 
-func (d *ttyDecoder) subLine(s string) {
+func (d *ttyDecoder) subLine(s string, ts time.Time) {
 	if d.cur == nil {
 		return
 	}
+	d.cur.stamp(ts)
 	if out, ok := strings.CutPrefix(s, "# "); ok || s == "#" {
-		if d.frameOutput == nil {
-			d.frameOutput = map[*vstate]bool{}
+		if d.outSeen == nil {
+			d.outSeen = map[*vstate]int{}
 		}
-		if !d.frameOutput[d.cur] {
+		if d.outSeen[d.cur] != d.frame {
+			// Each frame redraws the output window: start it over, but
+			// keep the error lines seen in earlier frames.
 			d.cur.resetOutput()
-			d.frameOutput[d.cur] = true
+			d.outSeen[d.cur] = d.frame
 		}
+		lines := d.cur.v.OutputLines
 		d.cur.addOutput([]byte(out))
+		d.cur.v.OutputLines = max(lines, d.cur.tailLen())
 		return
 	}
 	text, dur, _, _ := splitTimer(s)
 	st := parseStatusText(text)
 	st.duration = dur
-	switch {
-	case strings.HasPrefix(st.name, "writing image "):
-		d.t.b.ImageID = strings.TrimPrefix(st.name, "writing image ")
-	case strings.HasPrefix(st.name, "naming to "):
-		addImageName(d.t.b, strings.TrimPrefix(st.name, "naming to "))
-	}
+	d.t.exportFact(st.name)
 	if st.hasBytes {
 		st.done = st.done || st.total == 0 || st.current == st.total
-		d.cur.v.SetTransfer(model.Transfer{Name: st.name, Bytes: st.current, Total: st.total, Duration: st.duration, Done: st.done})
+		d.cur.setTransfer(model.Transfer{Name: st.name, Bytes: st.current, Total: st.total, Duration: st.duration, Done: st.done})
 	}
 }
