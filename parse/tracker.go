@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"bytes"
 	"math"
 	"regexp"
 	"slices"
@@ -49,6 +50,11 @@ type vstate struct {
 	// xfer indexes v.Transfers by name once a vertex has many.
 	xfer map[string]int
 	errs *errLines
+	// spill holds output lines that left the tail and were not yet looked
+	// at for errors, '\n'-separated: a step that succeeds never has its
+	// output scanned. spilled is the tracker's count of all spilled bytes.
+	spill []byte
+	pool  *spillPool
 	// ran is the longest the vertex is known to have been running (its
 	// last output offset, or the span of CI timestamps on its lines): a
 	// lower bound for a vertex the log never states a time for.
@@ -72,15 +78,70 @@ func (s *vstate) addOutput(line []byte) {
 	if r.next == len(r.lines) && len(r.lines) < model.OutputTailLines {
 		r.lines = append(r.lines, nil)
 	}
+	if r.n == model.OutputTailLines {
+		s.spillLine(r.lines[r.next])
+	}
 	r.lines[r.next] = append(r.lines[r.next][:0], line...)
 	r.next = (r.next + 1) % model.OutputTailLines
 	if r.n < model.OutputTailLines {
 		r.n++
 	}
 	s.v.OutputLines++
-	if errorish(line) {
-		s.addErrorLine(line)
+}
+
+// Bounds of the output kept for error lines before it is scanned.
+const (
+	spillMax    = 256 << 10 // one vertex
+	spillBudget = 16 << 20  // all vertices of a build
+)
+
+// spillPool counts the spilled bytes of a build's vertices and keeps the
+// buffers of vertices that finished for the next ones.
+type spillPool struct {
+	bytes int
+	free  [][]byte
+}
+
+// spillLine keeps a line leaving the tail until the vertex's outcome is
+// known; past the bounds, the kept lines are scanned now.
+func (s *vstate) spillLine(line []byte) {
+	if s.spill == nil && s.pool != nil && len(s.pool.free) > 0 {
+		n := len(s.pool.free) - 1
+		s.spill, s.pool.free = s.pool.free[n][:0], s.pool.free[:n]
 	}
+	s.spill = append(append(s.spill, line...), '\n')
+	if s.pool != nil {
+		s.pool.bytes += len(line) + 1
+	}
+	if len(s.spill) > spillMax || s.pool != nil && s.pool.bytes > spillBudget {
+		s.scanSpill()
+	}
+}
+
+// scanSpill looks for error lines in the spilled output and forgets it.
+func (s *vstate) scanSpill() {
+	rest := s.spill
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, '\n')
+		if errorish(rest[:i]) {
+			s.addErrorLine(rest[:i])
+		}
+		rest = rest[i+1:]
+	}
+	s.dropSpill()
+}
+
+func (s *vstate) dropSpill() {
+	if s.spill == nil {
+		return
+	}
+	if s.pool != nil {
+		s.pool.bytes -= len(s.spill)
+		if len(s.pool.free) < 4 {
+			s.pool.free = append(s.pool.free, s.spill[:0])
+		}
+	}
+	s.spill = nil
 }
 
 func (s *vstate) addErrorLine(line []byte) {
@@ -110,13 +171,28 @@ func (s *vstate) addErrorLine(line []byte) {
 
 // dropErrorLines forgets error lines of a vertex that finished well: the
 // lines a successful step printed are not an error.
-func (s *vstate) dropErrorLines() { s.errs = nil }
+func (s *vstate) dropErrorLines() {
+	s.errs = nil
+	s.dropSpill()
+}
 
 func (s *vstate) tailLen() int {
 	if s.tail == nil {
 		return 0
 	}
 	return s.tail.n
+}
+
+// spillTail moves the tail's lines to the spill, for a display that
+// redraws its output window.
+func (s *vstate) spillTail() {
+	if r := s.tail; r != nil {
+		const size = model.OutputTailLines
+		start := (r.next - r.n + size) % size
+		for i := 0; i < r.n; i++ {
+			s.spillLine(r.lines[(start+i)%size])
+		}
+	}
 }
 
 func (s *vstate) resetOutput() {
@@ -127,17 +203,26 @@ func (s *vstate) resetOutput() {
 
 func (s *vstate) flushOutput() {
 	s.v.Output = nil
+	keepErrors := s.v.Error != "" || s.v.Canceled || !s.v.Completed
+	if keepErrors {
+		s.scanSpill()
+	}
 	if r := s.tail; r != nil && r.n > 0 {
 		const size = model.OutputTailLines
 		s.v.Output = make([]string, 0, r.n)
 		start := (r.next - r.n + size) % size
 		for i := 0; i < r.n; i++ {
-			s.v.Output = append(s.v.Output, string(r.lines[(start+i)%size]))
+			line := r.lines[(start+i)%size]
+			s.v.Output = append(s.v.Output, string(line))
+			if keepErrors && errorish(line) {
+				s.addErrorLine(line)
+			}
 		}
 	}
 	s.tail = nil
+	s.dropSpill()
 	v := s.v
-	if e := s.errs; e != nil && (v.Error != "" || v.Canceled || !v.Completed) {
+	if e := s.errs; e != nil && keepErrors {
 		v.ErrorLines = make([]string, 0, len(e.first)+len(e.last))
 		v.ErrorLines = append(v.ErrorLines, e.first...)
 		v.ErrorLines = append(v.ErrorLines, e.last[e.next:]...)
@@ -233,6 +318,8 @@ type tracker struct {
 	anyFailed bool
 	// lastStep is the Dockerfile step named last.
 	lastStep *vstate
+	// spills counts the output bytes all vertices hold for error lines.
+	spills spillPool
 }
 
 func newTracker(f model.Format) *tracker {
@@ -251,7 +338,7 @@ func (t *tracker) get(key string) (*vstate, bool) {
 }
 
 func (t *tracker) add(key string) *vstate {
-	s := &vstate{v: &model.Vertex{ID: key}}
+	s := &vstate{v: &model.Vertex{ID: key}, pool: &t.spills}
 	t.byKey[key] = s
 	t.order = append(t.order, s)
 	return s

@@ -36,6 +36,7 @@ func newTTYDecoder() *ttyDecoder {
 }
 
 func (d *ttyDecoder) finish() *model.Build {
+	d.flushWindows()
 	t := d.t
 	if d.finished {
 		for _, s := range t.order {
@@ -74,10 +75,10 @@ type ttyDecoder struct {
 	lastTime time.Duration // the last header's timer
 	// done and counted are the last header's "(done/counted)".
 	done, counted int
-	// frame counts headers; outputFrame on a vertex says in which frame
-	// its "=> => #" output window was last reset: each frame redraws it.
+	// frame counts headers; windows hold each vertex's "=> => #" output
+	// window as the last frame showed it.
 	frame   int
-	outSeen map[*vstate]int
+	windows map[*vstate]*ttyWindow
 	// byName finds vertices without an [n/m] position by name; cutIndex
 	// by the first bytes of the name, for names the display cut.
 	byName   map[string]*vstate
@@ -91,6 +92,9 @@ func (d *ttyDecoder) line(l *srcLine) {
 	}
 	line, ts := string(l.text), l.ts
 	trimmed := strings.TrimLeft(line, " \t")
+	if !strings.HasPrefix(trimmed, "=> ") && !strings.HasPrefix(trimmed, "[+] ") {
+		d.flushWindows() // the frames are over
+	}
 	switch {
 	case strings.HasPrefix(trimmed, "[+] "):
 		d.header(trimmed, ts)
@@ -222,6 +226,14 @@ func (d *ttyDecoder) vertexLine(s string, ts time.Time) {
 // display cuts names to the terminal's width, at a length that changes
 // with the width of the timer).
 func (d *ttyDecoder) vertexFor(name string, cut bool) *vstate {
+	if s, ok := d.byName[name]; ok {
+		// Every frame restates every vertex: the same text is the same
+		// vertex, without parsing its label again.
+		if s.v.NameTruncated && !cut {
+			d.rename(s, name, cut)
+		}
+		return s
+	}
 	var probe model.Vertex
 	ApplyName(&probe, name)
 	key := name
@@ -230,13 +242,10 @@ func (d *ttyDecoder) vertexFor(name string, cut bool) *vstate {
 	}
 	if s, ok := d.t.get(key); ok {
 		d.rename(s, name, cut)
+		d.byName[name] = s
 		return s
 	}
 	if probe.Total == 0 {
-		if s, ok := d.byName[name]; ok {
-			d.rename(s, name, cut)
-			return s
-		}
 		// A name cut at another length: compare with recent vertices that
 		// share its first bytes, a bounded number of them.
 		cands := d.cutIndex[cutKey(name)]
@@ -255,8 +264,8 @@ func (d *ttyDecoder) vertexFor(name string, cut bool) *vstate {
 	s.v.NameTruncated = cut
 	d.t.named(s, name)
 	s.v.ID = "v" + strconv.Itoa(d.nextKey)
+	d.byName[name] = s
 	if probe.Total == 0 {
-		d.byName[name] = s
 		k := cutKey(name)
 		d.cutIndex[k] = append(d.cutIndex[k], s)
 	}
@@ -277,18 +286,7 @@ func (d *ttyDecoder) subLine(s string, ts time.Time) {
 	}
 	d.cur.stamp(ts)
 	if out, ok := strings.CutPrefix(s, "# "); ok || s == "#" {
-		if d.outSeen == nil {
-			d.outSeen = map[*vstate]int{}
-		}
-		if d.outSeen[d.cur] != d.frame {
-			// Each frame redraws the output window: start it over, but
-			// keep the error lines seen in earlier frames.
-			d.cur.resetOutput()
-			d.outSeen[d.cur] = d.frame
-		}
-		lines := d.cur.v.OutputLines
-		d.cur.addOutput([]byte(out))
-		d.cur.v.OutputLines = max(lines, d.cur.tailLen())
+		d.windowLine(d.cur, out)
 		return
 	}
 	text, dur, _, _ := splitTimer(s)
@@ -299,4 +297,67 @@ func (d *ttyDecoder) subLine(s string, ts time.Time) {
 		st.done = st.done || st.total == 0 || st.current == st.total
 		d.cur.setTransfer(model.Transfer{Name: st.name, Bytes: st.current, Total: st.total, Duration: st.duration, Done: st.done})
 	}
+}
+
+// ttyWindow is the output window the display shows under a running vertex:
+// its last few lines, redrawn in every frame and scrolling as lines come.
+type ttyWindow struct {
+	lines []string
+	frame int // the frame that last drew it
+	pos   int // lines of it the current frame has drawn
+}
+
+// windowLine takes one "=> => # line" of a frame. Lines that scrolled out
+// of the window since the last frame, and lines no frame will show again,
+// go to the vertex's output once each, so redraws are not counted twice.
+func (d *ttyDecoder) windowLine(s *vstate, line string) {
+	if d.windows == nil {
+		d.windows = map[*vstate]*ttyWindow{}
+	}
+	w := d.windows[s]
+	if w == nil {
+		w = &ttyWindow{frame: -1}
+		d.windows[s] = w
+	}
+	if w.frame != d.frame {
+		// The first line of a new frame: what stood above it scrolled out.
+		w.frame, w.pos = d.frame, 0
+		p := slices.Index(w.lines, line)
+		if p < 0 {
+			p = len(w.lines)
+		}
+		for _, gone := range w.lines[:p] {
+			s.addOutput([]byte(gone))
+		}
+		w.lines = append(w.lines[:0], w.lines[p:]...)
+	}
+	if w.pos < len(w.lines) && w.lines[w.pos] == line {
+		w.pos++
+		return
+	}
+	// A line the last frame did not show: the rest of the old window is
+	// replaced.
+	for _, gone := range w.lines[w.pos:] {
+		s.addOutput([]byte(gone))
+	}
+	w.lines = append(w.lines[:w.pos], line)
+	w.pos++
+	if len(w.lines) > 64 { // a window is a few lines; bound a hostile one
+		s.addOutput([]byte(w.lines[0]))
+		w.lines = w.lines[1:]
+		w.pos--
+	}
+}
+
+// flushWindows sends what the windows still show to the output.
+func (d *ttyDecoder) flushWindows() {
+	if len(d.windows) == 0 {
+		return
+	}
+	for s, w := range d.windows {
+		for _, line := range w.lines {
+			s.addOutput([]byte(line))
+		}
+	}
+	d.windows = nil
 }
