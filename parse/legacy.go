@@ -123,7 +123,8 @@ func (d *legacyDecoder) line(l *srcLine) {
 		switch {
 		case !l.overwritten && d.closesContainer(trimmed):
 			d.t.stamp(ts)
-			d.container, d.pendingErr = "", ""
+			d.keepPending()
+			d.container = ""
 			return
 		case !l.overwritten && d.pendingErr != "" && (strings.HasPrefix(line, "Step ") && isLegacyStep(raw) || strings.HasPrefix(line, "Sending build context")):
 			// The failed build ended; this line begins the next one.
@@ -137,6 +138,7 @@ func (d *legacyDecoder) line(l *srcLine) {
 				}
 			}
 			if d.cur != nil && trimmed != "" {
+				d.keepPending()
 				d.cur.addOutput(raw)
 				d.cur.stamp(ts)
 				d.t.stamp(ts)
@@ -220,6 +222,15 @@ func (d *legacyDecoder) line(l *srcLine) {
 		d.cur.stamp(ts)
 		d.t.stamp(ts)
 	}
+}
+
+// keepPending turns an error line that more output followed into output:
+// the step printed it and went on.
+func (d *legacyDecoder) keepPending() {
+	if d.pendingErr != "" && d.cur != nil {
+		d.cur.addOutput([]byte(d.pendingErr))
+	}
+	d.pendingErr = ""
 }
 
 // fail records the build's error on the running step and the build.
