@@ -161,6 +161,9 @@ func Detect(head []byte) (model.Format, error) {
 		}
 		if f := lineFormat(l.text); f != "" {
 			votes[f]++
+			if f == model.FormatTTY && bytes.Contains(l.text, []byte("[+] Building ")) {
+				votes[f] += 100 // a tty header outweighs "#0 0.1" lines in its error box
+			}
 		}
 	}
 	if votes[model.FormatRawJSON] > 0 {
@@ -195,7 +198,10 @@ func lineFormat(line []byte) model.Format {
 	case bytes.HasPrefix(line, []byte("Sending build context to Docker daemon")):
 		return model.FormatLegacy
 	}
-	if _, rest, ok := cutVertexNumber(line); ok && len(rest) > 0 {
+	if n, rest, ok := cutVertexNumber(line); ok && len(rest) > 0 {
+		if _, isOutput := logOffset(rest); n == 0 && isOutput {
+			return "" // "#0 0.074 text": an older CLI's error box, any format
+		}
 		return model.FormatPlain
 	}
 	return ""

@@ -99,8 +99,12 @@ func (d *plainDecoder) line(l *srcLine) {
 	// the time offset is what the step printed, whatever it looks like.
 	if off, ok := logOffset(rest); ok {
 		if !seen {
-			t.b.BeganMidBuild = t.b.BeganMidBuild || len(t.order) == 0
-			return
+			if !d.unnamedOnly() {
+				return // output never makes a vertex once the log named one
+			}
+			// The log begins inside this vertex: its name line is missing.
+			t.b.BeganMidBuild = true
+			s = d.create(num)
 		}
 		s.stamp(ts)
 		s.addOutput(rest[off:])
@@ -108,6 +112,9 @@ func (d *plainDecoder) line(l *srcLine) {
 		return
 	}
 	if !seen {
+		if len(t.order) == 0 && num > 2 {
+			t.b.BeganMidBuild = true // a build's first vertex is #1
+		}
 		s = d.create(num)
 	}
 	v := s.v
@@ -178,6 +185,12 @@ func (d *plainDecoder) line(l *srcLine) {
 		return
 	}
 	plainStatus(t, s, text)
+}
+
+// unnamedOnly reports whether no vertex of the build has a name yet: the
+// log began inside a vertex.
+func (d *plainDecoder) unnamedOnly() bool {
+	return d.t.namedCount == 0
 }
 
 // restarts reports whether a name line for a finished vertex number starts

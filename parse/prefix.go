@@ -317,6 +317,18 @@ func looseTime(p []byte) (time.Time, bool) {
 				n++
 			}
 			num := p[i : i+n]
+			// Elapsed seconds: "[  650.10s]".
+			if j := i + n; hour < 0 && year < 0 && j+2 < len(p) && p[j] == '.' && isDigit(p[j+1]) {
+				k := j + 1
+				for k < len(p) && isDigit(p[k]) {
+					k++
+				}
+				if k < len(p) && p[k] == 's' && (k+1 == len(p) || !isAlnum(p[k+1])) {
+					if d := offsetDuration(p[i:k]); d >= 0 {
+						return time.Date(noDate, 1, 1, 0, 0, 0, 0, time.UTC).Add(d), true
+					}
+				}
+			}
 			switch {
 			case n == 4 && i+n < len(p) && (p[i+n] == '-' || p[i+n] == '/') && digitsAt(p, i+5, 2) && i+7 < len(p) && p[i+7] == p[i+4] && digitsAt(p, i+8, 2):
 				year, month, day = atoiN(num), atoiN(p[i+5:i+7]), atoiN(p[i+8:i+10])

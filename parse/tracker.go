@@ -318,6 +318,8 @@ type tracker struct {
 	anyFailed bool
 	// lastStep is the Dockerfile step named last.
 	lastStep *vstate
+	// namedCount counts the vertices that have a name.
+	namedCount int
 	// spills counts the output bytes all vertices hold for error lines.
 	spills spillPool
 }
@@ -353,6 +355,9 @@ func (t *tracker) getOrAdd(key string) *vstate {
 
 // named sets a vertex's name and indexes it for findByName.
 func (t *tracker) named(s *vstate, name string) {
+	if s.v.Name == "" {
+		t.namedCount++
+	}
 	ApplyName(s.v, name)
 	if s.v.Total > 0 {
 		t.lastStep = s
@@ -573,6 +578,12 @@ func (t *tracker) commonLine(line string) bool {
 // receive status: rpc error ..."), a push or export that fails, a base
 // image or named context that cannot be found, a cancelled build.
 func summaryError(s string) (string, bool) {
+	// compose and bake name the target: "target web: failed to solve: ...".
+	if t, ok := strings.CutPrefix(s, "target "); ok {
+		if i := strings.Index(t, ": "); i > 0 && !strings.ContainsAny(t[:i], " \t") {
+			s = t[i+2:]
+		}
+	}
 	rest := s
 	if len(rest) > 7 && strings.EqualFold(rest[:7], "error: ") {
 		rest = rest[7:]

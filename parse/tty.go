@@ -36,6 +36,10 @@ func newTTYDecoder() *ttyDecoder {
 }
 
 func (d *ttyDecoder) finish() *model.Build {
+	if d.pending != "" {
+		d.vertexLine(d.pending, time.Time{})
+		d.pending = ""
+	}
 	d.flushWindows()
 	t := d.t
 	if d.finished {
@@ -43,7 +47,19 @@ func (d *ttyDecoder) finish() *model.Build {
 			s.v.Completed = true
 		}
 		t.ended = true
-	} else if d.headers == 0 && t.allCompleted() {
+	} else {
+		// No FINISHED frame: a vertex is still running when the last frame
+		// showed its output window, or its timer was still growing; the
+		// others had finished (the display stops their timers).
+		for _, s := range t.order {
+			seen := d.seen[s]
+			if seen == nil || seen.running(d.frame) {
+				continue
+			}
+			s.v.Completed = true
+		}
+	}
+	if !d.finished && d.headers == 0 && t.allCompleted() {
 		// Pasted vertex lines without the header: judge by what they show.
 		t.ended = t.exportDone() || t.lastStepEnds()
 	}
@@ -84,6 +100,11 @@ type ttyDecoder struct {
 	byName   map[string]*vstate
 	cutIndex map[string][]*vstate
 	nextKey  int
+	// seen follows each vertex's timer from frame to frame.
+	seen map[*vstate]*ttySeen
+	// pending is a vertex line without a timer, which the next line may
+	// complete.
+	pending string
 }
 
 func (d *ttyDecoder) line(l *srcLine) {
@@ -92,7 +113,22 @@ func (d *ttyDecoder) line(l *srcLine) {
 	}
 	line, ts := string(l.text), l.ts
 	trimmed := strings.TrimLeft(line, " \t")
-	if !strings.HasPrefix(trimmed, "=> ") && !strings.HasPrefix(trimmed, "[+] ") {
+	isFrame := strings.HasPrefix(trimmed, "=> ") || strings.HasPrefix(trimmed, "[+] ")
+	if d.pending != "" {
+		// A vertex line without its timer, then a line that is not part of
+		// a frame: a log viewer broke the line (VS Code prefixes each chunk
+		// of output with a timestamp, wherever the chunk ends).
+		p := d.pending
+		d.pending = ""
+		if !isFrame && trimmed != "" {
+			if _, _, ok, _ := splitTimer(p + line); ok {
+				d.vertexLine(p+line, ts)
+				return
+			}
+		}
+		d.vertexLine(p, ts)
+	}
+	if !isFrame {
 		d.flushWindows() // the frames are over
 	}
 	switch {
@@ -105,7 +141,12 @@ func (d *ttyDecoder) line(l *srcLine) {
 		return
 	case strings.HasPrefix(trimmed, "=> "):
 		d.t.stamp(ts)
-		d.vertexLine(trimmed[len("=> "):], ts)
+		rest := trimmed[len("=> "):]
+		if _, _, ok, _ := splitTimer(rest); !ok {
+			d.pending = rest
+			return
+		}
+		d.vertexLine(rest, ts)
 		return
 	}
 	if d.t.commonLine(line) {
@@ -123,7 +164,11 @@ func (d *ttyDecoder) header(s string, ts time.Time) {
 	finished := slices.Contains(fields[3:], "FINISHED")
 	// A new build: the timer went back, or a running frame follows a
 	// finished one (a repeated final frame is the same build).
-	if d.headers > 0 && len(d.t.order) > 0 && (d.finished && (!finished || hasDur && dur < d.lastTime) || hasDur && dur+time.Second < d.lastTime) {
+	// A new build: a frame after a finished one (unless it repeats the
+	// final frame's timer), after the build's closing error, or whose
+	// timer went back.
+	started := len(d.t.order) > 0 || d.t.b.Error != ""
+	if d.headers > 0 && started && (d.finished && !(finished && hasDur && dur == d.lastTime) || d.t.b.Error != "" || hasDur && dur+time.Second < d.lastTime) {
 		d.out = append(d.out, d.finish())
 		*d = ttyDecoder{t: newTracker(model.FormatTTY), out: d.out, byName: map[string]*vstate{}, cutIndex: map[string][]*vstate{}}
 	}
@@ -205,6 +250,15 @@ func (d *ttyDecoder) vertexLine(s string, ts time.Time) {
 		if !ts.IsZero() {
 			v.Ended = ts
 		}
+	}
+	if d.seen == nil {
+		d.seen = map[*vstate]*ttySeen{}
+	}
+	if sn := d.seen[s2]; sn == nil {
+		d.seen[s2] = &ttySeen{frame: d.frame, timer: dur}
+	} else {
+		sn.grew = sn.frame != d.frame && dur > sn.timer
+		sn.frame, sn.timer = d.frame, dur
 	}
 	if cached {
 		d.t.cached(s2)
@@ -299,6 +353,20 @@ func (d *ttyDecoder) subLine(s string, ts time.Time) {
 	}
 }
 
+// ttySeen is what the frames showed of a vertex: its timer in the last
+// frame that showed it, and whether the timer grew into that frame.
+type ttySeen struct {
+	frame  int
+	timer  time.Duration
+	grew   bool
+	window int // the frame that last showed its output window
+}
+
+// running reports whether the last frame showed the vertex running.
+func (s *ttySeen) running(lastFrame int) bool {
+	return s.frame == lastFrame && (s.grew || s.window == lastFrame)
+}
+
 // ttyWindow is the output window the display shows under a running vertex:
 // its last few lines, redrawn in every frame and scrolling as lines come.
 type ttyWindow struct {
@@ -311,6 +379,9 @@ type ttyWindow struct {
 // of the window since the last frame, and lines no frame will show again,
 // go to the vertex's output once each, so redraws are not counted twice.
 func (d *ttyDecoder) windowLine(s *vstate, line string) {
+	if sn := d.seen[s]; sn != nil {
+		sn.window = d.frame
+	}
 	if d.windows == nil {
 		d.windows = map[*vstate]*ttyWindow{}
 	}
