@@ -45,6 +45,9 @@ type legacyDecoder struct {
 	// error only if nothing closes the container after it.
 	container  string
 	pendingErr string
+	// untotalled is set for old logs whose steps have no "/total";
+	// zeroBased when their first step is "Step 0".
+	untotalled, zeroBased bool
 }
 
 func (d *legacyDecoder) finish() *model.Build {
@@ -54,6 +57,18 @@ func (d *legacyDecoder) finish() *model.Build {
 	d.closeStep(time.Time{}, false)
 	if d.succeeded {
 		d.t.ended = true
+	}
+	if d.untotalled {
+		// The number of steps is the last one the log shows.
+		n := 0
+		for _, s := range d.t.order {
+			n = max(n, s.v.Index)
+		}
+		for _, s := range d.t.order {
+			if s.v.Index > 0 && s.v.Total == 0 {
+				s.v.Total = n
+			}
+		}
 	}
 	return d.t.finish()
 }
@@ -72,8 +87,24 @@ func isLegacyStep(line []byte) bool {
 	if sp < 0 {
 		return false
 	}
+	if _, ok := oldStepNumber(rest[:sp]); ok {
+		return true // Docker before 1.13: "Step 0 : FROM centos"
+	}
 	_, _, ok = parsePosition(string(rest[:sp]))
 	return ok
+}
+
+// oldStepNumber reads the bare step number old Docker versions print.
+func oldStepNumber(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 6 {
+		return 0, false
+	}
+	for _, c := range b {
+		if !isDigit(c) {
+			return 0, false
+		}
+	}
+	return atoiN(b), true
 }
 
 // legacyError recognises the lines the legacy builder ends a failed build
@@ -247,6 +278,18 @@ func (d *legacyDecoder) step(line string, ts time.Time) {
 	rest := strings.TrimPrefix(line, "Step ")
 	pos, instr, _ := strings.Cut(rest, " : ")
 	idx, total, _ := parsePosition(pos)
+	if n, ok := oldStepNumber([]byte(pos)); ok {
+		// Docker before 1.13 numbered steps from 0 and printed no total:
+		// the total is set when the build ends.
+		if len(d.t.order) == 0 || d.lastIndex == 0 && n == 0 {
+			d.zeroBased = n == 0
+		}
+		idx, total = n, 0
+		if d.zeroBased {
+			idx++
+		}
+		d.untotalled = true
+	}
 	if idx <= d.lastIndex || d.succeeded || d.t.b.Error != "" {
 		d.newBuild() // step numbers restart: the next build
 	}

@@ -91,6 +91,10 @@ func (l *lineReader) next() ([]byte, error) {
 // a build step printed after a CR is output, never a new progress line. It
 // returns text that may alias scratch (owned by the caller).
 func cleanLine(line []byte, scratch *[]byte) []byte {
+	if bytes.IndexByte(line, 0xe2) >= 0 && bytes.Contains(line, escGlyph) {
+		// A log copied from GitHub's web view shows ESC as "␛".
+		line = bytes.ReplaceAll(line, escGlyph, []byte("\x1b["))
+	}
 	if bytes.IndexByte(line, 0x1b) >= 0 {
 		*scratch = stripANSI((*scratch)[:0], line)
 		line = *scratch
@@ -100,6 +104,10 @@ func cleanLine(line []byte, scratch *[]byte) []byte {
 	}
 	return line
 }
+
+// escGlyph is U+241B SYMBOL FOR ESCAPE followed by "[": an escape sequence
+// as a web page shows it.
+var escGlyph = []byte("\u241b[")
 
 // shownText is what a terminal shows of text with carriage returns in it:
 // the last segment that is not blank. Only output text is read this way.

@@ -503,3 +503,10 @@ func TestErrorish(t *testing.T) {
 		}
 	}
 }
+
+func TestEscapeGlyph(t *testing.T) {
+	var scratch []byte
+	if got := cleanLine([]byte("␛[36;1mdocker build .␛[0m"), &scratch); string(got) != "docker build ." {
+		t.Errorf("cleanLine = %q", got)
+	}
+}

@@ -197,7 +197,9 @@ func timerLine(line []byte) (time.Time, bool) {
 			return time.Time{}, false
 		}
 	}
-	if bytes.IndexByte(line, ':') < 0 {
+	// "03:42" is how long a GitLab section took, not a time: a timer line
+	// has seconds ("12:00:01") or a date.
+	if bytes.Count(line, []byte(":")) < 2 && bytes.IndexAny(line, "-/") < 0 {
 		return time.Time{}, false
 	}
 	return looseTime(line)
