@@ -107,6 +107,15 @@ func oldStepNumber(b []byte) (int, bool) {
 	return atoiN(b), true
 }
 
+// isFirstStep reports a "Step 1/N :" (or old "Step 0 :"/"Step 1 :") line.
+func isFirstStep(line []byte) bool {
+	if !bytes.HasPrefix(line, []byte("Step ")) || !isLegacyStep(line) {
+		return false
+	}
+	rest := line[len("Step "):]
+	return bytes.HasPrefix(rest, []byte("1/")) || bytes.HasPrefix(rest, []byte("1 :")) || bytes.HasPrefix(rest, []byte("0 :"))
+}
+
 // legacyError recognises the lines the legacy builder ends a failed build
 // with.
 func legacyError(trimmed string) (string, bool) {
@@ -157,7 +166,7 @@ func (d *legacyDecoder) line(l *srcLine) {
 			d.keepPending()
 			d.container = ""
 			return
-		case !l.overwritten && d.pendingErr != "" && (strings.HasPrefix(line, "Step ") && isLegacyStep(raw) || strings.HasPrefix(line, "Sending build context")):
+		case !l.overwritten && d.pendingErr != "" && (isFirstStep(raw) || strings.HasPrefix(line, "Sending build context")):
 			// The failed build ended; this line begins the next one.
 			d.fail(d.pendingErr, time.Time{})
 		default:
@@ -168,8 +177,10 @@ func (d *legacyDecoder) line(l *srcLine) {
 					return
 				}
 			}
+			// An error line stays pending through later lines (a shell
+			// prompt after the failed build): only the line that removes
+			// the container shows the step went on.
 			if d.cur != nil && trimmed != "" {
-				d.keepPending()
 				d.cur.addOutput(raw)
 				d.cur.stamp(ts)
 				d.t.stamp(ts)
@@ -295,6 +306,9 @@ func (d *legacyDecoder) step(line string, ts time.Time) {
 	}
 	d.t.stamp(ts)
 	d.closeStep(ts, true)
+	if d.lastIndex == 0 && len(d.t.order) == 0 && idx > 1 {
+		d.t.b.BeganMidBuild = true // the log starts after the build's first steps
+	}
 	d.lastIndex = idx
 	s := d.t.getOrAdd("step " + strconv.Itoa(idx))
 	v := s.v
