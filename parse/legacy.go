@@ -156,38 +156,11 @@ func (d *legacyDecoder) closesContainer(trimmed string) bool {
 
 func (d *legacyDecoder) line(l *srcLine) {
 	raw, ts := l.text, l.ts
+	if d.container != "" && d.outputLine(l) {
+		return
+	}
 	line := string(raw)
 	trimmed := strings.TrimSpace(line)
-	if d.container != "" {
-		// Inside a RUN step's output.
-		switch {
-		case !l.overwritten && d.closesContainer(trimmed):
-			d.t.stamp(ts)
-			d.keepPending()
-			d.container = ""
-			return
-		case !l.overwritten && d.pendingErr != "" && (isFirstStep(raw) || strings.HasPrefix(line, "Sending build context")):
-			// The failed build ended; this line begins the next one.
-			d.fail(d.pendingErr, time.Time{})
-		default:
-			if !l.overwritten {
-				if msg, ok := legacyError(trimmed); ok && (strings.HasPrefix(trimmed, "The command '") || strings.HasPrefix(trimmed, "executor failed running")) {
-					d.pendingErr = msg
-					d.t.stamp(ts)
-					return
-				}
-			}
-			// An error line stays pending through later lines (a shell
-			// prompt after the failed build): only the line that removes
-			// the container shows the step went on.
-			if d.cur != nil && trimmed != "" {
-				d.cur.addOutput(raw)
-				d.cur.stamp(ts)
-				d.t.stamp(ts)
-			}
-			return
-		}
-	}
 	if l.overwritten {
 		if d.cur != nil && trimmed != "" {
 			d.cur.addOutput(raw)
@@ -264,6 +237,45 @@ func (d *legacyDecoder) line(l *srcLine) {
 		d.cur.stamp(ts)
 		d.t.stamp(ts)
 	}
+}
+
+// outputLine handles a line inside a RUN step's output: the hot path, on
+// bytes. It reports false for a line that begins the next build.
+func (d *legacyDecoder) outputLine(l *srcLine) bool {
+	raw, ts := l.text, l.ts
+	trimmed := bytes.TrimSpace(raw)
+	if !l.overwritten && len(trimmed) > 0 {
+		switch trimmed[0] {
+		case 'R', '-':
+			if d.closesContainer(string(trimmed)) {
+				d.t.stamp(ts)
+				d.keepPending()
+				d.container = ""
+				return true
+			}
+		case 'T', 'e':
+			if bytes.HasPrefix(trimmed, []byte("The command '")) && bytes.Contains(trimmed, []byte("returned a non-zero code")) || bytes.HasPrefix(trimmed, []byte("executor failed running")) {
+				d.pendingErr = string(trimmed)
+				d.t.stamp(ts)
+				return true
+			}
+		case 'S':
+			if d.pendingErr != "" && (isFirstStep(raw) || bytes.HasPrefix(raw, []byte("Sending build context"))) {
+				// The failed build ended; this line begins the next one.
+				d.fail(d.pendingErr, time.Time{})
+				return false
+			}
+		}
+	}
+	// An error line stays pending through later lines (a shell prompt
+	// after the failed build): only the line that removes the container
+	// shows the step went on.
+	if d.cur != nil && len(trimmed) > 0 {
+		d.cur.addOutput(raw)
+		d.cur.stamp(ts)
+		d.t.stamp(ts)
+	}
+	return true
 }
 
 // keepPending turns an error line that more output followed into output:
