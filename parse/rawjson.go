@@ -115,10 +115,7 @@ func (r *Recorder) Add(st *SolveStatus) {
 					iv.stop = iv.start // clock skew or a hand-edited stream
 				}
 			}
-			if s.ivals == nil {
-				s.ivals = &intervals{}
-			}
-			s.ivals.put(iv)
+			s.x().ivals.put(iv)
 		}
 		if sv.Cached {
 			t.cached(s)
@@ -182,20 +179,21 @@ func (r *Recorder) status(s *vstate, ss *VertexStatus) {
 // appendLog splits a log chunk into lines, carrying a partial last line to
 // the next chunk.
 func appendLog(s *vstate, data []byte) {
+	x := s.x()
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
-			s.partial = append(s.partial, data...)
-			if len(s.partial) > maxOutputLine {
-				s.addOutput(s.partial)
-				s.partial = s.partial[:0]
+			x.partial = append(x.partial, data...)
+			if len(x.partial) > maxOutputLine {
+				s.addOutput(x.partial)
+				x.partial = x.partial[:0]
 			}
 			return
 		}
-		if len(s.partial) > 0 {
-			s.partial = append(s.partial, data[:i]...)
-			s.addOutput(bytes.TrimRight(s.partial, "\r"))
-			s.partial = s.partial[:0]
+		if len(x.partial) > 0 {
+			x.partial = append(x.partial, data[:i]...)
+			s.addOutput(bytes.TrimRight(x.partial, "\r"))
+			x.partial = x.partial[:0]
 		} else {
 			s.addOutput(bytes.TrimRight(data[:i], "\r"))
 		}
@@ -212,12 +210,12 @@ func (r *Recorder) Build() *model.Build {
 	var first, last time.Time
 	for _, s := range t.order {
 		v := s.v
-		if s.ivals == nil || len(s.ivals.list) == 0 {
+		if s.ext == nil || len(s.ext.ivals.list) == 0 {
 			continue
 		}
-		d := mergedDuration(s.ivals.list)
+		d := mergedDuration(s.ext.ivals.list)
 		running := false
-		for _, iv := range s.ivals.list {
+		for _, iv := range s.ext.ivals.list {
 			if v.Started.IsZero() || iv.start.Before(v.Started) {
 				v.Started = iv.start
 			}

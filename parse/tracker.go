@@ -32,6 +32,22 @@ type outTail struct {
 	n     int
 }
 
+// vextra is the part of a vertex's parser state that few vertices need.
+type vextra struct {
+	// partial holds an unterminated rawjson log chunk.
+	partial []byte
+	ivals   intervals
+	// xfer indexes v.Transfers by name once a vertex has many.
+	xfer map[string]int
+}
+
+func (s *vstate) x() *vextra {
+	if s.ext == nil {
+		s.ext = &vextra{}
+	}
+	return s.ext
+}
+
 // errLines holds output lines that carry an error: the first few and a
 // ring of the last ones.
 type errLines struct {
@@ -44,11 +60,8 @@ type errLines struct {
 type vstate struct {
 	v    *model.Vertex
 	tail *outTail // allocated with the first output line
-	// partial holds an unterminated rawjson log chunk.
-	partial []byte
-	ivals   *intervals
-	// xfer indexes v.Transfers by name once a vertex has many.
-	xfer map[string]int
+	// ext holds what few vertices need: rawjson state, a transfer index.
+	ext  *vextra
 	errs *errLines
 	// spill holds output lines that left the tail and were not yet looked
 	// at for errors, '\n'-separated: a step that succeeds never has its
@@ -62,6 +75,17 @@ type vstate struct {
 	// firstTS and lastTS are the CI timestamps of its first and last line
 	// (Unix nanoseconds; 0 when none).
 	firstTS, lastTS int64
+	// tty is what the tty display's frames showed of the vertex.
+	tty ttySeen
+}
+
+// ttySeen is what tty frames showed of a vertex: the last frame that showed
+// it and its timer there, whether the timer grew into that frame, and the
+// last frame that showed its output window (frame numbers plus one).
+type ttySeen struct {
+	frame, window int32
+	grew          bool
+	timer         time.Duration
 }
 
 const errFirstMax = 4
@@ -240,8 +264,8 @@ func (s *vstate) setTransfer(t model.Transfer) {
 		t.Duration = 0
 	}
 	tr := s.v.Transfers
-	if s.xfer != nil {
-		if i, ok := s.xfer[t.Name]; ok {
+	if s.ext != nil && s.ext.xfer != nil {
+		if i, ok := s.ext.xfer[t.Name]; ok {
 			tr[i] = t
 			return
 		}
@@ -253,14 +277,15 @@ func (s *vstate) setTransfer(t model.Transfer) {
 			}
 		}
 		if len(tr) >= 8 {
-			s.xfer = make(map[string]int, 16)
+			x := s.x()
+			x.xfer = make(map[string]int, 16)
 			for i := range tr {
-				s.xfer[tr[i].Name] = i
+				x.xfer[tr[i].Name] = i
 			}
 		}
 	}
-	if s.xfer != nil {
-		s.xfer[t.Name] = len(tr)
+	if s.ext != nil && s.ext.xfer != nil {
+		s.ext.xfer[t.Name] = len(tr)
 	}
 	s.v.Transfers = append(tr, t)
 }
@@ -297,10 +322,12 @@ func validDuration(d time.Duration) bool { return d >= 0 && d <= model.MaxDurati
 // documentation states): flags (cached, cancelled, failed, completed) are
 // only ever set, and a duration only ever grows.
 type tracker struct {
-	b      *model.Build
-	byKey  map[string]*vstate
-	order  []*vstate
-	byName map[string]*vstate // exact printed names, latest vertex wins
+	b     *model.Build
+	byKey map[string]*vstate
+	order []*vstate
+	// byName holds exact printed names (latest vertex wins); it is built
+	// on the first lookup, as most logs never need it.
+	byName map[string]*vstate
 	// cutNames indexes vertices whose printed name was cut, by the first
 	// bytes of the name, for matching an error box's full name.
 	cutNames map[string][]*vstate
@@ -328,7 +355,6 @@ func newTracker(f model.Format) *tracker {
 	return &tracker{
 		b:        &model.Build{Format: f, Status: model.StatusUnknown},
 		byKey:    map[string]*vstate{},
-		byName:   map[string]*vstate{},
 		cutNames: map[string][]*vstate{},
 		warned:   map[string]bool{},
 	}
@@ -346,6 +372,13 @@ func (t *tracker) add(key string) *vstate {
 	return s
 }
 
+// addUnkeyed adds a vertex the decoder finds by its own index.
+func (t *tracker) addUnkeyed(id string) *vstate {
+	s := &vstate{v: &model.Vertex{ID: id}, pool: &t.spills}
+	t.order = append(t.order, s)
+	return s
+}
+
 func (t *tracker) getOrAdd(key string) *vstate {
 	if s, ok := t.byKey[key]; ok {
 		return s
@@ -359,10 +392,28 @@ func (t *tracker) named(s *vstate, name string) {
 		t.namedCount++
 	}
 	ApplyName(s.v, name)
+	t.indexName(s, name)
+}
+
+// namedAs names a vertex with the fields ApplyName already derived into
+// probe.
+func (t *tracker) namedAs(s *vstate, probe *model.Vertex) {
+	if s.v.Name == "" {
+		t.namedCount++
+	}
+	v := s.v
+	v.Name, v.Platform, v.Stage, v.Index, v.Total = probe.Name, probe.Platform, probe.Stage, probe.Index, probe.Total
+	v.Instruction, v.Args = probe.Instruction, probe.Args
+	t.indexName(s, probe.Name)
+}
+
+func (t *tracker) indexName(s *vstate, name string) {
 	if s.v.Total > 0 {
 		t.lastStep = s
 	}
-	t.byName[name] = s
+	if t.byName != nil {
+		t.byName[name] = s
+	}
 	if s.v.NameTruncated {
 		k := cutKey(name)
 		t.cutNames[k] = append(t.cutNames[k], s)
@@ -387,6 +438,12 @@ func (t *tracker) stamp(ts time.Time) {
 // findByName finds a vertex by its printed name (for error blocks). A name
 // the tty display cut matches the full name it begins.
 func (t *tracker) findByName(name string) *vstate {
+	if t.byName == nil {
+		t.byName = make(map[string]*vstate, len(t.order))
+		for _, s := range t.order {
+			t.byName[s.v.Name] = s
+		}
+	}
 	if s, ok := t.byName[name]; ok {
 		return s
 	}
@@ -620,9 +677,8 @@ func (t *tracker) finish() *model.Build {
 	t.eb.finish(t)
 	b.Vertices = make([]*model.Vertex, 0, len(t.order))
 	for _, s := range t.order {
-		if len(s.partial) > 0 {
-			s.addOutput(s.partial)
-			s.partial = nil
+		if s.ext != nil && len(s.ext.partial) > 0 {
+			s.addOutput(s.ext.partial)
 		}
 		v := s.v
 		if !v.HasDuration && !v.Started.IsZero() && v.Ended.After(v.Started) {
@@ -644,7 +700,7 @@ func (t *tracker) finish() *model.Build {
 			v.Duration, v.HasDuration, v.DurationIsLowerBound = s.ran, true, true
 		}
 		s.flushOutput()
-		s.xfer, s.ivals = nil, nil
+		s.ext = nil
 		b.Vertices = append(b.Vertices, v)
 	}
 	if !b.HasDuration && !t.firstTS.IsZero() && t.lastTS.After(t.firstTS) && validDuration(t.lastTS.Sub(t.firstTS)) {

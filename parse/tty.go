@@ -52,8 +52,7 @@ func (d *ttyDecoder) finish() *model.Build {
 		// showed its output window, or its timer was still growing; the
 		// others had finished (the display stops their timers).
 		for _, s := range t.order {
-			seen := d.seen[s]
-			if seen == nil || seen.running(d.frame) {
+			if s.tty.frame == 0 || s.tty.running(d.frame) {
 				continue
 			}
 			s.v.Completed = true
@@ -100,8 +99,6 @@ type ttyDecoder struct {
 	byName   map[string]*vstate
 	cutIndex map[string][]*vstate
 	nextKey  int
-	// seen follows each vertex's timer from frame to frame.
-	seen map[*vstate]*ttySeen
 	// pending is a vertex line without a timer, which the next line may
 	// complete.
 	pending string
@@ -251,14 +248,11 @@ func (d *ttyDecoder) vertexLine(s string, ts time.Time) {
 			v.Ended = ts
 		}
 	}
-	if d.seen == nil {
-		d.seen = map[*vstate]*ttySeen{}
-	}
-	if sn := d.seen[s2]; sn == nil {
-		d.seen[s2] = &ttySeen{frame: d.frame, timer: dur}
+	if sn := &s2.tty; sn.frame == 0 {
+		sn.frame, sn.timer = int32(d.frame)+1, dur
 	} else {
-		sn.grew = sn.frame != d.frame && dur > sn.timer
-		sn.frame, sn.timer = d.frame, dur
+		sn.grew = int(sn.frame) != d.frame+1 && dur > sn.timer
+		sn.frame, sn.timer = int32(d.frame)+1, dur
 	}
 	if cached {
 		d.t.cached(s2)
@@ -313,11 +307,17 @@ func (d *ttyDecoder) vertexFor(name string, cut bool) *vstate {
 			}
 		}
 	}
-	s := d.t.add(key)
 	d.nextKey++
+	id := "v" + strconv.Itoa(d.nextKey)
+	var s *vstate
+	if probe.Total > 0 {
+		s = d.t.add(key)
+		s.v.ID = id
+	} else {
+		s = d.t.addUnkeyed(id) // found through byName and cutIndex
+	}
 	s.v.NameTruncated = cut
-	d.t.named(s, name)
-	s.v.ID = "v" + strconv.Itoa(d.nextKey)
+	d.t.namedAs(s, &probe)
 	d.byName[name] = s
 	if probe.Total == 0 {
 		k := cutKey(name)
@@ -353,18 +353,11 @@ func (d *ttyDecoder) subLine(s string, ts time.Time) {
 	}
 }
 
-// ttySeen is what the frames showed of a vertex: its timer in the last
-// frame that showed it, and whether the timer grew into that frame.
-type ttySeen struct {
-	frame  int
-	timer  time.Duration
-	grew   bool
-	window int // the frame that last showed its output window
-}
-
-// running reports whether the last frame showed the vertex running.
+// running reports whether the last frame showed the vertex running. Frame
+// numbers are stored plus one, so 0 means never shown.
 func (s *ttySeen) running(lastFrame int) bool {
-	return s.frame == lastFrame && (s.grew || s.window == lastFrame)
+	last := int32(lastFrame) + 1
+	return s.frame == last && (s.grew || s.window == last)
 }
 
 // ttyWindow is the output window the display shows under a running vertex:
@@ -379,9 +372,7 @@ type ttyWindow struct {
 // of the window since the last frame, and lines no frame will show again,
 // go to the vertex's output once each, so redraws are not counted twice.
 func (d *ttyDecoder) windowLine(s *vstate, line string) {
-	if sn := d.seen[s]; sn != nil {
-		sn.window = d.frame
-	}
+	s.tty.window = int32(d.frame) + 1
 	if d.windows == nil {
 		d.windows = map[*vstate]*ttyWindow{}
 	}
