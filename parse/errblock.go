@@ -54,7 +54,13 @@ func (e *errBlock) feed(t *tracker, line string) bool {
 		return false
 	case ebBoxOpen:
 		if name, ok := strings.CutPrefix(trimmed, " > "); ok && strings.HasSuffix(name, ":") {
-			e.target = t.findByName(strings.TrimSuffix(name, ":"))
+			full := strings.TrimSuffix(name, ":")
+			e.target = t.findByName(full)
+			if e.target != nil && e.target.v.NameTruncated && len(full) > len(e.target.v.Name) && strings.HasPrefix(full, e.target.v.Name) {
+				// The box names the step in full: the display had cut it.
+				e.target.v.NameTruncated = false
+				t.named(e.target, full)
+			}
 			if e.target != nil {
 				e.target.resetOutput()
 				e.prevLines, e.target.v.OutputLines = e.target.v.OutputLines, 0

@@ -454,3 +454,13 @@ func TestComposeSharedStep(t *testing.T) {
 		t.Errorf("shared step: stage %q %d, %v", v.Stage, v.Index, v.Duration)
 	}
 }
+
+// A name the tty display cut is matched to the full name the error box
+// gives, and takes it.
+func TestTTYCutNameTakesFullName(t *testing.T) {
+	b := mustParse(t, "[+] Building 2.0s (2/2) FINISHED\n => [1/2] FROM x  0.1s\n => ERROR [2/2] RUN npm ci --omit=dev --no-aud  1.2s\n------\n > [2/2] RUN npm ci --omit=dev --no-audit --no-fund:\n0.5 npm ERR! missing lock file\n------\nERROR: failed to solve: exit code: 1\n")
+	v := b.Vertices[1]
+	if v.NameTruncated || v.Name != "[2/2] RUN npm ci --omit=dev --no-audit --no-fund" || v.Args != "npm ci --omit=dev --no-audit --no-fund" || v.Output[0] != "npm ERR! missing lock file" {
+		t.Fatalf("name %q (cut %v) args %q output %q", v.Name, v.NameTruncated, v.Args, v.Output)
+	}
+}
