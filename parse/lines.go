@@ -269,8 +269,12 @@ func cutTimestamp(s []byte) ([]byte, time.Time, bool) {
 	if i < len(s) && s[i] != ' ' && s[i] != '\t' {
 		return s, time.Time{}, false
 	}
-	t := time.Date(atoiN(s[0:4]), time.Month(atoiN(s[5:7])), atoiN(s[8:10]),
-		atoiN(s[11:13]), atoiN(s[14:16]), atoiN(s[17:19]), nanos, loc)
+	year, month, day := atoiN(s[0:4]), atoiN(s[5:7]), atoiN(s[8:10])
+	hour, minute, sec := atoiN(s[11:13]), atoiN(s[14:16]), atoiN(s[17:19])
+	if year < 1970 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 60 {
+		return s, time.Time{}, false // not a time, or not one of a build
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nanos, loc)
 	if i < len(s) {
 		i++ // one separator; further indentation belongs to the line
 	}

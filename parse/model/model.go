@@ -351,14 +351,14 @@ const (
 // else the span of vertex timestamps, else the sum of vertex durations. basis
 // is one of the WallTime* constants, or "" when nothing is known.
 func (b *Build) WallTime() (d time.Duration, basis string) {
-	if b.HasDuration {
+	if b.HasDuration && b.Duration >= 0 && b.Duration <= MaxDuration {
 		if b.DurationFromTimestamps {
 			return b.Duration, WallTimeTimestamps
 		}
 		return b.Duration, WallTimeLog
 	}
-	if !b.Started.IsZero() && b.Completed.After(b.Started) {
-		return b.Completed.Sub(b.Started), WallTimeLog
+	if span := b.Completed.Sub(b.Started); !b.Started.IsZero() && span > 0 && span <= MaxDuration {
+		return span, WallTimeLog
 	}
 	var first, last time.Time
 	var sum time.Duration
@@ -375,6 +375,9 @@ func (b *Build) WallTime() (d time.Duration, basis string) {
 		if end.IsZero() && v.HasDuration {
 			end = v.Started.Add(v.Duration)
 		}
+		if end.IsZero() {
+			end = v.Started
+		}
 		if first.IsZero() || v.Started.Before(first) {
 			first = v.Started
 		}
@@ -383,7 +386,7 @@ func (b *Build) WallTime() (d time.Duration, basis string) {
 		}
 	}
 	switch {
-	case !first.IsZero() && last.After(first):
+	case !first.IsZero() && last.After(first) && last.Sub(first) <= MaxDuration:
 		return last.Sub(first), WallTimeTimestamps
 	case timed:
 		return sum, WallTimeSum

@@ -102,3 +102,17 @@ func TestResolvedLocally(t *testing.T) {
 		}
 	}
 }
+
+// Times that span more than MaxDuration are not a build's: WallTime does
+// not report them.
+func TestWallTimeRejectsAbsurdSpans(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := Build{Vertices: []*Vertex{{Started: t0}, {Started: t0.AddDate(1, 0, 0)}}}
+	if d, basis := b.WallTime(); basis == WallTimeTimestamps {
+		t.Errorf("a year-long span became a wall time %v", d)
+	}
+	b = Build{Started: t0, Completed: t0.AddDate(0, 3, 0)}
+	if d, basis := b.WallTime(); basis == WallTimeLog {
+		t.Errorf("a three-month build became a wall time %v", d)
+	}
+}
