@@ -96,6 +96,7 @@ func benchParse(b *testing.B, format string) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for range b.N {
 		build, err := Parse(bytes.NewReader(data), Options{})
 		if err != nil {
@@ -104,6 +105,15 @@ func benchParse(b *testing.B, format string) {
 		if string(build.Format) != format || len(build.Vertices) < 500 {
 			b.Fatalf("format %s, %d vertices", build.Format, len(build.Vertices))
 		}
+	}
+	reportCPU(b, len(data), cpuTime()-cpu0)
+}
+
+// reportCPU adds throughput per CPU second: on a shared machine wall time
+// also counts the time other processes held the CPU.
+func reportCPU(b *testing.B, size int, cpu time.Duration) {
+	if cpu > 0 {
+		b.ReportMetric(float64(size)*float64(b.N)/(1<<20)/cpu.Seconds(), "MB/cpu-s")
 	}
 }
 
@@ -131,6 +141,8 @@ func BenchmarkScanLines(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := cpuTime()
+			defer func() { reportCPU(b, len(data), cpuTime()-cpu0) }()
 			for range b.N {
 				lr := newLineReader(bytes.NewReader(data), maxKeptLine)
 				n := 0
