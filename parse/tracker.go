@@ -115,8 +115,8 @@ func (s *vstate) addOutput(line []byte) {
 
 // Bounds of the output kept for error lines before it is scanned.
 const (
-	spillMax    = 256 << 10 // one vertex
-	spillBudget = 16 << 20  // all vertices of a build
+	spillMax    = 1 << 20  // one vertex
+	spillBudget = 32 << 20 // all vertices of a build
 )
 
 // spillPool counts the spilled bytes of a build's vertices and keeps the
@@ -892,8 +892,8 @@ func mergedDuration(ivals []interval) time.Duration {
 func errorish(s []byte) bool {
 	for i := 0; i+4 <= len(s); i++ {
 		c := s[i] | 0x20
-		if errTrigger[c] == 0 {
-			continue
+		if errTrigger[c] == 0 || errSecond[c] != s[i+1]|0x20 && errSecond2[c] != s[i+1]|0x20 {
+			continue // the first two letters rule out every word
 		}
 		// Words only: "liberror-perl" is a package, "TypeError" an error.
 		if i > 0 && isLetter(s[i-1]) && !(s[i] >= 'A' && s[i] <= 'Z' && s[i-1] >= 'a' && s[i-1] <= 'z') {
@@ -933,6 +933,19 @@ func errorish(s []byte) bool {
 	}
 	return false
 }
+
+// errSecond and errSecond2 give, for each first letter of a keyword, the
+// second letters its keywords can have.
+var errSecond, errSecond2 = func() (a, b [256]byte) {
+	a['e'], b['e'] = 'r', 'x' // error, err!; exit, exception
+	a['f'] = 'a'              // fatal, failed, failure
+	a['t'] = 'r'              // traceback
+	a['m'] = 'i'              // missing
+	a['p'] = 'a'              // panic
+	a['d'] = 'e'              // denied
+	a['n'] = 'o'              // not found, no such file
+	return a, b
+}()
 
 func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 
