@@ -73,8 +73,9 @@ func Parse(r io.Reader, opts Options) (*model.Build, error) {
 }
 
 // ParseAll reads a build log like Parse and returns every build it holds,
-// in the order the log shows them, each with LogIndex (1-based) and
-// LogBuilds set. A log with one build gives a slice of one. On error the
+// in the order the log shows them. When there are several, each has
+// LogIndex (1-based) and LogBuilds set; a log with one build gives a slice
+// of one build with both 0, exactly as a live recording of it would be. On error the
 // builds parsed so far are returned with it (none for ErrNotBuildLog).
 //
 // A new build begins where the log starts over: vertex numbers restart at
@@ -132,8 +133,10 @@ func numberBuilds(all []*model.Build) []*model.Build {
 	if len(kept) == 0 && len(all) > 0 {
 		kept = all[len(all)-1:]
 	}
-	for i, b := range kept {
-		b.LogIndex, b.LogBuilds = i+1, len(kept)
+	if len(kept) > 1 {
+		for i, b := range kept {
+			b.LogIndex, b.LogBuilds = i+1, len(kept)
+		}
 	}
 	return kept
 }

@@ -3,6 +3,7 @@ package parse
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"io"
 	"strings"
 	"testing"
@@ -462,5 +463,31 @@ func TestTTYCutNameTakesFullName(t *testing.T) {
 	v := b.Vertices[1]
 	if v.NameTruncated || v.Name != "[2/2] RUN npm ci --omit=dev --no-audit --no-fund" || v.Args != "npm ci --omit=dev --no-audit --no-fund" || v.Output[0] != "npm ERR! missing lock file" {
 		t.Fatalf("name %q (cut %v) args %q output %q", v.Name, v.NameTruncated, v.Args, v.Output)
+	}
+}
+
+// A build recorded live and its rawjson file give the same record.
+func TestRecorderEqualsRawJSONFile(t *testing.T) {
+	for _, name := range []string{"rawjson-cold.jsonl", "multistage-rawjson-nocache.jsonl", "rawjson-warm.jsonl"} {
+		data := readFile(t, "../fixtures/buildkit-probe/"+name)
+		rec := NewRecorder()
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			var st SolveStatus
+			if json.Unmarshal(line, &st) == nil {
+				rec.Add(&st)
+			}
+		}
+		live, err := json.Marshal(rec.Build())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := ParseRawJSON(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		file, _ := json.Marshal(b)
+		if !bytes.Equal(live, file) {
+			t.Errorf("%s: live record and file differ:\n%s", name, firstDiff(string(live), string(file)))
+		}
 	}
 }

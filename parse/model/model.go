@@ -107,9 +107,11 @@ type Build struct {
 
 	// LogIndex and LogBuilds place the build in its log when one log holds
 	// several builds (a CI retry, a script that builds twice): LogIndex is
-	// its 1-based position, LogBuilds how many builds the log holds. Both
-	// are 0 for builds that did not come from a log (live, imported).
-	// parse.Parse returns the last build; parse.ParseAll returns each.
+	// its 1-based position, LogBuilds how many builds the log holds (2 or
+	// more). Both are 0 for a log that holds one build and for builds that
+	// did not come from a log (live, imported), so a log and a live
+	// recording of the same build give the same record. parse.Parse returns
+	// the last build; parse.ParseAll returns each.
 	LogIndex  int `json:"log_index,omitempty"`
 	LogBuilds int `json:"log_builds,omitempty"`
 }
