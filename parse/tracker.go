@@ -498,9 +498,10 @@ func (t *tracker) setError(s *vstate, msg string) {
 	}
 }
 
-// isCanceled recognises the errors BuildKit gives a vertex it cancelled.
+// isCanceled recognises the errors BuildKit gives a vertex it cancelled
+// (a process killed by the cancellation ends its error the same way).
 func isCanceled(msg string) bool {
-	return strings.HasSuffix(msg, "context canceled") && !strings.Contains(msg, "did not complete successfully")
+	return strings.HasSuffix(msg, "context canceled")
 }
 
 // cancel marks a vertex cancelled.
