@@ -68,20 +68,96 @@ func generatePlainLog(size int64, vertices int) []byte {
 	return out.Bytes()
 }
 
-// BenchmarkParsePlain parses a 100 MB generated plain log held in memory.
-func BenchmarkParsePlain(b *testing.B) {
-	data := generatePlainLog(100<<20, 500)
+// benchData holds each format's 100 MB generated log, made once per run.
+var benchData = map[string][]byte{}
+
+func benchLog(format string) []byte {
+	if data, ok := benchData[format]; ok {
+		return data
+	}
+	const size, vertices = 100 << 20, 500
+	var data []byte
+	switch format {
+	case "plain":
+		data = generatePlainLog(size, vertices)
+	case "tty":
+		data = readAllGen(ttyLogGen(size, vertices), size)
+	case "rawjson":
+		data = readAllGen(rawjsonLogGen(size, vertices), size)
+	case "legacy":
+		data = readAllGen(legacyLogGen(size, vertices), size)
+	}
+	benchData[format] = data
+	return data
+}
+
+func benchParse(b *testing.B, format string) {
+	data := benchLog(format)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for range b.N {
 		build, err := Parse(bytes.NewReader(data), Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(build.Vertices) != 500 {
-			b.Fatalf("got %d vertices", len(build.Vertices))
+		if string(build.Format) != format || len(build.Vertices) < 500 {
+			b.Fatalf("format %s, %d vertices", build.Format, len(build.Vertices))
 		}
+	}
+	reportCPU(b, len(data), cpuTime()-cpu0)
+}
+
+// reportCPU adds throughput per CPU second: on a shared machine wall time
+// also counts the time other processes held the CPU.
+func reportCPU(b *testing.B, size int, cpu time.Duration) {
+	if cpu > 0 {
+		b.ReportMetric(float64(size)*float64(b.N)/(1<<20)/cpu.Seconds(), "MB/cpu-s")
+	}
+}
+
+// BenchmarkParsePlain parses a 100 MB generated plain log held in memory.
+func BenchmarkParsePlain(b *testing.B) { benchParse(b, "plain") }
+
+// BenchmarkParseTTY parses a 100 MB tty capture: redraw frames with cursor
+// movement, ANSI colour and CRLF.
+func BenchmarkParseTTY(b *testing.B) { benchParse(b, "tty") }
+
+// BenchmarkParseRawJSON parses 100 MB of rawjson: vertex re-sends, statuses
+// and base64 log chunks.
+func BenchmarkParseRawJSON(b *testing.B) { benchParse(b, "rawjson") }
+
+// BenchmarkParseLegacy parses 100 MB of legacy builder output.
+func BenchmarkParseLegacy(b *testing.B) { benchParse(b, "legacy") }
+
+// BenchmarkScanLines is the floor: it only splits each format's log into
+// lines, the least any parser must do, so the ratio of each Parse benchmark
+// to its floor is visible in one run.
+func BenchmarkScanLines(b *testing.B) {
+	for _, format := range []string{"plain", "tty", "rawjson", "legacy"} {
+		b.Run(format, func(b *testing.B) {
+			data := benchLog(format)
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			defer func() { reportCPU(b, len(data), cpuTime()-cpu0) }()
+			for range b.N {
+				lr := newLineReader(bytes.NewReader(data), maxKeptLine)
+				n := 0
+				for {
+					_, err := lr.next()
+					if err != nil {
+						break
+					}
+					n++
+				}
+				if n == 0 {
+					b.Fatal("no lines")
+				}
+			}
+		})
 	}
 }
 
@@ -92,6 +168,7 @@ type peakHeapReader struct {
 	next  int64
 	peak  uint64
 	every int64
+	gc    bool // collect before each sample: measure live memory, not garbage
 }
 
 func (p *peakHeapReader) Read(b []byte) (int, error) {
@@ -100,6 +177,9 @@ func (p *peakHeapReader) Read(b []byte) (int, error) {
 	if p.read >= p.next {
 		p.next = p.read + p.every
 		var ms runtime.MemStats
+		if p.gc {
+			runtime.GC()
+		}
 		runtime.ReadMemStats(&ms)
 		if ms.HeapAlloc > p.peak {
 			p.peak = ms.HeapAlloc

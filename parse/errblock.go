@@ -54,7 +54,13 @@ func (e *errBlock) feed(t *tracker, line string) bool {
 		return false
 	case ebBoxOpen:
 		if name, ok := strings.CutPrefix(trimmed, " > "); ok && strings.HasSuffix(name, ":") {
-			e.target = t.findByName(strings.TrimSuffix(name, ":"))
+			full := strings.TrimSuffix(name, ":")
+			e.target = t.findByName(full)
+			if e.target != nil && e.target.v.NameTruncated && len(full) > len(e.target.v.Name) && strings.HasPrefix(full, e.target.v.Name) {
+				// The box names the step in full: the display had cut it.
+				e.target.v.NameTruncated = false
+				t.named(e.target, full)
+			}
 			if e.target != nil {
 				e.target.resetOutput()
 				e.prevLines, e.target.v.OutputLines = e.target.v.OutputLines, 0
@@ -73,6 +79,10 @@ func (e *errBlock) feed(t *tracker, line string) bool {
 			return true
 		}
 		if e.target != nil {
+			// "0.226 text", or "#5 0.226 text" from older CLIs.
+			if _, rest, ok := cutVertexNumber([]byte(line)); ok {
+				line = string(rest)
+			}
 			e.target.addOutput([]byte(stripLogOffset(line)))
 		}
 		return true
@@ -84,6 +94,9 @@ func (e *errBlock) feed(t *tracker, line string) bool {
 		e.state = ebNone
 		return e.feed(t, line)
 	case ebFileSeen:
+		if trimmed == "" {
+			return true // a log copied from a web page doubles its line breaks
+		}
 		if strings.HasPrefix(trimmed, "--------------------") {
 			t.b.ErrorFile, t.b.ErrorLine = e.pendingFile, e.pendingLine
 			t.b.ErrorContext = t.b.ErrorContext[:0]
@@ -96,6 +109,9 @@ func (e *errBlock) feed(t *tracker, line string) bool {
 		if strings.HasPrefix(trimmed, "--------------------") {
 			e.state = ebNone
 			return true
+		}
+		if trimmed == "" {
+			return true // excerpt lines are numbered; a blank one is a copy's doubled break
 		}
 		if len(t.b.ErrorContext) < maxErrorContext {
 			t.b.ErrorContext = append(t.b.ErrorContext, line) // as printed, like Excerpt

@@ -2,9 +2,13 @@ package parse
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/buildstats/buildstats/parse/model"
 )
@@ -22,8 +26,11 @@ func addSeeds(f *testing.F, patterns ...string) {
 	}
 }
 
-// checkBuild asserts invariants every parse result must hold.
+// checkBuild asserts invariants every parse result must hold: a known
+// status, never succeeded when truncated, no negative, non-finite or absurd
+// durations or sizes, bounded output and error lines.
 func checkBuild(t *testing.T, b *model.Build) {
+	t.Helper()
 	if b == nil {
 		t.Fatal("nil build without error")
 	}
@@ -32,22 +39,66 @@ func checkBuild(t *testing.T, b *model.Build) {
 	default:
 		t.Fatalf("status %q", b.Status)
 	}
+	if b.Truncated && b.Status == model.StatusSucceeded {
+		t.Fatal("a truncated build is succeeded")
+	}
+	checkDuration(t, "build", b.Duration, b.HasDuration)
+	if b.LogBuilds == 1 || b.LogBuilds > 1 && (b.LogIndex < 1 || b.LogIndex > b.LogBuilds) || b.LogBuilds == 0 && b.LogIndex != 0 {
+		t.Fatalf("build %d of %d", b.LogIndex, b.LogBuilds)
+	}
 	for _, v := range b.Vertices {
-		if len(v.Output) > model.OutputTailLines {
-			t.Fatalf("output tail %d lines", len(v.Output))
+		checkDuration(t, v.Name, v.Duration, v.HasDuration)
+		if len(v.Output) > model.OutputTailLines || v.OutputLines < len(v.Output) {
+			t.Fatalf("output tail %d lines of %d", len(v.Output), v.OutputLines)
 		}
-		if v.Duration < 0 {
-			t.Fatalf("negative duration")
+		if len(v.ErrorLines) > model.ErrorLinesMax {
+			t.Fatalf("%d error lines", len(v.ErrorLines))
 		}
+		for _, l := range v.ErrorLines {
+			if len(l) > model.ErrorLineMaxBytes {
+				t.Fatalf("error line of %d bytes", len(l))
+			}
+		}
+		for _, tr := range v.Transfers {
+			if tr.Bytes < 0 || tr.Bytes > model.MaxBytes || tr.Total < 0 || tr.Total > model.MaxBytes {
+				t.Fatalf("transfer size %d / %d", tr.Bytes, tr.Total)
+			}
+			checkDuration(t, tr.Name, tr.Duration, true)
+		}
+	}
+	if d, _ := b.WallTime(); d < 0 || d > model.MaxDuration {
+		t.Fatalf("wall time %v", d)
+	}
+}
+
+func checkDuration(t *testing.T, what string, d time.Duration, has bool) {
+	t.Helper()
+	if d < 0 || d > model.MaxDuration || (!has && d != 0) {
+		t.Fatalf("%s: duration %v (has %v)", what, d, has)
+	}
+}
+
+func checkAll(t *testing.T, builds []*model.Build, err error) {
+	t.Helper()
+	if err != nil {
+		return
+	}
+	if len(builds) == 0 {
+		t.Fatal("no build and no error")
+	}
+	for _, b := range builds {
+		checkBuild(t, b)
 	}
 }
 
 func FuzzParse(f *testing.F) {
 	addSeeds(f, "../fixtures/*/*.log", "../fixtures/*/*.jsonl")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b, err := Parse(bytes.NewReader(data), Options{})
-		if err == nil {
-			checkBuild(t, b)
+		builds, err := ParseAll(bytes.NewReader(data), Options{})
+		checkAll(t, builds, err)
+		b, err2 := Parse(bytes.NewReader(data), Options{})
+		if (err == nil) != (err2 == nil) || err == nil && (b.LogBuilds != len(builds) && len(builds) > 1 || len(b.Vertices) != len(builds[len(builds)-1].Vertices)) {
+			t.Fatalf("Parse and ParseAll disagree")
 		}
 	})
 }
@@ -55,40 +106,32 @@ func FuzzParse(f *testing.F) {
 func FuzzParsePlain(f *testing.F) {
 	addSeeds(f, "../fixtures/*/plain-*.log", "../fixtures/real/ci-*.log")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b, err := ParsePlain(bytes.NewReader(data))
-		if err == nil {
-			checkBuild(t, b)
-		}
+		builds, err := parsePlainAll(bytes.NewReader(data))
+		checkAll(t, builds, err)
 	})
 }
 
 func FuzzParseTTY(f *testing.F) {
 	addSeeds(f, "../fixtures/*/tty-*.log", "../fixtures/buildkit-probe/*tty*.log")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b, err := ParseTTY(bytes.NewReader(data))
-		if err == nil {
-			checkBuild(t, b)
-		}
+		builds, err := parseTTYAll(bytes.NewReader(data))
+		checkAll(t, builds, err)
 	})
 }
 
 func FuzzParseRawJSON(f *testing.F) {
 	addSeeds(f, "../fixtures/buildkit-probe/*.jsonl")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b, err := ParseRawJSON(bytes.NewReader(data))
-		if err == nil {
-			checkBuild(t, b)
-		}
+		builds, err := parseRawJSONAll(bytes.NewReader(data))
+		checkAll(t, builds, err)
 	})
 }
 
 func FuzzParseLegacy(f *testing.F) {
 	addSeeds(f, "../fixtures/*/legacy-*.log", "../fixtures/buildkit-probe/docker-legacy-*.log")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b, err := ParseLegacy(bytes.NewReader(data))
-		if err == nil {
-			checkBuild(t, b)
-		}
+		builds, err := parseLegacyAll(bytes.NewReader(data))
+		checkAll(t, builds, err)
 	})
 }
 
@@ -98,6 +141,62 @@ func FuzzDetect(f *testing.F) {
 		format, err := Detect(data)
 		if err == nil && format == "" {
 			t.Fatal("no format and no error")
+		}
+		if err != nil && !errors.Is(err, ErrNotBuildLog) {
+			t.Fatalf("Detect error %v does not wrap ErrNotBuildLog", err)
+		}
+	})
+}
+
+// FuzzPlainOutputIsInert appends an output line with arbitrary text
+// ("#N 0.123 <text>", CRs and all) for a vertex of the log: it may add
+// output, error lines, and raise a running vertex's lower-bound time, but
+// never create a vertex or change anything else about one or the build.
+func FuzzPlainOutputIsInert(f *testing.F) {
+	addSeeds(f, "../fixtures/*/plain-*.log", "../fixtures/buildkit-probe/run-fail-plain.log")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 2 {
+			return
+		}
+		// The last byte picks the text's length from the data's end.
+		n := int(data[len(data)-1]) % 64
+		data = data[:len(data)-1]
+		text := ""
+		if n <= len(data) {
+			text = strings.ReplaceAll(string(data[len(data)-n:]), "\n", " ")
+		}
+		base, err := parsePlainAll(bytes.NewReader(data))
+		if err != nil || len(base) == 0 {
+			return
+		}
+		num := 1
+		if vs := base[len(base)-1].Vertices; len(vs) > 0 {
+			if k, err := strconv.Atoi(vs[len(vs)-1].ID); err == nil {
+				num = k
+			}
+		}
+		line := func(s string) []byte {
+			return append(bytes.Clone(data), "\n#"+strconv.Itoa(num)+" 0.123 "+s+"\n"...)
+		}
+		a, errA := parsePlainAll(bytes.NewReader(line("x")))
+		b, errB := parsePlainAll(bytes.NewReader(line(text)))
+		if (errA == nil) != (errB == nil) || len(a) != len(b) {
+			t.Fatalf("%d builds, then %d", len(a), len(b))
+		}
+		for i := range a {
+			ba, bb := a[i], b[i]
+			if ba.Status != bb.Status || ba.Error != bb.Error || ba.Truncated != bb.Truncated || ba.ImageID != bb.ImageID || len(ba.Vertices) != len(bb.Vertices) || ba.Duration != bb.Duration {
+				t.Fatalf("output text %q changed the build: %s/%s %q/%q %d/%d vertices", text, ba.Status, bb.Status, ba.Error, bb.Error, len(ba.Vertices), len(bb.Vertices))
+			}
+			for j, va := range ba.Vertices {
+				vb := bb.Vertices[j]
+				if va.ID != vb.ID || va.Name != vb.Name || va.Cached != vb.Cached || va.Completed != vb.Completed || va.Canceled != vb.Canceled || va.Error != vb.Error || len(va.Transfers) != len(vb.Transfers) || va.Digest != vb.Digest {
+					t.Fatalf("output text %q changed vertex %s: %+v / %+v", text, va.ID, va, vb)
+				}
+				if (va.Duration != vb.Duration || va.HasDuration != vb.HasDuration) && !(va.DurationIsLowerBound || vb.DurationIsLowerBound) {
+					t.Fatalf("output text %q changed the time of vertex %s: %v / %v", text, va.ID, va.Duration, vb.Duration)
+				}
+			}
 		}
 	})
 }

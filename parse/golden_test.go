@@ -71,16 +71,19 @@ func renderGolden(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	b, err := Parse(f, Options{})
+	builds, err := ParseAll(f, Options{})
 	var out bytes.Buffer
 	if err != nil {
 		out.WriteString("error: " + err.Error() + "\n")
 		return out.Bytes()
 	}
+	// One JSON document per build: logs with several builds show each.
 	enc := json.NewEncoder(&out)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(b); err != nil {
-		t.Fatal(err)
+	for _, b := range builds {
+		if err := enc.Encode(b); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return out.Bytes()
 }

@@ -17,26 +17,65 @@ import (
 //	 ---> 73dbd54fb856
 //	Successfully built 73dbd54fb856
 //
-// Step durations are known only when the lines carry CI timestamps.
+// Step durations are known only when the lines carry CI timestamps. What a
+// RUN step prints (between "Running in <id>" and "Removing intermediate
+// container <id>") is output, whatever it looks like. It returns the last
+// build when the log holds several (see ParseAll).
 func ParseLegacy(r io.Reader) (*model.Build, error) {
+	return last(parseLegacyAll(r))
+}
+
+func parseLegacyAll(r io.Reader) ([]*model.Build, error) {
 	d := &legacyDecoder{t: newTracker(model.FormatLegacy)}
-	err := eachLine(r, func(line []byte, ts time.Time) { d.line(line, ts) })
-	d.closeStep(time.Time{}, false)
-	b := d.t.finish()
-	if d.succeeded && !d.t.failed() {
-		b.Status = model.StatusSucceeded
-	}
-	return b, err
+	err := eachLine(r, d.line)
+	d.out = append(d.out, d.finish())
+	return numberBuilds(d.out), err
 }
 
 type legacyDecoder struct {
 	t         *tracker
+	out       []*model.Build
 	cur       *vstate
 	curStart  time.Time
 	stage     string
-	builds    int // a log can hold several builds; step numbers restart
 	lastIndex int
 	succeeded bool
+	// container is the intermediate container whose output is running;
+	// pendingErr an error line seen in that output, which is the step's
+	// error only if nothing closes the container after it.
+	container  string
+	pendingErr string
+	// untotalled is set for old logs whose steps have no "/total";
+	// zeroBased when their first step is "Step 0".
+	untotalled, zeroBased bool
+}
+
+func (d *legacyDecoder) finish() *model.Build {
+	if d.container != "" && d.pendingErr != "" {
+		d.fail(d.pendingErr, time.Time{})
+	}
+	d.closeStep(time.Time{}, false)
+	if d.succeeded {
+		d.t.ended = true
+	}
+	if d.untotalled {
+		// The number of steps is the last one the log shows.
+		n := 0
+		for _, s := range d.t.order {
+			n = max(n, s.v.Index)
+		}
+		for _, s := range d.t.order {
+			if s.v.Index > 0 && s.v.Total == 0 {
+				s.v.Total = n
+			}
+		}
+	}
+	return d.t.finish()
+}
+
+func (d *legacyDecoder) newBuild() {
+	d.out = append(d.out, d.finish())
+	*d = legacyDecoder{t: newTracker(model.FormatLegacy), out: d.out}
 }
 
 func isLegacyStep(line []byte) bool {
@@ -48,24 +87,109 @@ func isLegacyStep(line []byte) bool {
 	if sp < 0 {
 		return false
 	}
+	if _, ok := oldStepNumber(rest[:sp]); ok {
+		return true // Docker before 1.13: "Step 0 : FROM centos"
+	}
 	_, _, ok = parsePosition(string(rest[:sp]))
 	return ok
 }
 
-func (d *legacyDecoder) line(raw []byte, ts time.Time) {
+// oldStepNumber reads the bare step number old Docker versions print.
+func oldStepNumber(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 6 {
+		return 0, false
+	}
+	for _, c := range b {
+		if !isDigit(c) {
+			return 0, false
+		}
+	}
+	return atoiN(b), true
+}
+
+// isFirstStep reports a "Step 1/N :" (or old "Step 0 :"/"Step 1 :") line.
+func isFirstStep(line []byte) bool {
+	if !bytes.HasPrefix(line, []byte("Step ")) || !isLegacyStep(line) {
+		return false
+	}
+	rest := line[len("Step "):]
+	return bytes.HasPrefix(rest, []byte("1/")) || bytes.HasPrefix(rest, []byte("1 :")) || bytes.HasPrefix(rest, []byte("0 :"))
+}
+
+// legacyError recognises the lines the legacy builder ends a failed build
+// with.
+func legacyError(trimmed string) (string, bool) {
+	switch {
+	case strings.HasPrefix(trimmed, "The command '") && strings.Contains(trimmed, "returned a non-zero code"),
+		strings.HasPrefix(trimmed, "executor failed running"),
+		strings.HasPrefix(trimmed, "COPY failed:"), strings.HasPrefix(trimmed, "ADD failed:"):
+		return trimmed, true
+	}
+	if rest, ok := strings.CutPrefix(trimmed, "Error response from daemon: "); ok {
+		return rest, true
+	}
+	if rest, ok := strings.CutPrefix(trimmed, "ERROR: "); ok {
+		return rest, true
+	}
+	if msg, ok := summaryError(trimmed); ok {
+		return msg, true
+	}
+	for _, p := range []string{"pull access denied", "manifest for ", "failed to process", "unable to prepare context", "error checking context", "failed to get destination image", "unknown instruction:"} {
+		if strings.HasPrefix(trimmed, p) {
+			return trimmed, true
+		}
+	}
+	return "", false
+}
+
+// closesContainer reports a line that ends the output of the running
+// intermediate container.
+func (d *legacyDecoder) closesContainer(trimmed string) bool {
+	for _, p := range []string{"Removing intermediate container ", "---> Removed intermediate container "} {
+		if id, ok := strings.CutPrefix(trimmed, p); ok {
+			id = strings.TrimSpace(id)
+			return id != "" && (strings.HasPrefix(d.container, id) || strings.HasPrefix(id, d.container))
+		}
+	}
+	return false
+}
+
+func (d *legacyDecoder) line(l *srcLine) {
+	raw, ts := l.text, l.ts
+	if d.container != "" && d.outputLine(l) {
+		return
+	}
 	line := string(raw)
+	trimmed := strings.TrimSpace(line)
+	if l.overwritten {
+		if d.cur != nil && trimmed != "" {
+			d.cur.addOutput(raw)
+		}
+		return
+	}
 	switch {
 	case strings.HasPrefix(line, "Step ") && isLegacyStep(raw):
 		d.step(line, ts)
 		return
 	case strings.HasPrefix(line, "Sending build context to Docker daemon"):
+		if len(d.t.order) > 0 || d.t.b.Error != "" {
+			d.newBuild()
+		}
 		d.t.stamp(ts)
 		s := d.t.getOrAdd("context")
 		if s.v.Name == "" {
 			s.v.Name, s.v.Stage = "sending build context to Docker daemon", "internal"
 		}
-		if n, ok := parseSize(strings.Join(strings.Fields(strings.TrimPrefix(line, "Sending build context to Docker daemon")), "")); ok {
-			s.v.SetTransfer(model.Transfer{Name: "transferring context", Bytes: n, Done: true})
+		// The daemon redraws the size after CRs: the last one is final.
+		shown := string(shownText(raw))
+		if !strings.HasPrefix(shown, "Sending build context") {
+			shown = line
+		}
+		if i := strings.IndexByte(shown, '\r'); i >= 0 {
+			shown = shown[:i]
+		}
+		if n, ok := parseSize(strings.Join(strings.Fields(strings.TrimPrefix(shown, "Sending build context to Docker daemon")), "")); ok {
+			s.setTransfer(model.Transfer{Name: "transferring context", Bytes: n, Done: true})
 			s.v.Completed = true
 		}
 		return
@@ -77,19 +201,19 @@ func (d *legacyDecoder) line(raw []byte, ts time.Time) {
 		return
 	case strings.HasPrefix(line, "Successfully tagged "):
 		d.t.stamp(ts)
-		addImageName(d.t.b, strings.TrimPrefix(line, "Successfully tagged "))
+		d.t.imageName(strings.TrimPrefix(line, "Successfully tagged "))
 		return
 	}
-	trimmed := strings.TrimSpace(line)
 	if d.cur != nil {
 		v := d.cur.v
 		switch {
 		case trimmed == "---> Using cache":
-			v.Cached = true
+			d.t.cached(d.cur)
 			d.t.stamp(ts)
 			return
 		case strings.HasPrefix(trimmed, "---> Running in "):
 			d.t.stamp(ts)
+			d.container = strings.TrimSpace(strings.TrimPrefix(trimmed, "---> Running in "))
 			return
 		case trimmed == "--->" || strings.HasPrefix(trimmed, "---> "):
 			// The step's resulting layer: the step is done.
@@ -98,23 +222,11 @@ func (d *legacyDecoder) line(raw []byte, ts time.Time) {
 			return
 		case strings.HasPrefix(trimmed, "Removing intermediate container "):
 			return
-		case strings.HasPrefix(trimmed, "The command '") && strings.Contains(trimmed, "returned a non-zero code"),
-			strings.HasPrefix(trimmed, "executor failed running"):
-			d.t.stamp(ts)
-			d.t.setError(d.cur, trimmed)
-			d.t.b.Error = trimmed
-			d.closeStep(ts, false)
-			return
 		}
 	}
-	if msg, ok := strings.CutPrefix(trimmed, "ERROR: "); ok {
+	if msg, ok := legacyError(trimmed); ok {
 		d.t.stamp(ts)
-		if d.cur != nil && !d.cur.v.Completed {
-			d.t.setError(d.cur, msg)
-		}
-		if d.t.b.Error == "" {
-			d.t.b.Error = msg
-		}
+		d.fail(msg, ts)
 		return
 	}
 	if d.t.commonLine(line) {
@@ -122,26 +234,95 @@ func (d *legacyDecoder) line(raw []byte, ts time.Time) {
 	}
 	if d.cur != nil && trimmed != "" {
 		d.cur.addOutput(raw)
+		d.cur.stamp(ts)
 		d.t.stamp(ts)
 	}
 }
 
+// outputLine handles a line inside a RUN step's output: the hot path, on
+// bytes. It reports false for a line that begins the next build.
+func (d *legacyDecoder) outputLine(l *srcLine) bool {
+	raw, ts := l.text, l.ts
+	trimmed := bytes.TrimSpace(raw)
+	if !l.overwritten && len(trimmed) > 0 {
+		switch trimmed[0] {
+		case 'R', '-':
+			if d.closesContainer(string(trimmed)) {
+				d.t.stamp(ts)
+				d.keepPending()
+				d.container = ""
+				return true
+			}
+		case 'T', 'e':
+			if bytes.HasPrefix(trimmed, []byte("The command '")) && bytes.Contains(trimmed, []byte("returned a non-zero code")) || bytes.HasPrefix(trimmed, []byte("executor failed running")) {
+				d.pendingErr = string(trimmed)
+				d.t.stamp(ts)
+				return true
+			}
+		case 'S':
+			if d.pendingErr != "" && (isFirstStep(raw) || bytes.HasPrefix(raw, []byte("Sending build context"))) {
+				// The failed build ended; this line begins the next one.
+				d.fail(d.pendingErr, time.Time{})
+				return false
+			}
+		}
+	}
+	// An error line stays pending through later lines (a shell prompt
+	// after the failed build): only the line that removes the container
+	// shows the step went on.
+	if d.cur != nil && len(trimmed) > 0 {
+		d.cur.addOutput(raw)
+		d.cur.stamp(ts)
+		d.t.stamp(ts)
+	}
+	return true
+}
+
+// keepPending turns an error line that more output followed into output:
+// the step printed it and went on.
+func (d *legacyDecoder) keepPending() {
+	if d.pendingErr != "" && d.cur != nil {
+		d.cur.addOutput([]byte(d.pendingErr))
+	}
+	d.pendingErr = ""
+}
+
+// fail records the build's error on the running step and the build.
+func (d *legacyDecoder) fail(msg string, ts time.Time) {
+	if d.cur != nil && !d.cur.v.Completed {
+		d.t.setError(d.cur, msg)
+	}
+	d.t.summaryLine(msg)
+	d.container, d.pendingErr = "", ""
+	d.closeStep(ts, false)
+}
+
 func (d *legacyDecoder) step(line string, ts time.Time) {
-	d.t.stamp(ts)
-	d.closeStep(ts, true)
 	rest := strings.TrimPrefix(line, "Step ")
 	pos, instr, _ := strings.Cut(rest, " : ")
 	idx, total, _ := parsePosition(pos)
-	if idx <= d.lastIndex {
-		d.builds++
-		d.stage = ""
+	if n, ok := oldStepNumber([]byte(pos)); ok {
+		// Docker before 1.13 numbered steps from 0 and printed no total:
+		// the total is set when the build ends.
+		if len(d.t.order) == 0 || d.lastIndex == 0 && n == 0 {
+			d.zeroBased = n == 0
+		}
+		idx, total = n, 0
+		if d.zeroBased {
+			idx++
+		}
+		d.untotalled = true
+	}
+	if idx <= d.lastIndex || d.succeeded || d.t.b.Error != "" {
+		d.newBuild() // step numbers restart: the next build
+	}
+	d.t.stamp(ts)
+	d.closeStep(ts, true)
+	if d.lastIndex == 0 && len(d.t.order) == 0 && idx > 1 {
+		d.t.b.BeganMidBuild = true // the log starts after the build's first steps
 	}
 	d.lastIndex = idx
-	key := "step " + strconv.Itoa(idx)
-	if d.builds > 0 {
-		key = "build " + strconv.Itoa(d.builds) + " " + key
-	}
-	s := d.t.getOrAdd(key)
+	s := d.t.getOrAdd("step " + strconv.Itoa(idx))
 	v := s.v
 	v.Name = strings.TrimSpace(line)
 	v.Index, v.Total = idx, total
@@ -154,6 +335,7 @@ func (d *legacyDecoder) step(line string, ts time.Time) {
 	if !ts.IsZero() {
 		v.Started = ts
 	}
+	s.stamp(ts)
 	d.cur, d.curStart = s, ts
 }
 
@@ -164,12 +346,12 @@ func (d *legacyDecoder) closeStep(ts time.Time, finished bool) {
 		return
 	}
 	v := d.cur.v
-	if !ts.IsZero() && !d.curStart.IsZero() && !ts.Before(d.curStart) && !v.HasDuration {
-		v.Duration, v.HasDuration = ts.Sub(d.curStart), true
+	if !ts.IsZero() && !d.curStart.IsZero() && !ts.Before(d.curStart) && !v.HasDuration && finished {
+		d.t.setDuration(d.cur, ts.Sub(d.curStart))
 		v.Ended = ts
 	}
 	if finished {
-		v.Completed = true
+		d.t.done(d.cur, 0, false)
 	}
 	d.cur = nil
 }

@@ -31,6 +31,9 @@ func newLineReader(r io.Reader, limit int) *lineReader {
 	if !ok || br.Size() < 64<<10 {
 		br = bufio.NewReaderSize(r, 256<<10)
 	}
+	if dec := decodeInput(br); dec != io.Reader(br) {
+		br = bufio.NewReaderSize(dec, 256<<10)
+	}
 	return &lineReader{r: br, limit: limit}
 }
 
@@ -83,29 +86,45 @@ func (l *lineReader) next() ([]byte, error) {
 }
 
 // cleanLine strips what terminals and CI systems add around build output:
-// ANSI escapes, carriage-return overwrites, trailing CR, tab expansion is left
-// alone. It returns text that may alias buf (scratch space owned by the caller).
+// ANSI escapes and the trailing CRs of CRLF line ends. Carriage returns
+// inside the line are kept: a line's identity comes from its start, so text
+// a build step printed after a CR is output, never a new progress line. It
+// returns text that may alias scratch (owned by the caller).
 func cleanLine(line []byte, scratch *[]byte) []byte {
+	if bytes.IndexByte(line, 0xe2) >= 0 && bytes.Contains(line, escGlyph) {
+		// A log copied from GitHub's web view shows ESC as "␛".
+		line = bytes.ReplaceAll(line, escGlyph, []byte("\x1b["))
+	}
 	if bytes.IndexByte(line, 0x1b) >= 0 {
 		*scratch = stripANSI((*scratch)[:0], line)
 		line = *scratch
 	}
-	// A CR in the middle means the terminal overwrote the line: keep what was
-	// shown last (the last non-empty segment).
 	for len(line) > 0 && line[len(line)-1] == '\r' {
 		line = line[:len(line)-1]
 	}
-	if i := bytes.LastIndexByte(line, '\r'); i >= 0 {
-		if rest := line[i+1:]; len(bytes.TrimSpace(rest)) > 0 {
-			line = rest
-		} else {
-			line = line[:i]
-			if j := bytes.LastIndexByte(line, '\r'); j >= 0 {
-				line = line[j+1:]
-			}
-		}
-	}
 	return line
+}
+
+// escGlyph is U+241B SYMBOL FOR ESCAPE followed by "[": an escape sequence
+// as a web page shows it.
+var escGlyph = []byte("\u241b[")
+
+// shownText is what a terminal shows of text with carriage returns in it:
+// the last segment that is not blank. Only output text is read this way.
+func shownText(s []byte) []byte {
+	if bytes.IndexByte(s, '\r') < 0 {
+		return s
+	}
+	for {
+		i := bytes.LastIndexByte(s, '\r')
+		if i < 0 {
+			return s
+		}
+		if seg := s[i+1:]; len(bytes.TrimSpace(seg)) > 0 {
+			return seg
+		}
+		s = s[:i]
+	}
 }
 
 // stripANSI appends s without CSI, OSC and two-byte escape sequences to dst.
@@ -126,7 +145,7 @@ func stripANSI(dst, s []byte) []byte {
 				j++
 			}
 			i = j
-		case ']': // OSC: ends with BEL or ESC \
+		case ']', '_', 'P', '^': // OSC, APC, DCS, PM: end with BEL or ESC \
 			j := i + 2
 			for j < len(s) && s[j] != 0x07 && !(s[j] == 0x1b && j+1 < len(s) && s[j+1] == '\\') {
 				j++
@@ -250,8 +269,12 @@ func cutTimestamp(s []byte) ([]byte, time.Time, bool) {
 	if i < len(s) && s[i] != ' ' && s[i] != '\t' {
 		return s, time.Time{}, false
 	}
-	t := time.Date(atoiN(s[0:4]), time.Month(atoiN(s[5:7])), atoiN(s[8:10]),
-		atoiN(s[11:13]), atoiN(s[14:16]), atoiN(s[17:19]), nanos, loc)
+	year, month, day := atoiN(s[0:4]), atoiN(s[5:7]), atoiN(s[8:10])
+	hour, minute, sec := atoiN(s[11:13]), atoiN(s[14:16]), atoiN(s[17:19])
+	if year < 1970 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 60 {
+		return s, time.Time{}, false // not a time, or not one of a build
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nanos, loc)
 	if i < len(s) {
 		i++ // one separator; further indentation belongs to the line
 	}

@@ -78,7 +78,9 @@ func TestCleanLine(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"\x1b[34m => [1/2] FROM x   0.1s\r", " => [1/2] FROM x   0.1s"},
 		{"\x1b[1A\x1b[0G\x1b[?25l[+] Building 0.1s (4/9)  \r", "[+] Building 0.1s (4/9)  "},
-		{"progress 10%\rprogress 100%", "progress 100%"},
+		// A CR inside a line is kept: the line's start says what it is.
+		{"progress 10%\rprogress 100%", "progress 10%\rprogress 100%"},
+		{"#5 0.1 x\r#1 DONE 1e19s", "#5 0.1 x\r#1 DONE 1e19s"},
 		{"done\r\r", "done"},
 		{"text\x1b]0;title\x07 more", "text more"},
 		{"plain", "plain"},
@@ -87,6 +89,20 @@ func TestCleanLine(t *testing.T) {
 		var scratch []byte
 		if got := cleanLine([]byte(tc.in), &scratch); string(got) != tc.want {
 			t.Errorf("cleanLine(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestShownText(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"progress 10%\rprogress 100%", "progress 100%"},
+		{"progress 10%\rprogress 100%\r  ", "progress 100%"},
+		{"plain", "plain"},
+		{"\r", ""},
+	}
+	for _, tc := range tests {
+		if got := shownText([]byte(tc.in)); string(got) != tc.want {
+			t.Errorf("shownText(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
@@ -271,8 +287,8 @@ func TestPlainVariants(t *testing.T) {
 	})
 	t.Run("begins mid-vertex", func(t *testing.T) {
 		b := mustParse(t, "#17 extracting sha256:abc 0.7s done\n#17 DONE 12.0s\n\n#18 [3/3] COPY . .\n#18 DONE 0.1s\n")
-		if !b.Truncated || len(b.Vertices) != 2 || b.Vertices[0].Name != "" || b.Vertices[0].Duration != 12*time.Second {
-			t.Fatalf("truncated=%v vertices=%d", b.Truncated, len(b.Vertices))
+		if !b.BeganMidBuild || b.Truncated || b.Status != model.StatusSucceeded || len(b.Vertices) != 2 || b.Vertices[0].Name != "" || b.Vertices[0].Duration != 12*time.Second {
+			t.Fatalf("began mid-build=%v truncated=%v status %s vertices=%d", b.BeganMidBuild, b.Truncated, b.Status, len(b.Vertices))
 		}
 	})
 	t.Run("crlf tabs no final newline shell noise", func(t *testing.T) {
@@ -449,9 +465,19 @@ func TestRandomBytesNeverPanic(t *testing.T) {
 func TestPlainTwoBuildsInOneLog(t *testing.T) {
 	one := "#1 [internal] load build definition from Dockerfile\n#1 DONE 0.0s\n\n#2 [1/1] FROM a\n#2 DONE 1.0s\n\n"
 	two := "#1 [internal] load build definition from Dockerfile\n#1 DONE 0.0s\n\n#2 [1/1] FROM b\n#2 DONE 2.0s\n"
-	b := mustParse(t, one+two)
-	if len(b.Vertices) != 4 || b.Vertices[3].Args != "b" || b.Vertices[3].Duration != 2*time.Second || b.Vertices[1].Args != "a" {
-		t.Fatalf("%d vertices", len(b.Vertices))
+	builds, err := ParseAll(strings.NewReader(one+two), Options{})
+	if err != nil || len(builds) != 2 {
+		t.Fatalf("%d builds, %v", len(builds), err)
+	}
+	a, b := builds[0], builds[1]
+	if len(a.Vertices) != 2 || a.Vertices[1].Args != "a" || a.LogIndex != 1 || a.LogBuilds != 2 {
+		t.Errorf("first build: %d vertices, %d of %d", len(a.Vertices), a.LogIndex, a.LogBuilds)
+	}
+	if len(b.Vertices) != 2 || b.Vertices[1].Args != "b" || b.Vertices[1].Duration != 2*time.Second || b.LogIndex != 2 || b.LogBuilds != 2 {
+		t.Errorf("second build: %d vertices, %d of %d", len(b.Vertices), b.LogIndex, b.LogBuilds)
+	}
+	if last := mustParse(t, one+two); last.LogIndex != 2 || last.Vertices[1].Args != "b" {
+		t.Errorf("Parse returned build %d, want the last", last.LogIndex)
 	}
 }
 
@@ -476,5 +502,25 @@ func TestForcedFormatWithoutBuild(t *testing.T) {
 	}
 	if b, err := Parse(strings.NewReader("#1 [internal] load build definition from Dockerfile\n#1 DONE 0.0s\n"), Options{Format: model.FormatPlain}); err != nil || len(b.Vertices) != 1 {
 		t.Errorf("a real plain log forced as plain: %v", err)
+	}
+}
+
+func TestErrorish(t *testing.T) {
+	for _, yes := range []string{"npm ERR! code 1", "error: linker failed", "Traceback (most recent call last):", "fatal: not a git repository", "E: Package 'x' has no installation candidate; missing", "TypeError: x is undefined", "process exited with exit code 2", "Build FAILED.", "sh: foo: not found", "panic: runtime error"} {
+		if !errorish([]byte(yes)) {
+			t.Errorf("errorish(%q) = false", yes)
+		}
+	}
+	for _, no := range []string{"Unpacking liberror-perl (0.17029-2) ...", "gcc -O2 -c main.c", "Setting up libssl3", "Downloading packages", ""} {
+		if errorish([]byte(no)) {
+			t.Errorf("errorish(%q) = true", no)
+		}
+	}
+}
+
+func TestEscapeGlyph(t *testing.T) {
+	var scratch []byte
+	if got := cleanLine([]byte("␛[36;1mdocker build .␛[0m"), &scratch); string(got) != "docker build ." {
+		t.Errorf("cleanLine = %q", got)
 	}
 }

@@ -16,42 +16,68 @@ import (
 //	#5 0.512 output line
 //	#5 DONE 12.3s
 //
-// and returns the build. Lines it does not recognise are counted, not errors.
+// and returns the build (the last one, when the log holds several; see
+// ParseAll). Lines it does not recognise are counted, not errors.
 func ParsePlain(r io.Reader) (*model.Build, error) {
+	return last(parsePlainAll(r))
+}
+
+func parsePlainAll(r io.Reader) ([]*model.Build, error) {
 	d := &plainDecoder{t: newTracker(model.FormatPlain)}
 	err := eachLine(r, d.line)
-	return d.t.finish(), err
+	d.out = append(d.out, d.finish())
+	return numberBuilds(d.out), err
 }
 
 type plainDecoder struct {
-	t *tracker
+	t   *tracker
+	out []*model.Build
 	// The last vertex looked up: output lines of one vertex come in runs,
 	// so this skips the key formatting and map lookup on the hot path.
 	lastNum   int
 	lastState *vstate
-	// gen counts builds in one log: when "#1" names a new vertex after the
-	// first build completed, vertex numbers restart.
-	gen int
+	maxNum    int
+}
+
+func (d *plainDecoder) finish() *model.Build {
+	t := d.t
+	if !t.ended && t.allCompleted() && (t.exportDone() || t.lastStepEnds()) {
+		t.ended = true
+	}
+	return t.finish()
+}
+
+// newBuild starts the next build of the log.
+func (d *plainDecoder) newBuild() {
+	d.out = append(d.out, d.finish())
+	d.t = newTracker(model.FormatPlain)
+	d.lastState, d.maxNum = nil, 0
 }
 
 func (d *plainDecoder) vertex(num int) (*vstate, bool) {
 	if d.lastState != nil && d.lastNum == num {
 		return d.lastState, true
 	}
-	key := strconv.Itoa(num)
-	if d.gen > 0 {
-		key = strconv.Itoa(d.gen) + "." + key
+	s, seen := d.t.get(strconv.Itoa(num))
+	if seen {
+		d.lastNum, d.lastState = num, s
 	}
-	s, seen := d.t.get(key)
-	if !seen {
-		s = d.t.add(key)
-	}
-	d.lastNum, d.lastState = num, s
 	return s, seen
 }
 
-func (d *plainDecoder) line(line []byte, ts time.Time) {
+func (d *plainDecoder) create(num int) *vstate {
+	s := d.t.add(strconv.Itoa(num))
+	d.lastNum, d.lastState = num, s
+	d.maxNum = max(d.maxNum, num)
+	return s
+}
+
+func (d *plainDecoder) line(l *srcLine) {
+	if l.overwritten {
+		return // a terminal overwrite: output, never progress
+	}
 	t := d.t
+	line, ts := l.text, l.ts
 	num, rest, ok := cutVertexNumber(line)
 	if !ok {
 		if t.commonLine(string(line)) {
@@ -61,36 +87,59 @@ func (d *plainDecoder) line(line []byte, ts time.Time) {
 	}
 	t.stamp(ts)
 	if num == 0 && bytes.HasPrefix(rest, []byte("building with ")) {
-		t.b.Builder = string(bytes.TrimPrefix(rest, []byte("building with ")))
+		if len(t.order) > 0 || t.b.Error != "" {
+			d.newBuild()
+		}
+		d.t.b.Builder = string(bytes.TrimPrefix(rest, []byte("building with ")))
 		return
 	}
 	s, seen := d.vertex(num)
+	// Output lines ("0.512 text") are the hot path: no string conversion.
+	// They only ever add output to a vertex the log named: the text after
+	// the time offset is what the step printed, whatever it looks like.
+	if off, ok := logOffset(rest); ok {
+		if !seen {
+			if !d.unnamedOnly() {
+				return // output never makes a vertex once the log named one
+			}
+			// The log begins inside this vertex: its name line is missing.
+			t.b.BeganMidBuild = true
+			s = d.create(num)
+		}
+		s.stamp(ts)
+		s.addOutput(rest[off:])
+		s.sawRunning(offsetDuration(rest[:off]))
+		return
+	}
+	if !seen {
+		if len(t.order) == 0 && num > 2 {
+			t.b.BeganMidBuild = true // a build's first vertex is #1
+		}
+		s = d.create(num)
+	}
 	v := s.v
+	s.stamp(ts)
 	if !ts.IsZero() && v.Started.IsZero() {
 		v.Started = ts
-	}
-	// Output lines ("0.512 text") are the hot path: no string conversion.
-	if off, ok := logOffset(rest); ok {
-		s.addOutput(rest[off:])
-		return
 	}
 	switch {
 	case len(rest) == 0 || bytes.Equal(rest, []byte("...")):
 		return
 	case bytes.HasPrefix(rest, []byte("DONE")):
-		v.Completed = true
-		if d, ok := parseSeconds(bytes.TrimSpace(rest[4:])); ok {
-			v.Duration, v.HasDuration = d, true
-		}
+		dur, ok := parseSeconds(bytes.TrimSpace(rest[4:]))
+		t.done(s, dur, ok)
 		if !ts.IsZero() {
 			v.Ended = ts
 		}
+		if strings.HasPrefix(v.Name, "exporting ") {
+			t.ended = true
+		}
 		return
 	case bytes.Equal(rest, []byte("CACHED")):
-		v.Cached, v.Completed = true, true
+		t.cached(s)
 		return
 	case bytes.Equal(rest, []byte("CANCELED")):
-		v.Canceled, v.Completed = true, true
+		t.cancel(s)
 		return
 	case bytes.HasPrefix(rest, []byte("ERROR: ")), bytes.HasPrefix(rest, []byte("ERROR ")):
 		t.setError(s, strings.TrimSpace(string(rest[6:])))
@@ -106,22 +155,25 @@ func (d *plainDecoder) line(line []byte, ts time.Time) {
 	if v.Name == "" && !seen {
 		if looksLikeStatus(text) {
 			// The log starts mid-vertex: its name line was cut off.
-			t.b.Truncated = true
+			t.b.BeganMidBuild = true
 			plainStatus(t, s, text)
 			return
 		}
-		ApplyName(v, text)
+		t.named(s, text)
 		return
 	}
-	if num == 1 && v.Completed && len(t.order) > 1 && strings.HasPrefix(text, "[internal] load build definition") {
-		// A second build in the same log: its vertices are new.
-		d.gen++
-		d.lastState = nil
-		s, _ = d.vertex(num)
-		ApplyName(s.v, text)
+	if seen && v.Completed && d.restarts(num, v, text) {
+		// Vertex numbers restart: a second build in the same log.
+		d.newBuild()
+		s = d.create(num)
+		d.t.stamp(ts)
+		if !ts.IsZero() {
+			s.v.Started = ts
+		}
+		d.t.named(s, text)
 		return
 	}
-	if text == v.Name {
+	if text == v.Name || sameStep(text, v.Name) {
 		return // the name is repeated when a vertex resumes after "#N ..."
 	}
 	if v.Digest == "" && len(v.Transfers) == 0 && isBareDigest(text) {
@@ -129,35 +181,57 @@ func (d *plainDecoder) line(line []byte, ts time.Time) {
 		return
 	}
 	if v.Name == "" && !looksLikeStatus(text) {
-		ApplyName(v, text)
+		t.named(s, text)
 		return
 	}
 	plainStatus(t, s, text)
+}
+
+// unnamedOnly reports whether no vertex of the build has a name yet: the
+// log began inside a vertex.
+func (d *plainDecoder) unnamedOnly() bool {
+	return d.t.namedCount == 0
+}
+
+// restarts reports whether a name line for a finished vertex number starts
+// a new build: vertex #1 named again after the build ended or failed (a
+// retry), or a finished vertex given a different name (numbering restarted).
+func (d *plainDecoder) restarts(num int, v *model.Vertex, text string) bool {
+	if looksLikeStatus(text) || isBareDigest(text) || !strings.HasPrefix(text, "[") && !strings.HasPrefix(text, "exporting") && !strings.HasPrefix(text, "resolve") {
+		return false
+	}
+	if text == v.Name {
+		return num == 1 && d.t.seemsEnded()
+	}
+	return !sameStep(text, v.Name) && num < d.maxNum && v.Name != ""
+}
+
+// sameStep reports whether two names are one vertex shown for two compose
+// services or bake targets: "[web base 2/5] RUN x" and "[api base 2/5] RUN
+// x" differ only in the first word of the label.
+func sameStep(a, b string) bool {
+	if !strings.HasPrefix(a, "[") || !strings.HasPrefix(b, "[") {
+		return false
+	}
+	ia, ib := strings.IndexByte(a, ']'), strings.IndexByte(b, ']')
+	if ia < 0 || ib < 0 || a[ia:] != b[ib:] {
+		return false
+	}
+	fa, fb := strings.Fields(a[1:ia]), strings.Fields(b[1:ib])
+	if len(fa) != len(fb) || len(fa) < 2 {
+		return false
+	}
+	return strings.Join(fa[1:], " ") == strings.Join(fb[1:], " ")
 }
 
 // plainStatus records a status line: a transfer with sizes, image export
 // facts, or a plain event.
 func plainStatus(t *tracker, s *vstate, text string) {
 	st := parseStatusText(text)
-	switch {
-	case strings.HasPrefix(st.name, "writing image "):
-		t.b.ImageID = strings.TrimPrefix(st.name, "writing image ")
-	case strings.HasPrefix(st.name, "naming to "):
-		addImageName(t.b, strings.TrimPrefix(st.name, "naming to "))
-	}
+	t.exportFact(st.name)
 	if st.hasBytes {
-		s.v.SetTransfer(model.Transfer{Name: st.name, Bytes: st.current, Total: st.total, Duration: st.duration, Done: st.done})
+		s.setTransfer(model.Transfer{Name: st.name, Bytes: st.current, Total: st.total, Duration: st.duration, Done: st.done})
 	}
-}
-
-func addImageName(b *model.Build, name string) {
-	name = strings.TrimSpace(name)
-	for _, n := range b.ImageNames {
-		if n == name {
-			return
-		}
-	}
-	b.ImageNames = append(b.ImageNames, name)
 }
 
 // cutVertexNumber splits "#12 rest" into 12 and "rest".
@@ -206,18 +280,6 @@ func logOffset(rest []byte) (int, bool) {
 		return 0, false
 	}
 	return j + 1, true
-}
-
-// parseSeconds parses "12.3s".
-func parseSeconds(b []byte) (time.Duration, bool) {
-	if len(b) < 2 || b[len(b)-1] != 's' {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(string(b[:len(b)-1]), 64)
-	if err != nil || f < 0 {
-		return 0, false
-	}
-	return time.Duration(f * float64(time.Second)), true
 }
 
 func isBareDigest(s string) bool {
@@ -320,8 +382,27 @@ func parseSize(s string) (int64, bool) {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(s[:i], 64)
-	if err != nil {
+	if err != nil || f < 0 || f*mult > float64(model.MaxBytes) {
 		return 0, false
 	}
 	return int64(f*mult + 0.5), true
+}
+
+// offsetDuration reads the "12.345" time offset before a plain output line.
+func offsetDuration(b []byte) time.Duration {
+	var secs, frac, scale int64 = 0, 0, int64(time.Second)
+	i := 0
+	for ; i < len(b) && isDigit(b[i]); i++ {
+		if secs > int64(model.MaxDuration/time.Second) {
+			return -1
+		}
+		secs = secs*10 + int64(b[i]-'0')
+	}
+	if i < len(b) && b[i] == '.' {
+		for i++; i < len(b) && isDigit(b[i]) && scale > 1; i++ {
+			scale /= 10
+			frac += int64(b[i]-'0') * scale
+		}
+	}
+	return time.Duration(secs)*time.Second + time.Duration(frac)
 }

@@ -2,10 +2,9 @@ package parse
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,10 +73,19 @@ type VertexWarning struct {
 // same way whether they come from a rawjson file or a live BuildKit session.
 type Recorder struct {
 	t *tracker
+	// latest is the newest timestamp the stream carried: a vertex still
+	// running had run at least until then.
+	latest time.Time
 }
 
 // NewRecorder returns a Recorder for a rawjson-format build.
 func NewRecorder() *Recorder { return &Recorder{t: newTracker(model.FormatRawJSON)} }
+
+func (r *Recorder) saw(ts time.Time) {
+	if ts.After(r.latest) {
+		r.latest = ts
+	}
+}
 
 // Add applies one status update.
 func (r *Recorder) Add(st *SolveStatus) {
@@ -90,47 +98,43 @@ func (r *Recorder) Add(st *SolveStatus) {
 		v := s.v
 		v.Digest = sv.Digest
 		if sv.Name != "" && sv.Name != v.Name {
-			ApplyName(v, sv.Name)
+			t.named(s, sv.Name)
 		}
-		if len(sv.Inputs) > 0 {
+		if len(sv.Inputs) > 0 && len(sv.Inputs) <= 10000 {
 			v.Inputs = append(v.Inputs[:0], sv.Inputs...)
 		}
 		// BuildKit resends a vertex with a new Started for every run of it;
 		// intervals are keyed by start time, as its display does.
 		if sv.Started != nil {
 			iv := interval{start: *sv.Started}
+			r.saw(iv.start)
 			if sv.Completed != nil {
 				iv.stop = *sv.Completed
+				r.saw(iv.stop)
 				if iv.stop.Before(iv.start) {
 					iv.stop = iv.start // clock skew or a hand-edited stream
 				}
 			}
-			replaced := false
-			for i := range s.intervals {
-				if s.intervals[i].start.Equal(iv.start) {
-					s.intervals[i], replaced = iv, true
-				}
-			}
-			if !replaced {
-				s.intervals = append(s.intervals, iv)
-			}
+			s.x().ivals.put(iv)
 		}
-		v.Cached = v.Cached || sv.Cached
+		if sv.Cached {
+			t.cached(s)
+		}
 		if sv.Error != "" {
-			if strings.HasSuffix(sv.Error, context.Canceled.Error()) {
-				v.Canceled, v.Completed = true, true
-			} else {
-				t.setError(s, sv.Error)
-			}
+			t.setError(s, sv.Error)
 		}
 		if sv.Completed != nil {
 			v.Completed = true
+			if v.Error == "" && !v.Canceled {
+				s.dropErrorLines()
+			}
 		}
 	}
 	for _, ss := range st.Statuses {
 		if ss == nil {
 			continue
 		}
+		r.saw(ss.Timestamp)
 		s, ok := t.get(ss.Vertex)
 		if !ok {
 			continue
@@ -141,6 +145,7 @@ func (r *Recorder) Add(st *SolveStatus) {
 		if l == nil {
 			continue
 		}
+		r.saw(l.Timestamp)
 		if s, ok := t.get(l.Vertex); ok {
 			appendLog(s, l.Data)
 		}
@@ -156,12 +161,7 @@ func (r *Recorder) Add(st *SolveStatus) {
 
 func (r *Recorder) status(s *vstate, ss *VertexStatus) {
 	name := strings.TrimSuffix(strings.TrimSpace(ss.ID), ":")
-	switch {
-	case strings.HasPrefix(name, "writing image "):
-		r.t.b.ImageID = strings.TrimPrefix(name, "writing image ")
-	case strings.HasPrefix(name, "naming to "):
-		addImageName(r.t.b, strings.TrimPrefix(name, "naming to "))
-	}
+	r.t.exportFact(name)
 	if ss.Total == 0 && ss.Current == 0 {
 		return
 	}
@@ -173,26 +173,27 @@ func (r *Recorder) status(s *vstate, ss *VertexStatus) {
 		}
 		tr.Duration = end.Sub(*ss.Started)
 	}
-	s.v.SetTransfer(tr)
+	s.setTransfer(tr)
 }
 
 // appendLog splits a log chunk into lines, carrying a partial last line to
 // the next chunk.
 func appendLog(s *vstate, data []byte) {
+	x := s.x()
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
-			s.partial = append(s.partial, data...)
-			if len(s.partial) > maxOutputLine {
-				s.addOutput(s.partial)
-				s.partial = s.partial[:0]
+			x.partial = append(x.partial, data...)
+			if len(x.partial) > maxOutputLine {
+				s.addOutput(x.partial)
+				x.partial = x.partial[:0]
 			}
 			return
 		}
-		if len(s.partial) > 0 {
-			s.partial = append(s.partial, data[:i]...)
-			s.addOutput(bytes.TrimRight(s.partial, "\r"))
-			s.partial = s.partial[:0]
+		if len(x.partial) > 0 {
+			x.partial = append(x.partial, data[:i]...)
+			s.addOutput(bytes.TrimRight(x.partial, "\r"))
+			x.partial = x.partial[:0]
 		} else {
 			s.addOutput(bytes.TrimRight(data[:i], "\r"))
 		}
@@ -201,23 +202,35 @@ func appendLog(s *vstate, data []byte) {
 }
 
 // Build returns the build recorded so far. The Recorder must not be used
-// after Build.
+// after Build. A stream has no closing line: the build is complete when
+// every vertex completed; a vertex still running keeps the time it had run
+// by the stream's last timestamp, as a lower bound.
 func (r *Recorder) Build() *model.Build {
 	t := r.t
 	var first, last time.Time
 	for _, s := range t.order {
 		v := s.v
-		if len(s.intervals) == 0 {
+		if s.ext == nil || len(s.ext.ivals.list) == 0 {
 			continue
 		}
-		v.Duration, v.HasDuration = mergedDuration(s.intervals), true
-		for _, iv := range s.intervals {
+		d := mergedDuration(s.ext.ivals.list)
+		running := false
+		for _, iv := range s.ext.ivals.list {
 			if v.Started.IsZero() || iv.start.Before(v.Started) {
 				v.Started = iv.start
 			}
 			if iv.stop.After(v.Ended) {
 				v.Ended = iv.stop
 			}
+			if iv.stop.IsZero() {
+				running = true
+				if r.latest.After(iv.start) {
+					s.sawRunning(r.latest.Sub(iv.start))
+				}
+			}
+		}
+		if validDuration(d) && (d > 0 || !running) {
+			v.Duration, v.HasDuration = d, true
 		}
 		if first.IsZero() || v.Started.Before(first) {
 			first = v.Started
@@ -226,49 +239,64 @@ func (r *Recorder) Build() *model.Build {
 			last = v.Ended
 		}
 	}
-	if !first.IsZero() && last.After(first) {
+	if !first.IsZero() && last.After(first) && validDuration(last.Sub(first)) {
 		t.b.Started, t.b.Completed = first, last
 		t.b.Duration, t.b.HasDuration = last.Sub(first), true
 	}
 	// BuildKit sends the whole graph up front; list vertices in the order
 	// they started, as --progress=plain numbers them.
-	sort.SliceStable(t.order, func(i, j int) bool {
-		a, b := t.order[i].v.Started, t.order[j].v.Started
-		if a.IsZero() || b.IsZero() {
-			return !a.IsZero() && b.IsZero()
+	slices.SortStableFunc(t.order, func(a, b *vstate) int {
+		x, y := a.v.Started, b.v.Started
+		switch {
+		case x.IsZero() && y.IsZero():
+			return 0
+		case x.IsZero():
+			return 1
+		case y.IsZero():
+			return -1
 		}
-		return a.Before(b)
+		return x.Compare(y)
 	})
+	t.ended = true // judged by whether every vertex completed
 	return t.finish()
 }
 
 // ParseRawJSON reads `--progress=rawjson` output: one SolveStatus JSON
 // object per line. Non-JSON lines (the error summary a failed build prints
 // after the stream, CI noise) are handled like the text formats' trailers.
+// It returns the last build when the log holds several (see ParseAll).
 func ParseRawJSON(r io.Reader) (*model.Build, error) {
+	return last(parseRawJSONAll(r))
+}
+
+func parseRawJSONAll(r io.Reader) ([]*model.Build, error) {
 	rec := NewRecorder()
-	lr := newLineReader(r, maxJSONLine)
-	var scratch []byte
-	for {
-		raw, err := lr.next()
-		if err == io.EOF {
-			break
-		}
-		if raw != nil {
-			line := cleanLine(raw, &scratch)
-			line, _ = stripPrefixes(line)
-			if len(line) > 0 && line[0] == '{' && !lr.cut {
-				var st SolveStatus
-				if json.Unmarshal(line, &st) == nil {
-					rec.Add(&st)
-					continue
+	var out []*model.Build
+	afterError := false
+	err := eachLineLimit(r, maxJSONLine, func(l *srcLine) {
+		line := l.text
+		if len(line) > 0 && line[0] == '{' && !l.cut && !l.overwritten {
+			var st SolveStatus
+			if json.Unmarshal(line, &st) == nil {
+				if afterError && len(st.Vertexes) > 0 {
+					// A stream that resumes after a build's closing error is
+					// the next build.
+					out = append(out, rec.Build())
+					rec = NewRecorder()
 				}
+				afterError = false
+				rec.Add(&st)
+				return
 			}
-			rec.t.commonLine(string(line))
 		}
-		if err != nil {
-			return rec.Build(), err
+		if l.overwritten {
+			return
 		}
-	}
-	return rec.Build(), nil
+		rec.t.commonLine(string(line))
+		if rec.t.b.Error != "" {
+			afterError = true
+		}
+	})
+	out = append(out, rec.Build())
+	return numberBuilds(out), err
 }

@@ -1,8 +1,10 @@
 package parse
 
 import (
+	"bytes"
+	"math"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,59 +15,349 @@ import (
 // maxOutputLine caps one kept output line; the tail is for humans.
 const maxOutputLine = 4 << 10
 
-// vstate is the parser-side state of one vertex.
-type vstate struct {
-	v *model.Vertex
-	// tail is a ring of reused buffers so output lines cost no allocation.
-	tail     [model.OutputTailLines][]byte
-	tailNext int
-	tailLen  int
-	// partial holds an unterminated rawjson log chunk.
-	partial   []byte
-	intervals []interval
+// Bounds on build-level lists a hostile log could grow without end.
+const (
+	maxWarnings   = 1000
+	maxImageNames = 100
+	// nameScan bounds how many same-prefix vertices a truncated name is
+	// compared with, so matching stays linear in the log.
+	nameScan = 64
+)
+
+// outTail is a ring of reused buffers so output lines cost no allocation
+// once it is full; it grows to model.OutputTailLines as lines come.
+type outTail struct {
+	lines [][]byte
+	next  int
+	n     int
 }
 
+// vextra is the part of a vertex's parser state that few vertices need.
+type vextra struct {
+	// partial holds an unterminated rawjson log chunk.
+	partial []byte
+	ivals   intervals
+	// xfer indexes v.Transfers by name once a vertex has many.
+	xfer map[string]int
+}
+
+func (s *vstate) x() *vextra {
+	if s.ext == nil {
+		s.ext = &vextra{}
+	}
+	return s.ext
+}
+
+// errLines holds output lines that carry an error: the first few and a
+// ring of the last ones.
+type errLines struct {
+	first []string
+	last  []string
+	next  int
+}
+
+// vstate is the parser-side state of one vertex.
+type vstate struct {
+	v    *model.Vertex
+	tail *outTail // allocated with the first output line
+	// ext holds what few vertices need: rawjson state, a transfer index.
+	ext  *vextra
+	errs *errLines
+	// spill holds output lines that left the tail and were not yet looked
+	// at for errors, '\n'-separated: a step that succeeds never has its
+	// output scanned. spilled is the tracker's count of all spilled bytes.
+	spill []byte
+	pool  *spillPool
+	// ran is the longest the vertex is known to have been running (its
+	// last output offset, or the span of CI timestamps on its lines): a
+	// lower bound for a vertex the log never states a time for.
+	ran time.Duration
+	// firstTS and lastTS are the CI timestamps of its first and last line
+	// (Unix nanoseconds; 0 when none).
+	firstTS, lastTS int64
+	// tty is what the tty display's frames showed of the vertex.
+	tty ttySeen
+}
+
+// ttySeen is what tty frames showed of a vertex: the last frame that showed
+// it and its timer there, whether the timer grew into that frame, and the
+// last frame that showed its output window (frame numbers plus one).
+type ttySeen struct {
+	frame, window int32
+	grew          bool
+	timer         time.Duration
+}
+
+const errFirstMax = 4
+
 func (s *vstate) addOutput(line []byte) {
+	line = shownText(line)
 	if len(line) > maxOutputLine {
 		line = line[:maxOutputLine]
 	}
-	s.tail[s.tailNext] = append(s.tail[s.tailNext][:0], line...)
-	s.tailNext = (s.tailNext + 1) % len(s.tail)
-	if s.tailLen < len(s.tail) {
-		s.tailLen++
+	if s.tail == nil {
+		s.tail = &outTail{}
+	}
+	r := s.tail
+	if r.next == len(r.lines) && len(r.lines) < model.OutputTailLines {
+		r.lines = append(r.lines, nil)
+	}
+	if r.n == model.OutputTailLines {
+		s.spillLine(r.lines[r.next])
+	}
+	r.lines[r.next] = append(r.lines[r.next][:0], line...)
+	r.next = (r.next + 1) % model.OutputTailLines
+	if r.n < model.OutputTailLines {
+		r.n++
 	}
 	s.v.OutputLines++
 }
 
-func (s *vstate) resetOutput() { s.tailNext, s.tailLen = 0, 0 }
+// Bounds of the output kept for error lines before it is scanned.
+const (
+	spillMax    = 1 << 20  // one vertex
+	spillBudget = 32 << 20 // all vertices of a build
+)
 
-func (s *vstate) flushOutput() {
-	s.v.Output = s.v.Output[:0]
-	start := (s.tailNext - s.tailLen + len(s.tail)) % len(s.tail)
-	for i := 0; i < s.tailLen; i++ {
-		s.v.Output = append(s.v.Output, string(s.tail[(start+i)%len(s.tail)]))
+// spillPool counts the spilled bytes of a build's vertices and keeps the
+// buffers of vertices that finished for the next ones.
+type spillPool struct {
+	bytes int
+	free  [][]byte
+}
+
+// spillLine keeps a line leaving the tail until the vertex's outcome is
+// known; past the bounds, the kept lines are scanned now.
+func (s *vstate) spillLine(line []byte) {
+	if s.spill == nil && s.pool != nil && len(s.pool.free) > 0 {
+		n := len(s.pool.free) - 1
+		s.spill, s.pool.free = s.pool.free[n][:0], s.pool.free[:n]
 	}
-	if len(s.v.Output) == 0 {
-		s.v.Output = nil
+	s.spill = append(append(s.spill, line...), '\n')
+	if s.pool != nil {
+		s.pool.bytes += len(line) + 1
+	}
+	if len(s.spill) > spillMax || s.pool != nil && s.pool.bytes > spillBudget {
+		s.scanSpill()
 	}
 }
+
+// scanSpill looks for error lines in the spilled output and forgets it.
+func (s *vstate) scanSpill() {
+	rest := s.spill
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, '\n')
+		if errorish(rest[:i]) {
+			s.addErrorLine(rest[:i])
+		}
+		rest = rest[i+1:]
+	}
+	s.dropSpill()
+}
+
+func (s *vstate) dropSpill() {
+	if s.spill == nil {
+		return
+	}
+	if s.pool != nil {
+		s.pool.bytes -= len(s.spill)
+		if len(s.pool.free) < 4 {
+			s.pool.free = append(s.pool.free, s.spill[:0])
+		}
+	}
+	s.spill = nil
+}
+
+func (s *vstate) addErrorLine(line []byte) {
+	if len(line) > model.ErrorLineMaxBytes {
+		line = line[:model.ErrorLineMaxBytes]
+	}
+	text := strings.TrimSpace(string(line))
+	if s.errs == nil {
+		s.errs = &errLines{}
+	}
+	e := s.errs
+	if text == "" || slices.Contains(e.first, text) || slices.Contains(e.last, text) {
+		return // the tty display redraws the same lines in every frame
+	}
+	if len(e.first) < errFirstMax {
+		e.first = append(e.first, text)
+		return
+	}
+	const lastMax = model.ErrorLinesMax - errFirstMax
+	if len(e.last) < lastMax {
+		e.last = append(e.last, text)
+		return
+	}
+	e.last[e.next] = text
+	e.next = (e.next + 1) % lastMax
+}
+
+// dropErrorLines forgets error lines of a vertex that finished well: the
+// lines a successful step printed are not an error.
+func (s *vstate) dropErrorLines() {
+	s.errs = nil
+	s.dropSpill()
+}
+
+func (s *vstate) tailLen() int {
+	if s.tail == nil {
+		return 0
+	}
+	return s.tail.n
+}
+
+// spillTail moves the tail's lines to the spill, for a display that
+// redraws its output window.
+func (s *vstate) spillTail() {
+	if r := s.tail; r != nil {
+		const size = model.OutputTailLines
+		start := (r.next - r.n + size) % size
+		for i := 0; i < r.n; i++ {
+			s.spillLine(r.lines[(start+i)%size])
+		}
+	}
+}
+
+func (s *vstate) resetOutput() {
+	if s.tail != nil {
+		s.tail.next, s.tail.n = 0, 0
+	}
+}
+
+func (s *vstate) flushOutput() {
+	s.v.Output = nil
+	keepErrors := s.v.Error != "" || s.v.Canceled || !s.v.Completed
+	if keepErrors {
+		s.scanSpill()
+	}
+	if r := s.tail; r != nil && r.n > 0 {
+		const size = model.OutputTailLines
+		s.v.Output = make([]string, 0, r.n)
+		start := (r.next - r.n + size) % size
+		for i := 0; i < r.n; i++ {
+			line := r.lines[(start+i)%size]
+			s.v.Output = append(s.v.Output, string(line))
+			if keepErrors && errorish(line) {
+				s.addErrorLine(line)
+			}
+		}
+	}
+	s.tail = nil
+	s.dropSpill()
+	v := s.v
+	if e := s.errs; e != nil && keepErrors {
+		v.ErrorLines = make([]string, 0, len(e.first)+len(e.last))
+		v.ErrorLines = append(v.ErrorLines, e.first...)
+		v.ErrorLines = append(v.ErrorLines, e.last[e.next:]...)
+		v.ErrorLines = append(v.ErrorLines, e.last[:e.next]...)
+	}
+	s.dropErrorLines()
+}
+
+// setTransfer records the latest state of a named transfer in O(1).
+func (s *vstate) setTransfer(t model.Transfer) {
+	if t.Bytes < 0 || t.Bytes > model.MaxBytes || t.Total < 0 || t.Total > model.MaxBytes {
+		return
+	}
+	if t.Duration < 0 || t.Duration > model.MaxDuration {
+		t.Duration = 0
+	}
+	tr := s.v.Transfers
+	if s.ext != nil && s.ext.xfer != nil {
+		if i, ok := s.ext.xfer[t.Name]; ok {
+			tr[i] = t
+			return
+		}
+	} else {
+		for i := range tr {
+			if tr[i].Name == t.Name {
+				tr[i] = t
+				return
+			}
+		}
+		if len(tr) >= 8 {
+			x := s.x()
+			x.xfer = make(map[string]int, 16)
+			for i := range tr {
+				x.xfer[tr[i].Name] = i
+			}
+		}
+	}
+	if s.ext != nil && s.ext.xfer != nil {
+		s.ext.xfer[t.Name] = len(tr)
+	}
+	s.v.Transfers = append(tr, t)
+}
+
+// stamp notes a CI timestamp on one of the vertex's lines.
+func (s *vstate) stamp(ts time.Time) {
+	if ts.IsZero() {
+		return
+	}
+	n := ts.UnixNano()
+	if s.firstTS == 0 {
+		s.firstTS = n
+	}
+	if n > s.lastTS {
+		s.lastTS = n
+	}
+}
+
+// sawRunning notes that the vertex had been running for at least d.
+func (s *vstate) sawRunning(d time.Duration) {
+	if validDuration(d) && d > s.ran {
+		s.ran = d
+	}
+}
+
+// validDuration rejects negative and absurd durations.
+func validDuration(d time.Duration) bool { return d >= 0 && d <= model.MaxDuration }
 
 // tracker is the one state machine every format decoder feeds: vertices by
 // key in order of first appearance, the trailing error block, and build
 // level facts. Decoders only translate lines into tracker calls.
+//
+// Progress about one vertex is merged, never replaced (the rule the package
+// documentation states): flags (cached, cancelled, failed, completed) are
+// only ever set, and a duration only ever grows.
 type tracker struct {
 	b     *model.Build
 	byKey map[string]*vstate
 	order []*vstate
-	eb    errBlock
+	// byName holds exact printed names (latest vertex wins); it is built
+	// on the first lookup, as most logs never need it.
+	byName map[string]*vstate
+	// cutNames indexes vertices whose printed name was cut, by the first
+	// bytes of the name, for matching an error box's full name.
+	cutNames map[string][]*vstate
+	eb       errBlock
 	// first and last CI timestamps seen on build lines.
 	firstTS, lastTS time.Time
 	// warningList is set while reading "N warnings found" items.
 	warningList bool
+	warned      map[string]bool
+	// ended is set when the log shows the build's end: a FINISHED
+	// header, an image written or named, "Successfully built", an export.
+	ended bool
+	// anyFailed is set once a vertex failed or was cancelled, or the build
+	// printed its closing error.
+	anyFailed bool
+	// lastStep is the Dockerfile step named last.
+	lastStep *vstate
+	// namedCount counts the vertices that have a name.
+	namedCount int
+	// spills counts the output bytes all vertices hold for error lines.
+	spills spillPool
 }
 
 func newTracker(f model.Format) *tracker {
-	return &tracker{b: &model.Build{Format: f, Status: model.StatusUnknown}, byKey: map[string]*vstate{}}
+	return &tracker{
+		b:        &model.Build{Format: f, Status: model.StatusUnknown},
+		byKey:    map[string]*vstate{},
+		cutNames: map[string][]*vstate{},
+		warned:   map[string]bool{},
+	}
 }
 
 func (t *tracker) get(key string) (*vstate, bool) {
@@ -74,8 +366,15 @@ func (t *tracker) get(key string) (*vstate, bool) {
 }
 
 func (t *tracker) add(key string) *vstate {
-	s := &vstate{v: &model.Vertex{ID: key}}
+	s := &vstate{v: &model.Vertex{ID: key}, pool: &t.spills}
 	t.byKey[key] = s
+	t.order = append(t.order, s)
+	return s
+}
+
+// addUnkeyed adds a vertex the decoder finds by its own index.
+func (t *tracker) addUnkeyed(id string) *vstate {
+	s := &vstate{v: &model.Vertex{ID: id}, pool: &t.spills}
 	t.order = append(t.order, s)
 	return s
 }
@@ -87,6 +386,42 @@ func (t *tracker) getOrAdd(key string) *vstate {
 	return t.add(key)
 }
 
+// named sets a vertex's name and indexes it for findByName.
+func (t *tracker) named(s *vstate, name string) {
+	if s.v.Name == "" {
+		t.namedCount++
+	}
+	ApplyName(s.v, name)
+	t.indexName(s, name)
+}
+
+// namedAs names a vertex with the fields ApplyName already derived into
+// probe.
+func (t *tracker) namedAs(s *vstate, probe *model.Vertex) {
+	if s.v.Name == "" {
+		t.namedCount++
+	}
+	v := s.v
+	v.Name, v.Platform, v.Stage, v.Index, v.Total = probe.Name, probe.Platform, probe.Stage, probe.Index, probe.Total
+	v.Instruction, v.Args = probe.Instruction, probe.Args
+	t.indexName(s, probe.Name)
+}
+
+func (t *tracker) indexName(s *vstate, name string) {
+	if s.v.Total > 0 {
+		t.lastStep = s
+	}
+	if t.byName != nil {
+		t.byName[name] = s
+	}
+	if s.v.NameTruncated {
+		k := cutKey(name)
+		t.cutNames[k] = append(t.cutNames[k], s)
+	}
+}
+
+func cutKey(name string) string { return name[:min(len(name), 12)] }
+
 // stamp records a CI timestamp for build-duration purposes.
 func (t *tracker) stamp(ts time.Time) {
 	if ts.IsZero() {
@@ -95,27 +430,50 @@ func (t *tracker) stamp(ts time.Time) {
 	if t.firstTS.IsZero() {
 		t.firstTS = ts
 	}
-	t.lastTS = ts
+	if ts.After(t.lastTS) {
+		t.lastTS = ts
+	}
 }
 
-// findByName finds a vertex by its printed name (for error blocks).
+// findByName finds a vertex by its printed name (for error blocks). A name
+// the tty display cut matches the full name it begins.
 func (t *tracker) findByName(name string) *vstate {
-	for i := len(t.order) - 1; i >= 0; i-- {
-		if t.order[i].v.Name == name {
-			return t.order[i]
+	if t.byName == nil {
+		t.byName = make(map[string]*vstate, len(t.order))
+		for _, s := range t.order {
+			t.byName[s.v.Name] = s
 		}
 	}
-	// tty names may be truncated: accept a prefix match.
-	for i := len(t.order) - 1; i >= 0; i-- {
-		n := t.order[i].v.Name
-		if t.order[i].v.NameTruncated && len(n) >= 12 && strings.HasPrefix(name, n) {
-			return t.order[i]
+	if s, ok := t.byName[name]; ok {
+		return s
+	}
+	if len(name) < 12 {
+		return nil
+	}
+	cands := t.cutNames[cutKey(name)]
+	for i, n := len(cands)-1, 0; i >= 0 && n < nameScan; i, n = i-1, n+1 {
+		if c := cands[i]; c.v.NameTruncated && len(c.v.Name) >= 12 && strings.HasPrefix(name, c.v.Name) {
+			return c
 		}
 	}
 	return nil
 }
 
 var exitCodeRE = regexp.MustCompile(`(?:exit code|non-zero code|exit status):? (\d+)`)
+
+// exitCode finds the process exit code an error message states.
+func exitCode(msg string) int {
+	if !strings.Contains(msg, "exit") && !strings.Contains(msg, "code") {
+		return 0
+	}
+	if m := exitCodeRE.FindStringSubmatch(msg); m != nil {
+		n, err := strconv.Atoi(m[1])
+		if err == nil && n >= 0 && n < 1<<16 {
+			return n
+		}
+	}
+	return 0
+}
 
 // setError marks a vertex failed. A failed cache import is only a warning:
 // the build goes on without the cache.
@@ -126,10 +484,69 @@ func (t *tracker) setError(s *vstate, msg string) {
 		s.v.Completed = true
 		return
 	}
-	s.v.Error = msg
+	if isCanceled(msg) {
+		t.cancel(s)
+		return
+	}
+	t.anyFailed = true
+	if s.v.Error == "" || s.v.Error == ttyFailed {
+		s.v.Error = msg
+	}
 	s.v.Completed = true
-	if m := exitCodeRE.FindStringSubmatch(msg); m != nil {
-		s.v.ExitCode, _ = strconv.Atoi(m[1])
+	if c := exitCode(msg); c != 0 && s.v.ExitCode == 0 {
+		s.v.ExitCode = c
+	}
+}
+
+// isCanceled recognises the errors BuildKit gives a vertex it cancelled
+// (a process killed by the cancellation ends its error the same way).
+func isCanceled(msg string) bool {
+	return strings.HasSuffix(msg, "context canceled")
+}
+
+// cancel marks a vertex cancelled.
+func (t *tracker) cancel(s *vstate) {
+	s.v.Canceled, s.v.Completed = true, true
+	t.anyFailed = true
+}
+
+// seemsEnded reports cheaply whether the build looks over: it ended, failed,
+// or its last named step is a finished last step of its stage.
+func (t *tracker) seemsEnded() bool {
+	if t.ended || t.anyFailed {
+		return true
+	}
+	ls := t.lastStep
+	return ls != nil && ls.v.Completed && ls.v.Index == ls.v.Total
+}
+
+// done marks a vertex finished, with the time the log states for it if any.
+func (t *tracker) done(s *vstate, d time.Duration, hasD bool) {
+	s.v.Completed = true
+	if hasD {
+		t.setDuration(s, d)
+	}
+	if s.v.Error == "" && !s.v.Canceled {
+		s.dropErrorLines()
+	}
+}
+
+// cached marks a vertex as served from the cache.
+func (t *tracker) cached(s *vstate) {
+	s.v.Cached, s.v.Completed = true, true
+	if s.v.Error == "" {
+		s.dropErrorLines()
+	}
+}
+
+// setDuration applies a stated duration: a vertex's time only grows, and an
+// absurd one is dropped.
+func (t *tracker) setDuration(s *vstate, d time.Duration) {
+	if !validDuration(d) {
+		return
+	}
+	if !s.v.HasDuration || d > s.v.Duration {
+		s.v.Duration, s.v.HasDuration = d, true
 	}
 }
 
@@ -138,14 +555,46 @@ func (t *tracker) warning(s *vstate, text string) {
 	id := ""
 	if s != nil {
 		id = s.v.ID
-		s.v.Warnings = append(s.v.Warnings, text)
-	}
-	for _, w := range t.b.Warnings {
-		if w.Text == text {
-			return
+		if len(s.v.Warnings) < maxWarnings {
+			s.v.Warnings = append(s.v.Warnings, text)
 		}
 	}
+	if t.warned[text] || len(t.b.Warnings) >= maxWarnings {
+		return
+	}
+	t.warned[text] = true
 	t.b.Warnings = append(t.b.Warnings, model.Warning{Vertex: id, Text: text})
+}
+
+func (t *tracker) imageName(name string) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(t.b.ImageNames) >= maxImageNames || slices.Contains(t.b.ImageNames, name) {
+		return
+	}
+	t.b.ImageNames = append(t.b.ImageNames, name)
+}
+
+// exportFact records what an export status line says about the image; such
+// lines mean the build reached its end.
+func (t *tracker) exportFact(name string) {
+	switch {
+	case strings.HasPrefix(name, "writing image "):
+		t.b.ImageID = strings.TrimSpace(strings.TrimPrefix(name, "writing image "))
+		t.ended = true
+	case strings.HasPrefix(name, "naming to "):
+		t.imageName(strings.TrimPrefix(name, "naming to "))
+		t.ended = true
+	case strings.HasPrefix(name, "exporting manifest list"), strings.HasPrefix(name, "pushing manifest"), strings.HasPrefix(name, "sending tarball"), strings.HasPrefix(name, "unpacking to"):
+		t.ended = true
+	}
+}
+
+// summaryLine records a build's closing error line.
+func (t *tracker) summaryLine(msg string) {
+	t.anyFailed = true
+	if t.b.Error == "" {
+		t.b.Error = msg
+	}
 }
 
 // commonLine handles lines that every text format shares: the error block,
@@ -157,9 +606,7 @@ func (t *tracker) commonLine(line string) bool {
 	}
 	trimmed := strings.TrimSpace(line)
 	if msg, ok := summaryError(trimmed); ok {
-		if t.b.Error == "" {
-			t.b.Error = msg
-		}
+		t.summaryLine(msg)
 		t.warningList = false
 		return true
 	}
@@ -183,49 +630,127 @@ func (t *tracker) commonLine(line string) bool {
 
 // summaryError recognises the build's closing error line in its variants:
 // "ERROR: failed to solve: ...", "error: failed to solve: ...",
-// "failed to solve: ...", "ERROR: failed to build: ...", and the 20.10 CLI's
-// bare "executor failed running [...]: exit code: 3".
+// "failed to solve: ...", "ERROR: failed to build: ...", the 20.10 CLI's
+// bare "executor failed running [...]: exit code: 3", and the errors of a
+// build that fails outside any step: the daemon connection lost ("failed to
+// receive status: rpc error ..."), a push or export that fails, a base
+// image or named context that cannot be found, a cancelled build.
 func summaryError(s string) (string, bool) {
+	// compose and bake name the target: "target web: failed to solve: ...".
+	if t, ok := strings.CutPrefix(s, "target "); ok {
+		if i := strings.Index(t, ": "); i > 0 && !strings.ContainsAny(t[:i], " \t") {
+			s = t[i+2:]
+		}
+	}
 	rest := s
 	if len(rest) > 7 && strings.EqualFold(rest[:7], "error: ") {
 		rest = rest[7:]
+	} else if len(rest) > 6 && strings.EqualFold(rest[:6], "error ") && strings.HasPrefix(rest[6:], "failed") {
+		rest = rest[6:]
 	}
-	for _, p := range []string{"failed to solve", "failed to build", "executor failed running", "failed to compute cache key", "failed to load cache key", "failed to read dockerfile", "failed to parse dockerfile", "dockerfile parse error"} {
+	for _, p := range summaryPrefixes {
 		if strings.HasPrefix(rest, p) {
 			return rest, true
 		}
 	}
+	// Any "ERROR: ..." line the buildx CLI prints at top level ends the
+	// build, whatever its wording.
+	if rest != s && strings.HasPrefix(s, "ERROR: ") && len(rest) > 0 {
+		return rest, true
+	}
 	return "", false
+}
+
+var summaryPrefixes = []string{
+	"failed to solve", "failed to build", "executor failed running", "failed to compute cache key",
+	"failed to load cache key", "failed to read dockerfile", "failed to parse dockerfile",
+	"dockerfile parse error", "failed to receive status", "failed to dial gRPC",
+	"failed to push", "failed to export", "failed to copy", "failed to get build context",
+	"failed to read context", "failed to fetch", "failed to do request",
+	"unexpected status from", "context canceled", "canceled", "Canceled:", "rpc error:",
+	"Cannot connect to the Docker daemon", "error during connect", "pull access denied",
+	"manifest unknown", "denied: requested access", "unauthorized:",
 }
 
 // finish turns tracker state into the final model.Build.
 func (t *tracker) finish() *model.Build {
 	b := t.b
+	t.eb.finish(t)
 	b.Vertices = make([]*model.Vertex, 0, len(t.order))
 	for _, s := range t.order {
-		if len(s.partial) > 0 {
-			s.addOutput(s.partial)
-			s.partial = nil
+		if s.ext != nil && len(s.ext.partial) > 0 {
+			s.addOutput(s.ext.partial)
+		}
+		v := s.v
+		if !v.HasDuration && !v.Started.IsZero() && v.Ended.After(v.Started) {
+			t.setDuration(s, v.Ended.Sub(v.Started))
+		}
+		if s.firstTS != 0 && s.lastTS > s.firstTS {
+			s.sawRunning(time.Duration(s.lastTS - s.firstTS))
+		}
+		// A vertex with no stated time that had been running keeps the time
+		// it ran as a lower bound.
+		switch {
+		case !v.Completed && v.HasDuration:
+			v.DurationIsLowerBound = true
+			if s.ran > v.Duration {
+				v.Duration = s.ran
+			}
+		case !v.HasDuration && s.ran > 0 && (!v.Completed || v.Error != "" || v.Canceled) && !v.Cached:
+			// It ran (or was still running) without a stated time.
+			v.Duration, v.HasDuration, v.DurationIsLowerBound = s.ran, true, true
 		}
 		s.flushOutput()
-		if v := s.v; !v.HasDuration && !v.Started.IsZero() && v.Ended.After(v.Started) {
-			v.Duration, v.HasDuration = v.Ended.Sub(v.Started), true
-		}
-		b.Vertices = append(b.Vertices, s.v)
+		s.ext = nil
+		b.Vertices = append(b.Vertices, v)
 	}
-	t.eb.finish(t)
-	if !b.HasDuration && !t.firstTS.IsZero() && t.lastTS.After(t.firstTS) {
-		b.Duration, b.HasDuration = t.lastTS.Sub(t.firstTS), true
+	if !b.HasDuration && !t.firstTS.IsZero() && t.lastTS.After(t.firstTS) && validDuration(t.lastTS.Sub(t.firstTS)) {
+		b.Duration, b.HasDuration, b.DurationFromTimestamps = t.lastTS.Sub(t.firstTS), true, true
 	}
 	if b.Started.IsZero() && !t.firstTS.IsZero() {
 		b.Started, b.Completed = t.firstTS, t.lastTS
 	}
-	if b.Status == model.StatusUnknown || b.Status == "" {
-		b.Status = t.inferStatus()
-	} else if t.failed() {
+	if b.HasDuration && !validDuration(b.Duration) {
+		b.Duration, b.HasDuration, b.DurationFromTimestamps = 0, false, false
+	}
+	t.dropDatelessTimes()
+
+	switch {
+	case t.failed():
 		b.Status = model.StatusFailed
+	case b.Status == model.StatusSucceeded:
+		// A decoder that saw the end (Successfully built) decided already.
+	case t.ended && len(t.order) > 0 && t.allCompleted():
+		// An end with nothing before it is no build.
+		b.Status = model.StatusSucceeded
+	default:
+		b.Status = model.StatusUnknown
+	}
+	if b.Status != model.StatusFailed && len(t.order) > 0 && !(t.ended && t.allCompleted()) {
+		b.Truncated = true
+	}
+	if b.Truncated && b.Status == model.StatusSucceeded {
+		b.Status = model.StatusUnknown
+	}
+	if b.Truncated && b.HasDuration {
+		b.DurationIsLowerBound = true
 	}
 	return b
+}
+
+// dropDatelessTimes clears absolute times that came from a time of day
+// without a date: their differences are durations, their values are not
+// times.
+func (t *tracker) dropDatelessTimes() {
+	b := t.b
+	if !b.Started.IsZero() && b.Started.Year() == noDate {
+		b.Started, b.Completed = time.Time{}, time.Time{}
+	}
+	for _, s := range t.order {
+		if v := s.v; !v.Started.IsZero() && v.Started.Year() == noDate || !v.Ended.IsZero() && v.Ended.Year() == noDate {
+			v.Started, v.Ended = time.Time{}, time.Time{}
+		}
+	}
 }
 
 func (t *tracker) failed() bool {
@@ -240,27 +765,93 @@ func (t *tracker) failed() bool {
 	return false
 }
 
-// inferStatus decides the outcome for formats without an explicit final
-// line: failed on any error, succeeded when every vertex completed.
-func (t *tracker) inferStatus() model.Status {
-	if t.failed() {
-		return model.StatusFailed
-	}
-	if len(t.order) == 0 {
-		return model.StatusUnknown
-	}
+func (t *tracker) allCompleted() bool {
 	for _, s := range t.order {
 		if !s.v.Completed {
-			return model.StatusUnknown
+			return false
 		}
 	}
-	return model.StatusSucceeded
+	return true
+}
+
+// exportDone reports whether an export vertex ("exporting to image",
+// "exporting to client directory", "exporting cache") completed.
+func (t *tracker) exportDone() bool {
+	for i := len(t.order) - 1; i >= 0; i-- {
+		if v := t.order[i].v; v.Completed && v.Error == "" && strings.HasPrefix(v.Name, "exporting ") {
+			return true
+		}
+	}
+	return false
+}
+
+// lastStepEnds reports whether the Dockerfile step named last is the last
+// step of its stage ([n/n]): a plain log whose build exported nothing ends
+// there.
+func (t *tracker) lastStepEnds() bool {
+	return t.lastStep != nil && t.lastStep.v.Index == t.lastStep.v.Total
+}
+
+// parseSeconds parses "12.3s", rejecting what is not a finite, sane time.
+func parseSeconds(b []byte) (time.Duration, bool) {
+	if len(b) < 2 || b[len(b)-1] != 's' {
+		return 0, false
+	}
+	num := b[:len(b)-1]
+	for _, c := range num {
+		if !isDigit(c) && c != '.' {
+			return 0, false // no signs, exponents, NaN or Inf
+		}
+	}
+	f, err := strconv.ParseFloat(string(num), 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > model.MaxDuration.Seconds() {
+		return 0, false
+	}
+	return time.Duration(f * float64(time.Second)), true
 }
 
 // interval is one started/completed pair of a rawjson vertex.
 type interval struct {
 	start time.Time
 	stop  time.Time // zero while running
+}
+
+// intervals holds a rawjson vertex's runs, keyed by start time as
+// BuildKit's display keys them, with O(1) replacement.
+type intervals struct {
+	list  []interval
+	index map[int64]int // start (UnixNano) -> position, once there are many
+}
+
+func (iv *intervals) put(x interval) {
+	key := x.start.UnixNano()
+	if n := len(iv.list); n > 0 && iv.list[n-1].start.Equal(x.start) {
+		iv.list[n-1] = x
+		return
+	}
+	if iv.index != nil {
+		if i, ok := iv.index[key]; ok {
+			iv.list[i] = x
+			return
+		}
+	} else {
+		for i := range iv.list {
+			if iv.list[i].start.Equal(x.start) {
+				iv.list[i] = x
+				return
+			}
+		}
+		if len(iv.list) >= 8 {
+			iv.index = make(map[int64]int, 16)
+			for i := range iv.list {
+				iv.index[iv.list[i].start.UnixNano()] = i
+			}
+		}
+	}
+	if iv.index != nil {
+		iv.index[key] = len(iv.list)
+	}
+	iv.list = append(iv.list, x)
 }
 
 // mergedDuration sums the union of the intervals, the way BuildKit's
@@ -270,7 +861,7 @@ func mergedDuration(ivals []interval) time.Duration {
 		return 0
 	}
 	sorted := append([]interval(nil), ivals...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].start.Before(sorted[j].start) })
+	slices.SortFunc(sorted, func(a, b interval) int { return a.start.Compare(b.start) })
 	var total time.Duration
 	cur := sorted[0]
 	for _, next := range sorted[1:] {
@@ -278,7 +869,7 @@ func mergedDuration(ivals []interval) time.Duration {
 			break
 		}
 		if cur.stop.Before(next.start) {
-			total += cur.stop.Sub(cur.start)
+			total = model.AddDurations(total, cur.stop.Sub(cur.start))
 			cur = next
 			continue
 		}
@@ -291,7 +882,96 @@ func mergedDuration(ivals []interval) time.Duration {
 		}
 	}
 	if !cur.stop.IsZero() {
-		total += cur.stop.Sub(cur.start)
+		total = model.AddDurations(total, cur.stop.Sub(cur.start))
 	}
 	return total
+}
+
+// errorish reports whether an output line carries an error: error, ERR!,
+// fatal, Traceback, missing, exit code/status, failed, panic, denied,
+// "not found", "No such file", exception. One pass, case-insensitive, no
+// allocation.
+func errorish(s []byte) bool {
+	for i := 0; i+4 <= len(s); i++ {
+		c := s[i] | 0x20
+		if errTrigger[c] == 0 || errSecond[c] != s[i+1]|0x20 && errSecond2[c] != s[i+1]|0x20 {
+			continue // the first two letters rule out every word
+		}
+		// Words only: "liberror-perl" is a package, "TypeError" an error.
+		if i > 0 && isLetter(s[i-1]) && !(s[i] >= 'A' && s[i] <= 'Z' && s[i-1] >= 'a' && s[i-1] <= 'z') {
+			continue
+		}
+		rest := s[i:]
+		switch c {
+		case 'e':
+			if hasFold(rest, "error") || hasFold(rest, "err!") || hasFold(rest, "exit code") || hasFold(rest, "exit status") || hasFold(rest, "exception") {
+				return true
+			}
+		case 'f':
+			if hasFold(rest, "fatal") || hasFold(rest, "failed") || hasFold(rest, "failure") {
+				return true
+			}
+		case 't':
+			if hasFold(rest, "traceback") {
+				return true
+			}
+		case 'm':
+			if hasFold(rest, "missing") {
+				return true
+			}
+		case 'p':
+			if hasFold(rest, "panic") {
+				return true
+			}
+		case 'd':
+			if hasFold(rest, "denied") {
+				return true
+			}
+		case 'n':
+			if hasFold(rest, "not found") || hasFold(rest, "no such file") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// errSecond and errSecond2 give, for each first letter of a keyword, the
+// second letters its keywords can have.
+var errSecond, errSecond2 = func() (a, b [256]byte) {
+	a['e'], b['e'] = 'r', 'x' // error, err!; exit, exception
+	a['f'] = 'a'              // fatal, failed, failure
+	a['t'] = 'r'              // traceback
+	a['m'] = 'i'              // missing
+	a['p'] = 'a'              // panic
+	a['d'] = 'e'              // denied
+	a['n'] = 'o'              // not found, no such file
+	return a, b
+}()
+
+func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+var errTrigger = func() (t [256]byte) {
+	for _, c := range "eftmpdn" {
+		t[c] = 1
+	}
+	return t
+}()
+
+// hasFold reports whether s begins with the lower-case word w, ignoring
+// the case of s.
+func hasFold(s []byte, w string) bool {
+	if len(s) < len(w) {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c |= 0x20
+		}
+		if c != w[i] {
+			return false
+		}
+	}
+	return true
 }

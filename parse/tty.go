@@ -2,6 +2,7 @@ package parse
 
 import (
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,25 +18,63 @@ import (
 //	 => => transferring context: 392B                           0.0s
 //
 // Captures that contain every redraw frame are fine: each frame restates
-// every vertex, and the last state of each vertex wins.
+// every vertex, and the last state of each vertex wins. It returns the last
+// build when the log holds several (see ParseAll).
 func ParseTTY(r io.Reader) (*model.Build, error) {
-	d := &ttyDecoder{t: newTracker(model.FormatTTY)}
-	err := eachLine(r, func(line []byte, ts time.Time) { d.line(string(line), ts) })
+	return last(parseTTYAll(r))
+}
+
+func parseTTYAll(r io.Reader) ([]*model.Build, error) {
+	d := newTTYDecoder()
+	err := eachLine(r, d.line)
+	d.out = append(d.out, d.finish())
+	return numberBuilds(d.out), err
+}
+
+func newTTYDecoder() *ttyDecoder {
+	return &ttyDecoder{t: newTracker(model.FormatTTY), byName: map[string]*vstate{}, cutIndex: map[string][]*vstate{}}
+}
+
+func (d *ttyDecoder) finish() *model.Build {
+	if d.pending != "" {
+		d.vertexLine(d.pending, time.Time{})
+		d.pending = ""
+	}
+	d.flushWindows()
+	t := d.t
 	if d.finished {
-		for _, s := range d.t.order {
+		for _, s := range t.order {
+			s.v.Completed = true
+		}
+		t.ended = true
+	} else {
+		// No FINISHED frame: a vertex is still running when the last frame
+		// showed its output window, or its timer was still growing; the
+		// others had finished (the display stops their timers).
+		for _, s := range t.order {
+			if s.tty.frame == 0 || s.tty.running(d.frame) {
+				continue
+			}
 			s.v.Completed = true
 		}
 	}
-	b := d.t.finish()
+	if !d.finished && d.headers == 0 && t.allCompleted() {
+		// Pasted vertex lines without the header: judge by what they show.
+		t.ended = t.exportDone() || t.lastStepEnds()
+	}
+	if d.counted > 0 && d.done < d.counted && !d.finished {
+		t.ended = false
+	}
+	b := t.finish()
 	for _, v := range b.Vertices {
 		if v.Error == ttyFailed && b.Error != "" {
 			v.Error = b.Error
-			if m := exitCodeRE.FindStringSubmatch(b.Error); m != nil {
-				v.ExitCode, _ = strconv.Atoi(m[1])
+			if c := exitCode(b.Error); c != 0 {
+				v.ExitCode = c
 			}
 		}
 	}
-	return b, err
+	return b
 }
 
 // ttyFailed stands in for a vertex error until the summary line gives the
@@ -44,28 +83,67 @@ const ttyFailed = "failed"
 
 type ttyDecoder struct {
 	t        *tracker
+	out      []*model.Build
 	cur      *vstate // vertex whose sub-lines follow
 	finished bool
-	// frameOutput marks vertices whose "=> => #" output was already reset in
-	// the current frame: each frame redraws the visible output window.
-	frameOutput map[*vstate]bool
-	nextKey     int
+	headers  int
+	lastTime time.Duration // the last header's timer
+	// done and counted are the last header's "(done/counted)".
+	done, counted int
+	// frame counts headers; windows hold each vertex's "=> => #" output
+	// window as the last frame showed it.
+	frame   int
+	windows map[*vstate]*ttyWindow
+	// byName finds vertices without an [n/m] position by name; cutIndex
+	// by the first bytes of the name, for names the display cut.
+	byName   map[string]*vstate
+	cutIndex map[string][]*vstate
+	nextKey  int
+	// pending is a vertex line without a timer, which the next line may
+	// complete.
+	pending string
 }
 
-func (d *ttyDecoder) line(line string, ts time.Time) {
+func (d *ttyDecoder) line(l *srcLine) {
+	if l.overwritten {
+		return
+	}
+	line, ts := string(l.text), l.ts
 	trimmed := strings.TrimLeft(line, " \t")
+	isFrame := strings.HasPrefix(trimmed, "=> ") || strings.HasPrefix(trimmed, "[+] ")
+	if d.pending != "" {
+		// A vertex line without its timer, then a line that is not part of
+		// a frame: a log viewer broke the line (VS Code prefixes each chunk
+		// of output with a timestamp, wherever the chunk ends).
+		p := d.pending
+		d.pending = ""
+		if !isFrame && trimmed != "" {
+			if _, _, ok, _ := splitTimer(p + line); ok {
+				d.vertexLine(p+line, ts)
+				return
+			}
+		}
+		d.vertexLine(p, ts)
+	}
+	if !isFrame {
+		d.flushWindows() // the frames are over
+	}
 	switch {
 	case strings.HasPrefix(trimmed, "[+] "):
-		d.t.stamp(ts)
-		d.header(trimmed)
+		d.header(trimmed, ts)
 		return
 	case strings.HasPrefix(trimmed, "=> => "):
 		d.t.stamp(ts)
-		d.subLine(trimmed[len("=> => "):])
+		d.subLine(trimmed[len("=> => "):], ts)
 		return
 	case strings.HasPrefix(trimmed, "=> "):
 		d.t.stamp(ts)
-		d.vertexLine(trimmed[len("=> "):], ts)
+		rest := trimmed[len("=> "):]
+		if _, _, ok, _ := splitTimer(rest); !ok {
+			d.pending = rest
+			return
+		}
+		d.vertexLine(rest, ts)
 		return
 	}
 	if d.t.commonLine(line) {
@@ -74,22 +152,41 @@ func (d *ttyDecoder) line(line string, ts time.Time) {
 }
 
 // header parses "[+] Building 11.7s (8/8) FINISHED   docker:default".
-func (d *ttyDecoder) header(s string) {
+func (d *ttyDecoder) header(s string, ts time.Time) {
 	fields := strings.Fields(s)
 	if len(fields) < 3 || fields[1] != "Building" {
 		return
 	}
-	// A new frame begins: output windows will be redrawn.
-	d.frameOutput = map[*vstate]bool{}
+	dur, hasDur := parseSeconds([]byte(fields[2]))
+	finished := slices.Contains(fields[3:], "FINISHED")
+	// A new build: the timer went back, or a running frame follows a
+	// finished one (a repeated final frame is the same build).
+	// A new build: a frame after a finished one (unless it repeats the
+	// final frame's timer), after the build's closing error, or whose
+	// timer went back.
+	started := len(d.t.order) > 0 || d.t.b.Error != ""
+	if d.headers > 0 && started && (d.finished && !(finished && hasDur && dur == d.lastTime) || d.t.b.Error != "" || hasDur && dur+time.Second < d.lastTime) {
+		d.out = append(d.out, d.finish())
+		*d = ttyDecoder{t: newTracker(model.FormatTTY), out: d.out, byName: map[string]*vstate{}, cutIndex: map[string][]*vstate{}}
+	}
+	d.t.stamp(ts)
+	d.headers++
+	d.frame++
 	d.cur = nil
-	if dur, ok := parseSeconds([]byte(fields[2])); ok {
-		d.t.b.Duration, d.t.b.HasDuration = dur, true
+	if hasDur {
+		d.lastTime = dur
+		if !d.t.b.HasDuration || dur >= d.t.b.Duration {
+			d.t.b.Duration, d.t.b.HasDuration = dur, true
+		}
 	}
 	for _, f := range fields[3:] {
 		switch {
 		case f == "FINISHED":
 			d.finished = true
 		case strings.HasPrefix(f, "(") && strings.HasSuffix(f, ")"):
+			if a, b, ok := parsePosition(f[1 : len(f)-1]); ok {
+				d.done, d.counted = a, b
+			}
 		default:
 			d.t.b.Builder = f
 		}
@@ -141,24 +238,31 @@ func (d *ttyDecoder) vertexLine(s string, ts time.Time) {
 	}
 	s2 := d.vertexFor(text, cut)
 	v := s2.v
+	s2.stamp(ts)
 	if !ts.IsZero() && v.Started.IsZero() {
 		v.Started = ts
 	}
 	if hasDur {
-		v.Duration, v.HasDuration = dur, true
+		d.t.setDuration(s2, dur)
 		if !ts.IsZero() {
 			v.Ended = ts
 		}
 	}
+	if sn := &s2.tty; sn.frame == 0 {
+		sn.frame, sn.timer = int32(d.frame)+1, dur
+	} else {
+		sn.grew = int(sn.frame) != d.frame+1 && dur > sn.timer
+		sn.frame, sn.timer = int32(d.frame)+1, dur
+	}
 	if cached {
-		v.Cached, v.Completed = true, true
+		d.t.cached(s2)
 	}
 	if canceled {
-		v.Canceled, v.Completed = true, true
+		d.t.cancel(s2)
 	}
 	if failed && v.Error == "" {
 		// The tty shows only that it failed; the error text follows in the
-		// summary and is attached in finishTTY.
+		// summary and is attached in finish.
 		d.t.setError(s2, ttyFailed)
 	}
 	d.cur = s2
@@ -166,8 +270,18 @@ func (d *ttyDecoder) vertexLine(s string, ts time.Time) {
 
 // vertexFor finds or creates the vertex a tty line names. Dockerfile steps
 // are keyed by their [stage n/m] label, which survives truncation; other
-// vertices by name, matching a cut name against its full form.
+// vertices by name, matching a cut name against its full form (the
+// display cuts names to the terminal's width, at a length that changes
+// with the width of the timer).
 func (d *ttyDecoder) vertexFor(name string, cut bool) *vstate {
+	if s, ok := d.byName[name]; ok {
+		// Every frame restates every vertex: the same text is the same
+		// vertex, without parsing its label again.
+		if s.v.NameTruncated && !cut {
+			d.rename(s, name, cut)
+		}
+		return s
+	}
 	var probe model.Vertex
 	ApplyName(&probe, name)
 	key := name
@@ -176,62 +290,136 @@ func (d *ttyDecoder) vertexFor(name string, cut bool) *vstate {
 	}
 	if s, ok := d.t.get(key); ok {
 		d.rename(s, name, cut)
+		d.byName[name] = s
 		return s
 	}
 	if probe.Total == 0 {
-		for _, s := range d.t.order {
-			n := s.v.Name
-			if s.v.Total > 0 {
-				continue
-			}
-			if (cut && strings.HasPrefix(n, name)) || (s.v.NameTruncated && strings.HasPrefix(name, n)) {
-				d.rename(s, name, cut)
-				return s
+		// A name cut at another length: compare with recent vertices that
+		// share its first bytes, a bounded number of them.
+		cands := d.cutIndex[cutKey(name)]
+		for i, n := len(cands)-1, 0; i >= 0 && n < nameScan; i, n = i-1, n+1 {
+			c := cands[i]
+			cn := c.v.Name
+			if (cut && strings.HasPrefix(cn, name)) || (c.v.NameTruncated && strings.HasPrefix(name, cn)) {
+				d.rename(c, name, cut)
+				d.byName[name] = c
+				return c
 			}
 		}
 	}
-	s := d.t.add(key)
 	d.nextKey++
-	ApplyName(s.v, name)
-	s.v.ID = "v" + strconv.Itoa(d.nextKey)
+	id := "v" + strconv.Itoa(d.nextKey)
+	var s *vstate
+	if probe.Total > 0 {
+		s = d.t.add(key)
+		s.v.ID = id
+	} else {
+		s = d.t.addUnkeyed(id) // found through byName and cutIndex
+	}
 	s.v.NameTruncated = cut
+	d.t.namedAs(s, &probe)
+	d.byName[name] = s
+	if probe.Total == 0 {
+		k := cutKey(name)
+		d.cutIndex[k] = append(d.cutIndex[k], s)
+	}
 	return s
 }
 
 // rename keeps the longest form of a name seen across frames.
 func (d *ttyDecoder) rename(s *vstate, name string, cut bool) {
-	if len(name) > len(s.v.Name) || (s.v.NameTruncated && !cut) {
-		ApplyName(s.v, name)
+	if len(name) > len(s.v.Name) || (s.v.NameTruncated && !cut && len(name) >= len(s.v.Name)) {
 		s.v.NameTruncated = cut
+		d.t.named(s, name)
 	}
 }
 
-func (d *ttyDecoder) subLine(s string) {
+func (d *ttyDecoder) subLine(s string, ts time.Time) {
 	if d.cur == nil {
 		return
 	}
+	d.cur.stamp(ts)
 	if out, ok := strings.CutPrefix(s, "# "); ok || s == "#" {
-		if d.frameOutput == nil {
-			d.frameOutput = map[*vstate]bool{}
-		}
-		if !d.frameOutput[d.cur] {
-			d.cur.resetOutput()
-			d.frameOutput[d.cur] = true
-		}
-		d.cur.addOutput([]byte(out))
+		d.windowLine(d.cur, out)
 		return
 	}
 	text, dur, _, _ := splitTimer(s)
 	st := parseStatusText(text)
 	st.duration = dur
-	switch {
-	case strings.HasPrefix(st.name, "writing image "):
-		d.t.b.ImageID = strings.TrimPrefix(st.name, "writing image ")
-	case strings.HasPrefix(st.name, "naming to "):
-		addImageName(d.t.b, strings.TrimPrefix(st.name, "naming to "))
-	}
+	d.t.exportFact(st.name)
 	if st.hasBytes {
 		st.done = st.done || st.total == 0 || st.current == st.total
-		d.cur.v.SetTransfer(model.Transfer{Name: st.name, Bytes: st.current, Total: st.total, Duration: st.duration, Done: st.done})
+		d.cur.setTransfer(model.Transfer{Name: st.name, Bytes: st.current, Total: st.total, Duration: st.duration, Done: st.done})
 	}
+}
+
+// running reports whether the last frame showed the vertex running. Frame
+// numbers are stored plus one, so 0 means never shown.
+func (s *ttySeen) running(lastFrame int) bool {
+	last := int32(lastFrame) + 1
+	return s.frame == last && (s.grew || s.window == last)
+}
+
+// ttyWindow is the output window the display shows under a running vertex:
+// its last few lines, redrawn in every frame and scrolling as lines come.
+type ttyWindow struct {
+	lines []string
+	frame int // the frame that last drew it
+	pos   int // lines of it the current frame has drawn
+}
+
+// windowLine takes one "=> => # line" of a frame. Lines that scrolled out
+// of the window since the last frame, and lines no frame will show again,
+// go to the vertex's output once each, so redraws are not counted twice.
+func (d *ttyDecoder) windowLine(s *vstate, line string) {
+	s.tty.window = int32(d.frame) + 1
+	if d.windows == nil {
+		d.windows = map[*vstate]*ttyWindow{}
+	}
+	w := d.windows[s]
+	if w == nil {
+		w = &ttyWindow{frame: -1}
+		d.windows[s] = w
+	}
+	if w.frame != d.frame {
+		// The first line of a new frame: what stood above it scrolled out.
+		w.frame, w.pos = d.frame, 0
+		p := slices.Index(w.lines, line)
+		if p < 0 {
+			p = len(w.lines)
+		}
+		for _, gone := range w.lines[:p] {
+			s.addOutput([]byte(gone))
+		}
+		w.lines = append(w.lines[:0], w.lines[p:]...)
+	}
+	if w.pos < len(w.lines) && w.lines[w.pos] == line {
+		w.pos++
+		return
+	}
+	// A line the last frame did not show: the rest of the old window is
+	// replaced.
+	for _, gone := range w.lines[w.pos:] {
+		s.addOutput([]byte(gone))
+	}
+	w.lines = append(w.lines[:w.pos], line)
+	w.pos++
+	if len(w.lines) > 64 { // a window is a few lines; bound a hostile one
+		s.addOutput([]byte(w.lines[0]))
+		w.lines = w.lines[1:]
+		w.pos--
+	}
+}
+
+// flushWindows sends what the windows still show to the output.
+func (d *ttyDecoder) flushWindows() {
+	if len(d.windows) == 0 {
+		return
+	}
+	for s, w := range d.windows {
+		for _, line := range w.lines {
+			s.addOutput([]byte(line))
+		}
+	}
+	d.windows = nil
 }

@@ -43,6 +43,15 @@ type Build struct {
 	// (the tty header, rawjson timestamps, CI timestamps); see HasDuration.
 	Duration    time.Duration `json:"duration_ns,omitempty"`
 	HasDuration bool          `json:"has_duration,omitempty"`
+	// DurationFromTimestamps is set when Duration was derived from CI line
+	// timestamps (the span from the first to the last build line) rather
+	// than stated by the builder: legacy logs and plain logs with a CI
+	// prefix. Without timestamps such a build has no duration (HasDuration
+	// false), never 0.
+	DurationFromTimestamps bool `json:"duration_from_timestamps,omitempty"`
+	// DurationIsLowerBound is set when the log ends before the build does:
+	// Duration is how long the build had run by then ("at least").
+	DurationIsLowerBound bool `json:"duration_is_lower_bound,omitempty"`
 
 	// Started and Completed are absolute times where the input gives them
 	// (rawjson, live streams, CI line timestamps); zero otherwise.
@@ -81,9 +90,30 @@ type Build struct {
 	// history API). Empty for logs.
 	Source string `json:"source,omitempty"`
 
-	// Truncated is set when the input ended mid-build (no final status) or
-	// began mid-vertex.
+	// Truncated is set when the input ends before the build does: no
+	// FINISHED header, no image written or named, no "Successfully built",
+	// fewer vertices than the tty header counts, a legacy "Step 25/49" with
+	// no later step, a vertex still running. A truncated build's Status is
+	// never StatusSucceeded: it is StatusUnknown, or StatusFailed when the
+	// part the log holds already shows a failure.
 	Truncated bool `json:"truncated,omitempty"`
+	// BeganMidBuild is set when the input begins after the build began (its
+	// first lines are missing: the first vertex has no name line). Counts
+	// and durations cover only what the log holds; the outcome, when the
+	// log shows it, is still known. Before BeganMidBuild existed, Truncated
+	// covered this case too: readers that want "the log does not hold the
+	// whole build" test Truncated || BeganMidBuild.
+	BeganMidBuild bool `json:"began_mid_build,omitempty"`
+
+	// LogIndex and LogBuilds place the build in its log when one log holds
+	// several builds (a CI retry, a script that builds twice): LogIndex is
+	// its 1-based position, LogBuilds how many builds the log holds (2 or
+	// more). Both are 0 for a log that holds one build and for builds that
+	// did not come from a log (live, imported), so a log and a live
+	// recording of the same build give the same record. parse.Parse returns
+	// the last build; parse.ParseAll returns each.
+	LogIndex  int `json:"log_index,omitempty"`
+	LogBuilds int `json:"log_builds,omitempty"`
 }
 
 // Warning is a warning BuildKit or the builder attached to the build or to a
@@ -130,9 +160,15 @@ type Vertex struct {
 	ExitCode int    `json:"exit_code,omitempty"`
 
 	// Duration as the input reports it (`DONE 12.3s`, the tty timer, merged
-	// rawjson intervals); see HasDuration.
+	// rawjson intervals); see HasDuration. A cached step that spent time
+	// (loading cache layers) keeps that time.
 	Duration    time.Duration `json:"duration_ns,omitempty"`
 	HasDuration bool          `json:"has_duration,omitempty"`
+	// DurationIsLowerBound is set when the vertex had not finished (or
+	// failed or was cancelled without a stated time) and Duration is only
+	// how long it had run by the last thing the log shows of it: its last
+	// output line's time offset, a tty timer, the last timestamp.
+	DurationIsLowerBound bool `json:"duration_is_lower_bound,omitempty"`
 	// Completed is set once the input reports the vertex as finished
 	// (DONE, CACHED, ERROR, CANCELED, or a completion time).
 	Completed bool `json:"completed,omitempty"`
@@ -158,10 +194,31 @@ type Vertex struct {
 	Output []string `json:"output,omitempty"`
 	// OutputLines counts all output lines seen, kept or not.
 	OutputLines int `json:"output_lines,omitempty"`
+	// ErrorLines are output lines from anywhere in the output (not only the
+	// tail) that carry an error: "error", "ERR!", "fatal", "Traceback",
+	// "missing", "exit code", "failed" and the like. They are kept for
+	// vertices that failed, were cancelled or had not finished, at most
+	// ErrorLinesMax of them (the first few and the last ones), each cut to
+	// ErrorLineMaxBytes.
+	ErrorLines []string `json:"error_lines,omitempty"`
 }
 
 // OutputTailLines is how many of a vertex's last output lines are kept.
 const OutputTailLines = 20
+
+// Bounds of Vertex.ErrorLines.
+const (
+	ErrorLinesMax     = 12
+	ErrorLineMaxBytes = 512
+)
+
+// MaxDuration bounds every duration the parsers accept: a stated time
+// longer than this (or negative, or not a number) is not a time but a
+// corrupt or hostile log, and is dropped rather than kept.
+const MaxDuration = 31 * 24 * time.Hour
+
+// MaxBytes bounds every size the parsers accept (1 PiB).
+const MaxBytes = int64(1) << 50
 
 // Transfer is one progress item with a byte count, such as
 // `sha256:… 29.13MB / 29.13MB` or `transferring context: 392B`.
@@ -250,7 +307,7 @@ func (b *Build) BaseImageBytes() int64 {
 				if size == 0 {
 					size = t.Bytes
 				}
-				n += size
+				n = AddBytes(n, size)
 			}
 		}
 	}
@@ -268,11 +325,14 @@ const (
 // else the span of vertex timestamps, else the sum of vertex durations. basis
 // is one of the WallTime* constants, or "" when nothing is known.
 func (b *Build) WallTime() (d time.Duration, basis string) {
-	if b.HasDuration {
+	if b.HasDuration && b.Duration >= 0 && b.Duration <= MaxDuration {
+		if b.DurationFromTimestamps {
+			return b.Duration, WallTimeTimestamps
+		}
 		return b.Duration, WallTimeLog
 	}
-	if !b.Started.IsZero() && b.Completed.After(b.Started) {
-		return b.Completed.Sub(b.Started), WallTimeLog
+	if span := b.Completed.Sub(b.Started); !b.Started.IsZero() && span > 0 && span <= MaxDuration {
+		return span, WallTimeLog
 	}
 	var first, last time.Time
 	var sum time.Duration
@@ -280,7 +340,7 @@ func (b *Build) WallTime() (d time.Duration, basis string) {
 	for _, v := range b.Vertices {
 		if v.HasDuration {
 			timed = true
-			sum += v.Duration
+			sum = AddDurations(sum, v.Duration)
 		}
 		if v.Started.IsZero() {
 			continue
@@ -288,6 +348,9 @@ func (b *Build) WallTime() (d time.Duration, basis string) {
 		end := v.Ended
 		if end.IsZero() && v.HasDuration {
 			end = v.Started.Add(v.Duration)
+		}
+		if end.IsZero() {
+			end = v.Started
 		}
 		if first.IsZero() || v.Started.Before(first) {
 			first = v.Started
@@ -297,10 +360,33 @@ func (b *Build) WallTime() (d time.Duration, basis string) {
 		}
 	}
 	switch {
-	case !first.IsZero() && last.After(first):
+	case !first.IsZero() && last.After(first) && last.Sub(first) <= MaxDuration:
 		return last.Sub(first), WallTimeTimestamps
 	case timed:
 		return sum, WallTimeSum
 	}
 	return 0, ""
+}
+
+// AddDurations returns a+b for non-negative durations, saturating at
+// MaxDuration instead of overflowing.
+func AddDurations(a, b time.Duration) time.Duration {
+	if a < 0 || b < 0 {
+		return max(a, b, 0)
+	}
+	if a > MaxDuration-b {
+		return MaxDuration
+	}
+	return a + b
+}
+
+// AddBytes returns a+b for non-negative sizes, saturating at MaxBytes.
+func AddBytes(a, b int64) int64 {
+	if a < 0 || b < 0 {
+		return max(a, b, 0)
+	}
+	if a > MaxBytes-b {
+		return MaxBytes
+	}
+	return a + b
 }

@@ -39,14 +39,14 @@ func (v *Vertex) State() State {
 // Ran reports whether the vertex executed to an end (done or failed) rather
 // than coming from the cache, being cancelled or still running. Only such
 // vertices have run times worth comparing and counting as cache misses. A
-// FROM that found its image already present (BuildKit shows it done in
-// 0.0s, not CACHED) did not run: it resolved a reference.
+// FROM that resolved its image from the local store (see ResolvedLocally)
+// did not run.
 func (v *Vertex) Ran() bool {
 	switch v.State() {
 	case StateError:
 		return true
 	case StateDone:
-		return v.Instruction != "FROM" || v.PulledImage()
+		return !v.ResolvedLocally()
 	}
 	return false
 }
@@ -54,28 +54,37 @@ func (v *Vertex) Ran() bool {
 // CacheHit reports whether a step's result came from the cache: CACHED, or a
 // FROM whose image was already present.
 func (v *Vertex) CacheHit() bool {
-	s := v.State()
-	return s == StateCached || s == StateDone && v.Instruction == "FROM" && !v.PulledImage()
+	return v.State() == StateCached || v.ResolvedLocally()
+}
+
+// ResolvedLocally reports whether the vertex is a FROM step that found its
+// image in the local store: it finished (not cached, failed or cancelled)
+// without pulling (see PulledImage). BuildKit shows such a step done in
+// 0.0s rather than CACHED. It did no work: it is not a step that ran, and a
+// cache break does not start there.
+func (v *Vertex) ResolvedLocally() bool {
+	return v.Instruction == "FROM" && v.State() == StateDone && !v.PulledImage()
 }
 
 // FromPullMinDuration is how long a FROM step must take to count as a base
-// image download when the log shows no layer transfers (plain logs print
-// "extracting sha256:..." without sizes). Resolving a reference to an image
-// that is present takes well under a second.
+// image download when the log shows no layer transfers. Resolving a
+// reference to an image that is present takes well under a second.
 const FromPullMinDuration = time.Second
 
 // PulledImage reports whether a FROM step downloaded its image: it shows
-// layer transfers or extraction, or took at least FromPullMinDuration.
+// layer transfers or extraction, printed output (the legacy builder prints
+// its pulls: "Pulling from library/alpine"), or took at least
+// FromPullMinDuration.
 func (v *Vertex) PulledImage() bool {
 	if v.Instruction != "FROM" {
 		return false
 	}
 	for _, t := range v.Transfers {
-		if strings.HasPrefix(t.Name, "sha256:") && (t.Bytes > 0 || t.Total > 0) || strings.HasPrefix(t.Name, "extracting") {
+		if t.Bytes > 0 || t.Total > 0 || strings.HasPrefix(t.Name, "sha256:") || strings.HasPrefix(t.Name, "extracting") {
 			return true
 		}
 	}
-	return v.HasDuration && v.Duration >= FromPullMinDuration
+	return v.OutputLines > 0 || v.HasDuration && v.Duration >= FromPullMinDuration
 }
 
 // Kind is what a vertex is for, coarsely.
