@@ -46,13 +46,26 @@ type Explanation struct {
 	Source *string `json:"source"`
 	// Status is "succeeded", "failed" or "unknown".
 	Status string `json:"status"`
-	// Truncated is set when the log starts or ends in the middle of the build.
-	Truncated bool    `json:"truncated"`
+	// Truncated is set when the log ends before the build does; such a
+	// build is never "succeeded".
+	Truncated bool `json:"truncated"`
+	// BeganMidBuild is set when the log begins after the build began: its
+	// counts and times cover only the part the log holds.
+	BeganMidBuild bool `json:"began_mid_build"`
+	// LogBuild and LogBuilds place the build in its log when the log holds
+	// several (a CI retry, a script that builds twice): LogBuild is its
+	// 1-based position; both are null for a log of one build.
+	LogBuild  *int    `json:"log_build"`
+	LogBuilds *int    `json:"log_builds"`
 	Builder   *string `json:"builder"`
 	// Dockerfile is the name of the Dockerfile used for line numbers.
 	Dockerfile *string `json:"dockerfile"`
-	// DurationSeconds is the build's wall time when the log states it.
+	// DurationSeconds is the build's wall time when the log states it (or
+	// CI timestamps give it).
 	DurationSeconds *float64 `json:"duration_seconds"`
+	// DurationIsLowerBound: the log ends before the build does, and
+	// DurationSeconds is how long it had run by then ("at least").
+	DurationIsLowerBound bool `json:"duration_is_lower_bound"`
 
 	// StepsTotal counts the Dockerfile-step vertices; StepsRun those that
 	// executed and StepsCached those served from the cache.
@@ -128,6 +141,10 @@ type Step struct {
 	Error           *string  `json:"error"`
 	ExitCode        *int     `json:"exit_code"`
 	DurationSeconds *float64 `json:"duration_seconds"`
+	// DurationIsLowerBound: the step had not finished (or failed or was
+	// cancelled without a stated time) and DurationSeconds is how long it
+	// had run by the last thing the log shows of it.
+	DurationIsLowerBound bool `json:"duration_is_lower_bound"`
 	// LayerBytes is the size of the image layer the step produced (0 for
 	// a step that changed no files), null when unknown: logs do not show
 	// it, live Docker Engine builds do.
@@ -197,6 +214,8 @@ type SlowStep struct {
 	Kind            string  `json:"kind"`
 	Line            *int    `json:"line"`
 	DurationSeconds float64 `json:"duration_seconds"`
+	// DurationIsLowerBound: the step had not finished when the log ended.
+	DurationIsLowerBound bool `json:"duration_is_lower_bound"`
 	// Share is DurationSeconds as a fraction of the basis named by
 	// Explanation.ShareBasis (at most 1); null without a basis.
 	Share *float64 `json:"share"`
@@ -227,6 +246,10 @@ type BuildError struct {
 	// every line it printed.
 	Output      []string `json:"output"`
 	OutputLines int      `json:"output_lines"`
+	// ErrorLines are the lines of the failing step's whole output that
+	// carry the error (error, ERR!, fatal, Traceback, exit codes...), the
+	// first and the last few, where Output shows only the tail.
+	ErrorLines []string `json:"error_lines"`
 	// Excerpt is the Dockerfile around the failing instruction, as BuildKit
 	// prints it ("   3 | >>> RUN make"); ExcerptSource is "log" when the
 	// excerpt came from the build log, "dockerfile" when from the given
@@ -263,6 +286,7 @@ func Explain(b *model.Build, opts Options) *Explanation {
 		Format:        string(b.Format),
 		Status:        string(b.Status),
 		Truncated:     b.Truncated,
+		BeganMidBuild: b.BeganMidBuild,
 		Source:        optString(b.Source),
 		Builder:       optString(b.Builder),
 		ImageID:       optString(b.ImageID),
@@ -278,6 +302,10 @@ func Explain(b *model.Build, opts Options) *Explanation {
 	}
 	if b.HasDuration {
 		e.DurationSeconds = ptr(seconds(b.Duration))
+		e.DurationIsLowerBound = b.DurationIsLowerBound
+	}
+	if b.LogBuilds > 1 {
+		e.LogBuild, e.LogBuilds = ptr(b.LogIndex), ptr(b.LogBuilds)
 	}
 	a := newAnalysis(b, opts.Dockerfile)
 	if a.file != nil {
@@ -393,6 +421,7 @@ func (a *analysis) step(v *model.Vertex) Step {
 	}
 	if v.HasDuration {
 		s.DurationSeconds = ptr(seconds(v.Duration))
+		s.DurationIsLowerBound = v.DurationIsLowerBound
 	}
 	if v.HasLayerBytes {
 		s.LayerBytes = ptr(v.LayerBytes)
@@ -434,7 +463,8 @@ func (a *analysis) slowSteps() ([]SlowStep, *string) {
 	slices.SortStableFunc(cands, func(x, y *model.Vertex) int { return cmp.Compare(y.Duration, x.Duration) })
 	out := []SlowStep{}
 	for _, v := range cands[:min(len(cands), SlowStepsLimit)] {
-		s := SlowStep{Name: v.Name, Kind: string(v.Activity()), Line: a.line(v), DurationSeconds: seconds(v.Duration)}
+		s := SlowStep{Name: v.Name, Kind: string(v.Activity()), Line: a.line(v), DurationSeconds: seconds(v.Duration),
+			DurationIsLowerBound: v.DurationIsLowerBound}
 		if basis > 0 {
 			s.Share = ptr(round3(math.Min(1, v.Duration.Seconds()/basis)))
 		}
@@ -449,7 +479,7 @@ var exitCodeRE = regexp.MustCompile(`(?:exit code|non-zero code):? (\d+)`)
 // output, and the Dockerfile around it.
 func (a *analysis) buildError() *BuildError {
 	b := a.b
-	be := &BuildError{Message: b.Error, Output: []string{}, Excerpt: []string{}}
+	be := &BuildError{Message: b.Error, Output: []string{}, Excerpt: []string{}, ErrorLines: []string{}}
 	var failed *model.Vertex
 	for _, v := range b.Vertices {
 		if v.Error != "" && !v.Canceled {
@@ -468,6 +498,7 @@ func (a *analysis) buildError() *BuildError {
 		out := failed.Output
 		be.Output = append(be.Output, out[max(0, len(out)-ErrorOutputLines):]...)
 		be.OutputLines = failed.OutputLines
+		be.ErrorLines = append(be.ErrorLines, failed.ErrorLines...)
 	}
 	if be.ExitCode == nil {
 		if m := exitCodeRE.FindStringSubmatch(b.Error); m != nil {
@@ -576,4 +607,20 @@ func optString(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// newErrorLines are the error lines of the failing step that its output
+// tail does not already show.
+func newErrorLines(be *BuildError) []string {
+	shown := map[string]bool{}
+	for _, l := range be.Output {
+		shown[l] = true
+	}
+	var out []string
+	for _, l := range be.ErrorLines {
+		if !shown[l] {
+			out = append(out, l)
+		}
+	}
+	return out
 }

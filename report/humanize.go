@@ -57,3 +57,36 @@ func shorten(s string, n int) string {
 	r := []rune(s)
 	return string(r[:n-1]) + "…"
 }
+
+// boundSeconds formats a known duration, "≥" in front when it is a lower
+// bound (the step or build had not finished when the log ended).
+func boundSeconds(f float64, lower bool) string {
+	if lower {
+		return "≥" + FormatSeconds(f)
+	}
+	return FormatSeconds(f)
+}
+
+// stepSeconds is a step's time for people: "-" when unknown, "≥0.2s" for a
+// lower bound.
+func stepSeconds(s Step) string {
+	if s.DurationSeconds == nil {
+		return "-"
+	}
+	return boundSeconds(*s.DurationSeconds, s.DurationIsLowerBound)
+}
+
+// logScope says what part of a build the log holds, "" for all of it.
+func logScope(e *Explanation) []string {
+	var out []string
+	if e.LogBuild != nil && e.LogBuilds != nil {
+		out = append(out, fmt.Sprintf("build %d of %d in the log", *e.LogBuild, *e.LogBuilds))
+	}
+	if e.BeganMidBuild {
+		out = append(out, "the log starts mid-build")
+	}
+	if e.Truncated {
+		out = append(out, "the log ends before the build")
+	}
+	return out
+}

@@ -24,7 +24,7 @@ func (m markdownRenderer) Render(w io.Writer, e *Explanation) error {
 	ew.printf("# Build explanation\n\n")
 	status := fmt.Sprintf("**Status:** %s", mdText(e.Status))
 	if e.DurationSeconds != nil {
-		status += " · **Duration:** " + FormatSeconds(*e.DurationSeconds)
+		status += " · **Duration:** " + boundSeconds(*e.DurationSeconds, e.DurationIsLowerBound)
 	}
 	if e.Source != nil {
 		status += " · **Source:** " + mdText(SourceText(*e.Source, e.Format))
@@ -34,8 +34,8 @@ func (m markdownRenderer) Render(w io.Writer, e *Explanation) error {
 	if e.Builder != nil {
 		status += " · **Builder:** " + mdText(*e.Builder)
 	}
-	if e.Truncated {
-		status += " · **log truncated**"
+	for _, s := range logScope(e) {
+		status += " · **" + s + "**"
 	}
 	ew.printf("%s\n\n", status)
 	steps := fmt.Sprintf("- Steps: %d ran, %d cached", e.StepsRun, e.StepsCached)
@@ -112,7 +112,7 @@ func mdSteps(ew *errWriter, e *Explanation, opts RenderOptions) {
 		if note == noteBreak {
 			note = "**" + note + "**"
 		}
-		mdRow(ew, withLine, optInt(s.Line), cols(mdText(shorten(s.Name, mdNameLen)), mdText(status), optSeconds(s.DurationSeconds), optBytes(s.LayerBytes), note)...)
+		mdRow(ew, withLine, optInt(s.Line), cols(mdText(shorten(s.Name, mdNameLen)), mdText(status), stepSeconds(s), optBytes(s.LayerBytes), note)...)
 	}
 }
 
@@ -151,7 +151,7 @@ func mdSlow(ew *errWriter, e *Explanation) {
 		if s.Share != nil {
 			share = FormatShare(*s.Share)
 		}
-		mdRow(ew, withLine, optInt(s.Line), mdText(shorten(s.Name, mdNameLen)), mdText(s.Kind), FormatSeconds(s.DurationSeconds), share)
+		mdRow(ew, withLine, optInt(s.Line), mdText(shorten(s.Name, mdNameLen)), mdText(s.Kind), boundSeconds(s.DurationSeconds, s.DurationIsLowerBound), share)
 	}
 }
 
@@ -213,6 +213,10 @@ func mdError(ew *errWriter, e *Explanation) {
 	}
 	if be.Message != "" {
 		ew.printf("- **Message:** %s\n", mdText(be.Message))
+	}
+	if lines := newErrorLines(be); len(lines) > 0 {
+		ew.printf("\nLines that carry the error (from all %d lines of output):\n\n", be.OutputLines)
+		mdCode(ew, "text", lines)
 	}
 	if len(be.Output) > 0 {
 		ew.printf("\nOutput (last %d of %d lines):\n\n", len(be.Output), max(be.OutputLines, len(be.Output)))

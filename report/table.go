@@ -83,14 +83,14 @@ func (r *tableRenderer) summary(ew *errWriter, e *Explanation) {
 		head = "Build status unknown"
 	}
 	if e.DurationSeconds != nil {
-		head += " in " + FormatSeconds(*e.DurationSeconds)
+		head += " in " + boundSeconds(*e.DurationSeconds, e.DurationIsLowerBound)
 	}
 	head += " · " + clean(SourceText(deref(e.Source), e.Format))
 	if e.Builder != nil {
 		head += " · builder " + clean(*e.Builder)
 	}
-	if e.Truncated {
-		head += " · log truncated"
+	for _, s := range logScope(e) {
+		head += " · " + s
 	}
 	ew.printf("%s\n", head)
 
@@ -152,7 +152,7 @@ func (r *tableRenderer) stepsTable(ew *errWriter, e *Explanation) {
 	aligns := []tw.Align{tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignLeft}
 	var rows [][]string
 	for _, s := range e.Steps {
-		rows = append(rows, []string{s.Name, statusText(s), optSeconds(s.DurationSeconds), optBytes(s.LayerBytes), notes[s.Name], optInt(s.Line)})
+		rows = append(rows, []string{s.Name, statusText(s), stepSeconds(s), optBytes(s.LayerBytes), notes[s.Name], optInt(s.Line)})
 	}
 	if !withLayer { // the Layer column only when some step has a size
 		header, aligns = slices.Delete(header, 3, 4), slices.Delete(aligns, 3, 4)
@@ -283,7 +283,7 @@ func (r *tableRenderer) slowTable(ew *errWriter, e *Explanation) {
 		if s.Share != nil {
 			share = FormatShare(*s.Share)
 		}
-		rows = append(rows, []string{s.Name, s.Kind, FormatSeconds(s.DurationSeconds), share, optInt(s.Line)})
+		rows = append(rows, []string{s.Name, s.Kind, boundSeconds(s.DurationSeconds, s.DurationIsLowerBound), share, optInt(s.Line)})
 	}
 	header, aligns, rows := lineFirst(e.Dockerfile != nil, []string{"Step", "Kind", "Time", "Share"},
 		[]tw.Align{tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignRight}, rows)
@@ -394,6 +394,12 @@ func (r *tableRenderer) errorSection(ew *errWriter, e *Explanation) {
 	}
 	if be.Message != "" {
 		ew.printf("Message:   %s\n", clean(be.Message))
+	}
+	if lines := newErrorLines(be); len(lines) > 0 {
+		ew.printf("Lines that carry the error (from all %d lines of output):\n", be.OutputLines)
+		for _, l := range lines {
+			ew.printf("  %s\n", clean(l))
+		}
 	}
 	if len(be.Output) > 0 {
 		ew.printf("Output (last %d of %d lines):\n", len(be.Output), max(be.OutputLines, len(be.Output)))

@@ -255,7 +255,7 @@ func (r *Redactor) line(s string) string {
 // Build masks every text field of b in place: the builder, the error, its
 // Dockerfile excerpt and file name, warnings and image names, and of each
 // vertex its name, label parts (platform, stage, instruction), arguments,
-// error, warnings, output lines and transfer names. Identifiers (vertex
+// error, warnings, output lines, error lines and transfer names. Identifiers (vertex
 // IDs, digests, inputs, the image ID) are left alone: they are digests,
 // and masking them could merge vertices.
 //
@@ -294,6 +294,7 @@ func (r *Redactor) Build(b *model.Build) {
 			v.Warnings[i] = r.String(w)
 		}
 		v.Output = r.Lines(v.Output)
+		v.ErrorLines = r.Lines(v.ErrorLines)
 		for i := range v.Transfers {
 			v.Transfers[i].Name = r.String(v.Transfers[i].Name)
 		}
@@ -323,6 +324,9 @@ func addMaskValues(b *model.Build, minLen int) []string {
 	}
 	for _, v := range b.Vertices {
 		for _, l := range v.Output {
+			scan(l)
+		}
+		for _, l := range v.ErrorLines {
 			scan(l)
 		}
 	}

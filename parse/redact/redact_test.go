@@ -326,3 +326,16 @@ func TestSecretName(t *testing.T) {
 		}
 	}
 }
+
+// A failed step's error lines, kept from anywhere in its output, are
+// masked like its output tail.
+func TestBuildMasksErrorLines(t *testing.T) {
+	b := &model.Build{Vertices: []*model.Vertex{{Name: "[1/1] RUN deploy", Error: "exit code: 1",
+		ErrorLines: []string{"error: auth failed with password=hunter2hunter2", "fatal: token ghp_" + strings.Repeat("a", 36)}}}}
+	New(Options{}).Build(b)
+	for _, l := range b.Vertices[0].ErrorLines {
+		if strings.Contains(l, "hunter2") || strings.Contains(l, strings.Repeat("a", 36)) {
+			t.Errorf("error line not masked: %q", l)
+		}
+	}
+}
