@@ -379,3 +379,44 @@ func TestExplainCorruptHistory(t *testing.T) {
 		t.Error("the file was changed")
 	}
 }
+
+// A log that holds several builds: explain explains the last and says
+// so, --build picks another, ingest stores each once.
+func TestSeveralBuildsInOneLog(t *testing.T) {
+	const log = "../../fixtures/real/legacy-terminal-three-failed-builds-41.log"
+	h := newHistory(t)
+	var e struct {
+		LogBuild  *int   `json:"log_build"`
+		LogBuilds *int   `json:"log_builds"`
+		Status    string `json:"status"`
+		Error     struct {
+			ExitCode *int `json:"exit_code"`
+		} `json:"error"`
+	}
+	h.jsonOut(&e, "explain", "--format", "json", log)
+	if e.LogBuild == nil || e.LogBuilds == nil || *e.LogBuild != 3 || *e.LogBuilds != 3 {
+		t.Fatalf("explain: build %v of %v, want the last of 3", e.LogBuild, e.LogBuilds)
+	}
+	h.jsonOut(&e, "explain", "--format", "json", "--build", "1", log)
+	if *e.LogBuild != 1 || e.Status != "failed" || e.Error.ExitCode == nil || *e.Error.ExitCode != 2 {
+		t.Errorf("--build 1: build %d, %s, exit %v", *e.LogBuild, e.Status, e.Error.ExitCode)
+	}
+	if r := h.run("explain", "--build", "4", log); r.code != 2 || !strings.Contains(r.err, "holds 3 builds") {
+		t.Errorf("--build 4: exit %d, %q", r.code, r.err)
+	}
+	table := h.ok("explain", log).out
+	if !strings.Contains(table, "build 3 of 3 in the log") {
+		t.Errorf("the table does not say which build it explains:\n%s", table)
+	}
+	r := h.ok("ingest", "--project", "three", log)
+	if !strings.Contains(r.out, "(build 1 of 3): stored as #1") || !strings.Contains(r.out, "(build 3 of 3): stored as #3") ||
+		!strings.Contains(r.out, "3 stored") {
+		t.Errorf("ingest:\n%s", r.out)
+	}
+	if r := h.ok("ingest", "--project", "three", log); !strings.Contains(r.out, "3 already stored") {
+		t.Errorf("second ingest:\n%s", r.out)
+	}
+	if n := len(historyRows(h)); n != 3 {
+		t.Errorf("%d builds stored, want 3", n)
+	}
+}

@@ -23,7 +23,11 @@ const Stdin = "-"
 
 // Log is a parsed build log.
 type Log struct {
+	// Build is the log's build: the last one when it holds several.
 	Build *model.Build
+	// Builds are every build the log holds, in order (a CI retry, a script
+	// that builds twice); Build is the last of them.
+	Builds []*model.Build
 	// Name is the file name, or "stdin".
 	Name string
 	// Hash is HashReader's sum of every byte of the log.
@@ -74,7 +78,7 @@ func Read(path string, stdin io.Reader, format model.Format) (*Log, error) {
 		}
 	}
 	h := NewHashReader(in)
-	b, err := parse.Parse(h, parse.Options{Format: format})
+	builds, err := parse.ParseAll(h, parse.Options{Format: format})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -82,8 +86,36 @@ func Read(path string, stdin io.Reader, format model.Format) (*Log, error) {
 	if _, err := io.Copy(io.Discard, h); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	l.Build, l.Hash = b, h.Sum()
+	l.Builds, l.Build, l.Hash = builds, builds[len(builds)-1], h.Sum()
 	return l, nil
+}
+
+// BuildHash is the content hash of one build of the log, for storing it:
+// the log's hash, and for a log of several builds the build's position
+// ("sha256:…#2"), so each is stored once and found again.
+func (l *Log) BuildHash(b *model.Build) string {
+	if b.LogBuilds > 1 {
+		return fmt.Sprintf("%s#%d", l.Hash, b.LogIndex)
+	}
+	return l.Hash
+}
+
+// Pick returns build n (1-based) of the log, or the last for n == 0.
+func (l *Log) Pick(n int) (*model.Build, error) {
+	switch {
+	case n == 0:
+		return l.Build, nil
+	case n < 0 || n > len(l.Builds):
+		return nil, fmt.Errorf("%s holds %d build%s: --build %d is not one of them", l.Name, len(l.Builds), plural(len(l.Builds)), n)
+	}
+	return l.Builds[n-1], nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 // HashReader passes a log through while hashing it, so a log is parsed and

@@ -33,7 +33,9 @@ func (f *Factory) ReadLog(path, format string) (*logfile.Log, error) {
 	}
 	// Masked before anything shows, publishes or stores it; the hash is
 	// of the bytes as they were, so the log is still recognised.
-	f.Redactor().Build(l.Build)
+	for _, b := range l.Builds {
+		f.Redactor().Build(b)
+	}
 	return l, nil
 }
 

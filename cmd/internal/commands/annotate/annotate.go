@@ -203,7 +203,7 @@ func openHistory(ctx context.Context, f *cli.Factory, db string, needBaseline bo
 
 // ingest stores the build in s as `buildstats ingest` would.
 func ingest(ctx context.Context, f *cli.Factory, s store.Store, l *logfile.Log, meta store.Meta) error {
-	meta.ContentHash, meta.Source = l.Hash, l.Name
+	meta.ContentHash, meta.Source = l.BuildHash(l.Build), l.Name
 	if l.IsStdin() {
 		meta.Source = "-"
 	}

@@ -27,6 +27,7 @@ type Options struct {
 	Project     string // the project of a log that is not in the history
 	All         bool   // list every step in the table
 	Wide        bool   // do not cut names to the terminal's width
+	Build       int    // which build of a log of several; 0 for the last
 }
 
 // New returns the explain command.
@@ -39,6 +40,10 @@ func New(f *cli.Factory) *cobra.Command {
 (tty, plain or rawjson progress, or the legacy builder) from FILE, or from
 standard input when FILE is "-", and reports the slowest steps, where the
 layer cache broke and what that cost, advice, and the error of a failed build.
+
+A log that holds several builds (a CI retry, a script that builds twice) is
+explained for its last build; --build N explains another, and the header
+says which it is.
 
 When the build history exists (--db, else $BUILDSTATS_DB, else the default
 place; explain never creates it) and holds an earlier build of the project, it
@@ -62,6 +67,7 @@ else the project's latest stored build.`,
 	fl.StringVar(&opts.Project, "project", "", "project of the build, to find its previous build (default from CI, the git remote or the directory)")
 	fl.BoolVar(&opts.All, "all", false, "list every step in the table (JSON always has all)")
 	fl.BoolVar(&opts.Wide, "wide", false, "do not cut step names to the terminal's width")
+	fl.IntVar(&opts.Build, "build", 0, "which build to explain when the log holds several (1 is the first; default the last)")
 	return cmd
 }
 
@@ -81,8 +87,12 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			return cli.UsageError(fmt.Errorf("reading Dockerfile: %w", err))
 		}
 	}
-	e := report.Explain(l.Build, report.Options{Dockerfile: df})
-	if e.History, err = history(ctx, f, opts, l.Build, e, l.Hash); err != nil {
+	b, err := l.Pick(opts.Build)
+	if err != nil {
+		return cli.UsageError(err)
+	}
+	e := report.Explain(b, report.Options{Dockerfile: df})
+	if e.History, err = history(ctx, f, opts, b, e, l.BuildHash(b)); err != nil {
 		return err
 	}
 	return renderer.Render(f.IO.Out, e)

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/buildstats/buildstats/cmd/internal/cli"
+	"github.com/buildstats/buildstats/collect/logfile"
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
@@ -160,44 +161,46 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 				break
 			}
 		}
-		m := meta
-		m.ContentHash, m.Source = l.Hash, l.Name
-		if l.IsStdin() {
-			m.Source = "-"
+		// Each build of a log of several (a CI retry, a script that builds
+		// twice) is stored as a build of its own.
+		var ferr error
+		for _, b := range l.Builds {
+			id, created, err := ingestOne(ctx, f, s, l, b, meta, flagTime, opts.KeepLogs)
+			if err != nil {
+				ferr = err
+				break
+			}
+			if created {
+				stored++
+			} else {
+				known++
+			}
+			if !progress.enabled {
+				// With a progress bar, only problems and the summary are
+				// printed: hundreds of lines would bury them.
+				name := cli.OneLine(l.Name)
+				if b.LogBuilds > 1 {
+					name += fmt.Sprintf(" (build %d of %d)", b.LogIndex, b.LogBuilds)
+				}
+				if created {
+					fmt.Fprintf(f.IO.Out, "%s: stored as #%d (%s %s log, %d steps, %d cached)\n",
+						name, id, b.Status, b.Format, len(b.Steps()), countCached(b.Steps()))
+				} else {
+					fmt.Fprintf(f.IO.Out, "%s: already stored as #%d\n", name, id)
+				}
+			}
 		}
-		m.Started, m.StartedSource = store.StartTime(l.Build, flagTime, l.ModTime)
-		if m.Started.IsZero() {
-			m.Started, m.StartedSource = f.Clock(), "ingest"
-		}
-		id, created, err := s.Ingest(ctx, l.Build, m, store.IngestOptions{KeepLogs: opts.KeepLogs})
-		if err != nil {
-			if store.IsDatabaseError(err) {
+		if ferr != nil {
+			if store.IsDatabaseError(ferr) {
 				// Every other file would fail the same way.
-				fatal, skipped = cli.HistoryError(err), len(inputs)-i
+				fatal, skipped = cli.HistoryError(ferr), len(inputs)-i
 				break
 			}
 			if ctx.Err() != nil {
 				skipped = len(inputs) - i
 				break
 			}
-			fail(l.Name, fmt.Errorf("%s: %w", l.Name, err))
-			continue
-		}
-		if created {
-			stored++
-		} else {
-			known++
-		}
-		if !progress.enabled {
-			// With a progress bar, only problems and the summary are
-			// printed: hundreds of lines would bury them.
-			b := l.Build
-			if created {
-				fmt.Fprintf(f.IO.Out, "%s: stored as #%d (%s %s log, %d steps, %d cached)\n",
-					cli.OneLine(l.Name), id, b.Status, b.Format, len(b.Steps()), countCached(b.Steps()))
-			} else {
-				fmt.Fprintf(f.IO.Out, "%s: already stored as #%d\n", cli.OneLine(l.Name), id)
-			}
+			fail(l.Name, fmt.Errorf("%s: %w", l.Name, ferr))
 		}
 	}
 	progress.clear()
@@ -223,6 +226,21 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return cli.UsageError(fmt.Errorf("could not ingest %s", nameList(failed, 3)))
 	}
 	return nil
+}
+
+// ingestOne stores one build of the log l.
+func ingestOne(ctx context.Context, f *cli.Factory, s store.Store, l *logfile.Log, b *model.Build, meta store.Meta,
+	flagTime time.Time, keepLogs bool) (int64, bool, error) {
+	m := meta
+	m.ContentHash, m.Source = l.BuildHash(b), l.Name
+	if l.IsStdin() {
+		m.Source = "-"
+	}
+	m.Started, m.StartedSource = store.StartTime(b, flagTime, l.ModTime)
+	if m.Started.IsZero() {
+		m.Started, m.StartedSource = f.Clock(), "ingest"
+	}
+	return s.Ingest(ctx, b, m, store.IngestOptions{KeepLogs: keepLogs})
 }
 
 func countCached(steps []*model.Vertex) int {
