@@ -227,7 +227,9 @@ func (a *analysis) cacheBreaks() []CacheBreak {
 					switch {
 					case v.Instruction == "FROM":
 						cur.reason = ReasonBaseImagePulled
-					case prev == nil || prev.Instruction == "FROM":
+					case prev == nil:
+						// Nothing of the stage before it is in the log: a
+						// stage built on another stage (FROM base).
 						cur.reason = ReasonFirstStep
 					default:
 						cur.reason, cur.prev = ReasonPreviousCached, prev

@@ -126,8 +126,8 @@ func mdBreaks(ew *errWriter, e *Explanation) {
 	mdRow(ew, withLine, "Line", "Step", "Cause", "Rebuilt", "Follow-on breaks")
 	mdRow(ew, withLine, "---:", "---", "---", "---:", "---")
 	for _, cb := range e.CacheBreaks {
-		cause := reasonText(cb.Reason)
-		if cb.Previous != nil {
+		cause := BreakCause(cb)
+		if cb.Previous != nil && !IsFromStep(*cb.Previous) {
 			cause += ": " + shorten(*cb.Previous, mdNameLen)
 		}
 		rebuilt := fmt.Sprintf("%s (%d step%s)", optSeconds(cb.RebuiltSeconds), cb.RebuiltSteps, plural(cb.RebuiltSteps))

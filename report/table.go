@@ -210,8 +210,8 @@ func (r *tableRenderer) breaksTable(ew *errWriter, e *Explanation) {
 	}
 	var rows [][]string
 	for _, cb := range e.CacheBreaks {
-		cause := reasonText(cb.Reason)
-		if cb.Previous != nil {
+		cause := BreakCause(cb)
+		if cb.Previous != nil && !IsFromStep(*cb.Previous) {
 			cause += ": " + shortenMiddle(*cb.Previous, 40)
 		}
 		if n := len(cb.FollowOn); n > 0 {
@@ -253,6 +253,24 @@ func statusText(s Step) string {
 		return "error (exit " + strconv.Itoa(*s.ExitCode) + ")"
 	}
 	return s.Status
+}
+
+// BreakCause explains why a cache break happened in words, for every
+// output: a step that ran after its stage's FROM found the image present
+// (BuildKit shows it done, not CACHED) ran "after a cached FROM".
+func BreakCause(cb CacheBreak) string {
+	if cb.Reason == ReasonPreviousCached && cb.Previous != nil && IsFromStep(*cb.Previous) {
+		return "ran after a cached FROM"
+	}
+	return reasonText(cb.Reason)
+}
+
+// IsFromStep reports whether a step name is a FROM instruction.
+func IsFromStep(name string) bool {
+	if i := strings.IndexByte(name, ']'); strings.HasPrefix(name, "[") && i > 0 {
+		name = strings.TrimSpace(name[i+1:])
+	}
+	return strings.HasPrefix(name, "FROM ") || strings.Contains(name, " : FROM ")
 }
 
 // reasonText explains a cache break reason in words.

@@ -465,6 +465,9 @@ func (ev *evaluator) cacheMisses() {
 					prev = short(*cb.Previous)
 				}
 				why = fmt.Sprintf("%s ran although %s came from the cache: something it depends on changed (files it copies, a build argument, the instruction itself).", short(s.Name), prev)
+				if cb.Previous != nil && report.IsFromStep(*cb.Previous) {
+					why = fmt.Sprintf("%s ran after a cached FROM (%s found its image present): something it depends on changed (files it copies, a build argument, the instruction itself).", short(s.Name), prev)
+				}
 			case report.ReasonBaseImagePulled:
 				why = fmt.Sprintf("%s downloaded its base image, so nothing of %s came from the cache.", short(s.Name), stage)
 			default:

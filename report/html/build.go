@@ -198,7 +198,7 @@ func newBuildPage(b *model.Build, e *report.Explanation, tl *report.Timeline, op
 		p.SlowNote = "The log does not state the build's total time; shares are of the summed step time."
 	}
 	for _, cb := range e.CacheBreaks {
-		bv := breakView{Name: short(cb.Name, 200), Cause: reasonText(cb.Reason), Line: optInt(cb.Line)}
+		bv := breakView{Name: short(cb.Name, 200), Cause: report.BreakCause(cb), Line: optInt(cb.Line)}
 		if cb.Previous != nil {
 			bv.Cause += ": " + short(*cb.Previous, 120)
 		}
@@ -430,17 +430,4 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
-}
-
-// reasonText explains a cache break reason in words, as the text report.
-func reasonText(reason string) string {
-	switch reason {
-	case report.ReasonPreviousCached:
-		return "ran after a cached step"
-	case report.ReasonFirstStep:
-		return "first step of its stage ran"
-	case report.ReasonBaseImagePulled:
-		return "base image downloaded"
-	}
-	return reason
 }
