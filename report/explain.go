@@ -10,6 +10,7 @@ package report
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"regexp"
 	"slices"
@@ -354,6 +355,9 @@ func Explain(b *model.Build, opts Options) *Explanation {
 		e.Error = a.buildError()
 	}
 	e.Warnings = warnings(b)
+	if a.mismatch != "" {
+		e.Warnings = append(e.Warnings, Warning{Message: a.mismatch})
+	}
 	return e
 }
 
@@ -369,6 +373,8 @@ type analysis struct {
 	chains    []*chain
 	chainOf   map[*model.Vertex]*chain
 	breakAt   map[*model.Vertex]*brk // every break, folded ones included
+	// mismatch says why the given Dockerfile was not used for lines.
+	mismatch string
 }
 
 func newAnalysis(b *model.Build, f *dockerfile.File) *analysis {
@@ -382,10 +388,27 @@ func newAnalysis(b *model.Build, f *dockerfile.File) *analysis {
 		breakAt:   map[*model.Vertex]*brk{},
 	}
 	if f != nil {
+		placed, differ := 0, 0
 		for _, v := range b.Vertices {
 			if n, ok := f.Line(v); ok && n > 0 {
 				a.lines[v] = n
+				if !v.IsStep() || v.Instruction == "" {
+					continue
+				}
+				placed++
+				if !f.Agrees(v, n) {
+					differ++
+				}
 			}
+		}
+		// A Dockerfile that is not the one the log built (a third or more
+		// of the steps it places are written differently from what the log
+		// shows) gives no line at all: a line it places by position could
+		// be a wrong one.
+		if differ > 0 && differ*3 >= placed {
+			a.mismatch = fmt.Sprintf("%s does not match the build in the log (%d of the %d steps placed in it are written differently): no line numbers are given",
+				f.Name(), differ, placed)
+			clear(a.lines)
 		}
 	}
 	return a

@@ -739,3 +739,36 @@ func TestCacheBreakChains(t *testing.T) {
 		}
 	})
 }
+
+// A Dockerfile that is not the one the log built gives no line numbers,
+// never a wrong one, and the explanation says why.
+func TestDockerfileThatDoesNotMatch(t *testing.T) {
+	b := load(t, "seed/tty-seed-python-docker-demo.log")
+	data, err := os.ReadFile(filepath.Join(fixtures, "seed/Dockerfile.flask-app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	df, err := parseDockerfile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := Explain(b, Options{Dockerfile: df})
+	for _, s := range e.Steps {
+		if s.Line != nil {
+			t.Errorf("%s got line %d from a Dockerfile the log did not build", s.Name, *s.Line)
+		}
+	}
+	found := false
+	for _, w := range e.Warnings {
+		found = found || strings.Contains(w.Message, "does not match the build in the log")
+	}
+	if !found {
+		t.Errorf("no warning that the Dockerfile does not match: %+v", e.Warnings)
+	}
+	// The right one still gives lines.
+	data, _ = os.ReadFile(filepath.Join(fixtures, "seed/Dockerfile.python-docker-demo"))
+	df, _ = parseDockerfile(data)
+	if e := Explain(b, Options{Dockerfile: df}); e.Steps[3].Line == nil {
+		t.Errorf("the seed's own Dockerfile gives no line: %+v", e.Steps[3])
+	}
+}

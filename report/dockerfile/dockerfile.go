@@ -637,6 +637,26 @@ func sameImage(printed, src string, trunc bool) bool {
 	return trunc && strings.HasPrefix(s, p)
 }
 
+// sameTag reports whether a printed FROM reference and the source base
+// name the same tag when both name one (a digest alone, a variable or a
+// truncated name cannot disagree).
+func sameTag(printed, src string, trunc bool) bool {
+	if printed == "" || trunc || strings.Contains(src, "$") {
+		return true
+	}
+	p, s := tag(strings.Fields(printed)[0]), tag(src)
+	return p == "" || s == "" || p == s
+}
+
+// tag returns an image reference's tag, or "".
+func tag(ref string) string {
+	ref, _, _ = strings.Cut(ref, "@")
+	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
+		return ref[i+1:]
+	}
+	return ""
+}
+
 // repository reduces an image reference to its familiar repository name.
 func repository(ref string) string {
 	ref, _, _ = strings.Cut(strings.ToLower(ref), "@")
@@ -719,4 +739,32 @@ func (f *File) Excerpt(line, context int) []string {
 		out = append(out, fmt.Sprintf(" %3d | %s %s", i, mark, f.lines[i-1]))
 	}
 	return out
+}
+
+// Agrees reports whether the instruction at line, which Line gave for v,
+// is written as v shows it (arguments compatible, the same repository for
+// FROM), rather than only standing where v stands: a Dockerfile whose
+// instructions mostly do not agree with the log is not the one it built.
+func (f *File) Agrees(v *model.Vertex, line int) bool {
+	kw, args := instruction(v)
+	for _, st := range f.insts {
+		if st.line == line {
+			if strings.Contains(args, "***") {
+				// Masked secrets: the text cannot be compared, the
+				// keyword can.
+				return st.keyword == kw
+			}
+			if kw == "FROM" && st.keyword == kw {
+				// The node's text holds the flags and the stage name;
+				// the stage holds the base as it was resolved.
+				for _, s := range f.stages {
+					if s.Line == line {
+						return sameImage(args, s.Base, v.NameTruncated) && sameTag(args, s.Base, v.NameTruncated)
+					}
+				}
+			}
+			return st.matches(kw, args, v.NameTruncated)
+		}
+	}
+	return false
 }

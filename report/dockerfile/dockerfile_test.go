@@ -613,3 +613,30 @@ func TestCRLFAndBOM(t *testing.T) {
 		t.Errorf("Excerpt = %q, want %q", got, want)
 	}
 }
+
+// Agrees tells an instruction written as the log shows it from one that
+// only stands at the same place.
+func TestAgrees(t *testing.T) {
+	f := mustParse(t, "FROM python:3.9-slim AS base\nARG V\nRUN pip install flask==$V\nCOPY --chown=app . /src\nFROM base\nRUN echo ${V}\n")
+	for _, c := range []struct {
+		name string
+		line int
+		want bool
+	}{
+		{"[base 1/3] FROM docker.io/library/python:3.9-slim@sha256:" + strings.Repeat("a", 64), 1, true},
+		{"[base 1/3] FROM docker.io/library/python:3.8-slim", 1, false},
+		{"[base 1/3] FROM docker.io/library/node:3.9-slim", 1, false},
+		{"[base 1/3] FROM docker.io/library/python@sha256:" + strings.Repeat("a", 64), 1, true},
+		{"[base 2/3] RUN pip install flask==2.0", 3, true},
+		{"[base 2/3] RUN pip install django", 3, false},
+		{"[base 2/3] RUN pip install flask==***", 3, true}, // masked: the keyword agrees
+		{"[base 2/3] COPY . /src", 3, false},               // masked or not, another keyword
+		{"[base 3/3] COPY --chown=app . /src", 4, true},
+		{"[base 3/3] COPY . /elsewhere", 4, false},
+		{"[stage-1 1/1] RUN echo 1", 6, true},
+	} {
+		if got := f.Agrees(vertex(c.name), c.line); got != c.want {
+			t.Errorf("Agrees(%q, %d) = %v, want %v", c.name, c.line, got, c.want)
+		}
+	}
+}
