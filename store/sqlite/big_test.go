@@ -18,7 +18,7 @@ import (
 // The year of history TestYearOfHistory generates.
 var (
 	yearEnd = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
-	yearCfg = genConfig{Builds: 50_000, Steps: 40, Projects: 12, Start: yearEnd.AddDate(-1, 0, 0), Span: 365 * 24 * time.Hour, Seed: 1}
+	yearCfg = storetest.GenConfig{Builds: 50_000, Steps: 40, Projects: 12, Start: yearEnd.AddDate(-1, 0, 0), Span: 365 * 24 * time.Hour, Seed: 1}
 )
 
 // yearQueries are the timed queries, by name, each returning a row count.

@@ -34,7 +34,7 @@ func explain(t *testing.T, s *Store, query string, args ...any) string {
 // PRAGMA optimize runs on Close.
 func TestQueryPlans(t *testing.T) {
 	s, _ := openTemp(t)
-	cfg := genConfig{Builds: 300, Steps: 20, Projects: 3, Start: storetest.T0, Span: 30 * 24 * time.Hour, Seed: 3}
+	cfg := storetest.GenConfig{Builds: 300, Steps: 20, Projects: 3, Start: storetest.T0, Span: 30 * 24 * time.Hour, Seed: 3}
 	if err := generate(storetest.Ctx, s, cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestQueryPlans(t *testing.T) {
 // whole days, partial days at either end, a project, kinds.
 func TestRollupMatchesVertices(t *testing.T) {
 	s, _ := openTemp(t)
-	cfg := genConfig{Builds: 400, Steps: 12, Projects: 2, Start: storetest.T0, Span: 10 * 24 * time.Hour, Seed: 5}
+	cfg := storetest.GenConfig{Builds: 400, Steps: 12, Projects: 2, Start: storetest.T0, Span: 10 * 24 * time.Hour, Seed: 5}
 	if err := generate(storetest.Ctx, s, cfg); err != nil {
 		t.Fatal(err)
 	}
