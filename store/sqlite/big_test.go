@@ -219,7 +219,7 @@ func TestYearOfHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	for id, a := range fast {
-		if b := full[id]; b == nil || a.builds != b.builds || a.hits != b.hits || a.total != b.total || a.max != b.max || !sameMultiset(a.durations, b.durations) {
+		if b := full[id]; b == nil || a.Builds != b.Builds || a.Hits != b.Hits || a.Total != b.Total || a.Max != b.Max || !sameMultiset(a.Durations, b.Durations) {
 			t.Fatalf("step %d: the rollup and the vertices disagree", id)
 		}
 	}

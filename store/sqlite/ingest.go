@@ -15,6 +15,7 @@ import (
 
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/internal/analysis"
 )
 
 // testHookVertex, when set by tests, runs after each vertex is written.
@@ -394,7 +395,7 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, op
 	if err != nil {
 		return 0, false, err
 	}
-	day := started / msPerDay
+	day := started / analysis.MsPerDay
 	ids := b.Identities()
 	for seq, v := range b.Vertices {
 		if in.nverts++; in.nverts%256 == 0 {
@@ -451,9 +452,6 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, op
 	}
 	return id, true, nil
 }
-
-// msPerDay turns Unix milliseconds into UTC days since the epoch.
-const msPerDay = 24 * 60 * 60 * 1000
 
 // runMs is a vertex's run time in milliseconds for the analytics index, or
 // nil when it did not run (cache hit, never started).

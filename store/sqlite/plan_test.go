@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/store/internal/analysis"
 	"github.com/buildstats/buildstats/store/storetest"
 )
 
@@ -74,7 +75,7 @@ func TestRollupMatchesVertices(t *testing.T) {
 	if err := generate(storetest.Ctx, s, cfg); err != nil {
 		t.Fatal(err)
 	}
-	day := int64(msPerDay)
+	day := int64(analysis.MsPerDay)
 	start := storetest.T0.UnixMilli()
 	windows := [][2]int64{
 		{0, 1 << 62},
@@ -101,8 +102,8 @@ func TestRollupMatchesVertices(t *testing.T) {
 			}
 			for id, a := range fast {
 				b := slow[id]
-				if b == nil || a.builds != b.builds || a.hits != b.hits || a.runs != b.runs || a.total != b.total || a.max != b.max ||
-					!sameMultiset(a.durations, b.durations) {
+				if b == nil || a.Builds != b.Builds || a.Hits != b.Hits || a.Runs != b.Runs || a.Total != b.Total || a.Max != b.Max ||
+					!sameMultiset(a.Durations, b.Durations) {
 					t.Errorf("window %v %+v, step %d: rollup %+v, vertices %+v", w, f, id, a, b)
 				}
 			}
