@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"fmt"
+	"errors"
 	"strings"
 
 	"github.com/buildstats/buildstats/parse/model"
@@ -12,8 +12,20 @@ import (
 	"github.com/buildstats/buildstats/store/internal/analysis"
 )
 
-func (s *Store) buildSteps(ctx context.Context, id int64) ([]analysis.StepState, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT v.seq, v.step_id, p.name, st.kind, st.platform, st.stage,
+// source is the Store seen as analysis.Source: the rows the shared
+// analyses need, in SQLite's SQL.
+type source Store
+
+func (s *Store) src() *source { return (*source)(s) }
+
+var _ analysis.Source = (*source)(nil)
+
+func (x *source) Summary(ctx context.Context, id int64) (store.BuildSummary, error) {
+	return (*Store)(x).Summary(ctx, id)
+}
+
+func (x *source) BuildSteps(ctx context.Context, id int64) ([]analysis.StepState, error) {
+	rows, err := x.db.QueryContext(ctx, `SELECT v.seq, v.step_id, p.name, st.kind, st.platform, st.stage,
 		st.instruction, st.text, st.occurrence, v.cached, v.canceled, v.completed, v.error,
 		v.duration_ns, v.image_digest
 		FROM vertices v JOIN steps st ON st.id = v.step_id JOIN projects p ON p.id = st.project_id
@@ -39,108 +51,59 @@ func (s *Store) buildSteps(ctx context.Context, id int64) ([]analysis.StepState,
 	return out, rows.Err()
 }
 
-// Compare diffs two builds step by step. See Store.Compare.
+func (x *source) PreviousBuild(ctx context.Context, b store.BuildSummary) (int64, error) {
+	var prev int64
+	started := b.StartedAt.UnixMilli()
+	err := x.db.QueryRowContext(ctx, `SELECT id FROM builds
+		WHERE project_id = (SELECT project_id FROM builds WHERE id = ?)
+		  AND (started_at < ? OR (started_at = ? AND id < ?))
+		ORDER BY started_at DESC, id DESC LIMIT 1`, b.ID, started, started, b.ID).Scan(&prev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return prev, err
+}
+
+// Compare diffs two builds step by step. See store.Reader.Compare.
 func (s *Store) Compare(ctx context.Context, before, after int64) (*store.Comparison, error) {
-	c := &store.Comparison{BaseImageChanges: []store.BaseImageChange{}, Added: []store.StepRef{}, Removed: []store.StepRef{}, Steps: []store.StepChange{}}
-	var err error
-	if c.Before, err = s.Summary(ctx, before); err != nil {
-		return nil, err
-	}
-	if c.After, err = s.Summary(ctx, after); err != nil {
-		return nil, err
-	}
-	a, err := s.buildSteps(ctx, before)
-	if err != nil {
-		return nil, s.wrap("compare", err)
-	}
-	b, err := s.buildSteps(ctx, after)
-	if err != nil {
-		return nil, s.wrap("compare", err)
-	}
-	analysis.Diff(c, a, b)
-	return c, nil
+	c, err := analysis.Compare(ctx, s.src(), before, after)
+	return c, s.wrap("compare", err)
 }
 
 // PreviousMisses lists steps cached in the project's previous build and not
-// in this one. See Store.PreviousMisses.
+// in this one. See store.Reader.PreviousMisses.
 func (s *Store) PreviousMisses(ctx context.Context, id int64) (*store.PreviousMisses, error) {
-	cur, err := s.Summary(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	out := &store.PreviousMisses{Build: cur, Steps: []store.StepChange{}}
-	var prev int64
-	started := cur.StartedAt.UnixMilli()
-	err = s.db.QueryRowContext(ctx, `SELECT id FROM builds
-		WHERE project_id = (SELECT project_id FROM builds WHERE id = ?)
-		  AND (started_at < ? OR (started_at = ? AND id < ?))
-		ORDER BY started_at DESC, id DESC LIMIT 1`, id, started, started, id).Scan(&prev)
-	if err == sql.ErrNoRows {
-		return out, nil
-	}
-	if err != nil {
-		return nil, s.wrap("previous build", err)
-	}
-	c, err := s.Compare(ctx, prev, id)
-	if err != nil {
-		return nil, err
-	}
-	out.Previous = &c.Before
-	out.Steps = analysis.PreviousMissSteps(c)
-	return out, nil
+	pm, err := analysis.PreviousMisses(ctx, s.src(), id)
+	return pm, s.wrap("previous build", err)
 }
 
-// stepFilter selects the vertices a step query looks at.
-type stepFilter struct {
-	lo, hi          int64 // build start, Unix ms, [lo, hi)
-	project, branch string
-	kinds           []model.Kind
-	noRollup        bool // tests: read vertices only
-}
-
-// stepWindow gathers per-step figures for the builds that started in
-// [lo, hi). Whole UTC days come from the step_days rollup, one row per step
-// and day; the partial days at either end, and every day when a branch is
-// asked for (the rollup does not split by branch), come from the vertices
-// of the matching builds. Both give the same numbers; the rollup makes a
-// year cost what a few weeks of vertices would.
-func (s *Store) stepWindow(ctx context.Context, f stepFilter) (map[int64]*analysis.Raw, error) {
-	out := map[int64]*analysis.Raw{}
-	lo, hi := max(f.lo, 0), f.hi // no build started before 1970
-	if lo >= hi {
-		return out, nil
-	}
-	dayLo, dayHi := (lo+analysis.MsPerDay-1)/analysis.MsPerDay, hi/analysis.MsPerDay // whole days inside
-	if f.branch != "" || f.noRollup || dayLo >= dayHi {
-		return out, s.vertexScan(ctx, f, lo, hi, out)
-	}
-	if err := s.vertexScan(ctx, f, lo, dayLo*analysis.MsPerDay, out); err != nil {
-		return nil, err
-	}
-	if err := s.dayScan(ctx, f, dayLo, dayHi, out); err != nil {
-		return nil, err
-	}
-	return out, s.vertexScan(ctx, f, dayHi*analysis.MsPerDay, hi, out)
+// stepWindow is analysis.StepWindow on this store.
+func (s *Store) stepWindow(ctx context.Context, f analysis.Filter) (map[int64]*analysis.Raw, error) {
+	return analysis.StepWindow(ctx, s.src(), f)
 }
 
 // stepIDs is the subquery of the steps a filter allows.
-func stepIDs(f stepFilter) (string, []any) {
+func stepIDs(f analysis.Filter) (string, []any) {
 	var w filter
-	if f.project != "" {
-		w.add("project_id = (SELECT id FROM projects WHERE name = ?)", f.project)
+	if f.Project != "" {
+		w.add("project_id = (SELECT id FROM projects WHERE name = ?)", f.Project)
 	}
-	if len(f.kinds) > 0 {
-		w.add("kind IN ("+placeholders(len(f.kinds))+")", anySlice(f.kinds)...)
+	if len(f.Kinds) > 0 {
+		w.add("kind IN ("+placeholders(len(f.Kinds))+")", anySlice(f.Kinds)...)
 	}
 	return "SELECT id FROM steps" + w.where(), w.args
 }
 
-// dayScan adds the rollup rows of days [dayLo, dayHi). The step_id IN list
+// DayScan adds the rollup rows of days [dayLo, dayHi). The step_id IN list
 // makes SQLite seek into the rollup's primary key per step and group in
 // key order, without a sort; each step's run times arrive as one list.
-func (s *Store) dayScan(ctx context.Context, f stepFilter, dayLo, dayHi int64, out map[int64]*analysis.Raw) error {
+// The rollup does not split by branch: a branch is read from vertices.
+func (x *source) DayScan(ctx context.Context, f analysis.Filter, dayLo, dayHi int64, out map[int64]*analysis.Raw) error {
+	if f.Branch != "" {
+		return x.VertexScan(ctx, f, dayLo*analysis.MsPerDay, dayHi*analysis.MsPerDay, out)
+	}
 	query, args := dayScanSQL(f, dayLo, dayHi)
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := x.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
@@ -165,21 +128,21 @@ func (s *Store) dayScan(ctx context.Context, f stepFilter, dayLo, dayHi int64, o
 	return rows.Err()
 }
 
-func dayScanSQL(f stepFilter, dayLo, dayHi int64) (string, []any) {
+func dayScanSQL(f analysis.Filter, dayLo, dayHi int64) (string, []any) {
 	sub, args := stepIDs(f)
-	return `SELECT d.step_id, SUM(d.builds), SUM(d.hits), ` + dialectListAgg(`NULLIF(d.runs, '')`) + `
+	return `SELECT d.step_id, SUM(d.builds), SUM(d.hits), group_concat(NULLIF(d.runs, ''), ',')
 		FROM step_days d WHERE d.step_id IN (` + sub + `) AND d.day >= ? AND d.day < ? GROUP BY d.step_id`,
 		append(args, dayLo, dayHi)
 }
 
-// vertexScan adds the vertices of the builds that started in [lo, hi):
+// VertexScan adds the vertices of the builds that started in [lo, hi):
 // a range of builds_trend, then each build's vertices in primary key order.
-func (s *Store) vertexScan(ctx context.Context, f stepFilter, lo, hi int64, out map[int64]*analysis.Raw) error {
+func (x *source) VertexScan(ctx context.Context, f analysis.Filter, lo, hi int64, out map[int64]*analysis.Raw) error {
 	if lo >= hi {
 		return nil
 	}
 	query, args := vertexScanSQL(f, lo, hi)
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := x.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
@@ -205,31 +168,31 @@ func (s *Store) vertexScan(ctx context.Context, f stepFilter, lo, hi int64, out 
 	return rows.Err()
 }
 
-func vertexScanSQL(f stepFilter, lo, hi int64) (string, []any) {
+func vertexScanSQL(f analysis.Filter, lo, hi int64) (string, []any) {
 	var w filter
 	w.add("b.started_at >= ?", lo)
 	w.add("b.started_at < ?", hi)
-	if f.project != "" {
-		w.add("b.project_id = (SELECT id FROM projects WHERE name = ?)", f.project)
+	if f.Project != "" {
+		w.add("b.project_id = (SELECT id FROM projects WHERE name = ?)", f.Project)
 	}
-	if f.branch != "" {
-		w.add("b.branch_id = (SELECT id FROM branches WHERE name = ?)", f.branch)
+	if f.Branch != "" {
+		w.add("b.branch_id = (SELECT id FROM branches WHERE name = ?)", f.Branch)
 	}
-	if len(f.kinds) > 0 {
-		sub, args := stepIDs(stepFilter{kinds: f.kinds})
+	if len(f.Kinds) > 0 {
+		sub, args := stepIDs(analysis.Filter{Kinds: f.Kinds})
 		w.add("v.step_id IN ("+sub+")", args...)
 	}
 	return `SELECT v.step_id, v.cached, v.run_ms FROM builds b JOIN vertices v ON v.build_id = b.id` + w.where(), w.args
 }
 
-// stepRefs loads the identities of the given step ids.
-func (s *Store) stepRefs(ctx context.Context, ids []int64) (map[int64]store.StepRef, error) {
+// StepRefs loads the identities of the given step ids.
+func (x *source) StepRefs(ctx context.Context, ids []int64) (map[int64]store.StepRef, error) {
 	out := make(map[int64]store.StepRef, len(ids))
 	for len(ids) > 0 {
 		n := min(len(ids), 500) // stay under SQLite's bound-variable limit
 		chunk := ids[:n]
 		ids = ids[n:]
-		rows, err := s.db.QueryContext(ctx, `SELECT st.id, p.name, st.kind, st.platform, st.stage, st.instruction,
+		rows, err := x.db.QueryContext(ctx, `SELECT st.id, p.name, st.kind, st.platform, st.stage, st.instruction,
 			st.text, st.occurrence FROM steps st JOIN projects p ON p.id = st.project_id
 			WHERE st.id IN (`+placeholders(len(chunk))+`)`, anySlice(chunk)...)
 		if err != nil {
@@ -251,142 +214,56 @@ func (s *Store) stepRefs(ctx context.Context, ids []int64) (map[int64]store.Step
 	return out, nil
 }
 
-func (s *Store) stepStats(ctx context.Context, q store.WindowQuery, kinds []model.Kind) ([]store.StepStats, error) {
-	lo, hi := analysis.Window(q.Since, q.Until)
-	raw, err := s.stepWindow(ctx, stepFilter{lo: lo, hi: hi, project: q.Project, branch: q.Branch, kinds: kinds})
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]int64, 0, len(raw))
-	for id := range raw {
-		ids = append(ids, id)
-	}
-	refs, err := s.stepRefs(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	return analysis.Stats(raw, refs), nil
-}
-
-// Slow ranks the step identities that ran in the window by total run
-// time, then by p95. See Store.Slow.
-func (s *Store) Slow(ctx context.Context, q store.WindowQuery) ([]store.StepStats, error) {
-	all, err := s.stepStats(ctx, q, q.Kinds)
-	if err != nil {
-		return nil, s.wrap("slow steps", err)
-	}
-	return analysis.RankRan(all, q.Limit,
-		func(st store.StepStats) float64 { return st.Total },
-		func(st store.StepStats) float64 { return st.P95 }), nil
-}
-
-// Misses ranks Dockerfile steps that missed the cache by the time the
-// misses cost, then by miss rate. See Store.Misses.
-func (s *Store) Misses(ctx context.Context, q store.WindowQuery) ([]store.StepStats, error) {
-	all, err := s.stepStats(ctx, q, []model.Kind{model.KindStep})
-	if err != nil {
-		return nil, s.wrap("cache misses", err)
-	}
-	return analysis.RankRan(all, q.Limit,
-		func(st store.StepStats) float64 { return st.Lost },
-		func(st store.StepStats) float64 { return st.MissRate }), nil
-}
-
-// Trends buckets builds per day or week. Build figures come from the
-// per-build aggregates (one index scan of builds); regressions compare step
-// run times in the latest period with the periods before it. See
-// Store.Trends.
-func (s *Store) Trends(ctx context.Context, q store.TrendQuery) (*store.Trends, error) {
-	p := q.Period
-	switch p {
-	case "":
-		p = store.Week
-	case store.Day, store.Week:
-	default:
-		return nil, fmt.Errorf("trends: unknown period %q (want day or week)", p)
-	}
-	if q.Regressions <= 0 {
-		q.Regressions = 5
-	}
-	if q.Baseline <= 0 {
-		q.Baseline = 4
-	}
-	lo, hi := analysis.Window(q.Since, q.Until)
+// TrendBuilds reads the per-build aggregates through the covering
+// builds_trend index.
+func (x *source) TrendBuilds(ctx context.Context, lo, hi int64, project, branch string,
+	add func(started int64, status string, duration int64, total, cached int)) error {
 	var f filter
 	f.add("started_at >= ?", lo)
 	f.add("started_at < ?", hi)
-	if q.Project != "" {
-		f.add("project_id = (SELECT id FROM projects WHERE name = ?)", q.Project)
+	if project != "" {
+		f.add("project_id = (SELECT id FROM projects WHERE name = ?)", project)
 	}
-	if q.Branch != "" {
-		f.add("branch_id = (SELECT id FROM branches WHERE name = ?)", q.Branch)
+	if branch != "" {
+		f.add("branch_id = (SELECT id FROM branches WHERE name = ?)", branch)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT started_at, status, duration_ns, steps_total, steps_cached
+	rows, err := x.db.QueryContext(ctx, `SELECT started_at, status, duration_ns, steps_total, steps_cached
 		FROM builds`+f.where()+` ORDER BY started_at`, f.args...)
 	if err != nil {
-		return nil, s.wrap("trends", err)
+		return err
 	}
-	bs := analysis.NewBuckets(q, p)
+	defer rows.Close()
 	for rows.Next() {
 		var started, dur int64
 		var status string
 		var total, cached int
 		if err := rows.Scan(&started, &status, &dur, &total, &cached); err != nil {
-			rows.Close()
-			return nil, s.wrap("trends", err)
+			return err
 		}
-		bs.Add(started, status, dur, total, cached)
+		add(started, status, dur, total, cached)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, s.wrap("trends", err)
-	}
-	out, base, cur, end, ok := bs.Finish(hi)
-	if !ok {
-		return out, nil
-	}
-	out.Regressions, err = s.regressions(ctx, q, base, cur, end)
-	if err != nil {
-		return nil, s.wrap("trends", err)
-	}
-	return out, nil
+	return rows.Err()
 }
 
-// regressions compares each Dockerfile step's p50 run time in [cur, end)
-// with its p50 in [base, cur).
-func (s *Store) regressions(ctx context.Context, q store.TrendQuery, base, cur, end int64) ([]store.StepRegression, error) {
-	f := stepFilter{project: q.Project, branch: q.Branch, kinds: []model.Kind{model.KindStep}}
-	f.lo, f.hi = base, cur
-	before, err := s.stepWindow(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	f.lo, f.hi = cur, end
-	after, err := s.stepWindow(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	out := analysis.Regressions(before, after, q.Regressions)
-	ids := make([]int64, len(out))
-	for i, r := range out {
-		ids[i] = r.StepID
-	}
-	refs, err := s.stepRefs(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	for i := range out {
-		out[i].StepRef = refs[out[i].StepID]
-	}
-	if out == nil {
-		out = []store.StepRegression{}
-	}
-	return out, nil
+// Slow ranks the step identities that ran in the window by total run
+// time, then by p95. See store.Reader.Slow.
+func (s *Store) Slow(ctx context.Context, q store.WindowQuery) ([]store.StepStats, error) {
+	r, err := analysis.Slow(ctx, s.src(), q)
+	return r, s.wrap("slow steps", err)
 }
 
-// dialectListAgg is the one SQLite-specific function the queries use:
-// group_concat (string_agg in PostgreSQL).
-func dialectListAgg(expr string) string { return "group_concat(" + expr + ", ',')" }
+// Misses ranks Dockerfile steps that missed the cache by the time the
+// misses cost, then by miss rate. See store.Reader.Misses.
+func (s *Store) Misses(ctx context.Context, q store.WindowQuery) ([]store.StepStats, error) {
+	r, err := analysis.Misses(ctx, s.src(), q)
+	return r, s.wrap("cache misses", err)
+}
+
+// Trends buckets builds per day or week. See store.Reader.Trends.
+func (s *Store) Trends(ctx context.Context, q store.TrendQuery) (*store.Trends, error) {
+	tr, err := analysis.Trends(ctx, s.src(), q)
+	return tr, s.wrap("trends", err)
+}
 
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/internal/analysis"
 	"github.com/buildstats/buildstats/store/storetest"
 )
 
@@ -208,12 +209,12 @@ func TestYearOfHistory(t *testing.T) {
 	// The rollup and the vertices agree at this scale too, and the run
 	// time of Dockerfile steps adds up to the builds' ran_ns (up to
 	// per-vertex millisecond rounding).
-	year := stepFilter{lo: cfg.Start.UnixMilli(), hi: yearEnd.UnixMilli() - 3600_000}
+	year := analysis.Filter{Lo: cfg.Start.UnixMilli(), Hi: yearEnd.UnixMilli() - 3600_000}
 	fast, err := s.stepWindow(storetest.Ctx, year)
 	if err != nil {
 		t.Fatal(err)
 	}
-	year.noRollup = true
+	year.NoRollup = true
 	full, err := s.stepWindow(storetest.Ctx, year)
 	if err != nil {
 		t.Fatal(err)

@@ -47,13 +47,13 @@ func TestQueryPlans(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		for _, f := range []stepFilter{{}, {project: "service-01", kinds: []model.Kind{model.KindStep}}} {
+		for _, f := range []analysis.Filter{{}, {Project: "service-01", Kinds: []model.Kind{model.KindStep}}} {
 			q, args := dayScanSQL(f, 0, 1<<40)
 			plan := explain(t, s, q, args...)
 			if !strings.Contains(plan, "SEARCH d USING PRIMARY KEY (step_id=? AND day>? AND day<?)") || strings.Contains(plan, "TEMP B-TREE") {
 				t.Errorf("day scan %+v (stats %v):\n%s", f, stats, plan)
 			}
-			f.branch = "main"
+			f.Branch = "main"
 			q, args = vertexScanSQL(f, 0, 1<<40)
 			plan = explain(t, s, q, args...)
 			if !strings.Contains(plan, "SEARCH v USING PRIMARY KEY (build_id=?)") || strings.Contains(plan, "SCAN v") {
@@ -86,13 +86,13 @@ func TestRollupMatchesVertices(t *testing.T) {
 		{start + 4*day - start%day, start + 9*day - 17*1000}, // whole start, partial end
 	}
 	for _, w := range windows {
-		for _, f := range []stepFilter{{}, {project: "service-01"}, {kinds: []model.Kind{model.KindStep}}, {project: "service-00", kinds: []model.Kind{model.KindExport, model.KindInternal}}} {
-			f.lo, f.hi = w[0], w[1]
+		for _, f := range []analysis.Filter{{}, {Project: "service-01"}, {Kinds: []model.Kind{model.KindStep}}, {Project: "service-00", Kinds: []model.Kind{model.KindExport, model.KindInternal}}} {
+			f.Lo, f.Hi = w[0], w[1]
 			fast, err := s.stepWindow(storetest.Ctx, f)
 			if err != nil {
 				t.Fatal(err)
 			}
-			f.noRollup = true
+			f.NoRollup = true
 			slow, err := s.stepWindow(storetest.Ctx, f)
 			if err != nil {
 				t.Fatal(err)
