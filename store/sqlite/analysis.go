@@ -94,14 +94,11 @@ func stepIDs(f analysis.Filter) (string, []any) {
 	return "SELECT id FROM steps" + w.where(), w.args
 }
 
-// DayScan adds the rollup rows of days [dayLo, dayHi). The step_id IN list
-// makes SQLite seek into the rollup's primary key per step and group in
-// key order, without a sort; each step's run times arrive as one list.
-// The rollup does not split by branch: a branch is read from vertices.
+// DayScan adds the rollup rows of days [dayLo, dayHi): step_days, or
+// step_branch_days for a branch. The step_id IN list makes SQLite seek
+// into the rollup's primary key per step and group in key order, without a
+// sort; each step's run times arrive as one list.
 func (x *source) DayScan(ctx context.Context, f analysis.Filter, dayLo, dayHi int64, out map[int64]*analysis.Raw) error {
-	if f.Branch != "" {
-		return x.VertexScan(ctx, f, dayLo*analysis.MsPerDay, dayHi*analysis.MsPerDay, out)
-	}
 	query, args := dayScanSQL(f, dayLo, dayHi)
 	rows, err := x.db.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -130,8 +127,13 @@ func (x *source) DayScan(ctx context.Context, f analysis.Filter, dayLo, dayHi in
 
 func dayScanSQL(f analysis.Filter, dayLo, dayHi int64) (string, []any) {
 	sub, args := stepIDs(f)
+	table, branch := "step_days d", ""
+	if f.Branch != "" {
+		table, branch = "step_branch_days d", "d.branch_id = (SELECT id FROM branches WHERE name = ?) AND "
+		args = append([]any{f.Branch}, args...)
+	}
 	return `SELECT d.step_id, SUM(d.builds), SUM(d.hits), group_concat(NULLIF(d.runs, ''), ',')
-		FROM step_days d WHERE d.step_id IN (` + sub + `) AND d.day >= ? AND d.day < ? GROUP BY d.step_id`,
+		FROM ` + table + ` WHERE ` + branch + `d.step_id IN (` + sub + `) AND d.day >= ? AND d.day < ? GROUP BY d.step_id`,
 		append(args, dayLo, dayHi)
 }
 

@@ -30,7 +30,8 @@ const (
 	dockerfile, tags, source, started_at, started_source, ingested_at, format, status, log_duration_ns, log_started_ns,
 	log_completed_ns, builder, error, error_context, error_file, error_line, warnings, image_id, image_names, truncated,
 	logs_kept, duration_ns, duration_source, steps_total, steps_cached, steps_ran, steps_failed, ran_ns, context_bytes,
-	base_image_bytes, build_source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`
+	base_image_bytes, build_source, id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,
+	CASE WHEN ? > 0 THEN max(?, (SELECT COALESCE(MAX(id), 0) FROM builds)) + 1 END) RETURNING id`
 	sqlInsertVertex = `INSERT INTO vertices (build_id, seq, step_id, vertex_id, digest, inputs, name, name_truncated,
 	platform, stage, step_index, step_total, instruction, args, cached, canceled, completed, error, exit_code,
 	duration_ns, has_duration, started_ns, ended_ns, warnings, output_lines, run_ms, image_digest, layer_bytes)
@@ -39,6 +40,11 @@ const (
 	sqlStepDay = `INSERT INTO step_days (step_id, day, builds, hits, runs) VALUES (?,?,?,?,?)
 	ON CONFLICT (step_id, day) DO UPDATE SET builds = builds + excluded.builds, hits = hits + excluded.hits,
 	runs = CASE WHEN excluded.runs = '' THEN runs WHEN runs = '' THEN excluded.runs ELSE runs || ',' || excluded.runs END`
+	sqlStepBranchDay = `INSERT INTO step_branch_days (branch_id, step_id, day, builds, hits, runs) VALUES (?,?,?,?,?,?)
+	ON CONFLICT (branch_id, step_id, day) DO UPDATE SET builds = builds + excluded.builds, hits = hits + excluded.hits,
+	runs = CASE WHEN excluded.runs = '' THEN runs WHEN runs = '' THEN excluded.runs ELSE runs || ',' || excluded.runs END`
+	// What prunes have changed since this process cached ids.
+	sqlPruneState     = `SELECT pruned, build_id_floor FROM buildstats_schema`
 	sqlInsertTransfer = `INSERT INTO transfers (build_id, seq, pos, name, bytes, total, duration_ns, done) VALUES (?,?,?,?,?,?,?,?)`
 	sqlInsertOutput   = `INSERT INTO vertex_output (build_id, seq, lines) VALUES (?,?,?)`
 	sqlStepByKey      = `SELECT id, args FROM steps WHERE project_id = ? AND key = ?`
@@ -122,8 +128,9 @@ type stepVal struct {
 	args string
 }
 
-// dayKey and dayDelta are a pending change to one step_days row.
-type dayKey struct{ step, day int64 }
+// dayKey and dayDelta are a pending change to one row of step_days
+// (branch 0) and one of step_branch_days.
+type dayKey struct{ branch, step, day int64 }
 
 type dayDelta struct {
 	builds, hits int
@@ -141,16 +148,22 @@ type ingester struct {
 	days   map[dayKey]*dayDelta // rollup changes, written before commit
 	now    int64
 	nverts int
+	floor  int64 // build ids start above it (see schema v5)
 }
 
 // maxPendingDays bounds the rollup changes held in memory by a long batch.
 const maxPendingDays = 1 << 16
 
-// addDay records a vertex in its step's daily rollup. Changes are merged
-// in memory and written once per step and day: a batch of builds from the
-// same days then costs one upsert per step rather than one per vertex.
-func (in *ingester) addDay(step, day int64, cached bool, run any) {
-	k := dayKey{step, day}
+// addDay records a vertex in its step's daily rollups, with and without
+// its branch. Changes are merged in memory and written once per step and
+// day: a batch of builds from the same days then costs one upsert per step
+// rather than one per vertex.
+func (in *ingester) addDay(branch, step, day int64, cached bool, run any) {
+	in.addDayRow(dayKey{0, step, day}, cached, run)
+	in.addDayRow(dayKey{branch, step, day}, cached, run)
+}
+
+func (in *ingester) addDayRow(k dayKey, cached bool, run any) {
 	d := in.days[k]
 	if d == nil {
 		d = &dayDelta{}
@@ -177,8 +190,17 @@ func (in *ingester) flushDays() error {
 	if err != nil {
 		return err
 	}
+	upBranch, err := in.stmt(sqlStepBranchDay)
+	if err != nil {
+		return err
+	}
 	for k, d := range in.days {
-		if err := up.exec(k.step, k.day, d.builds, d.hits, string(d.runs)); err != nil {
+		if k.branch == 0 { // branch ids start at 1
+			err = up.exec(k.step, k.day, d.builds, d.hits, string(d.runs))
+		} else {
+			err = upBranch.exec(k.branch, k.step, k.day, d.builds, d.hits, string(d.runs))
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -214,7 +236,10 @@ func (s *Store) withIngester(ctx context.Context, f func(in *ingester) error) er
 			ferr = err
 			return nil
 		}
-		if ferr = f(in); ferr == nil {
+		if ferr = in.checkPruned(); ferr == nil {
+			ferr = f(in)
+		}
+		if ferr == nil {
 			ferr = in.flushDays()
 		}
 		if ferr == nil {
@@ -233,6 +258,35 @@ func (s *Store) withIngester(ctx context.Context, f func(in *ingester) error) er
 		return ferr
 	}
 	return rerr
+}
+
+// checkPruned reads, inside the write transaction, what prunes changed:
+// the ids this process cached are dropped if a prune ran since, and new
+// build ids start above the highest one a prune deleted.
+func (in *ingester) checkPruned() error {
+	st, err := in.stmt(sqlPruneState)
+	if err != nil {
+		return err
+	}
+	rows, err := st.query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 2)
+	if err := rows.Next(dest); err != nil {
+		return fmt.Errorf("read prune state: %w", err)
+	}
+	pruned, _ := dest[0].(int64)
+	in.floor, _ = dest[1].(int64)
+	in.s.mu.Lock()
+	defer in.s.mu.Unlock()
+	if pruned != in.s.pruned {
+		clear(in.s.names)
+		clear(in.s.steps)
+		in.s.pruned = pruned
+	}
+	return nil
 }
 
 func (in *ingester) stmt(query string) (*stmt, error) {
@@ -386,7 +440,8 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, op
 		nullDuration(b.Duration, b.HasDuration), nullTime(b.Started), nullTime(b.Completed), b.Builder, b.Error,
 		errorContext, b.ErrorFile, b.ErrorLine, jsonList(b.Warnings), b.ImageID, jsonList(b.ImageNames),
 		boolInt(b.Truncated), boolInt(opts.KeepLogs), int64(a.Duration), a.DurationSource, a.StepsTotal,
-		a.StepsCached, a.StepsRan, a.StepsFailed, int64(a.RanTime), a.ContextBytes, a.BaseImageBytes, nullString(b.Source))
+		a.StepsCached, a.StepsRan, a.StepsFailed, int64(a.RanTime), a.ContextBytes, a.BaseImageBytes, nullString(b.Source),
+		in.floor, in.floor)
 	if err != nil {
 		return 0, false, err
 	}
@@ -422,7 +477,7 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, op
 			runMs(v), v.ImageDigest(), nullLayer(v)); err != nil {
 			return 0, false, err
 		}
-		in.addDay(step.id, day, v.Cached, runMs(v))
+		in.addDay(branch, step.id, day, v.Cached, runMs(v))
 		for pos, t := range v.Transfers {
 			st, err := in.stmt(sqlInsertTransfer)
 			if err != nil {

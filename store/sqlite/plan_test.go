@@ -54,6 +54,11 @@ func TestQueryPlans(t *testing.T) {
 				t.Errorf("day scan %+v (stats %v):\n%s", f, stats, plan)
 			}
 			f.Branch = "main"
+			q, args = dayScanSQL(f, 0, 1<<40)
+			plan = explain(t, s, q, args...)
+			if !strings.Contains(plan, "SEARCH d USING PRIMARY KEY (branch_id=? AND step_id=? AND day>? AND day<?)") || strings.Contains(plan, "TEMP B-TREE") {
+				t.Errorf("branch day scan %+v (stats %v):\n%s", f, stats, plan)
+			}
 			q, args = vertexScanSQL(f, 0, 1<<40)
 			plan = explain(t, s, q, args...)
 			if !strings.Contains(plan, "SEARCH v USING PRIMARY KEY (build_id=?)") || strings.Contains(plan, "SCAN v") {
@@ -68,7 +73,7 @@ func TestQueryPlans(t *testing.T) {
 }
 
 // The rollup and the vertices give identical figures for any window:
-// whole days, partial days at either end, a project, kinds.
+// whole days, partial days at either end, a project, a branch, kinds.
 func TestRollupMatchesVertices(t *testing.T) {
 	s, _ := openTemp(t)
 	cfg := storetest.GenConfig{Builds: 400, Steps: 12, Projects: 2, Start: storetest.T0, Span: 10 * 24 * time.Hour, Seed: 5}
@@ -86,7 +91,8 @@ func TestRollupMatchesVertices(t *testing.T) {
 		{start + 4*day - start%day, start + 9*day - 17*1000}, // whole start, partial end
 	}
 	for _, w := range windows {
-		for _, f := range []analysis.Filter{{}, {Project: "service-01"}, {Kinds: []model.Kind{model.KindStep}}, {Project: "service-00", Kinds: []model.Kind{model.KindExport, model.KindInternal}}} {
+		for _, f := range []analysis.Filter{{}, {Project: "service-01"}, {Kinds: []model.Kind{model.KindStep}}, {Project: "service-00", Kinds: []model.Kind{model.KindExport, model.KindInternal}},
+			{Branch: "main"}, {Project: "service-01", Branch: "main"}, {Branch: "feature-1", Kinds: []model.Kind{model.KindStep}}} {
 			f.Lo, f.Hi = w[0], w[1]
 			fast, err := s.stepWindow(storetest.Ctx, f)
 			if err != nil {
@@ -128,4 +134,19 @@ func sameMultiset(a, b []int64) bool {
 		}
 	}
 	return true
+}
+
+// CheckIntegrity notices a rollup that drifted from the vertices.
+func TestCheckIntegrityFindsRollupDrift(t *testing.T) {
+	for _, table := range []string{"step_days", "step_branch_days"} {
+		s, _ := openTemp(t)
+		storetest.IngestMulti(t, s)
+		checkIntegrity(t, s)
+		if _, err := s.DB().Exec(`UPDATE ` + table + ` SET hits = hits + 1 WHERE step_id = (SELECT MIN(step_id) FROM ` + table + `)`); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CheckIntegrity(storetest.Ctx); err == nil || !strings.Contains(err.Error(), "rollup") {
+			t.Errorf("%s drifted and CheckIntegrity says %v", table, err)
+		}
+	}
 }

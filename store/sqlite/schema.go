@@ -13,7 +13,7 @@ import (
 
 // SchemaVersion is the schema this package reads and writes. Open upgrades
 // older databases to it and refuses newer ones.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // migration moves a database from version-1 to version. Each runs inside
 // the transaction that also records the new version, so a crash leaves the
@@ -198,6 +198,39 @@ ALTER TABLE vertices ADD COLUMN layer_bytes INTEGER;
 		// recomputed (see reidentify).
 		version: 4,
 		post:    reidentify,
+	},
+	{
+		// v5: a branch dimension for the rollup, and what deleting builds
+		// (Prune) needs.
+		//
+		// step_branch_days is step_days split by branch, keyed branch first:
+		// a branch filter (with or without a project) reads that branch's
+		// rows instead of every vertex of the window, and the queries
+		// without one keep reading step_days, which has a fifth of the rows.
+		//
+		// buildstats_schema.pruned counts prunes that deleted something:
+		// ingesters cache project, branch and step ids, and drop the cache
+		// when it moved, since a pruned id may be handed out again.
+		// build_id_floor is the highest build id a prune deleted: new builds
+		// are numbered above it, so an id people have seen never names
+		// another build.
+		version: 5,
+		sql: `
+ALTER TABLE buildstats_schema ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE buildstats_schema ADD COLUMN build_id_floor INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE step_branch_days (
+	branch_id INTEGER NOT NULL REFERENCES branches(id),
+	step_id   INTEGER NOT NULL REFERENCES steps(id),
+	day       INTEGER NOT NULL,
+	builds    INTEGER NOT NULL,
+	hits      INTEGER NOT NULL,
+	runs      TEXT NOT NULL,
+	PRIMARY KEY (branch_id, step_id, day)
+) WITHOUT ROWID;
+INSERT INTO step_branch_days (branch_id, step_id, day, builds, hits, runs)
+	SELECT b.branch_id, v.step_id, b.started_at / 86400000, COUNT(*), SUM(v.cached), COALESCE(group_concat(v.run_ms, ','), '')
+	FROM vertices v JOIN builds b ON b.id = v.build_id GROUP BY b.branch_id, v.step_id, b.started_at / 86400000;
+`,
 	},
 }
 
