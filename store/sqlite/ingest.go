@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -464,7 +463,7 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, op
 		}
 		// Text the step identity already holds is stored as NULL.
 		var name, args any = v.Name, v.Args
-		if v.Name == canonicalName(v) {
+		if v.Name == analysis.CanonicalName(v) {
 			name = nil
 		}
 		if v.Args == step.args {
@@ -508,47 +507,12 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, op
 	return id, true, nil
 }
 
-// runMs is a vertex's run time in milliseconds for the analytics index, or
-// nil when it did not run (cache hit, never started).
+// runMs is analysis.RunMs as a column value: NULL when v did not run.
 func runMs(v *model.Vertex) any {
-	if !v.Ran() {
-		return nil
+	if ms, ok := analysis.RunMs(v); ok {
+		return ms
 	}
-	return v.Duration.Round(time.Millisecond).Milliseconds()
-}
-
-// canonicalName is the name BuildKit prints for a Dockerfile step, rebuilt
-// from its parts: "[platform stage  i/n] INSTR args", the index padded to
-// the width of the total. Names that differ are stored as they are.
-func canonicalName(v *model.Vertex) string {
-	if v.Total <= 0 || v.Instruction == "" {
-		return ""
-	}
-	var sb strings.Builder
-	sb.WriteByte('[')
-	if v.Platform != "" {
-		sb.WriteString(v.Platform)
-		sb.WriteByte(' ')
-	}
-	if v.Stage != "" {
-		sb.WriteString(v.Stage)
-		sb.WriteByte(' ')
-	}
-	total := strconv.Itoa(v.Total)
-	idx := strconv.Itoa(v.Index)
-	for i := len(idx); i < len(total); i++ {
-		sb.WriteByte(' ')
-	}
-	sb.WriteString(idx)
-	sb.WriteByte('/')
-	sb.WriteString(total)
-	sb.WriteString("] ")
-	sb.WriteString(v.Instruction)
-	if v.Args != "" {
-		sb.WriteByte(' ')
-		sb.WriteString(v.Args)
-	}
-	return sb.String()
+	return nil
 }
 
 // Ingest stores b in one transaction: a crash or kill part way leaves no

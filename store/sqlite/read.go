@@ -178,7 +178,7 @@ func loadBuild(ctx context.Context, q queryer, id int64, version int) (*model.Bu
 		v.Inputs = decodeList[string](inputs)
 		v.Name = name.String
 		if !name.Valid {
-			v.Name = canonicalName(v)
+			v.Name = analysis.CanonicalName(v)
 		}
 		v.NameTruncated, v.Cached, v.Canceled, v.Completed = nameTrunc != 0, cached != 0, canceled != 0, completed != 0
 		v.Duration, v.HasDuration = time.Duration(dur), hasDur != 0

@@ -25,7 +25,7 @@ type migration struct {
 }
 
 // Repeated text is stored once: a vertex's name is NULL when it is the
-// canonical "[stage i/n] INSTR args" (see canonicalName) and its args are
+// canonical "[stage i/n] INSTR args" (see analysis.CanonicalName) and its args are
 // NULL when they equal steps.args, the raw arguments first seen for that
 // step identity. That halves the size of the vertices table.
 //
