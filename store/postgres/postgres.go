@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -91,59 +92,83 @@ var kvStart = regexp.MustCompile(`^(host|hostaddr|port|dbname|user|password|pass
 // Redact returns target with every password in it replaced by "xxxxx":
 // the userinfo of a URL, a password query parameter, a password keyword.
 // It works on malformed targets too, which is when they end up in error
-// messages.
+// messages: in doubt it masks more, never less.
 func Redact(target string) string {
-	out := target
-	for _, s := range secretsOf(target) {
-		out = strings.ReplaceAll(out, s, "xxxxx")
+	spans := secretSpans(target)
+	if len(spans) == 0 {
+		return target
 	}
-	return out
+	var sb strings.Builder
+	last := 0
+	for _, sp := range spans {
+		sb.WriteString(target[last:sp[0]])
+		sb.WriteString("xxxxx")
+		last = sp[1]
+	}
+	sb.WriteString(target[last:])
+	return sb.String()
 }
 
 var (
-	urlPassword   = regexp.MustCompile(`^(?i:postgres(?:ql)?)://[^/?#@]*?:([^@/?#]*)@`)
 	paramPassword = regexp.MustCompile(`[?&]password=([^&#]*)`)
 	kvPassword    = regexp.MustCompile(`(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s]*)`)
 )
 
-// secretsOf finds the passwords written in a target, raw and decoded.
+// secretSpans finds where passwords are written in a target: [start, end)
+// byte offsets, in order, not overlapping.
+func secretSpans(target string) [][2]int {
+	var spans [][2]int
+	if i := strings.Index(target, "://"); i >= 0 {
+		// The userinfo ends at the last "@": a password may hold an
+		// unescaped "@", "/" or "?", and masking too much is safe.
+		rest := i + 3
+		if at := strings.LastIndexByte(target[rest:], '@'); at >= 0 {
+			if colon := strings.IndexByte(target[rest:rest+at], ':'); colon >= 0 {
+				spans = append(spans, [2]int{rest + colon + 1, rest + at})
+			}
+		}
+		for _, m := range paramPassword.FindAllStringSubmatchIndex(target, -1) {
+			spans = append(spans, [2]int{m[2], m[3]})
+		}
+	} else {
+		for _, m := range kvPassword.FindAllStringSubmatchIndex(target, -1) {
+			spans = append(spans, [2]int{m[2], m[3]})
+		}
+	}
+	// Drop empty spans and spans inside an earlier one.
+	slices.SortFunc(spans, func(a, b [2]int) int { return a[0] - b[0] })
+	var out [][2]int
+	for _, sp := range spans {
+		if sp[1] <= sp[0] {
+			continue
+		}
+		if n := len(out); n > 0 && sp[0] < out[n-1][1] {
+			out[n-1][1] = max(out[n-1][1], sp[1])
+			continue
+		}
+		out = append(out, sp)
+	}
+	return out
+}
+
+// secretsOf is every password written in a target, as written and
+// decoded, longest first: what error messages are scrubbed of.
 func secretsOf(target string) []string {
 	var out []string
-	add := func(s string) {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			return
-		}
-		out = append(out, s)
-		if d, err := url.PathUnescape(s); err == nil && d != s {
+	for _, sp := range secretSpans(target) {
+		sec := target[sp[0]:sp[1]]
+		out = append(out, sec)
+		if d, err := url.PathUnescape(sec); err == nil && d != sec {
 			out = append(out, d)
 		}
-		if d, err := url.QueryUnescape(s); err == nil && d != s {
+		if d, err := url.QueryUnescape(sec); err == nil && d != sec {
 			out = append(out, d)
 		}
-	}
-	if m := urlPassword.FindStringSubmatch(target); m != nil {
-		add(m[1])
-	}
-	for _, m := range paramPassword.FindAllStringSubmatch(target, -1) {
-		add(m[1])
-	}
-	if !strings.Contains(target, "://") {
-		for _, m := range kvPassword.FindAllStringSubmatch(target, -1) {
-			v := m[1]
-			if strings.HasPrefix(v, "'") {
-				add(v)
-				v = strings.ReplaceAll(strings.Trim(v, "'"), `\'`, `'`)
-			}
-			add(v)
+		if strings.HasPrefix(sec, "'") {
+			out = append(out, strings.ReplaceAll(strings.ReplaceAll(strings.Trim(sec, "'"), `\'`, `'`), `\\`, `\`))
 		}
 	}
-	// Longest first, so a password that contains another is replaced whole.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && len(out[j]) > len(out[j-1]); j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
 	return out
 }
 
@@ -161,6 +186,7 @@ func Open(ctx context.Context, target string, o Options) (*Store, error) {
 	}
 	if cfg.ConnConfig.Password != "" {
 		s.secrets = append(s.secrets, cfg.ConnConfig.Password) // from the URL, PGPASSWORD or a passfile
+		slices.SortFunc(s.secrets, func(a, b string) int { return len(b) - len(a) })
 	}
 	cfg.MaxConns = 4
 	if o.MaxConns > 0 {
@@ -280,39 +306,44 @@ func (s *Store) classify(op string, err error) error {
 				return fmt.Errorf("%w in %s (%s): create the database and store builds first (see README)", store.ErrNoHistory, s.target, pe.Message)
 			}
 			return fmt.Errorf("%s: %w: %s (%s); create the database first (see README)", op, store.ErrUnavailable, s.target, pe.Message)
-		case strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "28") || strings.HasPrefix(pe.Code, "57P") ||
-			strings.HasPrefix(pe.Code, "53"):
-			return s.unavailable(op, pe.Message+" (SQLSTATE "+pe.Code+")")
+		case strings.HasPrefix(pe.Code, "28"):
+			return fmt.Errorf("%s: %w: %s refused the login: %s (SQLSTATE %s); check the role and its password",
+				op, store.ErrUnavailable, s.target, pe.Message, pe.Code)
+		case strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P") || strings.HasPrefix(pe.Code, "53"):
+			return s.lost(op, pe.Message+" (SQLSTATE "+pe.Code+")")
 		}
 		return fmt.Errorf("%s: %s: %v", op, s.target, err)
 	}
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {
-		return s.unavailable(op, "cannot connect: "+connectReason(ce))
+		var pe *pgconn.PgError
+		if errors.As(ce, &pe) {
+			return s.classify(op, pe)
+		}
+		return fmt.Errorf("%s: %w: cannot connect to %s: %s; check the URL and that the server is running",
+			op, store.ErrUnavailable, s.target, connectReason(ce))
 	}
 	var ne net.Error
 	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNREFUSED) ||
 		strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "closed pool") {
-		return s.unavailable(op, "the connection was lost: "+err.Error())
+		return s.lost(op, err.Error())
 	}
 	return fmt.Errorf("%s: %s: %w", op, s.target, err)
 }
 
-// connectReason is the innermost reason a connection failed.
+// connectReason is why a connection failed, without pgx's prefix (which
+// names the user and database the message already names).
 func connectReason(ce *pgconn.ConnectError) string {
-	var pe *pgconn.PgError
-	if errors.As(ce, &pe) {
-		return pe.Message + " (SQLSTATE " + pe.Code + ")"
-	}
 	if u := errors.Unwrap(ce); u != nil {
 		return u.Error()
 	}
 	return ce.Error()
 }
 
-// unavailable is the one message for a server that cannot be used now.
-func (s *Store) unavailable(op, why string) error {
-	return fmt.Errorf("%s: %w: %s: %s; a build is stored whole or not at all, and builds already stored are skipped, "+
-		"so run the command again when the server is back", op, store.ErrUnavailable, s.target, why)
+// lost is the one message for a server that went away during a command
+// (shut down, restarted, crashed, the network gone).
+func (s *Store) lost(op, why string) error {
+	return fmt.Errorf("%s: %w: the connection to %s was lost (%s); a build is stored whole or not at all and "+
+		"builds already stored are skipped, so run the command again when the server is back", op, store.ErrUnavailable, s.target, why)
 }
