@@ -78,9 +78,15 @@ type Server struct {
 	done chan struct{}
 }
 
-// Binaries finds initdb and postgres: the highest version under
-// /usr/lib/postgresql, else on PATH.
+// Binaries finds initdb and postgres: in $BUILDSTATS_POSTGRES_BIN if set,
+// else the highest version under /usr/lib/postgresql, else on PATH.
 func Binaries() (string, error) {
+	if d := os.Getenv("BUILDSTATS_POSTGRES_BIN"); d != "" {
+		if isExec(filepath.Join(d, "initdb")) && isExec(filepath.Join(d, "postgres")) {
+			return d, nil
+		}
+		return "", fmt.Errorf("no initdb and postgres in BUILDSTATS_POSTGRES_BIN=%s; %s", d, InstallHint)
+	}
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	sort.Slice(dirs, func(i, j int) bool {
 		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))

@@ -3,6 +3,7 @@ package pgtest
 import (
 	"context"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,5 +56,31 @@ func TestServerAndRoles(t *testing.T) {
 	other := srv.CreateDatabase(t)
 	if other.Name == db.Name {
 		t.Error("two tests share a database")
+	}
+}
+
+// Without PostgreSQL a test skips and says why, unless PostgreSQL is
+// required (CI, BUILDSTATS_REQUIRE_POSTGRES=1): then it fails.
+func TestMissingPostgres(t *testing.T) {
+	if os.Getenv("BUILDSTATS_PGTEST_CHILD") != "" {
+		Shared(t)
+		t.Fatal("a server started without PostgreSQL")
+	}
+	run := func(env ...string) (string, error) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMissingPostgres$", "-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), "BUILDSTATS_PGTEST_CHILD=1", "BUILDSTATS_POSTGRES_BIN=/nonexistent", "CI=", "BUILDSTATS_REQUIRE_POSTGRES=")
+		cmd.Env = append(cmd.Env, env...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run()
+	if err != nil || !strings.Contains(out, "--- SKIP") || !strings.Contains(out, "no initdb and postgres") || !strings.Contains(out, "install-test-deps.sh") {
+		t.Errorf("without PostgreSQL: %v\n%s", err, out)
+	}
+	for _, env := range []string{"CI=true", "BUILDSTATS_REQUIRE_POSTGRES=1"} {
+		out, err := run(env)
+		if err == nil || !strings.Contains(out, "--- FAIL") || !strings.Contains(out, "PostgreSQL is required") {
+			t.Errorf("without PostgreSQL, %s: %v\n%s", env, err, out)
+		}
 	}
 }
