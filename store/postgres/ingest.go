@@ -42,13 +42,16 @@ type stepVal struct {
 // Ingest SQL. Builds go in one INSERT each, pipelined; their rows with
 // COPY; identities, names and rollups in one statement per table.
 const (
-	sqlInsertBuild = `INSERT INTO builds (content_hash, project_id, branch_id, commit_sha, ci_provider, run_url, runner,
+	sqlInsertBuild = `INSERT INTO builds (id, content_hash, project_id, branch_id, commit_sha, ci_provider, run_url, runner,
 	dockerfile, tags, source, started_at, started_source, ingested_at, format, status, log_duration_ns, log_started_ns,
 	log_completed_ns, builder, error, error_context, error_file, error_line, warnings, image_id, image_names, truncated,
 	logs_kept, duration_ns, duration_source, steps_total, steps_cached, steps_ran, steps_failed, ran_ns, context_bytes,
-	base_image_bytes, build_source) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,
-	$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38)
+	base_image_bytes, build_source) OVERRIDING SYSTEM VALUE VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,
+	$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39)
 	ON CONFLICT (content_hash) DO NOTHING RETURNING id`
+	// Ids for a batch, from the builds' identity sequence: handed to the
+	// builds in the caller's order, though they are inserted in hash order.
+	sqlReserveIDs = `SELECT nextval(pg_get_serial_sequence('builds', 'id')) FROM generate_series(1, $1)`
 	sqlBuildsByHash = `SELECT id, content_hash FROM builds WHERE content_hash = ANY($1)`
 	sqlInsertNames  = `INSERT INTO %s (name) SELECT n FROM unnest($1::text[]) AS n ORDER BY n COLLATE "C" ON CONFLICT (name) DO NOTHING`
 	sqlNames        = `SELECT id, name FROM %s WHERE name = ANY($1)`
@@ -339,15 +342,27 @@ func (in *ingester) nameIDs(ctx context.Context, ps []*pending) error {
 	return nil
 }
 
-// insertBuilds inserts the build rows, in content hash order (the order
-// concurrent ingests lock them in), and finds the ids of those already
-// stored.
+// insertBuilds inserts the build rows and finds the ids of those already
+// stored. Ids follow the caller's order, as SQLite's do, but rows go in
+// content hash order: the order concurrent ingests lock them in.
 func (in *ingester) insertBuilds(ctx context.Context, ps []*pending) error {
 	var order []*pending
 	for _, p := range ps {
 		if p.dupOf == nil {
 			order = append(order, p)
 		}
+	}
+	rows, err := in.tx.Query(ctx, sqlReserveIDs, len(order))
+	if err != nil {
+		return err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return err
+	}
+	slices.Sort(ids)
+	for i, p := range order {
+		p.id = ids[i]
 	}
 	slices.SortFunc(order, func(a, b *pending) int { return strings.Compare(a.m.ContentHash, b.m.ContentHash) })
 	batch := &pgx.Batch{}
@@ -366,7 +381,7 @@ func (in *ingester) insertBuilds(ctx context.Context, ps []*pending) error {
 		if len(b.Warnings) > 0 {
 			warnings = b.Warnings
 		}
-		batch.Queue(sqlInsertBuild, m.ContentHash, p.project, p.branch, m.Commit, m.CIProvider, m.RunURL, m.Runner,
+		batch.Queue(sqlInsertBuild, p.id, m.ContentHash, p.project, p.branch, m.Commit, m.CIProvider, m.RunURL, m.Runner,
 			m.Dockerfile, list(m.Tags), m.Source, m.Started.UnixMilli(), m.StartedSource, in.now, string(b.Format),
 			string(b.Status), nullDuration(b.Duration, b.HasDuration), nullTime(b.Started), nullTime(b.Completed), b.Builder,
 			b.Error, errorContext, b.ErrorFile, b.ErrorLine, warnings, b.ImageID, list(b.ImageNames), b.Truncated, p.keep,
@@ -393,19 +408,19 @@ func (in *ingester) insertBuilds(ctx context.Context, ps []*pending) error {
 	if len(existing) == 0 {
 		return nil
 	}
-	ids := map[string]int64{}
-	rows, err := in.tx.Query(ctx, sqlBuildsByHash, existing)
+	stored := map[string]int64{}
+	rows, err = in.tx.Query(ctx, sqlBuildsByHash, existing)
 	if err != nil {
 		return err
 	}
 	var id int64
 	var hash string
-	if _, err := pgx.ForEachRow(rows, []any{&id, &hash}, func() error { ids[hash] = id; return nil }); err != nil {
+	if _, err := pgx.ForEachRow(rows, []any{&id, &hash}, func() error { stored[hash] = id; return nil }); err != nil {
 		return err
 	}
 	for _, p := range order {
 		if !p.created {
-			p.id = ids[p.m.ContentHash]
+			p.id = stored[p.m.ContentHash]
 		}
 	}
 	return nil
