@@ -79,9 +79,9 @@ func ingestPruneBuilds(t *testing.T, s store.Store, builds []pruneBuild, keep fu
 	return ids
 }
 
-// withoutIDs clears store ids (they differ between stores) and sorts
+// WithoutIDs clears store ids (they differ between stores) and sorts
 // step figures by identity, so two stores' answers compare.
-func withoutIDs(v any) any {
+func WithoutIDs(v any) any {
 	switch x := v.(type) {
 	case []store.BuildSummary:
 		for i := range x {
@@ -100,8 +100,8 @@ func withoutIDs(v any) any {
 	return v
 }
 
-// sameAnswers checks that a and b answer every reporting query alike.
-func sameAnswers(t *testing.T, a, b store.Reader, what string) {
+// SameAnswers checks that a and b answer every reporting query alike.
+func SameAnswers(t *testing.T, a, b store.Reader, what string) {
 	t.Helper()
 	since, until := T0.AddDate(0, 0, -3), T0.AddDate(0, 0, 4)
 	for _, q := range []store.WindowQuery{{}, {Project: "app"}, {Branch: "main"}, {Project: "app", Branch: "main"},
@@ -109,13 +109,13 @@ func sameAnswers(t *testing.T, a, b store.Reader, what string) {
 		for name, f := range map[string]func(store.Reader) (any, error){
 			"history": func(s store.Reader) (any, error) {
 				h, err := s.History(Ctx, store.HistoryQuery{Project: q.Project, Branch: q.Branch, Since: q.Since, Until: q.Until})
-				return withoutIDs(h), err
+				return WithoutIDs(h), err
 			},
-			"slow":   func(s store.Reader) (any, error) { r, err := s.Slow(Ctx, q); return withoutIDs(r), err },
-			"misses": func(s store.Reader) (any, error) { r, err := s.Misses(Ctx, q); return withoutIDs(r), err },
+			"slow":   func(s store.Reader) (any, error) { r, err := s.Slow(Ctx, q); return WithoutIDs(r), err },
+			"misses": func(s store.Reader) (any, error) { r, err := s.Misses(Ctx, q); return WithoutIDs(r), err },
 			"trends": func(s store.Reader) (any, error) {
 				r, err := s.Trends(Ctx, store.TrendQuery{Period: store.Day, Project: q.Project, Branch: q.Branch, Since: q.Since, Until: q.Until})
-				return withoutIDs(r), err
+				return WithoutIDs(r), err
 			},
 		} {
 			x, err1 := f(a)
@@ -183,7 +183,7 @@ func testPrune(t *testing.T, open Opener) {
 	ref := open(t)
 	kept := func(pb pruneBuild) bool { return !pb.at.Before(cutoff) }
 	ingestPruneBuilds(t, ref, builds, kept)
-	sameAnswers(t, s, ref, "after prune")
+	SameAnswers(t, s, ref, "after prune")
 	invS, _ := s.Inventory(Ctx)
 	invR, _ := ref.Inventory(Ctx)
 	if store.Checksum(invS) != store.Checksum(invR) || len(invS) != 4 {
@@ -219,7 +219,7 @@ func testPrune(t *testing.T, open Opener) {
 	}
 	checkIntegrity(t, s)
 	ingestPruneBuilds(t, ref, builds, func(pb pruneBuild) bool { return pb.at.Equal(builds[0].at) || pb.at.Equal(builds[1].at) })
-	sameAnswers(t, s, ref, "after re-ingest")
+	SameAnswers(t, s, ref, "after re-ingest")
 
 	// Everything goes, the newest build included; the next build still
 	// gets an id no earlier build had.
