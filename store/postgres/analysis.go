@@ -118,10 +118,11 @@ func stepIDs(f *filter, column string, af analysis.Filter) {
 	}
 }
 
-// DayScan adds the rollup rows of days [dayLo, dayHi): step_days, or
-// step_branch_days for a branch. Each step's run times arrive as one list.
-func (x *source) DayScan(ctx context.Context, f analysis.Filter, dayLo, dayHi int64, out map[int64]*analysis.Raw) error {
-	query, args := dayScanSQL(f, dayLo, dayHi)
+// RollupScan adds the rollup rows of the days or weeks starting on days
+// [lo, hi): step_days or step_weeks, or their per-branch tables for a
+// branch. Each step's run times arrive as one list.
+func (x *source) RollupScan(ctx context.Context, f analysis.Filter, g analysis.Grain, lo, hi int64, out map[int64]*analysis.Raw) error {
+	query, args := rollupScanSQL(f, g, lo, hi)
 	rows, err := x.pool.Query(ctx, query, args...)
 	if err != nil {
 		return err
@@ -145,16 +146,19 @@ func (x *source) DayScan(ctx context.Context, f analysis.Filter, dayLo, dayHi in
 	return rows.Err()
 }
 
-func dayScanSQL(af analysis.Filter, dayLo, dayHi int64) (string, []any) {
+func rollupScanSQL(af analysis.Filter, g analysis.Grain, lo, hi int64) (string, []any) {
 	var f filter
-	table := "step_days d"
+	table, period := "step_days d", "d.day"
+	if g == analysis.Week {
+		table, period = "step_weeks d", "d.week"
+	}
 	if af.Branch != "" {
-		table = "step_branch_days d"
+		table = strings.Replace(table, "step_", "step_branch_", 1)
 		f.add("d.branch_id = (SELECT id FROM branches WHERE name = ?)", af.Branch)
 	}
-	// day is an integer column; an open window's ends are beyond it.
-	f.add("d.day >= ?", max(dayLo, math.MinInt32))
-	f.add("d.day < ?", min(dayHi, math.MaxInt32))
+	// The period is an integer column; an open window's ends are beyond it.
+	f.add(period+" >= ?", min(max(lo, math.MinInt32), math.MaxInt32))
+	f.add(period+" < ?", min(max(hi, math.MinInt32), math.MaxInt32))
 	stepIDs(&f, "d.step_id", af)
 	return `SELECT d.step_id, sum(d.builds), sum(d.hits), string_agg(NULLIF(d.runs, ''), ',')
 		FROM ` + table + f.where() + ` GROUP BY d.step_id`, f.args
@@ -222,10 +226,9 @@ func (x *source) StepRefs(ctx context.Context, ids []int64) (map[int64]store.Ste
 	return out, err
 }
 
-// TrendBuilds reads the per-build aggregates, an index-only scan of
-// builds_started.
-func (x *source) TrendBuilds(ctx context.Context, lo, hi int64, project, branch string,
-	add func(started int64, status string, duration int64, total, cached int)) error {
+// TrendPeriods aggregates the per-build figures per period in SQL, from
+// index-only scans of builds_started (or its project or branch siblings).
+func (x *source) TrendPeriods(ctx context.Context, g analysis.Grain, lo, hi int64, project, branch string, add func(analysis.TrendRow)) error {
 	var f filter
 	f.add("started_at >= ?", lo)
 	f.add("started_at < ?", hi)
@@ -235,17 +238,24 @@ func (x *source) TrendBuilds(ctx context.Context, lo, hi int64, project, branch 
 	if branch != "" {
 		f.add("branch_id = (SELECT id FROM branches WHERE name = ?)", branch)
 	}
-	rows, err := x.pool.Query(ctx, `SELECT started_at, status, duration_ns, steps_total, steps_cached
-		FROM builds`+f.where()+` ORDER BY started_at`, f.args...)
+	period := "started_at / 86400000"
+	if g == analysis.Week {
+		period = analysis.WeekSQL(period)
+	}
+	rows, err := x.pool.Query(ctx, `SELECT `+period+` AS period, count(*), count(*) FILTER (WHERE status = 'failed'),
+		sum(steps_total), sum(steps_cached), string_agg(duration_ns::text, ',')
+		FROM builds`+f.where()+` GROUP BY period ORDER BY period`, f.args...)
 	if err != nil {
 		return err
 	}
-	var started, dur int64
-	var status string
-	var total, cached int
-	_, err = pgx.ForEachRow(rows, []any{&started, &status, &dur, &total, &cached}, func() error {
-		add(started, status, dur, total, cached)
-		return nil
-	})
-	return err
+	defer rows.Close()
+	for rows.Next() {
+		var r analysis.TrendRow
+		if err := rows.Scan(&r.Day, &r.Builds, &r.Failed, &r.StepsTotal, &r.StepsCached, nil); err != nil {
+			return err
+		}
+		r.Durations = rows.RawValues()[5] // text: the bytes themselves
+		add(r)
+	}
+	return rows.Err()
 }

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -51,7 +52,7 @@ const (
 	ON CONFLICT (content_hash) DO NOTHING RETURNING id`
 	// Ids for a batch, from the builds' identity sequence: handed to the
 	// builds in the caller's order, though they are inserted in hash order.
-	sqlReserveIDs = `SELECT nextval(pg_get_serial_sequence('builds', 'id')) FROM generate_series(1, $1)`
+	sqlReserveIDs   = `SELECT nextval(pg_get_serial_sequence('builds', 'id')) FROM generate_series(1, $1)`
 	sqlBuildsByHash = `SELECT id, content_hash FROM builds WHERE content_hash = ANY($1)`
 	sqlInsertNames  = `INSERT INTO %s (name) SELECT n FROM unnest($1::text[]) AS n ORDER BY n COLLATE "C" ON CONFLICT (name) DO NOTHING`
 	sqlNames        = `SELECT id, name FROM %s WHERE name = ANY($1)`
@@ -60,18 +61,30 @@ const (
 	AS k(project_id, key) ORDER BY project_id, key COLLATE "C" ON CONFLICT (project_id, key) DO NOTHING`
 	sqlSteps = `SELECT s.id, s.project_id, s.key, s.args FROM steps s
 	JOIN unnest($1::bigint[], $2::text[]) AS k(project_id, key) ON s.project_id = k.project_id AND s.key = k.key`
-	// The daily rollups: more executions, hits and run times. Rows go in
-	// key order, so concurrent ingests lock them in the same order.
-	sqlStepDays = `INSERT INTO step_days AS d (step_id, day, builds, hits, runs)
-	SELECT * FROM unnest($1::bigint[], $2::integer[], $3::integer[], $4::integer[], $5::text[]) AS k(step_id, day) ORDER BY step_id, day
-	ON CONFLICT (step_id, day) DO UPDATE SET builds = d.builds + excluded.builds, hits = d.hits + excluded.hits,
-	runs = CASE WHEN excluded.runs = '' THEN d.runs WHEN d.runs = '' THEN excluded.runs ELSE d.runs || ',' || excluded.runs END`
-	sqlStepBranchDays = `INSERT INTO step_branch_days AS d (branch_id, step_id, day, builds, hits, runs)
-	SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::integer[], $5::integer[], $6::text[]) AS k(branch_id, step_id, day)
-	ORDER BY branch_id, step_id, day
-	ON CONFLICT (branch_id, step_id, day) DO UPDATE SET builds = d.builds + excluded.builds, hits = d.hits + excluded.hits,
-	runs = CASE WHEN excluded.runs = '' THEN d.runs WHEN d.runs = '' THEN excluded.runs ELSE d.runs || ',' || excluded.runs END`
+	// The rollups (see rollupUpsert) take their rows in key order, so
+	// concurrent ingests lock them in the same order.
 )
+
+// The rollups' upserts: more executions, hits and run times.
+var (
+	sqlStepDays        = rollupUpsert("step_days", "day", false)
+	sqlStepBranchDays  = rollupUpsert("step_branch_days", "day", true)
+	sqlStepWeeks       = rollupUpsert("step_weeks", "week", false)
+	sqlStepBranchWeeks = rollupUpsert("step_branch_weeks", "week", true)
+)
+
+// rollupUpsert adds rows of executions, hits and run times to a rollup,
+// from arrays: ([branch,] step, period, builds, hits, runs).
+func rollupUpsert(table, period string, branch bool) string {
+	cols, arrays, key := "step_id, "+period, "$1::bigint[], $2::integer[], $3::integer[], $4::integer[], $5::text[]", period+", step_id"
+	if branch {
+		cols, arrays, key = "branch_id, "+cols, "$1::bigint[], $2::bigint[], $3::integer[], $4::integer[], $5::integer[], $6::text[]", "branch_id, "+key
+	}
+	return `INSERT INTO ` + table + ` AS d (` + cols + `, builds, hits, runs)
+	SELECT * FROM unnest(` + arrays + `) AS k(` + cols + `) ORDER BY ` + key + `
+	ON CONFLICT (` + key + `) DO UPDATE SET builds = d.builds + excluded.builds, hits = d.hits + excluded.hits,
+	runs = CASE WHEN excluded.runs = '' THEN d.runs WHEN d.runs = '' THEN excluded.runs ELSE d.runs || ',' || excluded.runs END`
+}
 
 var (
 	vertexColumns = []string{"build_id", "seq", "step_id", "vertex_id", "digest", "inputs", "name", "name_truncated",
@@ -95,8 +108,12 @@ type pending struct {
 	dupOf   *pending // an earlier item of the batch with the same content hash
 }
 
-// dayKey is one row of step_days (branch 0) or of step_branch_days.
-type dayKey struct{ branch, step, day int64 }
+// dayKey is one rollup row: of step_days or step_weeks (branch 0), or of
+// their per-branch tables.
+type dayKey struct {
+	grain              analysis.Grain
+	branch, step, from int64
+}
 
 type dayDelta struct {
 	builds, hits int32
@@ -460,10 +477,7 @@ func (in *ingester) stepIDs(ctx context.Context, ps []*pending) error {
 		return nil
 	}
 	slices.SortFunc(missing, func(a, b newStep) int {
-		if a.k.project != b.k.project {
-			return int(a.k.project - b.k.project)
-		}
-		return strings.Compare(a.key, b.key)
+		return cmp.Or(cmp.Compare(a.k.project, b.k.project), strings.Compare(a.key, b.key))
 	})
 	n := len(missing)
 	projects, occurrences := make([]int64, n), make([]int32, n)
@@ -607,10 +621,12 @@ func (vs *vertexSource) fill(p *pending, seq int) {
 func (vs *vertexSource) Values() ([]any, error) { return vs.row, nil }
 func (vs *vertexSource) Err() error             { return vs.err }
 
-// addDay records a vertex in its step's daily rollups, with and without
-// its branch, merged in memory so a batch writes each row once.
+// addDay records a vertex in its step's daily and weekly rollups, with
+// and without its branch, merged in memory so a batch writes each row once.
 func (in *ingester) addDay(branch, step, day int64, cached bool, run any) {
-	for _, k := range []dayKey{{0, step, day}, {branch, step, day}} {
+	week := analysis.WeekOf(day)
+	for _, k := range [4]dayKey{{analysis.Day, 0, step, day}, {analysis.Day, branch, step, day},
+		{analysis.Week, 0, step, week}, {analysis.Week, branch, step, week}} {
 		d := in.days[k]
 		if d == nil {
 			d = &dayDelta{}
@@ -629,40 +645,43 @@ func (in *ingester) addDay(branch, step, day int64, cached bool, run any) {
 	}
 }
 
-// writeDays upserts the rollup rows.
+// writeDays upserts the rollup rows, each table's in key order.
 func (in *ingester) writeDays(ctx context.Context) error {
-	var plain, branched []dayKey
+	var tables [2][2][]dayKey // [week?][branch?]
 	for k := range in.days {
-		if k.branch == 0 { // branch ids start at 1
-			plain = append(plain, k)
-		} else {
-			branched = append(branched, k)
+		w, b := 0, 0
+		if k.grain == analysis.Week {
+			w = 1
 		}
-	}
-	cmp := func(a, b dayKey) int {
-		switch {
-		case a.branch != b.branch:
-			return int(a.branch - b.branch)
-		case a.step != b.step:
-			return int(a.step - b.step)
+		if k.branch != 0 { // branch ids start at 1
+			b = 1
 		}
-		return int(a.day - b.day)
-	}
-	slices.SortFunc(plain, cmp)
-	slices.SortFunc(branched, cmp)
-	columns := func(keys []dayKey) (branches, steps []int64, days, builds, hits []int32, runs []string) {
-		for _, k := range keys {
-			d := in.days[k]
-			branches, steps, days = append(branches, k.branch), append(steps, k.step), append(days, int32(k.day))
-			builds, hits, runs = append(builds, d.builds), append(hits, d.hits), append(runs, string(d.runs))
-		}
-		return
+		tables[w][b] = append(tables[w][b], k)
 	}
 	batch := &pgx.Batch{}
-	_, steps, days, builds, hits, runs := columns(plain)
-	batch.Queue(sqlStepDays, steps, days, builds, hits, runs)
-	branches, steps, days, builds, hits, runs := columns(branched)
-	batch.Queue(sqlStepBranchDays, branches, steps, days, builds, hits, runs)
+	for w, queries := range [2][2]string{{sqlStepDays, sqlStepBranchDays}, {sqlStepWeeks, sqlStepBranchWeeks}} {
+		for b, query := range queries {
+			keys := tables[w][b]
+			if len(keys) == 0 {
+				continue
+			}
+			slices.SortFunc(keys, func(x, y dayKey) int {
+				return cmp.Or(cmp.Compare(x.branch, y.branch), cmp.Compare(x.from, y.from), cmp.Compare(x.step, y.step))
+			})
+			n := len(keys)
+			branches, steps, periods, builds, hits, runs := make([]int64, n), make([]int64, n), make([]int32, n), make([]int32, n),
+				make([]int32, n), make([]string, n)
+			for i, k := range keys {
+				d := in.days[k]
+				branches[i], steps[i], periods[i], builds[i], hits[i], runs[i] = k.branch, k.step, int32(k.from), d.builds, d.hits, string(d.runs)
+			}
+			if b == 0 {
+				batch.Queue(query, steps, periods, builds, hits, runs)
+			} else {
+				batch.Queue(query, branches, steps, periods, builds, hits, runs)
+			}
+		}
+	}
 	return in.tx.SendBatch(ctx, batch).Close()
 }
 

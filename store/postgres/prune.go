@@ -84,12 +84,14 @@ func pruneCount(ctx context.Context, q querier, cutoff int64, res *store.PruneRe
 }
 
 // pruneDelete deletes the builds that started before cutoff and what hangs
-// off them. The rollup rows of the days before the cutoff's go whole (all
-// their builds go); the cutoff's own day is recomputed from the builds that
-// stay.
+// off them. The rollup rows of the days (weeks) before the cutoff's go
+// whole (all their builds go); the cutoff's own day (week) is recomputed
+// from the builds that stay.
 func pruneDelete(ctx context.Context, tx pgx.Tx, cutoff int64) error {
 	day := cutoff / analysis.MsPerDay
 	dayLo, dayHi := day*analysis.MsPerDay, (day+1)*analysis.MsPerDay
+	week := analysis.WeekOf(day)
+	weekLo, weekHi := week*analysis.MsPerDay, (week+7)*analysis.MsPerDay
 	stmts := []struct {
 		sql  string
 		args []any
@@ -112,6 +114,17 @@ func pruneDelete(ctx context.Context, tx pgx.Tx, cutoff int64) error {
 			SELECT b.branch_id, v.step_id, $1, count(*), count(*) FILTER (WHERE v.cached), COALESCE(string_agg(v.run_ms::text, ','), '')
 			FROM builds b JOIN vertices v ON v.build_id = b.id WHERE b.started_at >= $2 AND b.started_at < $3
 			GROUP BY b.branch_id, v.step_id`, []any{day, dayLo, dayHi}},
+		// The same for weeks: the cutoff's week is recomputed.
+		{`DELETE FROM step_weeks WHERE week <= $1`, []any{week}},
+		{`DELETE FROM step_branch_weeks WHERE week <= $1`, []any{week}},
+		{`INSERT INTO step_weeks (step_id, week, builds, hits, runs)
+			SELECT v.step_id, $1, count(*), count(*) FILTER (WHERE v.cached), COALESCE(string_agg(v.run_ms::text, ','), '')
+			FROM builds b JOIN vertices v ON v.build_id = b.id WHERE b.started_at >= $2 AND b.started_at < $3
+			GROUP BY v.step_id`, []any{week, weekLo, weekHi}},
+		{`INSERT INTO step_branch_weeks (branch_id, step_id, week, builds, hits, runs)
+			SELECT b.branch_id, v.step_id, $1, count(*), count(*) FILTER (WHERE v.cached), COALESCE(string_agg(v.run_ms::text, ','), '')
+			FROM builds b JOIN vertices v ON v.build_id = b.id WHERE b.started_at >= $2 AND b.started_at < $3
+			GROUP BY b.branch_id, v.step_id`, []any{week, weekLo, weekHi}},
 		// Every vertex is in step_days, so a step without rows there has
 		// no vertices left.
 		{`DELETE FROM steps s WHERE NOT EXISTS (SELECT 1 FROM step_days d WHERE d.step_id = s.id)`, nil},
@@ -139,6 +152,7 @@ func (s *Store) CheckIntegrity(ctx context.Context) error {
 		{"outputs without a vertex", `SELECT count(*) FROM vertex_output o WHERE NOT EXISTS (SELECT 1 FROM vertices v WHERE v.build_id = o.build_id AND v.seq = o.seq)`},
 		{"rollup rows without a step identity", `SELECT count(*) FROM step_days d WHERE NOT EXISTS (SELECT 1 FROM steps s WHERE s.id = d.step_id)`},
 		{"branch rollup rows without a branch", `SELECT count(*) FROM step_branch_days d WHERE NOT EXISTS (SELECT 1 FROM branches b WHERE b.id = d.branch_id)`},
+		{"weekly rollup rows without a step identity", `SELECT count(*) FROM step_weeks d WHERE NOT EXISTS (SELECT 1 FROM steps s WHERE s.id = d.step_id)`},
 		{"vertices of another project's step identity", `SELECT count(*) FROM vertices v JOIN builds b ON b.id = v.build_id
 			JOIN steps s ON s.id = v.step_id WHERE s.project_id <> b.project_id`},
 	} {
@@ -156,7 +170,7 @@ func (s *Store) CheckIntegrity(ctx context.Context) error {
 	return nil
 }
 
-// checkRollups recomputes step_days and step_branch_days from the vertices.
+// checkRollups recomputes the four rollups from the vertices.
 func (s *Store) checkRollups(ctx context.Context) error {
 	c := analysis.NewRollupCheck()
 	rows, err := s.pool.Query(ctx, `SELECT b.branch_id, v.step_id, b.started_at / 86400000, v.cached, v.run_ms
@@ -173,15 +187,18 @@ func (s *Store) checkRollups(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	rows, err = s.pool.Query(ctx, `SELECT 0::bigint, step_id, day, builds, hits, runs FROM step_days
-		UNION ALL SELECT branch_id, step_id, day, builds, hits, runs FROM step_branch_days`)
+	rows, err = s.pool.Query(ctx, `SELECT 1, 0::bigint, step_id, day, builds, hits, runs FROM step_days
+		UNION ALL SELECT 1, branch_id, step_id, day, builds, hits, runs FROM step_branch_days
+		UNION ALL SELECT 7, 0::bigint, step_id, week, builds, hits, runs FROM step_weeks
+		UNION ALL SELECT 7, branch_id, step_id, week, builds, hits, runs FROM step_branch_weeks`)
 	if err != nil {
 		return err
 	}
+	var grain int64
 	var builds, hits int
 	var runs string
-	if _, err := pgx.ForEachRow(rows, []any{&branch, &step, &day, &builds, &hits, &runs}, func() error {
-		c.Row(branch, step, day, builds, hits, []byte(runs))
+	if _, err := pgx.ForEachRow(rows, []any{&grain, &branch, &step, &day, &builds, &hits, &runs}, func() error {
+		c.Row(analysis.Grain(grain), branch, step, day, builds, hits, []byte(runs))
 		return nil
 	}); err != nil {
 		return err

@@ -47,7 +47,7 @@ func generate(t testing.TB, s *Store, cfg storetest.GenConfig) {
 // whole days, partial days at either end, a project, a branch, kinds.
 func TestRollupMatchesVertices(t *testing.T) {
 	s, _ := openNew(t)
-	generate(t, s, storetest.GenConfig{Builds: 400, Steps: 12, Projects: 2, Start: storetest.T0, Span: 10 * 24 * time.Hour, Seed: 5})
+	generate(t, s, storetest.GenConfig{Builds: 400, Steps: 12, Projects: 2, Start: storetest.T0, Span: 24 * 24 * time.Hour, Seed: 5})
 	checkIntegrity(t, s)
 	day := int64(analysis.MsPerDay)
 	start := storetest.T0.UnixMilli()
@@ -58,6 +58,8 @@ func TestRollupMatchesVertices(t *testing.T) {
 		{start + 7*3600*1000, start + 5*day + 1234},
 		{start + 2*day + 1, start + 2*day + 2*3600*1000},
 		{start + 4*day - start%day, start + 9*day - 17*1000},
+		{start + 5*3600*1000, start + 23*day + 2*3600*1000},   // whole weeks, whole days and partial days on both sides
+		{start - start%day + day, start - start%day + 22*day}, // whole weeks and days, no partial day
 	}
 	for _, w := range windows {
 		for _, f := range []analysis.Filter{{}, {Project: "service-01"}, {Kinds: []model.Kind{model.KindStep}},

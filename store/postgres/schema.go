@@ -92,11 +92,13 @@ CREATE TABLE builds (
 	base_image_bytes bigint NOT NULL
 );
 -- History and trends read builds by time, with or without a project or a
--- branch; trends reads only the included columns (an index-only scan).
+-- branch; trends reads only the included columns (index-only scans).
 CREATE INDEX builds_started ON builds (started_at, id)
 	INCLUDE (project_id, branch_id, status, duration_ns, steps_total, steps_cached);
-CREATE INDEX builds_project_started ON builds (project_id, started_at, id);
-CREATE INDEX builds_branch_started ON builds (branch_id, started_at, id);
+CREATE INDEX builds_project_started ON builds (project_id, started_at, id)
+	INCLUDE (branch_id, status, duration_ns, steps_total, steps_cached);
+CREATE INDEX builds_branch_started ON builds (branch_id, started_at, id)
+	INCLUDE (project_id, status, duration_ns, steps_total, steps_cached);
 CREATE TABLE steps (
 	id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	project_id  bigint NOT NULL REFERENCES projects(id),
@@ -158,27 +160,47 @@ CREATE TABLE transfers (
 	done        boolean NOT NULL,
 	PRIMARY KEY (build_id, seq, pos)
 );
--- Per step identity and UTC day: executions, cache hits and every run time
--- (comma-separated ms), so slow, misses and regressions over months read
--- one row per step and day with exact percentiles; per branch too, keyed
--- branch first, for branch filters. Upserts rewrite rows: room for
--- updates on the same page.
+-- Per step identity and UTC day, and per ISO week (keyed by the day
+-- number of its Monday): executions, cache hits and every run time
+-- (comma-separated ms), so slow, misses and regressions over a year read
+-- 52 weekly rows per step and a few daily ones around them, with exact
+-- percentiles; per branch too, for branch filters. Keys lead with the
+-- period (after the branch): rows are written in time order, so a range
+-- of periods is a compact part of the table and of its index. Upserts
+-- rewrite rows: room for updates on the same page.
 CREATE TABLE step_days (
-	step_id bigint NOT NULL,
 	day     integer NOT NULL,
+	step_id bigint NOT NULL,
 	builds  integer NOT NULL,
 	hits    integer NOT NULL,
 	runs    text NOT NULL,
-	PRIMARY KEY (step_id, day)
+	PRIMARY KEY (day, step_id)
 ) WITH (fillfactor = 80);
 CREATE TABLE step_branch_days (
 	branch_id bigint NOT NULL,
-	step_id   bigint NOT NULL,
 	day       integer NOT NULL,
+	step_id   bigint NOT NULL,
 	builds    integer NOT NULL,
 	hits      integer NOT NULL,
 	runs      text NOT NULL,
-	PRIMARY KEY (branch_id, step_id, day)
+	PRIMARY KEY (branch_id, day, step_id)
+) WITH (fillfactor = 80);
+CREATE TABLE step_weeks (
+	week    integer NOT NULL,
+	step_id bigint NOT NULL,
+	builds  integer NOT NULL,
+	hits    integer NOT NULL,
+	runs    text NOT NULL,
+	PRIMARY KEY (week, step_id)
+) WITH (fillfactor = 80);
+CREATE TABLE step_branch_weeks (
+	branch_id bigint NOT NULL,
+	week      integer NOT NULL,
+	step_id   bigint NOT NULL,
+	builds    integer NOT NULL,
+	hits      integer NOT NULL,
+	runs      text NOT NULL,
+	PRIMARY KEY (branch_id, week, step_id)
 ) WITH (fillfactor = 80);
 `,
 	},
@@ -190,7 +212,8 @@ func SchemaVersion() int { return migrations[len(migrations)-1].version }
 // tables are the names the schema creates, besides buildstats_schema: a
 // database that has one of them but no buildstats_schema is another
 // program's.
-var tables = []string{"projects", "branches", "builds", "steps", "vertices", "vertex_output", "transfers", "step_days", "step_branch_days"}
+var tables = []string{"projects", "branches", "builds", "steps", "vertices", "vertex_output", "transfers", "step_days", "step_branch_days",
+	"step_weeks", "step_branch_weeks"}
 
 // Advisory lock keys ("bsts" and a number), per database. Schema changes
 // take migrateLock; ingests take pruneLock shared and prunes exclusive, so

@@ -35,13 +35,6 @@ const (
 	platform, stage, step_index, step_total, instruction, args, cached, canceled, completed, error, exit_code,
 	duration_ns, has_duration, started_ns, ended_ns, warnings, output_lines, run_ms, image_digest, layer_bytes)
 	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
-	// The daily rollup: more executions, hits and run times.
-	sqlStepDay = `INSERT INTO step_days (step_id, day, builds, hits, runs) VALUES (?,?,?,?,?)
-	ON CONFLICT (step_id, day) DO UPDATE SET builds = builds + excluded.builds, hits = hits + excluded.hits,
-	runs = CASE WHEN excluded.runs = '' THEN runs WHEN runs = '' THEN excluded.runs ELSE runs || ',' || excluded.runs END`
-	sqlStepBranchDay = `INSERT INTO step_branch_days (branch_id, step_id, day, builds, hits, runs) VALUES (?,?,?,?,?,?)
-	ON CONFLICT (branch_id, step_id, day) DO UPDATE SET builds = builds + excluded.builds, hits = hits + excluded.hits,
-	runs = CASE WHEN excluded.runs = '' THEN runs WHEN runs = '' THEN excluded.runs ELSE runs || ',' || excluded.runs END`
 	// What prunes have changed since this process cached ids.
 	sqlPruneState     = `SELECT pruned, build_id_floor FROM buildstats_schema`
 	sqlInsertTransfer = `INSERT INTO transfers (build_id, seq, pos, name, bytes, total, duration_ns, done) VALUES (?,?,?,?,?,?,?,?)`
@@ -127,9 +120,32 @@ type stepVal struct {
 	args string
 }
 
-// dayKey and dayDelta are a pending change to one row of step_days
-// (branch 0) and one of step_branch_days.
-type dayKey struct{ branch, step, day int64 }
+// The rollups' upserts: more executions, hits and run times.
+var (
+	sqlStepDay        = rollupUpsert("step_days", "day", false)
+	sqlStepBranchDay  = rollupUpsert("step_branch_days", "day", true)
+	sqlStepWeek       = rollupUpsert("step_weeks", "week", false)
+	sqlStepBranchWeek = rollupUpsert("step_branch_weeks", "week", true)
+)
+
+// rollupUpsert adds a row's executions, hits and run times to a rollup.
+func rollupUpsert(table, period string, branch bool) string {
+	cols, vals, key := "step_id, "+period, "?,?", "step_id, "+period
+	if branch {
+		cols, vals, key = "branch_id, "+cols, "?,"+vals, "branch_id, "+key
+	}
+	return `INSERT INTO ` + table + ` (` + cols + `, builds, hits, runs) VALUES (` + vals + `,?,?,?)
+	ON CONFLICT (` + key + `) DO UPDATE SET builds = builds + excluded.builds, hits = hits + excluded.hits,
+	runs = CASE WHEN excluded.runs = '' THEN runs WHEN runs = '' THEN excluded.runs ELSE runs || ',' || excluded.runs END`
+}
+
+// dayKey and dayDelta are a pending change to one rollup row: of
+// step_days or step_weeks (branch 0), step_branch_days or
+// step_branch_weeks.
+type dayKey struct {
+	grain                   analysis.Grain
+	branch, step, dayOrWeek int64
+}
 
 type dayDelta struct {
 	builds, hits int
@@ -153,13 +169,16 @@ type ingester struct {
 // maxPendingDays bounds the rollup changes held in memory by a long batch.
 const maxPendingDays = 1 << 16
 
-// addDay records a vertex in its step's daily rollups, with and without
-// its branch. Changes are merged in memory and written once per step and
-// day: a batch of builds from the same days then costs one upsert per step
-// rather than one per vertex.
+// addDay records a vertex in its step's daily and weekly rollups, with
+// and without its branch. Changes are merged in memory and written once per
+// step and period: a batch of builds from the same days then costs one
+// upsert per step rather than one per vertex.
 func (in *ingester) addDay(branch, step, day int64, cached bool, run any) {
-	in.addDayRow(dayKey{0, step, day}, cached, run)
-	in.addDayRow(dayKey{branch, step, day}, cached, run)
+	week := analysis.WeekOf(day)
+	in.addDayRow(dayKey{analysis.Day, 0, step, day}, cached, run)
+	in.addDayRow(dayKey{analysis.Day, branch, step, day}, cached, run)
+	in.addDayRow(dayKey{analysis.Week, 0, step, week}, cached, run)
+	in.addDayRow(dayKey{analysis.Week, branch, step, week}, cached, run)
 }
 
 func (in *ingester) addDayRow(k dayKey, cached bool, run any) {
@@ -185,19 +204,24 @@ func (in *ingester) flushDays() error {
 	if len(in.days) == 0 {
 		return nil
 	}
-	up, err := in.stmt(sqlStepDay)
-	if err != nil {
-		return err
-	}
-	upBranch, err := in.stmt(sqlStepBranchDay)
-	if err != nil {
-		return err
+	var ups [2][2]*stmt // [week?][branch?]
+	for i, q := range [4]string{sqlStepDay, sqlStepBranchDay, sqlStepWeek, sqlStepBranchWeek} {
+		st, err := in.stmt(q)
+		if err != nil {
+			return err
+		}
+		ups[i/2][i%2] = st
 	}
 	for k, d := range in.days {
+		w := 0
+		if k.grain == analysis.Week {
+			w = 1
+		}
+		var err error
 		if k.branch == 0 { // branch ids start at 1
-			err = up.exec(k.step, k.day, d.builds, d.hits, string(d.runs))
+			err = ups[w][0].exec(k.step, k.dayOrWeek, d.builds, d.hits, string(d.runs))
 		} else {
-			err = upBranch.exec(k.branch, k.step, k.day, d.builds, d.hits, string(d.runs))
+			err = ups[w][1].exec(k.branch, k.step, k.dayOrWeek, d.builds, d.hits, string(d.runs))
 		}
 		if err != nil {
 			return err

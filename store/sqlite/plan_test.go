@@ -30,7 +30,8 @@ func explain(t *testing.T, s *Store, query string, args ...any) string {
 
 // The figures for a year of history depend on these plans: the rollup is
 // read by primary key seeks per step and grouped in key order (no
-// temporary b-tree), builds through the covering builds_trend index, and
+// temporary b-tree), builds through the covering builds_trend index (their
+// periods grouped in a small temporary b-tree), and
 // vertices by their primary key. Checked before and after ANALYZE, since
 // PRAGMA optimize runs on Close.
 func TestQueryPlans(t *testing.T) {
@@ -39,8 +40,6 @@ func TestQueryPlans(t *testing.T) {
 	if err := generate(storetest.Ctx, s, cfg); err != nil {
 		t.Fatal(err)
 	}
-	trends := `SELECT started_at, status, duration_ns, steps_total, steps_cached FROM builds
-		WHERE started_at >= ? AND started_at < ? ORDER BY started_at`
 	for _, stats := range []bool{false, true} {
 		if stats {
 			if _, err := s.DB().Exec(`ANALYZE`); err != nil {
@@ -48,25 +47,30 @@ func TestQueryPlans(t *testing.T) {
 			}
 		}
 		for _, f := range []analysis.Filter{{}, {Project: "service-01", Kinds: []model.Kind{model.KindStep}}} {
-			q, args := dayScanSQL(f, 0, 1<<40)
+			for _, g := range []analysis.Grain{analysis.Day, analysis.Week} {
+				period := map[analysis.Grain]string{analysis.Day: "day", analysis.Week: "week"}[g]
+				f.Branch = ""
+				q, args := rollupScanSQL(f, g, 0, 1<<40)
+				plan := explain(t, s, q, args...)
+				if !strings.Contains(plan, "SEARCH d USING PRIMARY KEY (step_id=? AND "+period+">? AND "+period+"<?)") || strings.Contains(plan, "TEMP B-TREE") {
+					t.Errorf("%s scan %+v (stats %v):\n%s", period, f, stats, plan)
+				}
+				f.Branch = "main"
+				q, args = rollupScanSQL(f, g, 0, 1<<40)
+				plan = explain(t, s, q, args...)
+				if !strings.Contains(plan, "SEARCH d USING PRIMARY KEY (branch_id=? AND step_id=? AND "+period+">? AND "+period+"<?)") || strings.Contains(plan, "TEMP B-TREE") {
+					t.Errorf("branch %s scan %+v (stats %v):\n%s", period, f, stats, plan)
+				}
+			}
+			q, args := vertexScanSQL(f, 0, 1<<40)
 			plan := explain(t, s, q, args...)
-			if !strings.Contains(plan, "SEARCH d USING PRIMARY KEY (step_id=? AND day>? AND day<?)") || strings.Contains(plan, "TEMP B-TREE") {
-				t.Errorf("day scan %+v (stats %v):\n%s", f, stats, plan)
-			}
-			f.Branch = "main"
-			q, args = dayScanSQL(f, 0, 1<<40)
-			plan = explain(t, s, q, args...)
-			if !strings.Contains(plan, "SEARCH d USING PRIMARY KEY (branch_id=? AND step_id=? AND day>? AND day<?)") || strings.Contains(plan, "TEMP B-TREE") {
-				t.Errorf("branch day scan %+v (stats %v):\n%s", f, stats, plan)
-			}
-			q, args = vertexScanSQL(f, 0, 1<<40)
-			plan = explain(t, s, q, args...)
 			if !strings.Contains(plan, "SEARCH v USING PRIMARY KEY (build_id=?)") || strings.Contains(plan, "SCAN v") {
 				t.Errorf("vertex scan %+v (stats %v):\n%s", f, stats, plan)
 			}
 		}
-		plan := explain(t, s, trends, 0, 1<<62)
-		if !strings.Contains(plan, "COVERING INDEX builds_trend") || strings.Contains(plan, "TEMP B-TREE") {
+		trends, args := trendPeriodsSQL(analysis.Week, 0, 1<<62, "", "main")
+		plan := explain(t, s, trends, args...)
+		if !strings.Contains(plan, "COVERING INDEX builds_trend") {
 			t.Errorf("trends (stats %v):\n%s", stats, plan)
 		}
 	}
@@ -76,7 +80,7 @@ func TestQueryPlans(t *testing.T) {
 // whole days, partial days at either end, a project, a branch, kinds.
 func TestRollupMatchesVertices(t *testing.T) {
 	s, _ := openTemp(t)
-	cfg := storetest.GenConfig{Builds: 400, Steps: 12, Projects: 2, Start: storetest.T0, Span: 10 * 24 * time.Hour, Seed: 5}
+	cfg := storetest.GenConfig{Builds: 400, Steps: 12, Projects: 2, Start: storetest.T0, Span: 24 * 24 * time.Hour, Seed: 5}
 	if err := generate(storetest.Ctx, s, cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -85,10 +89,12 @@ func TestRollupMatchesVertices(t *testing.T) {
 	windows := [][2]int64{
 		{0, 1 << 62},
 		{start, start + 10*day},
-		{start - start%day, start - start%day + 3*day},       // whole days only
-		{start + 7*3600*1000, start + 5*day + 1234},          // partial days at both ends
-		{start + 2*day + 1, start + 2*day + 2*3600*1000},     // inside one day
-		{start + 4*day - start%day, start + 9*day - 17*1000}, // whole start, partial end
+		{start - start%day, start - start%day + 3*day},   // whole days only
+		{start + 7*3600*1000, start + 5*day + 1234},      // partial days at both ends
+		{start + 2*day + 1, start + 2*day + 2*3600*1000}, // inside one day
+		{start + 4*day - start%day, start + 9*day - 17*1000},
+		{start + 5*3600*1000, start + 23*day + 2*3600*1000},   // whole weeks, whole days and partial days on both sides
+		{start - start%day + day, start - start%day + 22*day}, // whole weeks and days, no partial day // whole start, partial end
 	}
 	for _, w := range windows {
 		for _, f := range []analysis.Filter{{}, {Project: "service-01"}, {Kinds: []model.Kind{model.KindStep}}, {Project: "service-00", Kinds: []model.Kind{model.KindExport, model.KindInternal}},

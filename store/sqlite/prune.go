@@ -106,12 +106,14 @@ func pruneCount(ctx context.Context, q queryer, cutoff int64, res *store.PruneRe
 }
 
 // pruneDelete deletes the builds that started before cutoff and what hangs
-// off them. The rollup rows of the days before the cutoff's go whole (all
-// their builds go); the cutoff's own day is recomputed from the builds that
-// stay.
+// off them. The rollup rows of the days (weeks) before the cutoff's go
+// whole (all their builds go); the cutoff's own day (week) is recomputed
+// from the builds that stay.
 func pruneDelete(ctx context.Context, q queryer, cutoff int64) error {
 	day := cutoff / analysis.MsPerDay
 	dayLo, dayHi := day*analysis.MsPerDay, (day+1)*analysis.MsPerDay
+	week := analysis.WeekOf(day)
+	weekLo, weekHi := week*analysis.MsPerDay, (week+7)*analysis.MsPerDay
 	stmts := []struct {
 		sql  string
 		args []any
@@ -134,6 +136,17 @@ func pruneDelete(ctx context.Context, q queryer, cutoff int64) error {
 			SELECT b.branch_id, v.step_id, ?, COUNT(*), SUM(v.cached), COALESCE(group_concat(v.run_ms, ','), '')
 			FROM builds b JOIN vertices v ON v.build_id = b.id WHERE b.started_at >= ? AND b.started_at < ?
 			GROUP BY b.branch_id, v.step_id`, []any{day, dayLo, dayHi}},
+		// The same for weeks: the cutoff's week is recomputed.
+		{`DELETE FROM step_weeks WHERE week <= ?`, []any{week}},
+		{`DELETE FROM step_branch_weeks WHERE week <= ?`, []any{week}},
+		{`INSERT INTO step_weeks (step_id, week, builds, hits, runs)
+			SELECT v.step_id, ?, COUNT(*), SUM(v.cached), COALESCE(group_concat(v.run_ms, ','), '')
+			FROM builds b JOIN vertices v ON v.build_id = b.id WHERE b.started_at >= ? AND b.started_at < ?
+			GROUP BY v.step_id`, []any{week, weekLo, weekHi}},
+		{`INSERT INTO step_branch_weeks (branch_id, step_id, week, builds, hits, runs)
+			SELECT b.branch_id, v.step_id, ?, COUNT(*), SUM(v.cached), COALESCE(group_concat(v.run_ms, ','), '')
+			FROM builds b JOIN vertices v ON v.build_id = b.id WHERE b.started_at >= ? AND b.started_at < ?
+			GROUP BY b.branch_id, v.step_id`, []any{week, weekLo, weekHi}},
 		// Every vertex is in step_days, so a step without rows there has
 		// no vertices left.
 		{`DELETE FROM steps WHERE id NOT IN (SELECT step_id FROM step_days)`, nil},

@@ -398,7 +398,7 @@ func (s *Store) CheckIntegrity(ctx context.Context) error {
 	return nil
 }
 
-// checkRollups recomputes step_days and step_branch_days from the vertices.
+// checkRollups recomputes the four rollups from the vertices.
 func (s *Store) checkRollups(ctx context.Context) error {
 	c := analysis.NewRollupCheck()
 	rows, err := s.db.QueryContext(ctx, `SELECT b.branch_id, v.step_id, b.started_at / 86400000, v.cached, v.run_ms
@@ -424,20 +424,22 @@ func (s *Store) checkRollups(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	rows, err = s.db.QueryContext(ctx, `SELECT 0, step_id, day, builds, hits, runs FROM step_days
-		UNION ALL SELECT branch_id, step_id, day, builds, hits, runs FROM step_branch_days`)
+	rows, err = s.db.QueryContext(ctx, `SELECT 1, 0, step_id, day, builds, hits, runs FROM step_days
+		UNION ALL SELECT 1, branch_id, step_id, day, builds, hits, runs FROM step_branch_days
+		UNION ALL SELECT 7, 0, step_id, week, builds, hits, runs FROM step_weeks
+		UNION ALL SELECT 7, branch_id, step_id, week, builds, hits, runs FROM step_branch_weeks`)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var branch, step, day int64
+		var grain, branch, step, from int64
 		var builds, hits int
 		var runs []byte
-		if err := rows.Scan(&branch, &step, &day, &builds, &hits, &runs); err != nil {
+		if err := rows.Scan(&grain, &branch, &step, &from, &builds, &hits, &runs); err != nil {
 			return err
 		}
-		c.Row(branch, step, day, builds, hits, runs)
+		c.Row(analysis.Grain(grain), branch, step, from, builds, hits, runs)
 	}
 	if err := rows.Err(); err != nil {
 		return err

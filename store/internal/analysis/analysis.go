@@ -18,6 +18,24 @@ import (
 // MsPerDay turns Unix milliseconds into UTC days since the epoch.
 const MsPerDay = 24 * 60 * 60 * 1000
 
+// Grain is a rollup's period, in days.
+type Grain int64
+
+// The rollups' grains: UTC days, and ISO weeks (Monday to Sunday, UTC),
+// which a rollup keys by the day number of their Monday.
+const (
+	Day  Grain = 1
+	Week Grain = 7
+)
+
+// WeekOf is the day number of the Monday of day's week (1970-01-01, day
+// 0, was a Thursday). Builds start after 1970: day >= 0.
+func WeekOf(day int64) int64 { return day - (day+3)%7 }
+
+// WeekSQL is WeekOf in SQL, for a day number expression that is never
+// negative.
+func WeekSQL(day string) string { return "(" + day + " - (" + day + " + 3) % 7)" }
+
 // StepState is one build's record of a step identity, for comparisons.
 type StepState struct {
 	store.StepRef
@@ -142,9 +160,8 @@ func Stats(raw map[int64]*Raw, refs map[int64]store.StepRef) []store.StepStats {
 		st := store.StepStats{StepRef: refs[id], Builds: r.Builds, Runs: r.Runs, CacheHits: r.Hits,
 			Max: MsSeconds(r.Max), Total: MsSeconds(r.Total)}
 		if r.Runs > 0 {
-			slices.Sort(r.Durations)
-			st.P50 = MsSeconds(Percentile(r.Durations, 0.50))
-			st.P95 = MsSeconds(Percentile(r.Durations, 0.95))
+			p50, p95 := P50P95(r.Durations)
+			st.P50, st.P95 = MsSeconds(p50), MsSeconds(p95)
 			st.Mean = Round3(float64(r.Total) / float64(r.Runs) / 1000)
 		}
 		if st.Kind == model.KindStep {
@@ -200,7 +217,7 @@ func PeriodNext(t time.Time, p store.Period) time.Time {
 	return t.AddDate(0, 0, 1)
 }
 
-// Buckets collects builds, in start order, into trend periods.
+// Buckets collects builds, a period at a time, into trend periods.
 type Buckets struct {
 	q       store.TrendQuery
 	p       store.Period
@@ -215,10 +232,17 @@ type bucket struct {
 // NewBuckets starts the periods of p for q.
 func NewBuckets(q store.TrendQuery, p store.Period) *Buckets { return &Buckets{q: q, p: p} }
 
-// Add counts one build; builds must come in start order.
-func (bs *Buckets) Add(started int64, status string, duration int64, total, cached int) {
+// TrendRow is one trend period's builds as a store aggregates them.
+type TrendRow struct {
+	Day                                     int64 // the period's first day: a UTC day, or a week's Monday
+	Builds, Failed, StepsTotal, StepsCached int
+	Durations                               []byte // the builds' durations in ns, comma-separated
+}
+
+// Add counts one period's builds; periods must come in order.
+func (bs *Buckets) Add(r TrendRow) {
 	p := bs.p
-	start := PeriodStart(time.UnixMilli(started), p)
+	start := time.Unix(r.Day*MsPerDay/1000, 0).UTC()
 	if len(bs.buckets) == 0 && !bs.q.Since.IsZero() {
 		// Begin at the window's first period even if it had no builds.
 		first := PeriodStart(bs.q.Since, p)
@@ -232,13 +256,11 @@ func (bs *Buckets) Add(started int64, status string, duration int64, total, cach
 		bs.buckets = append(bs.buckets, &bucket{TrendPeriod: store.TrendPeriod{Start: next, End: PeriodNext(next, p)}})
 	}
 	bk := bs.buckets[len(bs.buckets)-1]
-	bk.Builds++
-	if status == "failed" {
-		bk.Failed++
-	}
-	bk.StepsTotal += total
-	bk.StepsCached += cached
-	bk.durations = append(bk.durations, duration)
+	bk.Builds += r.Builds
+	bk.Failed += r.Failed
+	bk.StepsTotal += r.StepsTotal
+	bk.StepsCached += r.StepsCached
+	ParseIntList(r.Durations, func(ns int64) { bk.durations = append(bk.durations, ns) })
 }
 
 // Finish pads the periods to the window's end and computes their figures.
@@ -258,9 +280,8 @@ func (bs *Buckets) Finish(hi int64) (out *store.Trends, base, cur, end int64, ok
 	for _, bk := range bs.buckets {
 		if bk.Builds > 0 {
 			bk.FailureRate = Round3(float64(bk.Failed) / float64(bk.Builds))
-			slices.Sort(bk.durations)
-			bk.P50 = Seconds(Percentile(bk.durations, 0.50))
-			bk.P95 = Seconds(Percentile(bk.durations, 0.95))
+			p50, p95 := P50P95(bk.durations)
+			bk.P50, bk.P95 = Seconds(p50), Seconds(p95)
 		}
 		if bk.StepsTotal > 0 {
 			bk.CacheHitRate = Round3(float64(bk.StepsCached) / float64(bk.StepsTotal))
@@ -293,10 +314,10 @@ func Regressions(before, after map[int64]*Raw, n int) []store.StepRegression {
 		if b == nil || a.Runs == 0 || b.Runs == 0 {
 			continue
 		}
-		slices.Sort(a.Durations)
-		slices.Sort(b.Durations)
+		aP50, _ := P50P95(a.Durations)
+		bP50, _ := P50P95(b.Durations)
 		r := store.StepRegression{StepRef: store.StepRef{StepID: id}, BaselineRuns: b.Runs, CurrentRuns: a.Runs,
-			BaselineSeconds: MsSeconds(Percentile(b.Durations, 0.5)), CurrentSeconds: MsSeconds(Percentile(a.Durations, 0.5))}
+			BaselineSeconds: MsSeconds(bP50), CurrentSeconds: MsSeconds(aP50)}
 		r.DeltaSeconds = Round3(r.CurrentSeconds - r.BaselineSeconds)
 		if r.DeltaSeconds >= regressionMinDelta && r.CurrentSeconds >= regressionMinRatio*r.BaselineSeconds {
 			out = append(out, r)
@@ -317,8 +338,74 @@ func Percentile(sorted []int64, q float64) int64 {
 	if len(sorted) == 0 {
 		return 0
 	}
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
+	return sorted[rank(len(sorted), q)]
+}
+
+// rank is the index of the nearest-rank q percentile of n sorted values.
+func rank(n int, q float64) int {
+	i := int(math.Ceil(q*float64(n))) - 1
+	return max(0, min(i, n-1))
+}
+
+// P50P95 returns the nearest-rank median and 95th percentile of values,
+// as Percentile of the sorted values would, without sorting them all: a
+// year of a step's run times is selected in linear time. It reorders
+// values.
+func P50P95(values []int64) (p50, p95 int64) {
+	n := len(values)
+	if n == 0 {
+		return 0, 0
+	}
+	i95, i50 := rank(n, 0.95), rank(n, 0.50)
+	p95 = selectKth(values, i95)
+	// Everything before i95 is now at most p95: the median is among them.
+	p50 = selectKth(values[:i95+1], i50)
+	return p50, p95
+}
+
+// selectKth reorders xs so that xs[k] holds the value sorting would put
+// there, smaller or equal values before it and larger or equal after, and
+// returns it (Hoare's selection, median-of-three pivots).
+func selectKth(xs []int64, k int) int64 {
+	lo, hi := 0, len(xs)-1
+	for hi-lo > 16 {
+		mid := lo + (hi-lo)/2
+		// Median of three to xs[mid].
+		if xs[mid] < xs[lo] {
+			xs[mid], xs[lo] = xs[lo], xs[mid]
+		}
+		if xs[hi] < xs[lo] {
+			xs[hi], xs[lo] = xs[lo], xs[hi]
+		}
+		if xs[hi] < xs[mid] {
+			xs[hi], xs[mid] = xs[mid], xs[hi]
+		}
+		pivot := xs[mid]
+		i, j := lo, hi
+		for i <= j {
+			for xs[i] < pivot {
+				i++
+			}
+			for xs[j] > pivot {
+				j--
+			}
+			if i <= j {
+				xs[i], xs[j] = xs[j], xs[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return xs[k] // between j and i: equal to the pivot
+		}
+	}
+	slices.Sort(xs[lo : hi+1])
+	return xs[k]
 }
 
 // ParseIntList calls add for each comma-separated integer of a list

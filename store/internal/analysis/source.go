@@ -29,18 +29,20 @@ type Source interface {
 	// PreviousBuild is the id of the build of b's project that started
 	// last before b (ties broken by the lower id), 0 when there is none.
 	PreviousBuild(ctx context.Context, b store.BuildSummary) (int64, error)
-	// DayScan adds to out, per step, the rollup of the builds f selects
-	// that started on the whole UTC days [dayLo, dayHi).
-	DayScan(ctx context.Context, f Filter, dayLo, dayHi int64, out map[int64]*Raw) error
+	// RollupScan adds to out, per step, the rollup rows of grain g of the
+	// builds f selects for the periods starting on days [lo, hi): whole
+	// UTC days, or weeks (lo and hi are then Mondays).
+	RollupScan(ctx context.Context, f Filter, g Grain, lo, hi int64, out map[int64]*Raw) error
 	// VertexScan adds to out, per step, the vertices of the builds f
 	// selects that started in [lo, hi) (Unix ms).
 	VertexScan(ctx context.Context, f Filter, lo, hi int64, out map[int64]*Raw) error
 	// StepRefs loads the identities of step ids.
 	StepRefs(ctx context.Context, ids []int64) (map[int64]store.StepRef, error)
-	// TrendBuilds calls add for every build of the project and branch (""
-	// for any) that started in [lo, hi), in start order.
-	TrendBuilds(ctx context.Context, lo, hi int64, project, branch string,
-		add func(started int64, status string, duration int64, total, cached int)) error
+	// TrendPeriods calls add, period after period, with the aggregates of
+	// the builds of the project and branch ("" for any) that started in
+	// [lo, hi), per UTC day or ISO week: one row per period, so a year
+	// of builds costs a few hundred rows.
+	TrendPeriods(ctx context.Context, g Grain, lo, hi int64, project, branch string, add func(TrendRow)) error
 }
 
 // Compare diffs two builds step by step. See store.Reader.Compare.
@@ -86,11 +88,12 @@ func PreviousMisses(ctx context.Context, src Source, id int64) (*store.PreviousM
 	return out, nil
 }
 
-// StepWindow gathers per-step figures for the builds f selects. Whole UTC
-// days come from the store's rollup, one row per step and day; the partial
-// days at either end from the vertices of the matching builds. Both give
-// the same numbers; the rollup makes a year cost what a few weeks of
-// vertices would.
+// StepWindow gathers per-step figures for the builds f selects. Whole
+// ISO weeks come from the store's weekly rollup and the whole UTC days
+// around them from its daily rollup, one row per step and period; the
+// partial days at either end from the vertices of the matching builds.
+// All give the same numbers; the rollups make a year cost about what two
+// months of days, or a few days of vertices, would.
 func StepWindow(ctx context.Context, src Source, f Filter) (map[int64]*Raw, error) {
 	out := map[int64]*Raw{}
 	lo, hi := max(f.Lo, 0), f.Hi // no build started before 1970
@@ -101,11 +104,26 @@ func StepWindow(ctx context.Context, src Source, f Filter) (map[int64]*Raw, erro
 	if f.NoRollup || dayLo >= dayHi {
 		return out, src.VertexScan(ctx, f, lo, hi, out)
 	}
+	weekLo, weekHi := WeekOf(dayLo+6), WeekOf(dayHi) // whole weeks inside
+	parts := []struct {
+		g      Grain
+		lo, hi int64
+	}{{Day, dayLo, dayHi}}
+	if weekLo < weekHi {
+		parts = []struct {
+			g      Grain
+			lo, hi int64
+		}{{Day, dayLo, weekLo}, {Week, weekLo, weekHi}, {Day, weekHi, dayHi}}
+	}
 	if err := src.VertexScan(ctx, f, lo, dayLo*MsPerDay, out); err != nil {
 		return nil, err
 	}
-	if err := src.DayScan(ctx, f, dayLo, dayHi, out); err != nil {
-		return nil, err
+	for _, p := range parts {
+		if p.lo < p.hi {
+			if err := src.RollupScan(ctx, f, p.g, p.lo, p.hi, out); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := src.VertexScan(ctx, f, dayHi*MsPerDay, hi, out); err != nil {
 		return nil, err
@@ -174,7 +192,11 @@ func Trends(ctx context.Context, src Source, q store.TrendQuery) (*store.Trends,
 	}
 	lo, hi := Window(q.Since, q.Until)
 	bs := NewBuckets(q, p)
-	if err := src.TrendBuilds(ctx, lo, hi, q.Project, q.Branch, bs.Add); err != nil {
+	g := Week
+	if p == store.Day {
+		g = Day
+	}
+	if err := src.TrendPeriods(ctx, g, lo, hi, q.Project, q.Branch, bs.Add); err != nil {
 		return nil, err
 	}
 	out, base, cur, end, ok := bs.Finish(hi)
