@@ -61,17 +61,17 @@ const (
 	AS k(project_id, key) ORDER BY project_id, key COLLATE "C" ON CONFLICT (project_id, key) DO NOTHING`
 	sqlSteps = `SELECT s.id, s.project_id, s.key, s.args FROM steps s
 	JOIN unnest($1::bigint[], $2::text[]) AS k(project_id, key) ON s.project_id = k.project_id AND s.key = k.key`
-	// The rollups (see rollupUpsert) take their rows in key order, so
-	// concurrent ingests lock them in the same order.
+	// The rollups (see rollupUpsert) take their rows in key order (writeDays
+	// sorts them; unnest keeps the order), so concurrent ingests lock them
+	// in the same order.
 )
 
-// The rollups' upserts: more executions, hits and run times.
-var (
-	sqlStepDays        = rollupUpsert("step_days", "day", false)
-	sqlStepBranchDays  = rollupUpsert("step_branch_days", "day", true)
-	sqlStepWeeks       = rollupUpsert("step_weeks", "week", false)
-	sqlStepBranchWeeks = rollupUpsert("step_branch_weeks", "week", true)
-)
+// The rollups' upserts, indexed [week?][branch?]: more executions, hits
+// and run times.
+var rollupUpserts = [2][2]string{
+	{rollupUpsert("step_days", "day", false), rollupUpsert("step_branch_days", "day", true)},
+	{rollupUpsert("step_weeks", "week", false), rollupUpsert("step_branch_weeks", "week", true)},
+}
 
 // rollupUpsert adds rows of executions, hits and run times to a rollup,
 // from arrays: ([branch,] step, period, builds, hits, runs).
@@ -80,8 +80,7 @@ func rollupUpsert(table, period string, branch bool) string {
 	if branch {
 		cols, arrays, key = "branch_id, "+cols, "$1::bigint[], $2::bigint[], $3::integer[], $4::integer[], $5::integer[], $6::text[]", "branch_id, "+key
 	}
-	return `INSERT INTO ` + table + ` AS d (` + cols + `, builds, hits, runs)
-	SELECT * FROM unnest(` + arrays + `) AS k(` + cols + `) ORDER BY ` + key + `
+	return `INSERT INTO ` + table + ` AS d (` + cols + `, builds, hits, runs) SELECT * FROM unnest(` + arrays + `)
 	ON CONFLICT (` + key + `) DO UPDATE SET builds = d.builds + excluded.builds, hits = d.hits + excluded.hits,
 	runs = CASE WHEN excluded.runs = '' THEN d.runs WHEN d.runs = '' THEN excluded.runs ELSE d.runs || ',' || excluded.runs END`
 }
@@ -105,7 +104,8 @@ type pending struct {
 	branch  int64
 	id      int64
 	created bool
-	dupOf   *pending // an earlier item of the batch with the same content hash
+	dupOf   *pending         // an earlier item of the batch with the same content hash
+	ids     []model.Identity // of the vertices, once the build is to be stored
 }
 
 // dayKey is one rollup row: of step_days or step_weeks (branch 0), or of
@@ -230,7 +230,8 @@ func (s *Store) ingest(ctx context.Context, items []store.BatchItem) ([]store.Ba
 }
 
 // retryable reports a transaction the server aborted to let another one
-// through; running it again is safe.
+// through (a deadlock, a serialization conflict); running it again is
+// safe, as nothing of it was kept.
 func retryable(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
@@ -464,7 +465,8 @@ func (in *ingester) stepIDs(ctx context.Context, ps []*pending) error {
 	var missing []newStep
 	seen := map[stepKey]bool{}
 	for _, p := range ps {
-		for seq, id := range p.b.Identities() {
+		p.ids = p.b.Identities()
+		for seq, id := range p.ids {
 			k := stepKey{p.project, id}
 			if _, ok := in.cachedStep(k); ok || seen[k] {
 				continue
@@ -558,7 +560,6 @@ func (in *ingester) copyRows(ctx context.Context, ps []*pending) error {
 type vertexSource struct {
 	in  *ingester
 	ps  []*pending
-	ids []model.Identity // of ps[pi]
 	row []any
 	pi  int
 	seq int
@@ -569,9 +570,6 @@ type vertexSource struct {
 func (vs *vertexSource) Next() bool {
 	for vs.pi < len(vs.ps) {
 		p := vs.ps[vs.pi]
-		if vs.seq < 0 {
-			vs.ids = p.b.Identities()
-		}
 		vs.seq++
 		if vs.seq < len(p.b.Vertices) {
 			if testHookVertex != nil {
@@ -588,7 +586,7 @@ func (vs *vertexSource) Next() bool {
 
 func (vs *vertexSource) fill(p *pending, seq int) {
 	v := p.b.Vertices[seq]
-	step, ok := vs.in.cachedStep(stepKey{p.project, vs.ids[seq]})
+	step, ok := vs.in.cachedStep(stepKey{p.project, p.ids[seq]})
 	if !ok {
 		vs.err = fmt.Errorf("no step identity for vertex %d of build %s", seq, p.m.ContentHash)
 		return
@@ -645,7 +643,8 @@ func (in *ingester) addDay(branch, step, day int64, cached bool, run any) {
 	}
 }
 
-// writeDays upserts the rollup rows, each table's in key order.
+// writeDays upserts the rollup rows, each table's in key order, so
+// concurrent ingests lock them in the same order (unnest keeps it).
 func (in *ingester) writeDays(ctx context.Context) error {
 	var tables [2][2][]dayKey // [week?][branch?]
 	for k := range in.days {
@@ -659,30 +658,35 @@ func (in *ingester) writeDays(ctx context.Context) error {
 		tables[w][b] = append(tables[w][b], k)
 	}
 	batch := &pgx.Batch{}
-	for w, queries := range [2][2]string{{sqlStepDays, sqlStepBranchDays}, {sqlStepWeeks, sqlStepBranchWeeks}} {
-		for b, query := range queries {
-			keys := tables[w][b]
+	for w := range tables {
+		for b, keys := range tables[w] {
 			if len(keys) == 0 {
 				continue
 			}
 			slices.SortFunc(keys, func(x, y dayKey) int {
 				return cmp.Or(cmp.Compare(x.branch, y.branch), cmp.Compare(x.from, y.from), cmp.Compare(x.step, y.step))
 			})
-			n := len(keys)
-			branches, steps, periods, builds, hits, runs := make([]int64, n), make([]int64, n), make([]int32, n), make([]int32, n),
-				make([]int32, n), make([]string, n)
-			for i, k := range keys {
-				d := in.days[k]
-				branches[i], steps[i], periods[i], builds[i], hits[i], runs[i] = k.branch, k.step, int32(k.from), d.builds, d.hits, string(d.runs)
-			}
-			if b == 0 {
-				batch.Queue(query, steps, periods, builds, hits, runs)
+			branches, steps, periods, builds, hits, runs := in.columns(keys)
+			if b == 1 {
+				batch.Queue(rollupUpserts[w][b], branches, steps, periods, builds, hits, runs)
 			} else {
-				batch.Queue(query, branches, steps, periods, builds, hits, runs)
+				batch.Queue(rollupUpserts[w][b], steps, periods, builds, hits, runs)
 			}
 		}
 	}
 	return in.tx.SendBatch(ctx, batch).Close()
+}
+
+// columns turns rollup rows into the arrays their SQL takes.
+func (in *ingester) columns(keys []dayKey) (branches, steps []int64, periods, builds, hits []int32, runs []string) {
+	n := len(keys)
+	branches, steps, periods, builds, hits, runs = make([]int64, n), make([]int64, n), make([]int32, n), make([]int32, n),
+		make([]int32, n), make([]string, n)
+	for i, k := range keys {
+		d := in.days[k]
+		branches[i], steps[i], periods[i], builds[i], hits[i], runs[i] = k.branch, k.step, int32(k.from), d.builds, d.hits, string(d.runs)
+	}
+	return
 }
 
 // list stores an empty list as NULL, so it reads back as nil.
