@@ -2,9 +2,10 @@
 // command reads and writes the history through, the queries and results it
 // speaks, and the errors callers test for. It needs no database driver.
 // Implementations live in subpackages: sqlite, the embedded default, and
-// others for a shared server database. store/storetest is the conformance
-// suite each implementation passes unchanged, so commands behave the same
-// whichever one holds the history.
+// postgres, a history a team shares on a server; store/backend opens
+// either by name. store/storetest is the conformance suite each
+// implementation passes unchanged, so commands behave the same whichever
+// one holds the history.
 //
 // A step's identity across builds is its project plus model.Identity
 // (platform, stage and normalised instruction), never its "n/m" position,
@@ -91,12 +92,14 @@ var (
 	// ErrNotFound: no build matches the id or reference.
 	ErrNotFound = errors.New("build not found")
 	// ErrNotDatabase: the file is not an SQLite database (or is damaged
-	// beyond SQLite's ability to read it). The file is left untouched.
+	// beyond SQLite's ability to read it), or the database holds another
+	// program's tables. It is left untouched.
 	ErrNotDatabase = errors.New("not a buildstats database")
 	// ErrSchemaTooNew: the database was written by a newer buildstats. It is
 	// refused, never rewritten.
 	ErrSchemaTooNew = errors.New("database schema is newer than this buildstats")
-	// ErrLocked: another process held the database for longer than the busy
+	// ErrLocked: another process held the database (or, on a server, the
+	// rows or lock a write needed) for longer than the busy or lock
 	// timeout.
 	ErrLocked = errors.New("database is locked")
 	// ErrNoHistory: a Reader was asked to open a history that does not
