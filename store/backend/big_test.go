@@ -282,3 +282,37 @@ func TestFiguresSideBySide(t *testing.T) {
 		t.Logf("%-10s integrity and rollup check over the year: %v", targets[i].name, time.Since(start).Round(time.Millisecond))
 	}
 }
+
+// TestCopyYearFigures times copying the year of history from SQLite to a
+// new PostgreSQL database and back to a new SQLite file, each verified, and
+// a second copy that finds everything there. It runs only with
+// BUILDSTATS_BIG=1; BUILDSTATS_BIG_DB names an SQLite year to start from.
+func TestCopyYearFigures(t *testing.T) {
+	if os.Getenv("BUILDSTATS_BIG") == "" {
+		t.Skip("set BUILDSTATS_BIG=1 to copy a year of history between the stores")
+	}
+	path := os.Getenv("BUILDSTATS_BIG_DB")
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "year.db")
+	}
+	lite := open(t, path, Write)
+	if h, _ := lite.History(ctx, store.HistoryQuery{Limit: 1}); len(h) == 0 {
+		generateYear(t, lite)
+	}
+	pg := open(t, pgtest.NewDatabase(t).Writer, Write)
+	back := open(t, filepath.Join(t.TempDir(), "back.db"), Write)
+	for _, c := range []struct {
+		name     string
+		from, to store.Store
+	}{{"SQLite -> PostgreSQL", lite, pg}, {"again", lite, pg}, {"PostgreSQL -> SQLite", pg, back}} {
+		start, c0 := time.Now(), cpuTime()
+		res, err := Copy(ctx, c.from, c.to, CopyOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		wall := time.Since(start)
+		t.Logf("%-21s copied %d of %d builds (%d vertices) in %v wall, %v CPU here (%.0f vertices/s); verified, checksum %s",
+			c.name, res.Copied, res.Builds, res.CopiedVertices, wall.Round(time.Millisecond), (cpuTime() - c0).Round(time.Millisecond),
+			float64(res.CopiedVertices)/wall.Seconds(), res.Checksum)
+	}
+}
