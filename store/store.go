@@ -2,9 +2,10 @@
 // command reads and writes the history through, the queries and results it
 // speaks, and the errors callers test for. It needs no database driver.
 // Implementations live in subpackages: sqlite, the embedded default, and
-// others for a shared server database. store/storetest is the conformance
-// suite each implementation passes unchanged, so commands behave the same
-// whichever one holds the history.
+// postgres, a history a team shares on a server; store/backend opens
+// either by name. store/storetest is the conformance suite each
+// implementation passes unchanged, so commands behave the same whichever
+// one holds the history.
 //
 // A step's identity across builds is its project plus model.Identity
 // (platform, stage and normalised instruction), never its "n/m" position,
@@ -20,7 +21,12 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/buildstats/buildstats/parse/model"
@@ -36,6 +42,14 @@ type Store interface {
 	Ingest(ctx context.Context, b *model.Build, m Meta, opts IngestOptions) (id int64, created bool, err error)
 	// IngestBatch stores many builds in one transaction, all or none.
 	IngestBatch(ctx context.Context, items []BatchItem) ([]BatchResult, error)
+	// Prune deletes, in one transaction, the builds that started before
+	// olderThan with everything stored with them: vertices, transfers,
+	// kept output, their share of the daily rollups, and the step
+	// identities, projects and branches no remaining build uses. With
+	// dryRun it deletes nothing (and works on a Reader opened read-only)
+	// and reports what it would delete. Ids of deleted builds are never
+	// given to new ones.
+	Prune(ctx context.Context, olderThan time.Time, dryRun bool) (PruneResult, error)
 }
 
 // Reader is the read side of a build history: everything the reporting
@@ -64,6 +78,10 @@ type Reader interface {
 	// PreviousMisses lists the steps that were cached in the previous build
 	// of the same project and are not cached in this one.
 	PreviousMisses(ctx context.Context, id int64) (*PreviousMisses, error)
+	// Inventory lists every build with what identifies it across stores
+	// and how many rows it has, sorted by content hash: what a copy
+	// between histories compares (see Checksum).
+	Inventory(ctx context.Context) ([]InventoryItem, error)
 	// Close releases the database.
 	Close() error
 }
@@ -74,12 +92,14 @@ var (
 	// ErrNotFound: no build matches the id or reference.
 	ErrNotFound = errors.New("build not found")
 	// ErrNotDatabase: the file is not an SQLite database (or is damaged
-	// beyond SQLite's ability to read it). The file is left untouched.
+	// beyond SQLite's ability to read it), or the database holds another
+	// program's tables. It is left untouched.
 	ErrNotDatabase = errors.New("not a buildstats database")
 	// ErrSchemaTooNew: the database was written by a newer buildstats. It is
 	// refused, never rewritten.
 	ErrSchemaTooNew = errors.New("database schema is newer than this buildstats")
-	// ErrLocked: another process held the database for longer than the busy
+	// ErrLocked: another process held the database (or, on a server, the
+	// rows or lock a write needed) for longer than the busy or lock
 	// timeout.
 	ErrLocked = errors.New("database is locked")
 	// ErrNoHistory: a Reader was asked to open a history that does not
@@ -91,13 +111,18 @@ var (
 	// ErrUnwritable: the database cannot be written: a read-only file,
 	// directory or role, or a full disk. Retrying another build will not help.
 	ErrUnwritable = errors.New("the build history cannot be written")
+	// ErrUnavailable: a database server could not be reached, refused the
+	// login or the role, or went away (restarted) during the command.
+	// Nothing half-written stays behind; running the command again when
+	// the server is back is safe (builds are keyed by content).
+	ErrUnavailable = errors.New("the build history database is unavailable")
 )
 
 // IsDatabaseError reports whether err is about the history database as a
 // whole (unusable, locked, unwritable, missing) rather than about one build:
 // a command should stop rather than go on with the next build.
 func IsDatabaseError(err error) bool {
-	for _, e := range []error{ErrNotDatabase, ErrSchemaTooNew, ErrSchemaTooOld, ErrLocked, ErrNoHistory, ErrUnwritable} {
+	for _, e := range []error{ErrNotDatabase, ErrSchemaTooNew, ErrSchemaTooOld, ErrLocked, ErrNoHistory, ErrUnwritable, ErrUnavailable} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -355,4 +380,59 @@ type PreviousMisses struct {
 	// Steps were cached in Previous and ran (or failed) in Build, in
 	// Build's order.
 	Steps []StepChange `json:"steps"`
+}
+
+// PruneResult is what Prune deleted, or would delete with dryRun.
+type PruneResult struct {
+	OlderThan time.Time `json:"older_than"`
+	DryRun    bool      `json:"dry_run"`
+	Builds    int       `json:"builds"`   // builds deleted
+	Vertices  int       `json:"vertices"` // their vertices (steps and other work)
+	// Steps is the number of step identities no remaining build has.
+	Steps int `json:"step_identities"`
+	// Projects breaks the deleted builds down by project, by name; a
+	// project with nothing to delete is not listed.
+	Projects []ProjectPrune `json:"projects"`
+}
+
+// ProjectPrune is one project's part of a PruneResult.
+type ProjectPrune struct {
+	Project  string `json:"project"`
+	Builds   int    `json:"builds"`
+	Vertices int    `json:"vertices"`
+	Kept     int    `json:"kept"` // the project's builds that stay
+}
+
+// InventoryItem is one build as Inventory lists it: what identifies it in
+// any store, and what it holds.
+type InventoryItem struct {
+	ID          int64     `json:"id"` // in this store; not part of the checksum
+	ContentHash string    `json:"content_hash"`
+	Project     string    `json:"project"`
+	Branch      string    `json:"branch"`
+	StartedAt   time.Time `json:"started_at"`
+	Status      string    `json:"status"`
+	StepsTotal  int       `json:"steps_total"`
+	Vertices    int       `json:"vertices"`
+	Transfers   int       `json:"transfers"`
+	Outputs     int       `json:"outputs"`   // vertices with kept output lines
+	LogsKept    bool      `json:"logs_kept"` // ingested with IngestOptions.KeepLogs
+}
+
+// Checksum is the checksum of an inventory: "sha256:" and the hex SHA-256
+// of one line per build, in content hash order, of its content hash,
+// project, branch, start time (Unix ms), status, Dockerfile steps,
+// vertices, transfers, kept outputs and whether logs were kept, separated
+// by tabs (text fields Go-quoted, so no value can forge a separator). Two stores holding the same builds have the same checksum
+// whatever their ids; a build missing, added, or stored with a different
+// number of rows changes it.
+func Checksum(items []InventoryItem) string {
+	sorted := slices.Clone(items)
+	slices.SortFunc(sorted, func(a, b InventoryItem) int { return strings.Compare(a.ContentHash, b.ContentHash) })
+	h := sha256.New()
+	for _, it := range sorted {
+		fmt.Fprintf(h, "%q\t%q\t%q\t%d\t%q\t%d\t%d\t%d\t%d\t%t\n", it.ContentHash, it.Project, it.Branch,
+			it.StartedAt.UnixMilli(), it.Status, it.StepsTotal, it.Vertices, it.Transfers, it.Outputs, it.LogsKept)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }

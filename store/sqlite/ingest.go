@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/internal/analysis"
 )
 
 // testHookVertex, when set by tests, runs after each vertex is written.
@@ -29,15 +29,14 @@ const (
 	dockerfile, tags, source, started_at, started_source, ingested_at, format, status, log_duration_ns, log_started_ns,
 	log_completed_ns, builder, error, error_context, error_file, error_line, warnings, image_id, image_names, truncated,
 	logs_kept, duration_ns, duration_source, steps_total, steps_cached, steps_ran, steps_failed, ran_ns, context_bytes,
-	base_image_bytes, build_source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`
+	base_image_bytes, build_source, id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,
+	CASE WHEN ? > 0 THEN max(?, (SELECT COALESCE(MAX(id), 0) FROM builds)) + 1 END) RETURNING id`
 	sqlInsertVertex = `INSERT INTO vertices (build_id, seq, step_id, vertex_id, digest, inputs, name, name_truncated,
 	platform, stage, step_index, step_total, instruction, args, cached, canceled, completed, error, exit_code,
 	duration_ns, has_duration, started_ns, ended_ns, warnings, output_lines, run_ms, image_digest, layer_bytes)
 	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
-	// The daily rollup: more executions, hits and run times.
-	sqlStepDay = `INSERT INTO step_days (step_id, day, builds, hits, runs) VALUES (?,?,?,?,?)
-	ON CONFLICT (step_id, day) DO UPDATE SET builds = builds + excluded.builds, hits = hits + excluded.hits,
-	runs = CASE WHEN excluded.runs = '' THEN runs WHEN runs = '' THEN excluded.runs ELSE runs || ',' || excluded.runs END`
+	// What prunes have changed since this process cached ids.
+	sqlPruneState     = `SELECT pruned, build_id_floor FROM buildstats_schema`
 	sqlInsertTransfer = `INSERT INTO transfers (build_id, seq, pos, name, bytes, total, duration_ns, done) VALUES (?,?,?,?,?,?,?,?)`
 	sqlInsertOutput   = `INSERT INTO vertex_output (build_id, seq, lines) VALUES (?,?,?)`
 	sqlStepByKey      = `SELECT id, args FROM steps WHERE project_id = ? AND key = ?`
@@ -121,8 +120,32 @@ type stepVal struct {
 	args string
 }
 
-// dayKey and dayDelta are a pending change to one step_days row.
-type dayKey struct{ step, day int64 }
+// The rollups' upserts: more executions, hits and run times.
+var (
+	sqlStepDay        = rollupUpsert("step_days", "day", false)
+	sqlStepBranchDay  = rollupUpsert("step_branch_days", "day", true)
+	sqlStepWeek       = rollupUpsert("step_weeks", "week", false)
+	sqlStepBranchWeek = rollupUpsert("step_branch_weeks", "week", true)
+)
+
+// rollupUpsert adds a row's executions, hits and run times to a rollup.
+func rollupUpsert(table, period string, branch bool) string {
+	cols, vals, key := "step_id, "+period, "?,?", "step_id, "+period
+	if branch {
+		cols, vals, key = "branch_id, "+cols, "?,"+vals, "branch_id, "+key
+	}
+	return `INSERT INTO ` + table + ` (` + cols + `, builds, hits, runs) VALUES (` + vals + `,?,?,?)
+	ON CONFLICT (` + key + `) DO UPDATE SET builds = builds + excluded.builds, hits = hits + excluded.hits,
+	runs = CASE WHEN excluded.runs = '' THEN runs WHEN runs = '' THEN excluded.runs ELSE runs || ',' || excluded.runs END`
+}
+
+// dayKey and dayDelta are a pending change to one rollup row: of
+// step_days or step_weeks (branch 0), step_branch_days or
+// step_branch_weeks.
+type dayKey struct {
+	grain                   analysis.Grain
+	branch, step, dayOrWeek int64
+}
 
 type dayDelta struct {
 	builds, hits int
@@ -140,16 +163,25 @@ type ingester struct {
 	days   map[dayKey]*dayDelta // rollup changes, written before commit
 	now    int64
 	nverts int
+	floor  int64 // build ids start above it (see schema v5)
 }
 
 // maxPendingDays bounds the rollup changes held in memory by a long batch.
 const maxPendingDays = 1 << 16
 
-// addDay records a vertex in its step's daily rollup. Changes are merged
-// in memory and written once per step and day: a batch of builds from the
-// same days then costs one upsert per step rather than one per vertex.
-func (in *ingester) addDay(step, day int64, cached bool, run any) {
-	k := dayKey{step, day}
+// addDay records a vertex in its step's daily and weekly rollups, with
+// and without its branch. Changes are merged in memory and written once per
+// step and period: a batch of builds from the same days then costs one
+// upsert per step rather than one per vertex.
+func (in *ingester) addDay(branch, step, day int64, cached bool, run any) {
+	week := analysis.WeekOf(day)
+	in.addDayRow(dayKey{analysis.Day, 0, step, day}, cached, run)
+	in.addDayRow(dayKey{analysis.Day, branch, step, day}, cached, run)
+	in.addDayRow(dayKey{analysis.Week, 0, step, week}, cached, run)
+	in.addDayRow(dayKey{analysis.Week, branch, step, week}, cached, run)
+}
+
+func (in *ingester) addDayRow(k dayKey, cached bool, run any) {
 	d := in.days[k]
 	if d == nil {
 		d = &dayDelta{}
@@ -172,12 +204,26 @@ func (in *ingester) flushDays() error {
 	if len(in.days) == 0 {
 		return nil
 	}
-	up, err := in.stmt(sqlStepDay)
-	if err != nil {
-		return err
+	var ups [2][2]*stmt // [week?][branch?]
+	for i, q := range [4]string{sqlStepDay, sqlStepBranchDay, sqlStepWeek, sqlStepBranchWeek} {
+		st, err := in.stmt(q)
+		if err != nil {
+			return err
+		}
+		ups[i/2][i%2] = st
 	}
 	for k, d := range in.days {
-		if err := up.exec(k.step, k.day, d.builds, d.hits, string(d.runs)); err != nil {
+		w := 0
+		if k.grain == analysis.Week {
+			w = 1
+		}
+		var err error
+		if k.branch == 0 { // branch ids start at 1
+			err = ups[w][0].exec(k.step, k.dayOrWeek, d.builds, d.hits, string(d.runs))
+		} else {
+			err = ups[w][1].exec(k.branch, k.step, k.dayOrWeek, d.builds, d.hits, string(d.runs))
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -213,7 +259,10 @@ func (s *Store) withIngester(ctx context.Context, f func(in *ingester) error) er
 			ferr = err
 			return nil
 		}
-		if ferr = f(in); ferr == nil {
+		if ferr = in.checkPruned(); ferr == nil {
+			ferr = f(in)
+		}
+		if ferr == nil {
 			ferr = in.flushDays()
 		}
 		if ferr == nil {
@@ -232,6 +281,35 @@ func (s *Store) withIngester(ctx context.Context, f func(in *ingester) error) er
 		return ferr
 	}
 	return rerr
+}
+
+// checkPruned reads, inside the write transaction, what prunes changed:
+// the ids this process cached are dropped if a prune ran since, and new
+// build ids start above the highest one a prune deleted.
+func (in *ingester) checkPruned() error {
+	st, err := in.stmt(sqlPruneState)
+	if err != nil {
+		return err
+	}
+	rows, err := st.query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 2)
+	if err := rows.Next(dest); err != nil {
+		return fmt.Errorf("read prune state: %w", err)
+	}
+	pruned, _ := dest[0].(int64)
+	in.floor, _ = dest[1].(int64)
+	in.s.mu.Lock()
+	defer in.s.mu.Unlock()
+	if pruned != in.s.pruned {
+		clear(in.s.names)
+		clear(in.s.steps)
+		in.s.pruned = pruned
+	}
+	return nil
 }
 
 func (in *ingester) stmt(query string) (*stmt, error) {
@@ -385,7 +463,8 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, op
 		nullDuration(b.Duration, b.HasDuration), nullTime(b.Started), nullTime(b.Completed), b.Builder, b.Error,
 		errorContext, b.ErrorFile, b.ErrorLine, jsonList(b.Warnings), b.ImageID, jsonList(b.ImageNames),
 		boolInt(b.Truncated), boolInt(opts.KeepLogs), int64(a.Duration), a.DurationSource, a.StepsTotal,
-		a.StepsCached, a.StepsRan, a.StepsFailed, int64(a.RanTime), a.ContextBytes, a.BaseImageBytes, nullString(b.Source))
+		a.StepsCached, a.StepsRan, a.StepsFailed, int64(a.RanTime), a.ContextBytes, a.BaseImageBytes, nullString(b.Source),
+		in.floor, in.floor)
 	if err != nil {
 		return 0, false, err
 	}
@@ -394,7 +473,7 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, op
 	if err != nil {
 		return 0, false, err
 	}
-	day := started / msPerDay
+	day := started / analysis.MsPerDay
 	ids := b.Identities()
 	for seq, v := range b.Vertices {
 		if in.nverts++; in.nverts%256 == 0 {
@@ -408,7 +487,7 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, op
 		}
 		// Text the step identity already holds is stored as NULL.
 		var name, args any = v.Name, v.Args
-		if v.Name == canonicalName(v) {
+		if v.Name == analysis.CanonicalName(v) {
 			name = nil
 		}
 		if v.Args == step.args {
@@ -421,7 +500,7 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, op
 			runMs(v), v.ImageDigest(), nullLayer(v)); err != nil {
 			return 0, false, err
 		}
-		in.addDay(step.id, day, v.Cached, runMs(v))
+		in.addDay(branch, step.id, day, v.Cached, runMs(v))
 		for pos, t := range v.Transfers {
 			st, err := in.stmt(sqlInsertTransfer)
 			if err != nil {
@@ -452,50 +531,12 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, op
 	return id, true, nil
 }
 
-// msPerDay turns Unix milliseconds into UTC days since the epoch.
-const msPerDay = 24 * 60 * 60 * 1000
-
-// runMs is a vertex's run time in milliseconds for the analytics index, or
-// nil when it did not run (cache hit, never started).
+// runMs is analysis.RunMs as a column value: NULL when v did not run.
 func runMs(v *model.Vertex) any {
-	if !v.Ran() {
-		return nil
+	if ms, ok := analysis.RunMs(v); ok {
+		return ms
 	}
-	return v.Duration.Round(time.Millisecond).Milliseconds()
-}
-
-// canonicalName is the name BuildKit prints for a Dockerfile step, rebuilt
-// from its parts: "[platform stage  i/n] INSTR args", the index padded to
-// the width of the total. Names that differ are stored as they are.
-func canonicalName(v *model.Vertex) string {
-	if v.Total <= 0 || v.Instruction == "" {
-		return ""
-	}
-	var sb strings.Builder
-	sb.WriteByte('[')
-	if v.Platform != "" {
-		sb.WriteString(v.Platform)
-		sb.WriteByte(' ')
-	}
-	if v.Stage != "" {
-		sb.WriteString(v.Stage)
-		sb.WriteByte(' ')
-	}
-	total := strconv.Itoa(v.Total)
-	idx := strconv.Itoa(v.Index)
-	for i := len(idx); i < len(total); i++ {
-		sb.WriteByte(' ')
-	}
-	sb.WriteString(idx)
-	sb.WriteByte('/')
-	sb.WriteString(total)
-	sb.WriteString("] ")
-	sb.WriteString(v.Instruction)
-	if v.Args != "" {
-		sb.WriteByte(' ')
-		sb.WriteString(v.Args)
-	}
-	return sb.String()
+	return nil
 }
 
 // Ingest stores b in one transaction: a crash or kill part way leaves no

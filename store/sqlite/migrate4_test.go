@@ -80,6 +80,7 @@ func TestMigrateToV4(t *testing.T) {
 	exec(`INSERT INTO step_days (step_id, day, builds, hits, runs)
 		SELECT v.step_id, b.started_at / 86400000, COUNT(*), SUM(v.cached), COALESCE(group_concat(v.run_ms, ','), '')
 		FROM vertices v JOIN builds b ON b.id = v.build_id GROUP BY v.step_id, b.started_at / 86400000`)
+	downgradeV5(t, db)
 	exec(`UPDATE buildstats_schema SET version = 3`)
 	var n int
 	db.QueryRow(`SELECT COUNT(*) FROM steps`).Scan(&n)

@@ -50,9 +50,9 @@ func helper(mode, path string) error {
 	switch mode {
 	case "ingest":
 		// One transaction per build, as separate `buildstats ingest` runs.
-		cfg := genConfig{Builds: n, Steps: 20, Projects: 2, Start: storetest.T0, Span: 24 * time.Hour, Seed: seed}
+		cfg := storetest.GenConfig{Builds: n, Steps: 20, Projects: 2, Start: storetest.T0, Span: 24 * time.Hour, Seed: seed}
 		count := 0
-		err := genHistory(cfg, func(b *model.Build, m store.Meta) error {
+		err := storetest.GenHistory(cfg, func(b *model.Build, m store.Meta) error {
 			_, created, err := s.Ingest(storetest.Ctx, b, m, store.IngestOptions{})
 			if err == nil && created {
 				count++

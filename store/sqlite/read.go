@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/internal/analysis"
 )
 
 const sqlSummary = `SELECT b.id, p.name, br.name, b.commit_sha, b.started_at, b.status, b.duration_ns, b.duration_source,
@@ -31,7 +31,7 @@ func scanSummary(sc interface{ Scan(...any) error }) (store.BuildSummary, error)
 		return r, err
 	}
 	r.StartedAt = time.UnixMilli(started).UTC()
-	r.DurationSeconds = seconds(dur)
+	r.DurationSeconds = analysis.Seconds(dur)
 	r.Tags = decodeList[string](tags)
 	return r, nil
 }
@@ -178,7 +178,7 @@ func loadBuild(ctx context.Context, q queryer, id int64, version int) (*model.Bu
 		v.Inputs = decodeList[string](inputs)
 		v.Name = name.String
 		if !name.Valid {
-			v.Name = canonicalName(v)
+			v.Name = analysis.CanonicalName(v)
 		}
 		v.NameTruncated, v.Cached, v.Canceled, v.Completed = nameTrunc != 0, cached != 0, canceled != 0, completed != 0
 		v.Duration, v.HasDuration = time.Duration(dur), hasDur != 0
@@ -340,5 +340,3 @@ func nullUnix(n sql.NullInt64) time.Time {
 	}
 	return unixTime(n.Int64)
 }
-
-func seconds(ns int64) float64 { return math.Round(float64(ns)/1e6) / 1e3 }

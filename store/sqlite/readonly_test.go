@@ -66,6 +66,13 @@ func TestReadOnlyNeverWrites(t *testing.T) {
 	if _, _, err := r.Ingest(context.Background(), storetest.ParseFixture(t, storetest.Probe("plain-warm.log")), store.Meta{Project: "p"}, store.IngestOptions{}); !errors.Is(err, store.ErrUnwritable) {
 		t.Errorf("Ingest on a read-only store: %v", err)
 	}
+	// A dry run of prune only reads; a real one is refused.
+	if res, err := r.Prune(context.Background(), storetest.T0.AddDate(1, 0, 0), true); err != nil || res.Builds != 1 {
+		t.Errorf("dry-run prune on a read-only store: %+v %v", res, err)
+	}
+	if _, err := r.Prune(context.Background(), storetest.T0.AddDate(1, 0, 0), false); !errors.Is(err, store.ErrUnwritable) {
+		t.Errorf("prune on a read-only store: %v", err)
+	}
 	r.Close()
 	if !bytes.Equal(before, fileBytes(t, cur)) {
 		t.Error("a read-only open changed the database file")

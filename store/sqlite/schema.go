@@ -9,11 +9,15 @@ import (
 
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/internal/analysis"
 )
 
 // SchemaVersion is the schema this package reads and writes. Open upgrades
 // older databases to it and refuses newer ones.
-const SchemaVersion = 4
+const SchemaVersion = 5
+
+// weekOfStart is the week (analysis.WeekOf) of a build's start.
+var weekOfStart = analysis.WeekSQL("b.started_at / 86400000")
 
 // migration moves a database from version-1 to version. Each runs inside
 // the transaction that also records the new version, so a crash leaves the
@@ -25,7 +29,7 @@ type migration struct {
 }
 
 // Repeated text is stored once: a vertex's name is NULL when it is the
-// canonical "[stage i/n] INSTR args" (see canonicalName) and its args are
+// canonical "[stage i/n] INSTR args" (see analysis.CanonicalName) and its args are
 // NULL when they equal steps.args, the raw arguments first seen for that
 // step identity. That halves the size of the vertices table.
 //
@@ -198,6 +202,65 @@ ALTER TABLE vertices ADD COLUMN layer_bytes INTEGER;
 		// recomputed (see reidentify).
 		version: 4,
 		post:    reidentify,
+	},
+	{
+		// v5: a branch dimension and a weekly grain for the rollup, and
+		// what deleting builds (Prune) needs.
+		//
+		// step_branch_days is step_days split by branch, keyed branch first:
+		// a branch filter (with or without a project) reads that branch's
+		// rows instead of every vertex of the window, and the queries
+		// without one keep reading step_days, which has a fifth of the rows.
+		// step_weeks and step_branch_weeks are the same per ISO week (week
+		// is the day number of its Monday): a year is 52 rows per step
+		// plus the days around them, not 365.
+		//
+		// buildstats_schema.pruned counts prunes that deleted something:
+		// ingesters cache project, branch and step ids, and drop the cache
+		// when it moved, since a pruned id may be handed out again.
+		// build_id_floor is the highest build id a prune deleted: new builds
+		// are numbered above it, so an id people have seen never names
+		// another build.
+		version: 5,
+		sql: `
+ALTER TABLE buildstats_schema ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE buildstats_schema ADD COLUMN build_id_floor INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE step_branch_days (
+	branch_id INTEGER NOT NULL REFERENCES branches(id),
+	step_id   INTEGER NOT NULL REFERENCES steps(id),
+	day       INTEGER NOT NULL,
+	builds    INTEGER NOT NULL,
+	hits      INTEGER NOT NULL,
+	runs      TEXT NOT NULL,
+	PRIMARY KEY (branch_id, step_id, day)
+) WITHOUT ROWID;
+INSERT INTO step_branch_days (branch_id, step_id, day, builds, hits, runs)
+	SELECT b.branch_id, v.step_id, b.started_at / 86400000, COUNT(*), SUM(v.cached), COALESCE(group_concat(v.run_ms, ','), '')
+	FROM vertices v JOIN builds b ON b.id = v.build_id GROUP BY b.branch_id, v.step_id, b.started_at / 86400000;
+CREATE TABLE step_weeks (
+	step_id INTEGER NOT NULL REFERENCES steps(id),
+	week    INTEGER NOT NULL,
+	builds  INTEGER NOT NULL,
+	hits    INTEGER NOT NULL,
+	runs    TEXT NOT NULL,
+	PRIMARY KEY (step_id, week)
+) WITHOUT ROWID;
+CREATE TABLE step_branch_weeks (
+	branch_id INTEGER NOT NULL REFERENCES branches(id),
+	step_id   INTEGER NOT NULL REFERENCES steps(id),
+	week      INTEGER NOT NULL,
+	builds    INTEGER NOT NULL,
+	hits      INTEGER NOT NULL,
+	runs      TEXT NOT NULL,
+	PRIMARY KEY (branch_id, step_id, week)
+) WITHOUT ROWID;
+INSERT INTO step_weeks (step_id, week, builds, hits, runs)
+	SELECT v.step_id, ` + weekOfStart + `, COUNT(*), SUM(v.cached), COALESCE(group_concat(v.run_ms, ','), '')
+	FROM vertices v JOIN builds b ON b.id = v.build_id GROUP BY v.step_id, ` + weekOfStart + `;
+INSERT INTO step_branch_weeks (branch_id, step_id, week, builds, hits, runs)
+	SELECT b.branch_id, v.step_id, ` + weekOfStart + `, COUNT(*), SUM(v.cached), COALESCE(group_concat(v.run_ms, ','), '')
+	FROM vertices v JOIN builds b ON b.id = v.build_id GROUP BY b.branch_id, v.step_id, ` + weekOfStart + `;
+`,
 	},
 }
 

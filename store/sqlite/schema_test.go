@@ -239,6 +239,7 @@ func TestMigrateFromV2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	downgradeV5(t, s.DB())
 	if _, err := s.DB().Exec(`ALTER TABLE builds DROP COLUMN build_source; ALTER TABLE vertices DROP COLUMN layer_bytes;
 		UPDATE buildstats_schema SET version = 2`); err != nil {
 		t.Fatal(err)
@@ -263,8 +264,8 @@ func TestMigrateFromV2(t *testing.T) {
 	defer s.Close()
 	var v int
 	s.DB().QueryRow(`SELECT version FROM buildstats_schema`).Scan(&v)
-	if v != SchemaVersion || SchemaVersion != 4 {
-		t.Fatalf("version %d after upgrade, want 4", v)
+	if v != SchemaVersion || SchemaVersion != 5 {
+		t.Fatalf("version %d after upgrade, want 5", v)
 	}
 	checkShapeIsFresh(t, s)
 	for i, id := range ids {

@@ -17,6 +17,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/internal/analysis"
 )
 
 // DefaultBusyTimeout is how long a write waits for another process that
@@ -46,11 +47,13 @@ type Store struct {
 	wmu      sync.Mutex // serialises this process's writers; SQLite serialises processes
 	readOnly bool
 
-	// Committed project, branch and step ids. Ids are never reused: nothing
-	// deletes these rows.
-	mu    sync.Mutex
-	names map[nameKey]int64
-	steps map[stepKey]stepVal
+	// Committed project, branch and step ids, valid while the database's
+	// prune count is pruned: a prune deletes unused ones, and SQLite may
+	// hand a deleted id out again.
+	mu     sync.Mutex
+	names  map[nameKey]int64
+	steps  map[stepKey]stepVal
+	pruned int64
 }
 
 // nameKey is a project or branch name.
@@ -361,8 +364,10 @@ func (s *Store) Close() error {
 // DB exposes the underlying handle for tests and maintenance tools.
 func (s *Store) DB() *sql.DB { return s.db }
 
-// CheckIntegrity runs SQLite's own consistency checks: the b-trees, and
-// the foreign keys ingest does not enforce (see OpenWith).
+// CheckIntegrity runs SQLite's own consistency checks (the b-trees, and
+// the foreign keys ingest does not enforce, see OpenWith), then checks that
+// the daily rollups hold exactly what the vertices say. It reads every
+// vertex: a tool for tests and maintenance, not for every command.
 func (s *Store) CheckIntegrity(ctx context.Context) error {
 	var res string
 	if err := s.db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&res); err != nil {
@@ -383,5 +388,61 @@ func (s *Store) CheckIntegrity(ctx context.Context) error {
 		rows.Scan(&table, &rowid, &parent, &fkid)
 		return fmt.Errorf("foreign key check of %s: %s row %v has no %s", s.path, table, rowid, parent)
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return s.wrap("foreign key check", err)
+	}
+	rows.Close()
+	if err := s.checkRollups(ctx); err != nil {
+		return fmt.Errorf("rollup check of %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// checkRollups recomputes the four rollups from the vertices.
+func (s *Store) checkRollups(ctx context.Context) error {
+	c := analysis.NewRollupCheck()
+	rows, err := s.db.QueryContext(ctx, `SELECT b.branch_id, v.step_id, b.started_at / 86400000, v.cached, v.run_ms
+		FROM vertices v JOIN builds b ON b.id = v.build_id`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var branch, step, day int64
+		var cached bool
+		var run sql.NullInt64
+		if err := rows.Scan(&branch, &step, &day, &cached, &run); err != nil {
+			rows.Close()
+			return err
+		}
+		var r *int64
+		if run.Valid {
+			r = &run.Int64
+		}
+		c.Vertex(branch, step, day, cached, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = s.db.QueryContext(ctx, `SELECT 1, 0, step_id, day, builds, hits, runs FROM step_days
+		UNION ALL SELECT 1, branch_id, step_id, day, builds, hits, runs FROM step_branch_days
+		UNION ALL SELECT 7, 0, step_id, week, builds, hits, runs FROM step_weeks
+		UNION ALL SELECT 7, branch_id, step_id, week, builds, hits, runs FROM step_branch_weeks`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var grain, branch, step, from int64
+		var builds, hits int
+		var runs []byte
+		if err := rows.Scan(&grain, &branch, &step, &from, &builds, &hits, &runs); err != nil {
+			return err
+		}
+		c.Row(analysis.Grain(grain), branch, step, from, builds, hits, runs)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return c.Err()
 }

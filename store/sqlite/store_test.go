@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/buildstats/buildstats/parse"
-	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
 	"github.com/buildstats/buildstats/store/storetest"
 )
@@ -64,16 +62,6 @@ func TestStorageOfLogsAndLiveBuilds(t *testing.T) {
 		t.Errorf("live builds stored %d empty and %d sized layers: the test tests nothing", empty, sized)
 	}
 	checkIntegrity(t, s)
-}
-
-func TestCanonicalName(t *testing.T) {
-	for _, tc := range []struct{ name string }{{"[base-builder  1/21] FROM docker.io/library/ubuntu:24.04"}, {"[ 1/10] COPY . ."}, {"[linux/arm64 builder 2/5] RUN go build"}} {
-		v := &model.Vertex{}
-		parse.ApplyName(v, tc.name)
-		if got := canonicalName(v); got != tc.name {
-			t.Errorf("canonicalName(%q) = %q", tc.name, got)
-		}
-	}
 }
 
 func TestFileMode(t *testing.T) {

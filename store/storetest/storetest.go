@@ -53,6 +53,10 @@ func Run(t *testing.T, open Opener) {
 		{"DuplicateIngest", testDuplicateIngest},
 		{"Resolve", testResolve},
 		{"StartTimeAndDuration", testStartTimeAndDuration},
+		{"Prune", testPrune},
+		{"BatchAllOrNone", testBatchAllOrNone},
+		{"NotFound", testNotFound},
+		{"Inventory", testInventory},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

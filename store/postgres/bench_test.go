@@ -1,0 +1,100 @@
+package postgres
+
+import (
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/storetest"
+)
+
+// benchBuilds makes n synthetic builds of 40 Dockerfile steps (44
+// vertices), as SQLite's benchmarks do.
+func benchBuilds(n int, seed uint64) ([]*model.Build, []store.Meta) {
+	var builds []*model.Build
+	var metas []store.Meta
+	cfg := storetest.GenConfig{Builds: n, Steps: 40, Projects: 12, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Span: 90 * 24 * time.Hour, Seed: seed}
+	storetest.GenHistory(cfg, func(bd *model.Build, m store.Meta) error {
+		c := *bd
+		c.Vertices = make([]*model.Vertex, len(bd.Vertices))
+		for i, v := range bd.Vertices {
+			vc := *v
+			c.Vertices[i] = &vc
+		}
+		builds = append(builds, &c)
+		metas = append(metas, m)
+		return nil
+	})
+	return builds, metas
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportSteps reports vertices stored per wall second, and per CPU second
+// of this process (the server's CPU is not in it).
+func reportSteps(b *testing.B, steps int, c0 time.Duration) {
+	b.ReportMetric(float64(steps)/b.Elapsed().Seconds(), "steps/s")
+	b.ReportMetric(float64(steps)/(cpuTime()-c0).Seconds(), "steps/client-cpu-s")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkIngest stores one build of 44 vertices per Ingest call, one
+// transaction each, into a database that already holds 2,000 builds.
+func BenchmarkIngest(b *testing.B) {
+	s, _ := openNew(b)
+	warm, warmMeta := benchBuilds(2000, 7)
+	for i := 0; i < len(warm); i += 100 {
+		items := make([]store.BatchItem, 100)
+		for j := range items {
+			items[j] = store.BatchItem{Build: warm[i+j], Meta: warmMeta[i+j]}
+		}
+		if _, err := s.IngestBatch(storetest.Ctx, items); err != nil {
+			b.Fatal(err)
+		}
+	}
+	builds, metas := benchBuilds(1000, 8)
+	b.ResetTimer()
+	c0 := cpuTime()
+	steps := 0
+	for i := 0; i < b.N; i++ {
+		k := i % len(builds)
+		m := metas[k]
+		m.ContentHash = m.ContentHash + ":" + strconv.Itoa(i)
+		if _, _, err := s.Ingest(storetest.Ctx, builds[k], m, store.IngestOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		steps += len(builds[k].Vertices)
+	}
+	reportSteps(b, steps, c0)
+}
+
+// BenchmarkIngestBatch stores 100 builds (4,400 vertices) per IngestBatch
+// transaction.
+func BenchmarkIngestBatch(b *testing.B) {
+	s, _ := openNew(b)
+	builds, metas := benchBuilds(1000, 9)
+	b.ResetTimer()
+	c0 := cpuTime()
+	steps := 0
+	for i := 0; i < b.N; i++ {
+		items := make([]store.BatchItem, 100)
+		for j := range items {
+			k := (i*100 + j) % len(builds)
+			m := metas[k]
+			m.ContentHash = m.ContentHash + ":" + strconv.Itoa(i*100+j)
+			items[j] = store.BatchItem{Build: builds[k], Meta: m}
+			steps += len(builds[k].Vertices)
+		}
+		if _, err := s.IngestBatch(storetest.Ctx, items); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportSteps(b, steps, c0)
+}

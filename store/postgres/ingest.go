@@ -1,0 +1,721 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/internal/analysis"
+)
+
+// testHookVertex, when set by tests, runs before each vertex row is sent
+// to COPY.
+var testHookVertex func(n int)
+
+// nameKey is a project or branch name.
+type nameKey struct {
+	table, name string
+}
+
+// stepKey caches step ids by identity, so a known step costs a map lookup
+// rather than a query.
+type stepKey struct {
+	project int64
+	model.Identity
+}
+
+// stepVal is a cached step: its id and the raw args stored with it.
+type stepVal struct {
+	id   int64
+	args string
+}
+
+// Ingest SQL. Builds go in one INSERT each, pipelined; their rows with
+// COPY; identities, names and rollups in one statement per table.
+const (
+	sqlInsertBuild = `INSERT INTO builds (id, content_hash, project_id, branch_id, commit_sha, ci_provider, run_url, runner,
+	dockerfile, tags, source, started_at, started_source, ingested_at, format, status, log_duration_ns, log_started_ns,
+	log_completed_ns, builder, error, error_context, error_file, error_line, warnings, image_id, image_names, truncated,
+	logs_kept, duration_ns, duration_source, steps_total, steps_cached, steps_ran, steps_failed, ran_ns, context_bytes,
+	base_image_bytes, build_source) OVERRIDING SYSTEM VALUE VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,
+	$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39)
+	ON CONFLICT (content_hash) DO NOTHING RETURNING id`
+	// Ids for a batch, from the builds' identity sequence: handed to the
+	// builds in the caller's order, though they are inserted in hash order.
+	sqlReserveIDs   = `SELECT nextval(pg_get_serial_sequence('builds', 'id')) FROM generate_series(1, $1)`
+	sqlBuildsByHash = `SELECT id, content_hash FROM builds WHERE content_hash = ANY($1)`
+	sqlInsertNames  = `INSERT INTO %s (name) SELECT n FROM unnest($1::text[]) AS n ORDER BY n COLLATE "C" ON CONFLICT (name) DO NOTHING`
+	sqlNames        = `SELECT id, name FROM %s WHERE name = ANY($1)`
+	sqlInsertSteps  = `INSERT INTO steps (project_id, key, kind, platform, stage, instruction, text, occurrence, args)
+	SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[], $9::text[])
+	AS k(project_id, key) ORDER BY project_id, key COLLATE "C" ON CONFLICT (project_id, key) DO NOTHING`
+	sqlSteps = `SELECT s.id, s.project_id, s.key, s.args FROM steps s
+	JOIN unnest($1::bigint[], $2::text[]) AS k(project_id, key) ON s.project_id = k.project_id AND s.key = k.key`
+	// The rollups (see rollupUpsert) take their rows in key order (writeDays
+	// sorts them; unnest keeps the order), so concurrent ingests lock them
+	// in the same order.
+)
+
+// The rollups' upserts, indexed [week?][branch?]: more executions, hits
+// and run times.
+var rollupUpserts = [2][2]string{
+	{rollupUpsert("step_days", "day", false), rollupUpsert("step_branch_days", "day", true)},
+	{rollupUpsert("step_weeks", "week", false), rollupUpsert("step_branch_weeks", "week", true)},
+}
+
+// rollupUpsert adds rows of executions, hits and run times to a rollup,
+// from arrays: ([branch,] step, period, builds, hits, runs).
+func rollupUpsert(table, period string, branch bool) string {
+	cols, arrays, key := "step_id, "+period, "$1::bigint[], $2::integer[], $3::integer[], $4::integer[], $5::text[]", period+", step_id"
+	if branch {
+		cols, arrays, key = "branch_id, "+cols, "$1::bigint[], $2::bigint[], $3::integer[], $4::integer[], $5::integer[], $6::text[]", "branch_id, "+key
+	}
+	return `INSERT INTO ` + table + ` AS d (` + cols + `, builds, hits, runs) SELECT * FROM unnest(` + arrays + `)
+	ON CONFLICT (` + key + `) DO UPDATE SET builds = d.builds + excluded.builds, hits = d.hits + excluded.hits,
+	runs = CASE WHEN excluded.runs = '' THEN d.runs WHEN d.runs = '' THEN excluded.runs ELSE d.runs || ',' || excluded.runs END`
+}
+
+var (
+	vertexColumns = []string{"build_id", "seq", "step_id", "vertex_id", "digest", "inputs", "name", "name_truncated",
+		"platform", "stage", "step_index", "step_total", "instruction", "args", "cached", "canceled", "completed", "error",
+		"exit_code", "duration_ns", "has_duration", "started_ns", "ended_ns", "warnings", "output_lines", "run_ms",
+		"image_digest", "layer_bytes"}
+	transferColumns = []string{"build_id", "seq", "pos", "name", "bytes", "total", "duration_ns", "done"}
+	outputColumns   = []string{"build_id", "seq", "lines"}
+)
+
+// pending is one build of an ingest on its way in.
+type pending struct {
+	item    int // index in the caller's items
+	b       *model.Build
+	m       store.Meta
+	keep    bool
+	project int64
+	branch  int64
+	id      int64
+	created bool
+	dupOf   *pending         // an earlier item of the batch with the same content hash
+	ids     []model.Identity // of the vertices, once the build is to be stored
+}
+
+// dayKey is one rollup row: of step_days or step_weeks (branch 0), or of
+// their per-branch tables.
+type dayKey struct {
+	grain              analysis.Grain
+	branch, step, from int64
+}
+
+type dayDelta struct {
+	builds, hits int32
+	runs         []byte // comma-separated ms
+}
+
+// ingester writes builds inside one transaction.
+type ingester struct {
+	s     *Store
+	tx    pgx.Tx
+	names map[nameKey]int64 // ids learnt in this transaction
+	steps map[stepKey]stepVal
+	days  map[dayKey]*dayDelta
+	now   int64
+}
+
+// Ingest stores b in one transaction: a crash, kill or lost connection
+// part way leaves no trace of it. See store.Store.Ingest.
+func (s *Store) Ingest(ctx context.Context, b *model.Build, m store.Meta, opts store.IngestOptions) (int64, bool, error) {
+	res, err := s.ingest(ctx, []store.BatchItem{{Build: b, Meta: m, Options: opts}})
+	if err != nil {
+		return 0, false, s.wrap("ingest", err)
+	}
+	return res[0].ID, res[0].Created, nil
+}
+
+// IngestBatch stores many builds in a single transaction: all or none.
+func (s *Store) IngestBatch(ctx context.Context, items []store.BatchItem) ([]store.BatchResult, error) {
+	res, err := s.ingest(ctx, items)
+	if err != nil {
+		return nil, s.wrap("ingest batch", err)
+	}
+	return res, nil
+}
+
+// prepare checks and completes each item's metadata as SQLite's ingest
+// does, before anything is sent.
+func prepare(items []store.BatchItem, now int64) ([]*pending, error) {
+	out := make([]*pending, len(items))
+	first := map[string]*pending{}
+	for i, it := range items {
+		p := &pending{item: i, b: it.Build, m: it.Meta, keep: it.Options.KeepLogs}
+		if p.b == nil {
+			return nil, itemErr(len(items), i, errors.New("ingest: nil build"))
+		}
+		if p.m.ContentHash == "" {
+			p.m.ContentHash = store.BuildHash(p.b)
+		}
+		if p.m.Project == "" {
+			return nil, itemErr(len(items), i, errors.New("ingest: the build has no project name (set store.Meta.Project, see buildenv.DetectProject)"))
+		}
+		if p.m.Started.IsZero() {
+			p.m.Started, p.m.StartedSource = store.StartTime(p.b, time.Time{}, time.Time{})
+			if p.m.Started.IsZero() {
+				p.m.Started, p.m.StartedSource = time.UnixMilli(now), "ingest"
+			}
+		}
+		if len(p.m.Tags) == 0 {
+			p.m.Tags = p.b.ImageNames
+		}
+		if f := first[p.m.ContentHash]; f != nil {
+			p.dupOf = f
+		} else {
+			first[p.m.ContentHash] = p
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+func itemErr(n, i int, err error) error {
+	if n == 1 {
+		return err
+	}
+	return fmt.Errorf("item %d: %w", i, err)
+}
+
+// maxAttempts bounds the retries of a transaction the server aborted to
+// resolve a deadlock or a serialization conflict: nothing of it was kept.
+const maxAttempts = 5
+
+func (s *Store) ingest(ctx context.Context, items []store.BatchItem) ([]store.BatchResult, error) {
+	if s.readOnly {
+		return nil, errReadOnly
+	}
+	now := time.Now().UnixMilli()
+	ps, err := prepare(items, now)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		var in *ingester
+		err = s.inTx(ctx, func(tx pgx.Tx) error {
+			in = &ingester{s: s, tx: tx, names: map[nameKey]int64{}, steps: map[stepKey]stepVal{}, days: map[dayKey]*dayDelta{}, now: now}
+			return in.run(ctx, ps)
+		})
+		if err == nil {
+			in.publish()
+			break
+		}
+		if attempt == maxAttempts || !retryable(err) {
+			return nil, err
+		}
+	}
+	out := make([]store.BatchResult, len(ps))
+	for i, p := range ps {
+		if p.dupOf != nil {
+			out[i] = store.BatchResult{ID: p.dupOf.id}
+			continue
+		}
+		out[i] = store.BatchResult{ID: p.id, Created: p.created}
+	}
+	return out, nil
+}
+
+// retryable reports a transaction the server aborted to let another one
+// through (a deadlock, a serialization conflict); running it again is
+// safe, as nothing of it was kept.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
+// inTx runs f in a transaction and commits if it succeeds.
+func (s *Store) inTx(ctx context.Context, f func(tx pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		// The rollback may fail too when the connection is gone; the
+		// server then discards the transaction itself.
+		tx.Rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// run stores the builds of ps that are not stored yet.
+func (in *ingester) run(ctx context.Context, ps []*pending) error {
+	if err := in.checkPruned(ctx); err != nil {
+		return err
+	}
+	if err := in.nameIDs(ctx, ps); err != nil {
+		return err
+	}
+	if err := in.insertBuilds(ctx, ps); err != nil {
+		return err
+	}
+	var created []*pending
+	for _, p := range ps {
+		if p.dupOf == nil && p.created {
+			created = append(created, p)
+		}
+	}
+	if len(created) == 0 {
+		return nil
+	}
+	if err := in.stepIDs(ctx, created); err != nil {
+		return err
+	}
+	if err := in.copyRows(ctx, created); err != nil {
+		return err
+	}
+	return in.writeDays(ctx)
+}
+
+// checkPruned takes the prune lock shared, so no prune deletes what this
+// transaction relies on until it commits, and drops the cached ids if a
+// prune ran since they were learnt.
+func (in *ingester) checkPruned(ctx context.Context) error {
+	var pruned int64
+	if err := in.tx.QueryRow(ctx, `SELECT pruned FROM buildstats_schema, pg_advisory_xact_lock_shared($1)`, pruneLock).Scan(&pruned); err != nil {
+		return err
+	}
+	in.s.mu.Lock()
+	defer in.s.mu.Unlock()
+	if pruned != in.s.pruned {
+		clear(in.s.names)
+		clear(in.s.steps)
+		in.s.pruned = pruned
+	}
+	return nil
+}
+
+// publish shares the ids a committed transaction learnt.
+func (in *ingester) publish() {
+	in.s.mu.Lock()
+	defer in.s.mu.Unlock()
+	for k, id := range in.names {
+		in.s.names[k] = id
+	}
+	for k, v := range in.steps {
+		in.s.steps[k] = v
+	}
+}
+
+func (in *ingester) cachedName(k nameKey) (int64, bool) {
+	if id, ok := in.names[k]; ok {
+		return id, true
+	}
+	in.s.mu.Lock()
+	defer in.s.mu.Unlock()
+	id, ok := in.s.names[k]
+	return id, ok
+}
+
+// nameIDs finds or creates the projects and branches of ps.
+func (in *ingester) nameIDs(ctx context.Context, ps []*pending) error {
+	want := map[string][]string{}
+	for _, p := range ps {
+		for _, k := range []nameKey{{"projects", p.m.Project}, {"branches", p.m.Branch}} {
+			if _, ok := in.cachedName(k); !ok && !slices.Contains(want[k.table], k.name) {
+				want[k.table] = append(want[k.table], k.name)
+			}
+		}
+	}
+	for _, table := range []string{"projects", "branches"} { // constants, never input
+		names := want[table]
+		if len(names) == 0 {
+			continue
+		}
+		if _, err := in.tx.Exec(ctx, fmt.Sprintf(sqlInsertNames, table), names); err != nil {
+			return err
+		}
+		rows, err := in.tx.Query(ctx, fmt.Sprintf(sqlNames, table), names)
+		if err != nil {
+			return err
+		}
+		var id int64
+		var name string
+		_, err = pgx.ForEachRow(rows, []any{&id, &name}, func() error {
+			in.names[nameKey{table, name}] = id
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, p := range ps {
+		p.project, _ = in.cachedName(nameKey{"projects", p.m.Project})
+		p.branch, _ = in.cachedName(nameKey{"branches", p.m.Branch})
+	}
+	return nil
+}
+
+// insertBuilds inserts the build rows and finds the ids of those already
+// stored. Ids follow the caller's order, as SQLite's do, but rows go in
+// content hash order: the order concurrent ingests lock them in.
+func (in *ingester) insertBuilds(ctx context.Context, ps []*pending) error {
+	var order []*pending
+	for _, p := range ps {
+		if p.dupOf == nil {
+			order = append(order, p)
+		}
+	}
+	rows, err := in.tx.Query(ctx, sqlReserveIDs, len(order))
+	if err != nil {
+		return err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return err
+	}
+	slices.Sort(ids)
+	for i, p := range order {
+		p.id = ids[i]
+	}
+	slices.SortFunc(order, func(a, b *pending) int { return strings.Compare(a.m.ContentHash, b.m.ContentHash) })
+	batch := &pgx.Batch{}
+	for _, p := range order {
+		b, m := p.b, p.m
+		a := store.Summarize(b)
+		var errorContext any
+		if p.keep {
+			errorContext = list(b.ErrorContext)
+		}
+		var ctxBytes any
+		if a.ContextBytes >= 0 {
+			ctxBytes = a.ContextBytes
+		}
+		var warnings any
+		if len(b.Warnings) > 0 {
+			warnings = b.Warnings
+		}
+		batch.Queue(sqlInsertBuild, p.id, m.ContentHash, p.project, p.branch, m.Commit, m.CIProvider, m.RunURL, m.Runner,
+			m.Dockerfile, list(m.Tags), m.Source, m.Started.UnixMilli(), m.StartedSource, in.now, string(b.Format),
+			string(b.Status), nullDuration(b.Duration, b.HasDuration), nullTime(b.Started), nullTime(b.Completed), b.Builder,
+			b.Error, errorContext, b.ErrorFile, b.ErrorLine, warnings, b.ImageID, list(b.ImageNames), b.Truncated, p.keep,
+			int64(a.Duration), a.DurationSource, a.StepsTotal, a.StepsCached, a.StepsRan, a.StepsFailed, int64(a.RanTime),
+			ctxBytes, a.BaseImageBytes, nullString(b.Source))
+	}
+	var existing []string
+	br := in.tx.SendBatch(ctx, batch)
+	for _, p := range order {
+		err := br.QueryRow().Scan(&p.id)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			existing = append(existing, p.m.ContentHash)
+		case err != nil:
+			br.Close()
+			return err
+		default:
+			p.created = true
+		}
+	}
+	if err := br.Close(); err != nil {
+		return err
+	}
+	if len(existing) == 0 {
+		return nil
+	}
+	stored := map[string]int64{}
+	rows, err = in.tx.Query(ctx, sqlBuildsByHash, existing)
+	if err != nil {
+		return err
+	}
+	var id int64
+	var hash string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &hash}, func() error { stored[hash] = id; return nil }); err != nil {
+		return err
+	}
+	for _, p := range order {
+		if !p.created {
+			p.id = stored[p.m.ContentHash]
+		}
+	}
+	return nil
+}
+
+func (in *ingester) cachedStep(k stepKey) (stepVal, bool) {
+	if v, ok := in.steps[k]; ok {
+		return v, true
+	}
+	in.s.mu.Lock()
+	defer in.s.mu.Unlock()
+	v, ok := in.s.steps[k]
+	return v, ok
+}
+
+// stepIDs finds or creates every step identity of the builds, in
+// (project, key) order.
+func (in *ingester) stepIDs(ctx context.Context, ps []*pending) error {
+	type newStep struct {
+		k    stepKey
+		key  string
+		args string
+	}
+	var missing []newStep
+	seen := map[stepKey]bool{}
+	for _, p := range ps {
+		p.ids = p.b.Identities()
+		for seq, id := range p.ids {
+			k := stepKey{p.project, id}
+			if _, ok := in.cachedStep(k); ok || seen[k] {
+				continue
+			}
+			seen[k] = true
+			missing = append(missing, newStep{k, id.Key(), p.b.Vertices[seq].Args})
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	slices.SortFunc(missing, func(a, b newStep) int {
+		return cmp.Or(cmp.Compare(a.k.project, b.k.project), strings.Compare(a.key, b.key))
+	})
+	n := len(missing)
+	projects, occurrences := make([]int64, n), make([]int32, n)
+	keys, kinds, platforms, stages, instrs, texts, args := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	byKey := map[stepKeyText]stepKey{}
+	for i, m := range missing {
+		projects[i], keys[i], kinds[i], platforms[i], stages[i] = m.k.project, m.key, string(m.k.Kind), m.k.Platform, m.k.Stage
+		instrs[i], texts[i], occurrences[i], args[i] = m.k.Instruction, m.k.Text, int32(m.k.Occurrence), m.args
+		byKey[stepKeyText{m.k.project, m.key}] = m.k
+	}
+	if _, err := in.tx.Exec(ctx, sqlInsertSteps, projects, keys, kinds, platforms, stages, instrs, texts, occurrences, args); err != nil {
+		return err
+	}
+	rows, err := in.tx.Query(ctx, sqlSteps, projects, keys)
+	if err != nil {
+		return err
+	}
+	var id, project int64
+	var key, stored string
+	_, err = pgx.ForEachRow(rows, []any{&id, &project, &key, &stored}, func() error {
+		if k, ok := byKey[stepKeyText{project, key}]; ok {
+			in.steps[k] = stepVal{id: id, args: stored}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range missing {
+		if _, ok := in.steps[m.k]; !ok {
+			return fmt.Errorf("step identity %q of project %d was not stored", m.key, m.k.project)
+		}
+	}
+	return nil
+}
+
+type stepKeyText struct {
+	project int64
+	key     string
+}
+
+// copyRows sends the vertices, transfers and kept output of the builds
+// with COPY, and gathers their rollup rows.
+func (in *ingester) copyRows(ctx context.Context, ps []*pending) error {
+	src := &vertexSource{in: in, ps: ps, row: make([]any, len(vertexColumns)), pi: 0, seq: -1}
+	if _, err := in.tx.CopyFrom(ctx, pgx.Identifier{"vertices"}, vertexColumns, src); err != nil {
+		return err
+	}
+	if src.err != nil {
+		return src.err
+	}
+	var transfers, outputs [][]any
+	for _, p := range ps {
+		for seq, v := range p.b.Vertices {
+			for pos, t := range v.Transfers {
+				transfers = append(transfers, []any{p.id, int32(seq), int32(pos), t.Name, t.Bytes, t.Total, int64(t.Duration), t.Done})
+			}
+			if p.keep && len(v.Output) > 0 {
+				outputs = append(outputs, []any{p.id, int32(seq), v.Output})
+			}
+		}
+	}
+	if len(transfers) > 0 {
+		if _, err := in.tx.CopyFrom(ctx, pgx.Identifier{"transfers"}, transferColumns, pgx.CopyFromRows(transfers)); err != nil {
+			return err
+		}
+	}
+	if len(outputs) > 0 {
+		if _, err := in.tx.CopyFrom(ctx, pgx.Identifier{"vertex_output"}, outputColumns, pgx.CopyFromRows(outputs)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// vertexSource streams the builds' vertices to COPY, one reused row.
+type vertexSource struct {
+	in  *ingester
+	ps  []*pending
+	row []any
+	pi  int
+	seq int
+	n   int
+	err error
+}
+
+func (vs *vertexSource) Next() bool {
+	for vs.pi < len(vs.ps) {
+		p := vs.ps[vs.pi]
+		vs.seq++
+		if vs.seq < len(p.b.Vertices) {
+			if testHookVertex != nil {
+				testHookVertex(vs.n)
+			}
+			vs.n++
+			vs.fill(p, vs.seq)
+			return vs.err == nil
+		}
+		vs.pi, vs.seq = vs.pi+1, -1
+	}
+	return false
+}
+
+func (vs *vertexSource) fill(p *pending, seq int) {
+	v := p.b.Vertices[seq]
+	step, ok := vs.in.cachedStep(stepKey{p.project, p.ids[seq]})
+	if !ok {
+		vs.err = fmt.Errorf("no step identity for vertex %d of build %s", seq, p.m.ContentHash)
+		return
+	}
+	// Text the step identity already holds is stored as NULL.
+	var name, args any = v.Name, v.Args
+	if v.Name == analysis.CanonicalName(v) {
+		name = nil
+	}
+	if v.Args == step.args {
+		args = nil
+	}
+	var run any
+	if ms, ok := analysis.RunMs(v); ok {
+		run = ms
+	}
+	var layer any
+	if v.HasLayerBytes {
+		layer = v.LayerBytes
+	}
+	r := vs.row
+	r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7] = p.id, int32(seq), step.id, v.ID, v.Digest, list(v.Inputs), name, v.NameTruncated
+	r[8], r[9], r[10], r[11], r[12], r[13] = v.Platform, v.Stage, int32(v.Index), int32(v.Total), v.Instruction, args
+	r[14], r[15], r[16], r[17], r[18], r[19] = v.Cached, v.Canceled, v.Completed, v.Error, int32(v.ExitCode), int64(v.Duration)
+	r[20], r[21], r[22], r[23], r[24], r[25] = v.HasDuration, nullTime(v.Started), nullTime(v.Ended), list(v.Warnings), int32(v.OutputLines), run
+	r[26], r[27] = v.ImageDigest(), layer
+	vs.in.addDay(p.branch, step.id, p.m.Started.UnixMilli()/analysis.MsPerDay, v.Cached, run)
+}
+
+func (vs *vertexSource) Values() ([]any, error) { return vs.row, nil }
+func (vs *vertexSource) Err() error             { return vs.err }
+
+// addDay records a vertex in its step's daily and weekly rollups, with
+// and without its branch, merged in memory so a batch writes each row once.
+func (in *ingester) addDay(branch, step, day int64, cached bool, run any) {
+	week := analysis.WeekOf(day)
+	for _, k := range [4]dayKey{{analysis.Day, 0, step, day}, {analysis.Day, branch, step, day},
+		{analysis.Week, 0, step, week}, {analysis.Week, branch, step, week}} {
+		d := in.days[k]
+		if d == nil {
+			d = &dayDelta{}
+			in.days[k] = d
+		}
+		d.builds++
+		if cached {
+			d.hits++
+		}
+		if ms, ok := run.(int64); ok {
+			if len(d.runs) > 0 {
+				d.runs = append(d.runs, ',')
+			}
+			d.runs = strconv.AppendInt(d.runs, ms, 10)
+		}
+	}
+}
+
+// writeDays upserts the rollup rows, each table's in key order, so
+// concurrent ingests lock them in the same order (unnest keeps it).
+func (in *ingester) writeDays(ctx context.Context) error {
+	var tables [2][2][]dayKey // [week?][branch?]
+	for k := range in.days {
+		w, b := 0, 0
+		if k.grain == analysis.Week {
+			w = 1
+		}
+		if k.branch != 0 { // branch ids start at 1
+			b = 1
+		}
+		tables[w][b] = append(tables[w][b], k)
+	}
+	batch := &pgx.Batch{}
+	for w := range tables {
+		for b, keys := range tables[w] {
+			if len(keys) == 0 {
+				continue
+			}
+			slices.SortFunc(keys, func(x, y dayKey) int {
+				return cmp.Or(cmp.Compare(x.branch, y.branch), cmp.Compare(x.from, y.from), cmp.Compare(x.step, y.step))
+			})
+			branches, steps, periods, builds, hits, runs := in.columns(keys)
+			if b == 1 {
+				batch.Queue(rollupUpserts[w][b], branches, steps, periods, builds, hits, runs)
+			} else {
+				batch.Queue(rollupUpserts[w][b], steps, periods, builds, hits, runs)
+			}
+		}
+	}
+	return in.tx.SendBatch(ctx, batch).Close()
+}
+
+// columns turns rollup rows into the arrays their SQL takes.
+func (in *ingester) columns(keys []dayKey) (branches, steps []int64, periods, builds, hits []int32, runs []string) {
+	n := len(keys)
+	branches, steps, periods, builds, hits, runs = make([]int64, n), make([]int64, n), make([]int32, n), make([]int32, n),
+		make([]int32, n), make([]string, n)
+	for i, k := range keys {
+		d := in.days[k]
+		branches[i], steps[i], periods[i], builds[i], hits[i], runs[i] = k.branch, k.step, int32(k.from), d.builds, d.hits, string(d.runs)
+	}
+	return
+}
+
+// list stores an empty list as NULL, so it reads back as nil.
+func list[T any](xs []T) any {
+	if len(xs) == 0 {
+		return nil
+	}
+	return xs
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+// nullString stores "" as NULL: the column is absent rather than empty
+// (logs have no Source).
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullDuration(d time.Duration, ok bool) any {
+	if !ok {
+		return nil
+	}
+	return int64(d)
+}

@@ -1,0 +1,44 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+
+	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/postgres/pgtest"
+	"github.com/buildstats/buildstats/store/storetest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// openNew opens a fresh database as the writer role.
+func openNew(t testing.TB) (*Store, pgtest.Database) {
+	t.Helper()
+	db := pgtest.NewDatabase(t)
+	s, err := Open(context.Background(), db.Writer, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, db
+}
+
+// checkIntegrity fails t unless the database passes CheckIntegrity.
+func checkIntegrity(t testing.TB, s *Store) {
+	t.Helper()
+	if err := s.CheckIntegrity(storetest.Ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The PostgreSQL store passes the conformance suite, unchanged.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		db := pgtest.NewDatabase(t)
+		s, err := Open(context.Background(), db.Writer, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
