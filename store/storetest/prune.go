@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -124,10 +125,28 @@ func SameAnswers(t *testing.T, a, b store.Reader, what string) {
 				t.Fatalf("%s %s %+v: %v, %v", what, name, q, err1, err2)
 			}
 			if !reflect.DeepEqual(x, y) {
-				t.Errorf("%s: %s %+v differs:\n got %+v\nwant %+v", what, name, q, x, y)
+				t.Errorf("%s: %s %+v differs: %s", what, name, q, FirstDifference(x, y))
 			}
 		}
 	}
+}
+
+// FirstDifference describes where got and want first differ, as a few
+// lines of their indented JSON around the first line that differs: a
+// year of rows printed whole hides the one field that matters.
+func FirstDifference(got, want any) string {
+	g, _ := json.MarshalIndent(got, "", " ")
+	w, _ := json.MarshalIndent(want, "", " ")
+	gl, wl := strings.Split(string(g), "\n"), strings.Split(string(w), "\n")
+	for i := 0; i < len(gl) || i < len(wl); i++ {
+		if i < len(gl) && i < len(wl) && gl[i] == wl[i] {
+			continue
+		}
+		from := max(0, i-6)
+		return fmt.Sprintf("at line %d of the JSON:\n got %s\nwant %s", i+1,
+			strings.Join(gl[from:min(len(gl), i+2)], "\n     "), strings.Join(wl[from:min(len(wl), i+2)], "\n     "))
+	}
+	return "only in fields JSON does not show"
 }
 
 // Prune removes old builds and everything of theirs, and leaves a history
