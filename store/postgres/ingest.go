@@ -47,8 +47,9 @@ const (
 	dockerfile, tags, source, started_at, started_source, ingested_at, format, status, log_duration_ns, log_started_ns,
 	log_completed_ns, builder, error, error_context, error_file, error_line, warnings, image_id, image_names, truncated,
 	logs_kept, duration_ns, duration_source, steps_total, steps_cached, steps_ran, steps_failed, ran_ns, context_bytes,
-	base_image_bytes, build_source) OVERRIDING SYSTEM VALUE VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,
-	$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39)
+	base_image_bytes, build_source, log_index, log_builds, duration_from_timestamps, duration_is_lower_bound, began_mid_build)
+	OVERRIDING SYSTEM VALUE VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,
+	$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39,$40,$41,$42,$43,$44)
 	ON CONFLICT (content_hash) DO NOTHING RETURNING id`
 	// Ids for a batch, from the builds' identity sequence: handed to the
 	// builds in the caller's order, though they are inserted in hash order.
@@ -89,7 +90,7 @@ var (
 	vertexColumns = []string{"build_id", "seq", "step_id", "vertex_id", "digest", "inputs", "name", "name_truncated",
 		"platform", "stage", "step_index", "step_total", "instruction", "args", "cached", "canceled", "completed", "error",
 		"exit_code", "duration_ns", "has_duration", "started_ns", "ended_ns", "warnings", "output_lines", "run_ms",
-		"image_digest", "layer_bytes"}
+		"image_digest", "layer_bytes", "duration_is_lower_bound", "error_lines"}
 	transferColumns = []string{"build_id", "seq", "pos", "name", "bytes", "total", "duration_ns", "done"}
 	outputColumns   = []string{"build_id", "seq", "lines"}
 )
@@ -404,7 +405,8 @@ func (in *ingester) insertBuilds(ctx context.Context, ps []*pending) error {
 			string(b.Status), nullDuration(b.Duration, b.HasDuration), nullTime(b.Started), nullTime(b.Completed), b.Builder,
 			b.Error, errorContext, b.ErrorFile, b.ErrorLine, warnings, b.ImageID, list(b.ImageNames), b.Truncated, p.keep,
 			int64(a.Duration), a.DurationSource, a.StepsTotal, a.StepsCached, a.StepsRan, a.StepsFailed, int64(a.RanTime),
-			ctxBytes, a.BaseImageBytes, nullString(b.Source))
+			ctxBytes, a.BaseImageBytes, nullString(b.Source), int32(b.LogIndex), int32(b.LogBuilds), b.DurationFromTimestamps,
+			b.DurationIsLowerBound, b.BeganMidBuild)
 	}
 	var existing []string
 	br := in.tx.SendBatch(ctx, batch)
@@ -612,7 +614,11 @@ func (vs *vertexSource) fill(p *pending, seq int) {
 	r[8], r[9], r[10], r[11], r[12], r[13] = v.Platform, v.Stage, int32(v.Index), int32(v.Total), v.Instruction, args
 	r[14], r[15], r[16], r[17], r[18], r[19] = v.Cached, v.Canceled, v.Completed, v.Error, int32(v.ExitCode), int64(v.Duration)
 	r[20], r[21], r[22], r[23], r[24], r[25] = v.HasDuration, nullTime(v.Started), nullTime(v.Ended), list(v.Warnings), int32(v.OutputLines), run
-	r[26], r[27] = v.ImageDigest(), layer
+	var errorLines any
+	if p.keep {
+		errorLines = list(v.ErrorLines)
+	}
+	r[26], r[27], r[28], r[29] = v.ImageDigest(), layer, v.DurationIsLowerBound, errorLines
 	vs.in.addDay(p.branch, step.id, p.m.Started.UnixMilli()/analysis.MsPerDay, v.Cached, run)
 }
 

@@ -128,13 +128,14 @@ func (s *Store) loadBuild(ctx context.Context, id int64) (*model.Build, store.Me
 	batch.Queue(`SELECT p.name, br.name, b.commit_sha, b.ci_provider, b.run_url, b.runner,
 		b.dockerfile, b.tags, b.source, b.started_at, b.started_source, b.content_hash, b.format, b.status,
 		b.log_duration_ns, b.log_started_ns, b.log_completed_ns, b.builder, b.error, b.error_context, b.error_file,
-		b.error_line, b.warnings, b.image_id, b.image_names, b.truncated, b.build_source
+		b.error_line, b.warnings, b.image_id, b.image_names, b.truncated, b.build_source, b.log_index, b.log_builds,
+		b.duration_from_timestamps, b.duration_is_lower_bound, b.began_mid_build
 		FROM builds b JOIN projects p ON p.id = b.project_id JOIN branches br ON br.id = b.branch_id
 		WHERE b.id = $1`, id)
 	batch.Queue(`SELECT v.vertex_id, v.digest, v.inputs, v.name, v.name_truncated, v.platform,
 		v.stage, v.step_index, v.step_total, v.instruction, COALESCE(v.args, st.args), v.cached, v.canceled,
 		v.completed, v.error, v.exit_code, v.duration_ns, v.has_duration, v.started_ns, v.ended_ns, v.warnings,
-		v.output_lines, v.layer_bytes
+		v.output_lines, v.layer_bytes, v.duration_is_lower_bound, v.error_lines
 		FROM vertices v JOIN steps st ON st.id = v.step_id WHERE v.build_id = $1 ORDER BY v.seq`, id)
 	batch.Queue(`SELECT seq, name, bytes, total, duration_ns, done FROM transfers WHERE build_id = $1 ORDER BY seq, pos`, id)
 	batch.Queue(`SELECT seq, lines FROM vertex_output WHERE build_id = $1`, id)
@@ -143,7 +144,8 @@ func (s *Store) loadBuild(ctx context.Context, id int64) (*model.Build, store.Me
 	err := br.QueryRow().Scan(&m.Project, &m.Branch, &m.Commit, &m.CIProvider, &m.RunURL, &m.Runner,
 		&m.Dockerfile, &m.Tags, &m.Source, &started, &m.StartedSource, &m.ContentHash, &format, &status,
 		&logDur, &logStarted, &logCompleted, &b.Builder, &b.Error, &b.ErrorContext, &b.ErrorFile,
-		&b.ErrorLine, &b.Warnings, &b.ImageID, &b.ImageNames, &b.Truncated, &buildSource)
+		&b.ErrorLine, &b.Warnings, &b.ImageID, &b.ImageNames, &b.Truncated, &buildSource, &b.LogIndex, &b.LogBuilds,
+		&b.DurationFromTimestamps, &b.DurationIsLowerBound, &b.BeganMidBuild)
 	if err != nil {
 		return nil, m, err
 	}
@@ -168,7 +170,7 @@ func (s *Store) loadBuild(ctx context.Context, id int64) (*model.Build, store.Me
 		var vStarted, vEnded, layer *int64
 		if err := rows.Scan(&v.ID, &v.Digest, &v.Inputs, &name, &v.NameTruncated, &v.Platform, &v.Stage, &v.Index,
 			&v.Total, &v.Instruction, &v.Args, &v.Cached, &v.Canceled, &v.Completed, &v.Error, &v.ExitCode, &dur,
-			&v.HasDuration, &vStarted, &vEnded, &v.Warnings, &v.OutputLines, &layer); err != nil {
+			&v.HasDuration, &vStarted, &vEnded, &v.Warnings, &v.OutputLines, &layer, &v.DurationIsLowerBound, &v.ErrorLines); err != nil {
 			rows.Close()
 			return nil, m, err
 		}

@@ -89,7 +89,13 @@ CREATE TABLE builds (
 	steps_failed     integer NOT NULL,
 	ran_ns           bigint NOT NULL,
 	context_bytes    bigint,
-	base_image_bytes bigint NOT NULL
+	base_image_bytes bigint NOT NULL,
+	-- What the parser says about the limits of the log (SQLite's v5).
+	log_index                integer NOT NULL,
+	log_builds               integer NOT NULL,
+	duration_from_timestamps boolean NOT NULL,
+	duration_is_lower_bound  boolean NOT NULL,
+	began_mid_build          boolean NOT NULL
 );
 -- History and trends read builds by time, with or without a project or a
 -- branch; trends reads only the included columns (index-only scans).
@@ -141,6 +147,8 @@ CREATE TABLE vertices (
 	run_ms         bigint,
 	image_digest   text NOT NULL,
 	layer_bytes    bigint,
+	duration_is_lower_bound boolean NOT NULL,
+	error_lines    text[],
 	PRIMARY KEY (build_id, seq)
 );
 CREATE TABLE vertex_output (

@@ -29,12 +29,13 @@ const (
 	dockerfile, tags, source, started_at, started_source, ingested_at, format, status, log_duration_ns, log_started_ns,
 	log_completed_ns, builder, error, error_context, error_file, error_line, warnings, image_id, image_names, truncated,
 	logs_kept, duration_ns, duration_source, steps_total, steps_cached, steps_ran, steps_failed, ran_ns, context_bytes,
-	base_image_bytes, build_source, id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,
+	base_image_bytes, build_source, log_index, log_builds, duration_from_timestamps, duration_is_lower_bound,
+	began_mid_build, id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,
 	CASE WHEN ? > 0 THEN max(?, (SELECT COALESCE(MAX(id), 0) FROM builds)) + 1 END) RETURNING id`
 	sqlInsertVertex = `INSERT INTO vertices (build_id, seq, step_id, vertex_id, digest, inputs, name, name_truncated,
 	platform, stage, step_index, step_total, instruction, args, cached, canceled, completed, error, exit_code,
-	duration_ns, has_duration, started_ns, ended_ns, warnings, output_lines, run_ms, image_digest, layer_bytes)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	duration_ns, has_duration, started_ns, ended_ns, warnings, output_lines, run_ms, image_digest, layer_bytes,
+	duration_is_lower_bound, error_lines) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 	// What prunes have changed since this process cached ids.
 	sqlPruneState     = `SELECT pruned, build_id_floor FROM buildstats_schema`
 	sqlInsertTransfer = `INSERT INTO transfers (build_id, seq, pos, name, bytes, total, duration_ns, done) VALUES (?,?,?,?,?,?,?,?)`
@@ -464,6 +465,7 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, op
 		errorContext, b.ErrorFile, b.ErrorLine, jsonList(b.Warnings), b.ImageID, jsonList(b.ImageNames),
 		boolInt(b.Truncated), boolInt(opts.KeepLogs), int64(a.Duration), a.DurationSource, a.StepsTotal,
 		a.StepsCached, a.StepsRan, a.StepsFailed, int64(a.RanTime), a.ContextBytes, a.BaseImageBytes, nullString(b.Source),
+		b.LogIndex, b.LogBuilds, boolInt(b.DurationFromTimestamps), boolInt(b.DurationIsLowerBound), boolInt(b.BeganMidBuild),
 		in.floor, in.floor)
 	if err != nil {
 		return 0, false, err
@@ -493,11 +495,15 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, op
 		if v.Args == step.args {
 			args = nil
 		}
+		var errorLines any
+		if opts.KeepLogs {
+			errorLines = jsonList(v.ErrorLines)
+		}
 		if err := insVertex.exec(id, seq, step.id, v.ID, v.Digest, jsonList(v.Inputs), name,
 			boolInt(v.NameTruncated), v.Platform, v.Stage, v.Index, v.Total, v.Instruction, args,
 			boolInt(v.Cached), boolInt(v.Canceled), boolInt(v.Completed), v.Error, v.ExitCode, int64(v.Duration),
 			boolInt(v.HasDuration), nullTime(v.Started), nullTime(v.Ended), jsonList(v.Warnings), v.OutputLines,
-			runMs(v), v.ImageDigest(), nullLayer(v)); err != nil {
+			runMs(v), v.ImageDigest(), nullLayer(v), boolInt(v.DurationIsLowerBound), errorLines); err != nil {
 			return 0, false, err
 		}
 		in.addDay(branch, step.id, day, v.Cached, runMs(v))

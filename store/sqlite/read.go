@@ -123,22 +123,29 @@ func loadBuild(ctx context.Context, q queryer, id int64, version int) (*model.Bu
 		logDur, logStarted, logCompleted sql.NullInt64
 		format, status                   string
 		truncated                        int
+		fromStamps, lowerBound, midBuild int
 	)
-	// v3 columns are selected only where they exist; a constant stands in
-	// otherwise so the Scan is the same.
+	// Columns of later versions are selected only where they exist; a
+	// constant stands in otherwise so the Scan is the same.
 	sourceCol, layerCol := "NULL", "NULL"
 	if version >= 3 {
 		sourceCol, layerCol = "b.build_source", "v.layer_bytes"
 	}
+	logCols, vertexCols := "0, 0, 0, 0, 0", "0, NULL"
+	if version >= 5 {
+		logCols = "b.log_index, b.log_builds, b.duration_from_timestamps, b.duration_is_lower_bound, b.began_mid_build"
+		vertexCols = "v.duration_is_lower_bound, v.error_lines"
+	}
 	err := q.QueryRowContext(ctx, `SELECT p.name, br.name, b.commit_sha, b.ci_provider, b.run_url, b.runner,
 		b.dockerfile, b.tags, b.source, b.started_at, b.started_source, b.content_hash, b.format, b.status,
 		b.log_duration_ns, b.log_started_ns, b.log_completed_ns, b.builder, b.error, b.error_context, b.error_file,
-		b.error_line, b.warnings, b.image_id, b.image_names, b.truncated, `+sourceCol+`
+		b.error_line, b.warnings, b.image_id, b.image_names, b.truncated, `+sourceCol+`, `+logCols+`
 		FROM builds b JOIN projects p ON p.id = b.project_id JOIN branches br ON br.id = b.branch_id
 		WHERE b.id = ?`, id).Scan(&m.Project, &m.Branch, &m.Commit, &m.CIProvider, &m.RunURL, &m.Runner,
 		&m.Dockerfile, &tags, &m.Source, &started, &m.StartedSource, &m.ContentHash, &format, &status,
 		&logDur, &logStarted, &logCompleted, &b.Builder, &b.Error, &errCtx, &b.ErrorFile,
-		&b.ErrorLine, &warns, &b.ImageID, &names, &truncated, &buildSource)
+		&b.ErrorLine, &warns, &b.ImageID, &names, &truncated, &buildSource,
+		&b.LogIndex, &b.LogBuilds, &fromStamps, &lowerBound, &midBuild)
 	if err != nil {
 		return nil, m, err
 	}
@@ -154,24 +161,25 @@ func loadBuild(ctx context.Context, q queryer, id int64, version int) (*model.Bu
 	b.Warnings = decodeList[model.Warning](warns)
 	b.ImageNames = decodeList[string](names)
 	b.Truncated = truncated != 0
+	b.DurationFromTimestamps, b.DurationIsLowerBound, b.BeganMidBuild = fromStamps != 0, lowerBound != 0, midBuild != 0
 
 	rows, err := q.QueryContext(ctx, `SELECT v.vertex_id, v.digest, v.inputs, v.name, v.name_truncated, v.platform,
 		v.stage, v.step_index, v.step_total, v.instruction, COALESCE(v.args, st.args), v.cached, v.canceled,
 		v.completed, v.error, v.exit_code, v.duration_ns, v.has_duration, v.started_ns, v.ended_ns, v.warnings,
-		v.output_lines, `+layerCol+`
+		v.output_lines, `+layerCol+`, `+vertexCols+`
 		FROM vertices v JOIN steps st ON st.id = v.step_id WHERE v.build_id = ? ORDER BY v.seq`, id)
 	if err != nil {
 		return nil, m, err
 	}
 	for rows.Next() {
 		v := &model.Vertex{}
-		var inputs, vwarns, name sql.NullString
-		var nameTrunc, cached, canceled, completed, hasDur int
+		var inputs, vwarns, name, errLines sql.NullString
+		var nameTrunc, cached, canceled, completed, hasDur, vLowerBound int
 		var dur int64
 		var vStarted, vEnded, layer sql.NullInt64
 		if err := rows.Scan(&v.ID, &v.Digest, &inputs, &name, &nameTrunc, &v.Platform, &v.Stage, &v.Index,
 			&v.Total, &v.Instruction, &v.Args, &cached, &canceled, &completed, &v.Error, &v.ExitCode, &dur,
-			&hasDur, &vStarted, &vEnded, &vwarns, &v.OutputLines, &layer); err != nil {
+			&hasDur, &vStarted, &vEnded, &vwarns, &v.OutputLines, &layer, &vLowerBound, &errLines); err != nil {
 			rows.Close()
 			return nil, m, err
 		}
@@ -185,6 +193,7 @@ func loadBuild(ctx context.Context, q queryer, id int64, version int) (*model.Bu
 		v.Started, v.Ended = nullUnix(vStarted), nullUnix(vEnded)
 		v.Warnings = decodeList[string](vwarns)
 		v.LayerBytes, v.HasLayerBytes = layer.Int64, layer.Valid
+		v.DurationIsLowerBound, v.ErrorLines = vLowerBound != 0, decodeList[string](errLines)
 		b.Vertices = append(b.Vertices, v)
 	}
 	rows.Close()

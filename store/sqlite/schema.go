@@ -221,10 +221,28 @@ ALTER TABLE vertices ADD COLUMN layer_bytes INTEGER;
 		// build_id_floor is the highest build id a prune deleted: new builds
 		// are numbered above it, so an id people have seen never names
 		// another build.
+		//
+		// It also keeps what the parser says about the limits of what a
+		// log shows, so a stored build reads back as it was parsed: its
+		// place in a log of several builds (log_index from 1; 0 with
+		// log_builds 0 when the log held one), a duration taken from CI
+		// timestamps or one that is only a lower bound (the log ends
+		// first), a log that began mid-build, a step whose time is a lower
+		// bound, and the lines of a failed step's output that carry its
+		// error (JSON, NULL when none; kept only with the output, like
+		// error_context). Builds stored before keep the defaults: their
+		// parser did not know.
 		version: 5,
 		sql: `
 ALTER TABLE buildstats_schema ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE buildstats_schema ADD COLUMN build_id_floor INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN log_index INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN log_builds INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN duration_from_timestamps INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN duration_is_lower_bound INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN began_mid_build INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE vertices ADD COLUMN duration_is_lower_bound INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE vertices ADD COLUMN error_lines TEXT;
 CREATE TABLE step_branch_days (
 	branch_id INTEGER NOT NULL REFERENCES branches(id),
 	step_id   INTEGER NOT NULL REFERENCES steps(id),
