@@ -525,14 +525,14 @@ func RenderStepStats(w io.Writer, format string, r *StepStatsReport, opts Render
 	}
 	header := []string{"Step", "Builds", "Runs", "p50", "p95", "Max", "Miss rate", "Total"}
 	row := func(st StepStat) []string {
-		return []string{label(st), strconv.Itoa(st.Builds), strconv.Itoa(st.Runs), FormatSeconds(st.P50Seconds), FormatSeconds(st.P95Seconds),
-			FormatSeconds(st.MaxSeconds), optShare(st.MissRate), FormatSeconds(st.TotalSeconds)}
+		return []string{label(st), strconv.Itoa(st.Builds), strconv.Itoa(st.Runs), optSeconds(st.P50Seconds), optSeconds(st.P95Seconds),
+			optSeconds(st.MaxSeconds), optShare(st.MissRate), st.sumText(st.TotalSeconds)}
 	}
 	if misses {
 		header = []string{"Step", "Builds", "Misses", "Hits", "Miss rate", "p50", "p95", "Max", "Lost"}
 		row = func(st StepStat) []string {
 			return []string{label(st), strconv.Itoa(st.Builds), strconv.Itoa(st.Runs), strconv.Itoa(st.CacheHits), optShare(st.MissRate),
-				FormatSeconds(st.P50Seconds), FormatSeconds(st.P95Seconds), FormatSeconds(st.MaxSeconds), FormatSeconds(st.LostSeconds)}
+				optSeconds(st.P50Seconds), optSeconds(st.P95Seconds), optSeconds(st.MaxSeconds), st.sumText(st.LostSeconds)}
 		}
 	}
 	empty := "No step ran in this window."

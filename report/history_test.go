@@ -121,7 +121,7 @@ func TestRenderComparison(t *testing.T) {
 func TestRenderStepStats(t *testing.T) {
 	project := "shop"
 	steps := []store.StepStats{
-		{StepRef: ref("base", "RUN make"), Builds: 3, Runs: 2, CacheHits: 1, MissRate: 0.667, P50: 1.9, P95: 2.2, Max: 2.2, Total: 4.1, Lost: 4.1},
+		{StepRef: ref("base", "RUN make"), Builds: 3, Runs: 2, CacheHits: 1, MissRate: 0.667, Timed: 2, P50: 1.9, P95: 2.2, Max: 2.2, Total: 4.1, Lost: 4.1},
 	}
 	r := NewStepStatsReport(StatsMisses, project, "", day, time.Time{}, 3, steps)
 	out := renderWith(t, func(w *bytes.Buffer) error { return RenderStepStats(w, FormatTable, r, RenderOptions{}) })
@@ -132,7 +132,7 @@ func TestRenderStepStats(t *testing.T) {
 	}
 
 	steps = append(steps, store.StepStats{StepRef: store.StepRef{Project: "shop", Identity: model.Identity{Kind: model.KindExport, Text: "exporting to image"}},
-		Builds: 1, Runs: 1, P50: 1, P95: 1, Max: 1, Total: 1})
+		Builds: 1, Runs: 1, Timed: 1, P50: 1, P95: 1, Max: 1, Total: 1})
 	r = NewStepStatsReport(StatsSlow, "", "", day, time.Time{}, 3, steps)
 	md := renderWith(t, func(w *bytes.Buffer) error { return RenderStepStats(w, FormatMarkdown, r, RenderOptions{}) })
 	for _, want := range []string{"# Slowest steps\n\nall projects since", "| Step | Builds | Runs | p50 | p95 | Max | Miss rate | Total |",
@@ -161,6 +161,35 @@ func TestRenderStepStats(t *testing.T) {
 	js = renderWith(t, func(w *bytes.Buffer) error { return RenderStepStats(w, FormatJSON, none, RenderOptions{}) })
 	if !strings.Contains(js, `"steps": []`) {
 		t.Errorf("empty steps not a list:\n%s", js)
+	}
+}
+
+// Runs whose time no log told are counted, never timed as 0 s: no run
+// with a known time leaves every time null ("-"), some leave the sums as
+// lower bounds.
+func TestStepStatsWithoutTimes(t *testing.T) {
+	steps := []store.StepStats{
+		{StepRef: ref("base", "RUN make"), Builds: 2, Runs: 2, MissRate: 1},
+		{StepRef: ref("base", "RUN test"), Builds: 3, Runs: 3, MissRate: 1, Timed: 1, P50: 2, P95: 2, Max: 2, Mean: 2, Total: 2, Lost: 2},
+	}
+	r := NewStepStatsReport(StatsMisses, "shop", "", day, time.Time{}, 3, steps)
+	untimed, partial := r.Steps[0], r.Steps[1]
+	if untimed.TimedRuns != 0 || untimed.P50Seconds != nil || untimed.MaxSeconds != nil || untimed.MeanSeconds != nil ||
+		untimed.TotalSeconds != nil || untimed.LostSeconds != nil {
+		t.Errorf("runs without a time got figures: %+v", untimed)
+	}
+	if partial.TimedRuns != 1 || partial.P50Seconds == nil || *partial.P50Seconds != 2 || partial.LostSeconds == nil {
+		t.Errorf("one timed run of three: %+v", partial)
+	}
+	md := renderWith(t, func(w *bytes.Buffer) error { return RenderStepStats(w, FormatMarkdown, r, RenderOptions{}) })
+	for _, want := range []string{"| \\[base\\] RUN make | 2 | 2 | 0 | 100% | - | - | - | - |", "| \\[base\\] RUN test | 3 | 3 | 0 | 100% | 2.0s | 2.0s | 2.0s | ≥2.0s |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	js := renderWith(t, func(w *bytes.Buffer) error { return RenderStepStats(w, FormatJSON, r, RenderOptions{}) })
+	if !strings.Contains(js, `"p50_seconds": null`) || !strings.Contains(js, `"timed_runs": 0`) {
+		t.Errorf("JSON does not say the time is unknown:\n%s", js)
 	}
 }
 

@@ -17,7 +17,7 @@ const (
 	// CompareSchemaVersion versions Comparison (compare --format json).
 	CompareSchemaVersion = 1
 	// StatsSchemaVersion versions StepStatsReport (slow, misses).
-	StatsSchemaVersion = 1
+	StatsSchemaVersion = 2
 )
 
 // BuildList is what `buildstats history` prints.
@@ -237,15 +237,28 @@ type StepStat struct {
 	CacheHits int    `json:"cache_hits"`
 	// MissRate is runs / (runs + cache hits), null for vertices that are
 	// never cached (not Dockerfile steps).
-	MissRate     *float64 `json:"miss_rate"`
-	P50Seconds   float64  `json:"p50_seconds"`
-	P95Seconds   float64  `json:"p95_seconds"`
-	MaxSeconds   float64  `json:"max_seconds"`
-	MeanSeconds  float64  `json:"mean_seconds"`
-	TotalSeconds float64  `json:"total_seconds"`
+	MissRate *float64 `json:"miss_rate"`
+	// TimedRuns counts the runs whose time the logs tell (a legacy log
+	// without timestamps, or one that ends inside a step, does not). The
+	// times are of those runs, null when there is none; the sums are then
+	// lower bounds when TimedRuns < Runs.
+	TimedRuns    int      `json:"timed_runs"`
+	P50Seconds   *float64 `json:"p50_seconds"`
+	P95Seconds   *float64 `json:"p95_seconds"`
+	MaxSeconds   *float64 `json:"max_seconds"`
+	MeanSeconds  *float64 `json:"mean_seconds"`
+	TotalSeconds *float64 `json:"total_seconds"`
 	// LostSeconds is the run time of the cache misses: what the cache
 	// would have saved.
-	LostSeconds float64 `json:"lost_seconds"`
+	LostSeconds *float64 `json:"lost_seconds"`
+}
+
+// sumText shows a summed time, "≥" when some runs had no known time.
+func (s StepStat) sumText(sum *float64) string {
+	if sum != nil && s.TimedRuns < s.Runs {
+		return "≥" + FormatSeconds(*sum)
+	}
+	return optSeconds(sum)
 }
 
 // NewStepStatsReport gathers a slow or misses answer: kind is StatsSlow
@@ -258,8 +271,14 @@ func NewStepStatsReport(kind, project, branch string, since, until time.Time, bu
 	}
 	for _, st := range steps {
 		s := StepStat{StepIdentity: newStepIdentity(st.StepRef), Project: st.Project, StepID: st.StepID, Builds: st.Builds,
-			Runs: st.Runs, CacheHits: st.CacheHits, P50Seconds: st.P50, P95Seconds: st.P95, MaxSeconds: st.Max,
-			MeanSeconds: st.Mean, TotalSeconds: st.Total, LostSeconds: st.Lost}
+			Runs: st.Runs, CacheHits: st.CacheHits, TimedRuns: st.Timed}
+		if st.Timed > 0 {
+			s.P50Seconds, s.P95Seconds, s.MaxSeconds, s.MeanSeconds = ptr(st.P50), ptr(st.P95), ptr(st.Max), ptr(st.Mean)
+		}
+		if st.Timed > 0 || st.Runs == 0 {
+			// Nothing ran: no time was spent, which is known.
+			s.TotalSeconds, s.LostSeconds = ptr(st.Total), ptr(st.Lost)
+		}
 		if st.Kind == model.KindStep {
 			s.MissRate = ptr(st.MissRate)
 		}

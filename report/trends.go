@@ -35,6 +35,9 @@ type TrendPeriod struct {
 	End    time.Time `json:"end"`
 	Builds int       `json:"builds"`
 	Failed int       `json:"failed"`
+	// TimedBuilds counts the builds whose duration is known; the
+	// percentiles are of those, null when there is none.
+	TimedBuilds int `json:"timed_builds"`
 	// The rest is null when the period had no builds (or no steps).
 	FailureRate  *float64 `json:"failure_rate"`
 	P50Seconds   *float64 `json:"p50_seconds"`
@@ -63,10 +66,13 @@ func NewTrendsReport(tr *store.Trends, project, branch string) *TrendsReport {
 	r := &TrendsReport{SchemaVersion: TrendsSchemaVersion, Period: string(tr.Period), Project: optString(project),
 		Branch: optString(branch), Periods: []TrendPeriod{}, Regressions: []TrendRegression{}}
 	for _, p := range tr.Periods {
-		tp := TrendPeriod{Start: p.Start, End: p.End, Builds: p.Builds, Failed: p.Failed,
+		tp := TrendPeriod{Start: p.Start, End: p.End, Builds: p.Builds, Failed: p.Failed, TimedBuilds: p.Timed,
 			StepsTotal: p.StepsTotal, StepsCached: p.StepsCached}
 		if p.Builds > 0 {
-			tp.FailureRate, tp.P50Seconds, tp.P95Seconds = ptr(p.FailureRate), ptr(p.P50), ptr(p.P95)
+			tp.FailureRate = ptr(p.FailureRate)
+		}
+		if p.Timed > 0 {
+			tp.P50Seconds, tp.P95Seconds = ptr(p.P50), ptr(p.P95)
 		}
 		if p.StepsTotal > 0 {
 			tp.CacheHitRate = ptr(p.CacheHitRate)

@@ -305,11 +305,14 @@ type StepStats struct {
 	Runs      int     `json:"runs"`       // executions that ran
 	CacheHits int     `json:"cache_hits"` // executions served from the cache
 	MissRate  float64 `json:"miss_rate"`  // runs / (runs + cache hits), Dockerfile steps only
-	P50       float64 `json:"p50_seconds"`
-	P95       float64 `json:"p95_seconds"`
-	Max       float64 `json:"max_seconds"`
-	Mean      float64 `json:"mean_seconds"`
-	Total     float64 `json:"total_seconds"` // summed run time
+	// Timed counts the runs whose time is known; the times below are of
+	// those (all 0 when none is).
+	Timed int     `json:"timed_runs"`
+	P50   float64 `json:"p50_seconds"`
+	P95   float64 `json:"p95_seconds"`
+	Max   float64 `json:"max_seconds"`
+	Mean  float64 `json:"mean_seconds"`
+	Total float64 `json:"total_seconds"` // summed run time
 	// Lost is the run time of cache misses: Total for Dockerfile steps,
 	// 0 for vertices that are never cached.
 	Lost float64 `json:"lost_seconds"`
@@ -340,16 +343,19 @@ type TrendQuery struct {
 
 // TrendPeriod is one bucket of Trends.
 type TrendPeriod struct {
-	Start        time.Time `json:"start"`
-	End          time.Time `json:"end"`
-	Builds       int       `json:"builds"`
-	Failed       int       `json:"failed"`
-	FailureRate  float64   `json:"failure_rate"`
-	P50          float64   `json:"p50_seconds"`
-	P95          float64   `json:"p95_seconds"`
-	StepsTotal   int       `json:"steps_total"`
-	StepsCached  int       `json:"steps_cached"`
-	CacheHitRate float64   `json:"cache_hit_rate"`
+	Start       time.Time `json:"start"`
+	End         time.Time `json:"end"`
+	Builds      int       `json:"builds"`
+	Failed      int       `json:"failed"`
+	FailureRate float64   `json:"failure_rate"`
+	// Timed counts the builds whose duration is known; P50 and P95 are of
+	// those (0 when none is).
+	Timed        int     `json:"timed_builds"`
+	P50          float64 `json:"p50_seconds"`
+	P95          float64 `json:"p95_seconds"`
+	StepsTotal   int     `json:"steps_total"`
+	StepsCached  int     `json:"steps_cached"`
+	CacheHitRate float64 `json:"cache_hit_rate"`
 }
 
 // StepRegression is a step whose typical run time rose in the latest

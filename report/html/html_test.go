@@ -540,7 +540,7 @@ func synthTrends(period string, n int) *Trends {
 		if i%11 == 10 {
 			b = 0 // a period without builds: a gap in the lines
 		}
-		p := TrendPeriod{Start: start.Add(time.Duration(i) * step), Builds: b, Failed: i % 3 % max(b, 1),
+		p := TrendPeriod{Start: start.Add(time.Duration(i) * step), Builds: b, Timed: b, Failed: i % 3 % max(b, 1),
 			P50: math.Round(600+200*math.Sin(float64(i)/5)) / 10, P95: math.Round(1200+300*math.Sin(float64(i)/3)) / 10,
 			StepsTotal: b * 10, StepsCached: b * (i % 10)}
 		if p.StepsTotal > 0 {

@@ -26,7 +26,7 @@ func LoadTrends(ctx context.Context, s store.Reader, q store.TrendQuery, tr *sto
 	}
 	for _, p := range tr.Periods {
 		page.Periods = append(page.Periods, TrendPeriod{Start: p.Start, Builds: p.Builds, Failed: p.Failed,
-			P50: p.P50, P95: p.P95, StepsTotal: p.StepsTotal, StepsCached: p.StepsCached, CacheHitRate: p.CacheHitRate})
+			Timed: p.Timed, P50: p.P50, P95: p.P95, StepsTotal: p.StepsTotal, StepsCached: p.StepsCached, CacheHitRate: p.CacheHitRate})
 	}
 	if len(tr.Periods) == 0 {
 		return page, nil

@@ -38,8 +38,9 @@ type TrendPeriod struct {
 	Start  time.Time
 	Builds int
 	Failed int
-	// P50 and P95 are build times in seconds (nearest rank), meaningful
-	// only when Builds > 0.
+	// P50 and P95 are build times in seconds (nearest rank) of the Timed
+	// builds, those whose duration is known; meaningful only when Timed > 0.
+	Timed    int
 	P50, P95 float64
 	// StepsTotal and StepsCached count Dockerfile steps over the period's
 	// builds; CacheHitRate is their ratio.
@@ -162,13 +163,13 @@ func newTrendsPage(t *Trends) *trendsPage {
 	for i, pr := range t.Periods {
 		labels[i] = periodLabel(pr.Start)
 	}
-	has := make([]bool, n)
-	p50 := series{class: "p50", name: "p50", values: make([]float64, n), present: has}
-	p95 := series{class: "p95", name: "p95", values: make([]float64, n), present: has}
+	has, timed := make([]bool, n), make([]bool, n)
+	p50 := series{class: "p50", name: "p50", values: make([]float64, n), present: timed}
+	p95 := series{class: "p95", name: "p95", values: make([]float64, n), present: timed}
 	hit := series{class: "rate", name: "cache hit rate", values: make([]float64, n), present: make([]bool, n)}
 	fail := series{class: "fail", name: "failure rate", values: make([]float64, n), present: has}
 	for i, pr := range t.Periods {
-		has[i] = pr.Builds > 0
+		has[i], timed[i] = pr.Builds > 0, pr.Timed > 0
 		p50.values[i], p95.values[i] = pr.P50, pr.P95
 		hit.values[i], hit.present[i] = pr.CacheHitRate, pr.StepsTotal > 0
 		if pr.Builds > 0 {
@@ -181,7 +182,7 @@ func newTrendsPage(t *Trends) *trendsPage {
 			return s
 		}
 		p.TimeRows = append(p.TimeRows, []string{labels[i], strconv.Itoa(pr.Builds),
-			dash(has[i], report.FormatSeconds(pr.P50)), dash(has[i], report.FormatSeconds(pr.P95))})
+			dash(timed[i], report.FormatSeconds(pr.P50)), dash(timed[i], report.FormatSeconds(pr.P95))})
 		p.CacheRows = append(p.CacheRows, []string{labels[i], strconv.Itoa(pr.StepsTotal), strconv.Itoa(pr.StepsCached),
 			dash(hit.present[i], report.FormatShare(pr.CacheHitRate))})
 		p.FailureRows = append(p.FailureRows, []string{labels[i], strconv.Itoa(pr.Builds), strconv.Itoa(pr.Failed),

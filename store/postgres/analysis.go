@@ -243,7 +243,8 @@ func (x *source) TrendPeriods(ctx context.Context, g analysis.Grain, lo, hi int6
 		period = analysis.WeekSQL(period)
 	}
 	rows, err := x.pool.Query(ctx, `SELECT `+period+` AS period, count(*), count(*) FILTER (WHERE status = 'failed'),
-		sum(steps_total), sum(steps_cached), string_agg(duration_ns::text, ',')
+		sum(steps_total), sum(steps_cached),
+		string_agg(duration_ns::text, ',') FILTER (WHERE duration_source <> '')
 		FROM builds`+f.where()+` GROUP BY period ORDER BY period`, f.args...)
 	if err != nil {
 		return err

@@ -98,13 +98,14 @@ CREATE TABLE builds (
 	began_mid_build          boolean NOT NULL
 );
 -- History and trends read builds by time, with or without a project or a
--- branch; trends reads only the included columns (index-only scans).
+-- branch; trends reads only the included columns (index-only scans), the
+-- duration's source among them: a build without one has no duration.
 CREATE INDEX builds_started ON builds (started_at, id)
-	INCLUDE (project_id, branch_id, status, duration_ns, steps_total, steps_cached);
+	INCLUDE (project_id, branch_id, status, duration_ns, duration_source, steps_total, steps_cached);
 CREATE INDEX builds_project_started ON builds (project_id, started_at, id)
-	INCLUDE (branch_id, status, duration_ns, steps_total, steps_cached);
+	INCLUDE (branch_id, status, duration_ns, duration_source, steps_total, steps_cached);
 CREATE INDEX builds_branch_started ON builds (branch_id, started_at, id)
-	INCLUDE (project_id, status, duration_ns, steps_total, steps_cached);
+	INCLUDE (project_id, status, duration_ns, duration_source, steps_total, steps_cached);
 CREATE TABLE steps (
 	id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	project_id  bigint NOT NULL REFERENCES projects(id),

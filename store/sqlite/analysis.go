@@ -257,7 +257,7 @@ func trendPeriodsSQL(g analysis.Grain, lo, hi int64, project, branch string) (st
 		period = analysis.WeekSQL(period)
 	}
 	return `SELECT ` + period + ` AS period, COUNT(*), SUM(status = 'failed'), SUM(steps_total),
-		SUM(steps_cached), group_concat(duration_ns, ',')
+		SUM(steps_cached), group_concat(CASE WHEN duration_source <> '' THEN duration_ns END, ',')
 		FROM builds` + f.where() + ` GROUP BY period ORDER BY period`, f.args
 }
 

@@ -29,6 +29,8 @@ func downgradeV5(t *testing.T, db *sql.DB) {
 		ALTER TABLE builds DROP COLUMN log_builds; ALTER TABLE builds DROP COLUMN duration_from_timestamps;
 		ALTER TABLE builds DROP COLUMN duration_is_lower_bound; ALTER TABLE builds DROP COLUMN began_mid_build;
 		ALTER TABLE vertices DROP COLUMN duration_is_lower_bound; ALTER TABLE vertices DROP COLUMN error_lines;
+		DROP INDEX builds_trend;
+		CREATE INDEX builds_trend ON builds(started_at, project_id, branch_id, status, duration_ns, steps_total, steps_cached);
 		UPDATE buildstats_schema SET version = 4`); err != nil {
 		t.Fatal(err)
 	}

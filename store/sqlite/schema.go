@@ -232,6 +232,11 @@ ALTER TABLE vertices ADD COLUMN layer_bytes INTEGER;
 		// error (JSON, NULL when none; kept only with the output, like
 		// error_context). Builds stored before keep the defaults: their
 		// parser did not know.
+		//
+		// A step that ran for a time the log does not tell has run_ms -1
+		// (analysis.UnknownRun) instead of 0, so it counts as a run and
+		// never as 0 s in a percentile; trends leave builds without a
+		// duration (duration_source '') out of theirs, from the index.
 		version: 5,
 		sql: `
 ALTER TABLE buildstats_schema ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0;
@@ -243,6 +248,13 @@ ALTER TABLE builds ADD COLUMN duration_is_lower_bound INTEGER NOT NULL DEFAULT 0
 ALTER TABLE builds ADD COLUMN began_mid_build INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE vertices ADD COLUMN duration_is_lower_bound INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE vertices ADD COLUMN error_lines TEXT;
+DROP INDEX builds_trend;
+CREATE INDEX builds_trend ON builds(started_at, project_id, branch_id, status, duration_ns, duration_source, steps_total, steps_cached);
+UPDATE vertices SET run_ms = -1 WHERE run_ms IS NOT NULL AND has_duration = 0;
+DELETE FROM step_days;
+INSERT INTO step_days (step_id, day, builds, hits, runs)
+	SELECT v.step_id, b.started_at / 86400000, COUNT(*), SUM(v.cached), COALESCE(group_concat(v.run_ms, ','), '')
+	FROM vertices v JOIN builds b ON b.id = v.build_id GROUP BY v.step_id, b.started_at / 86400000;
 CREATE TABLE step_branch_days (
 	branch_id INTEGER NOT NULL REFERENCES branches(id),
 	step_id   INTEGER NOT NULL REFERENCES steps(id),

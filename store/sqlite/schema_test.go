@@ -218,7 +218,13 @@ INSERT INTO transfers VALUES (1, 0, 0, 'transferring context', 2048, 0, 0, 1);
 func TestMigrateFromV2(t *testing.T) {
 	s, path := openTemp(t)
 	ids := storetest.IngestMulti(t, s)
-	ids = append(ids, storetest.MustIngest(t, s, storetest.ParseFixture(t, storetest.Probe("run-fail-plain.log")), store.Meta{Project: "multi", Started: storetest.T0.Add(6 * time.Hour), Source: "fail.log"}))
+	fail := storetest.ParseFixture(t, storetest.Probe("run-fail-plain.log"))
+	for _, v := range fail.Vertices {
+		// Version 2 cannot keep a lower bound: it would come back as a
+		// known time and change the answers compared below.
+		v.DurationIsLowerBound = false
+	}
+	ids = append(ids, storetest.MustIngest(t, s, fail, store.Meta{Project: "multi", Started: storetest.T0.Add(6 * time.Hour), Source: "fail.log"}))
 	type stored struct {
 		b *model.Build
 		m store.Meta
@@ -291,7 +297,7 @@ func TestMigrateFromV2(t *testing.T) {
 		t.Errorf("history after the upgrade: %v\n got %+v\nwant %+v", err, h, histBefore)
 	}
 	if slow, err := s.Slow(storetest.Ctx, store.WindowQuery{Since: storetest.T0}); err != nil || !reflect.DeepEqual(slow, slowBefore) {
-		t.Errorf("slow after the upgrade: %v\n got %+v\nwant %+v", err, slow, slowBefore)
+		t.Errorf("slow after the upgrade: %v: %s", err, storetest.FirstDifference(slow, slowBefore))
 	}
 
 	// The upgraded database stores a live build's source and layer sizes.

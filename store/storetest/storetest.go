@@ -57,6 +57,7 @@ func Run(t *testing.T, open Opener) {
 		{"BatchAllOrNone", testBatchAllOrNone},
 		{"NotFound", testNotFound},
 		{"Inventory", testInventory},
+		{"UnknownTimes", testUnknownTimes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -403,6 +404,40 @@ func testCompareFromFixtures(t *testing.T, open Opener) {
 	}
 	if _, err := s.Compare(Ctx, ids[0], 999); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("compare with a missing build: %v", err)
+	}
+}
+
+// A legacy log without timestamps tells no time of its build or steps:
+// its runs and misses count, its times are left out of every figure
+// rather than counted as 0 s.
+func testUnknownTimes(t *testing.T, open Opener) {
+	s := open(t)
+	untimed := ParseFixture(t, Probe("docker-legacy-builder-busybox.log"))
+	if untimed.HasDuration {
+		t.Fatal("the legacy fixture states a duration; the test needs one without")
+	}
+	timed := ParseFixture(t, Probe("docker-legacy-builder-busybox.log"))
+	timed.Duration, timed.HasDuration = 3*time.Second, true
+	for _, v := range timed.Vertices {
+		v.Duration, v.HasDuration = 1500*time.Millisecond, true
+	}
+	MustIngest(t, s, untimed, store.Meta{Project: "legacy", Started: T0, ContentHash: "test:untimed"})
+	MustIngest(t, s, timed, store.Meta{Project: "legacy", Started: T0.Add(time.Hour), ContentHash: "test:timed"})
+
+	slow, err := s.Slow(Ctx, store.WindowQuery{Project: "legacy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := FindStat(t, slow, "", `RUN ["/bin/busybox","sh","-c","/bin/busybox sleep 1; /bin/busybox echo hi"]`)
+	if st.Runs != 2 || st.Timed != 1 || !Near(st.P50, 1.5) || !Near(st.Max, 1.5) || !Near(st.Total, 1.5) || !Near(st.Mean, 1.5) {
+		t.Errorf("a step that ran twice, once for a known 1.5s: %+v", st)
+	}
+	tr, err := s.Trends(Ctx, store.TrendQuery{Period: store.Day, Project: "legacy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Periods) != 1 || tr.Periods[0].Builds != 2 || tr.Periods[0].Timed != 1 || !Near(tr.Periods[0].P50, 3) {
+		t.Errorf("a day of two builds, one of a known 3s: %+v", tr.Periods)
 	}
 }
 

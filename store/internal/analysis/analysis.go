@@ -136,18 +136,27 @@ func Window(since, until time.Time) (int64, int64) {
 	return lo, hi
 }
 
+// UnknownRun is the run time stored for an execution that ran for a time
+// the log does not tell (a legacy log without timestamps, a step the log
+// ends inside): it counts as a run and a miss, never as 0 s in a figure.
+const UnknownRun = -1
+
 // Raw is one step identity's figures straight from a store.
 type Raw struct {
 	Step               int64
 	Builds, Hits, Runs int
-	Total, Max         int64   // ms
-	Durations          []int64 // run times in ms, unsorted
+	Total, Max         int64   // ms, of the runs with a known time
+	Durations          []int64 // known run times in ms, unsorted
 }
 
 // AddRun counts one execution that ran for ms milliseconds.
+// A negative ms (UnknownRun) counts the run without a time.
 func (r *Raw) AddRun(ms int64) {
-	r.Durations = append(r.Durations, ms)
 	r.Runs++
+	if ms < 0 {
+		return
+	}
+	r.Durations = append(r.Durations, ms)
 	r.Total += ms
 	r.Max = max(r.Max, ms)
 }
@@ -158,11 +167,11 @@ func Stats(raw map[int64]*Raw, refs map[int64]store.StepRef) []store.StepStats {
 	out := make([]store.StepStats, 0, len(raw))
 	for id, r := range raw {
 		st := store.StepStats{StepRef: refs[id], Builds: r.Builds, Runs: r.Runs, CacheHits: r.Hits,
-			Max: MsSeconds(r.Max), Total: MsSeconds(r.Total)}
-		if r.Runs > 0 {
+			Timed: len(r.Durations), Max: MsSeconds(r.Max), Total: MsSeconds(r.Total)}
+		if st.Timed > 0 {
 			p50, p95 := P50P95(r.Durations)
 			st.P50, st.P95 = MsSeconds(p50), MsSeconds(p95)
-			st.Mean = Round3(float64(r.Total) / float64(r.Runs) / 1000)
+			st.Mean = Round3(float64(r.Total) / float64(st.Timed) / 1000)
 		}
 		if st.Kind == model.KindStep {
 			if n := r.Runs + r.Hits; n > 0 {
@@ -236,7 +245,7 @@ func NewBuckets(q store.TrendQuery, p store.Period) *Buckets { return &Buckets{q
 type TrendRow struct {
 	Day                                     int64 // the period's first day: a UTC day, or a week's Monday
 	Builds, Failed, StepsTotal, StepsCached int
-	Durations                               []byte // the builds' durations in ns, comma-separated
+	Durations                               []byte // the known durations in ns, comma-separated
 }
 
 // Add counts one period's builds; periods must come in order.
@@ -280,6 +289,8 @@ func (bs *Buckets) Finish(hi int64) (out *store.Trends, base, cur, end int64, ok
 	for _, bk := range bs.buckets {
 		if bk.Builds > 0 {
 			bk.FailureRate = Round3(float64(bk.Failed) / float64(bk.Builds))
+		}
+		if bk.Timed = len(bk.durations); bk.Timed > 0 {
 			p50, p95 := P50P95(bk.durations)
 			bk.P50, bk.P95 = Seconds(p50), Seconds(p95)
 		}
@@ -311,12 +322,12 @@ func Regressions(before, after map[int64]*Raw, n int) []store.StepRegression {
 	var out []store.StepRegression
 	for id, a := range after {
 		b := before[id]
-		if b == nil || a.Runs == 0 || b.Runs == 0 {
+		if b == nil || len(a.Durations) == 0 || len(b.Durations) == 0 {
 			continue
 		}
 		aP50, _ := P50P95(a.Durations)
 		bP50, _ := P50P95(b.Durations)
-		r := store.StepRegression{StepRef: store.StepRef{StepID: id}, BaselineRuns: b.Runs, CurrentRuns: a.Runs,
+		r := store.StepRegression{StepRef: store.StepRef{StepID: id}, BaselineRuns: len(b.Durations), CurrentRuns: len(a.Durations),
 			BaselineSeconds: MsSeconds(bP50), CurrentSeconds: MsSeconds(aP50)}
 		r.DeltaSeconds = Round3(r.CurrentSeconds - r.BaselineSeconds)
 		if r.DeltaSeconds >= regressionMinDelta && r.CurrentSeconds >= regressionMinRatio*r.BaselineSeconds {

@@ -15,6 +15,9 @@ func RunMs(v *model.Vertex) (int64, bool) {
 	if !v.Ran() {
 		return 0, false
 	}
+	if !v.HasDuration || v.DurationIsLowerBound {
+		return UnknownRun, true
+	}
 	return v.Duration.Round(time.Millisecond).Milliseconds(), true
 }
 
