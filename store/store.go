@@ -82,6 +82,12 @@ type Reader interface {
 	// and how many rows it has, sorted by content hash: what a copy
 	// between histories compares (see Checksum).
 	Inventory(ctx context.Context) ([]InventoryItem, error)
+	// ContextNodes returns the stored context directory nodes among
+	// hashes (see inputs.go); hashes it does not hold are left out.
+	ContextNodes(ctx context.Context, hashes []model.Hash) (map[model.Hash]*model.ContextDir, error)
+	// MissCauses adds up the stored causes of cache breaks (BreakCause)
+	// over a window, by kind and area, most rebuilt time first.
+	MissCauses(ctx context.Context, q CauseQuery) ([]CauseStats, error)
 	// Close releases the database.
 	Close() error
 }
@@ -188,6 +194,10 @@ type IngestOptions struct {
 	// KeepLogs stores the vertex output tails and the Dockerfile excerpt of
 	// a failed build. Off by default: build output can hold secrets.
 	KeepLogs bool
+	// Causes are why the build's cache broke, stored for misses
+	// --by-cause. Ingesting a build that is already stored keeps the
+	// causes it was stored with.
+	Causes []BreakCause
 }
 
 // HistoryQuery selects builds for History. Zero fields do not filter.

@@ -57,6 +57,9 @@ func Run(t *testing.T, open Opener) {
 		{"BatchAllOrNone", testBatchAllOrNone},
 		{"NotFound", testNotFound},
 		{"Inventory", testInventory},
+		{"InputsRoundTrip", testInputsRoundTrip},
+		{"InputsContextDiff", testInputsContextDiff},
+		{"MissCauses", testMissCauses},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
