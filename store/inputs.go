@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/buildstats/buildstats/parse/model"
@@ -70,4 +71,82 @@ func NodeLoader(ctx context.Context, r Reader) model.NodeLoader {
 	return func(hs []model.Hash) (map[model.Hash]*model.ContextDir, error) {
 		return r.ContextNodes(ctx, hs)
 	}
+}
+
+// CopyContextNodes puts into m.Nodes the directory nodes of m's tree that
+// to does not hold, read from from, so that storing m in to stores its
+// whole tree. It walks the tree a level at a time and does not enter a
+// directory whose node to already has (its nodes are there too).
+func CopyContextNodes(ctx context.Context, from, to Reader, m *model.ContextManifest) error {
+	if m.Nodes == nil {
+		m.Nodes = map[model.Hash]*model.ContextDir{}
+	}
+	level := []model.Hash{m.Root}
+	for len(level) > 0 {
+		have, err := to.ContextNodes(ctx, level)
+		if err != nil {
+			return err
+		}
+		var want []model.Hash
+		for _, h := range level {
+			if have[h] == nil && m.Nodes[h] == nil {
+				want = append(want, h)
+			}
+		}
+		got, err := from.ContextNodes(ctx, want)
+		if err != nil {
+			return err
+		}
+		var next []model.Hash
+		for _, h := range want {
+			d := got[h]
+			if d == nil {
+				return fmt.Errorf("context directory node %s is missing", h)
+			}
+			m.Nodes[h] = d
+			for _, e := range d.Entries {
+				if e.IsDir() {
+					next = append(next, e.Hash)
+				}
+			}
+		}
+		level = next
+	}
+	return nil
+}
+
+// ReachableNodes walks the context trees from roots through the nodes
+// load returns and calls keep with every node hash reached, each once: what
+// a prune must not delete.
+func ReachableNodes(roots []model.Hash, load func([]model.Hash) (map[model.Hash]*model.ContextDir, error), keep func(model.Hash)) error {
+	seen := map[model.Hash]bool{}
+	level := []model.Hash{}
+	for _, r := range roots {
+		if !seen[r] {
+			seen[r] = true
+			level = append(level, r)
+		}
+	}
+	for len(level) > 0 {
+		got, err := load(level)
+		if err != nil {
+			return err
+		}
+		var next []model.Hash
+		for _, h := range level {
+			keep(h)
+			d := got[h]
+			if d == nil {
+				continue // a damaged tree: nothing below it to keep
+			}
+			for _, e := range d.Entries {
+				if e.IsDir() && !seen[e.Hash] {
+					seen[e.Hash] = true
+					next = append(next, e.Hash)
+				}
+			}
+		}
+		level = next
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -189,6 +190,15 @@ const nodesPerQuery = 500
 // ContextNodes returns the stored nodes among hashes. See
 // store.Reader.ContextNodes.
 func (s *Store) ContextNodes(ctx context.Context, hashes []model.Hash) (map[model.Hash]*model.ContextDir, error) {
+	out, err := readNodes(ctx, s.db, hashes)
+	if errors.Is(err, model.ErrBadNode) {
+		return nil, fmt.Errorf("context nodes of %s: %w", s.path, err)
+	}
+	return out, s.wrap("context nodes", err)
+}
+
+// readNodes reads the nodes among hashes, a bounded number per query.
+func readNodes(ctx context.Context, q queryer, hashes []model.Hash) (map[model.Hash]*model.ContextDir, error) {
 	out := map[model.Hash]*model.ContextDir{}
 	for len(hashes) > 0 {
 		n := min(len(hashes), nodesPerQuery)
@@ -197,29 +207,29 @@ func (s *Store) ContextNodes(ctx context.Context, hashes []model.Hash) (map[mode
 			args[i] = h[:]
 		}
 		hashes = hashes[n:]
-		rows, err := s.db.QueryContext(ctx, `SELECT hash, data FROM context_nodes WHERE hash IN (?`+
+		rows, err := q.QueryContext(ctx, `SELECT hash, data FROM context_nodes WHERE hash IN (?`+
 			strings.Repeat(",?", n-1)+`)`, args...)
 		if err != nil {
-			return nil, s.wrap("context nodes", err)
+			return nil, err
 		}
 		for rows.Next() {
 			var hb, data []byte
 			if err := rows.Scan(&hb, &data); err != nil {
 				rows.Close()
-				return nil, s.wrap("context nodes", err)
+				return nil, err
 			}
 			d, err := model.DecodeContextDir(data)
 			var h model.Hash
 			if err != nil || len(hb) != len(h) {
 				rows.Close()
-				return nil, fmt.Errorf("context nodes of %s: a damaged node: %w", s.path, model.ErrBadNode)
+				return nil, fmt.Errorf("a damaged node: %w", model.ErrBadNode)
 			}
 			copy(h[:], hb)
 			out[h] = d
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, s.wrap("context nodes", err)
+			return nil, err
 		}
 	}
 	return out, nil
@@ -293,4 +303,94 @@ func cmpFloat(a, b float64) int {
 		return 1
 	}
 	return 0
+}
+
+// BuildCauses returns the causes stored with a build. See
+// store.Reader.BuildCauses.
+func (s *Store) BuildCauses(ctx context.Context, id int64) ([]store.BreakCause, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, kind, confidence, area, rebuilt_ms, COALESCE(previous_id, 0)
+		FROM break_causes WHERE build_id = ? ORDER BY seq`, id)
+	if err != nil {
+		return nil, s.wrap("causes", err)
+	}
+	defer rows.Close()
+	var out []store.BreakCause
+	for rows.Next() {
+		var c store.BreakCause
+		var ms int64
+		if err := rows.Scan(&c.Seq, &c.Kind, &c.Confidence, &c.Area, &ms, &c.PreviousBuild); err != nil {
+			return nil, s.wrap("causes", err)
+		}
+		c.RebuiltSeconds = float64(ms) / 1000
+		out = append(out, c)
+	}
+	return out, s.wrap("causes", rows.Err())
+}
+
+// sweepInputs deletes the context nodes and Dockerfile texts no remaining
+// build refers to, after a prune deleted builds. It returns how many nodes
+// went.
+func sweepInputs(ctx context.Context, q queryer) (int, error) {
+	if _, err := q.ExecContext(ctx, `DELETE FROM dockerfiles WHERE hash NOT IN
+		(SELECT dockerfile_hash FROM build_inputs WHERE dockerfile_hash IS NOT NULL)`); err != nil {
+		return 0, err
+	}
+	keep := map[model.Hash]bool{}
+	roots, err := contextRoots(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	err = store.ReachableNodes(roots, func(hs []model.Hash) (map[model.Hash]*model.ContextDir, error) {
+		return readNodes(ctx, q, hs)
+	}, func(h model.Hash) { keep[h] = true })
+	if err != nil {
+		return 0, err
+	}
+	rows, err := q.QueryContext(ctx, `SELECT hash FROM context_nodes`)
+	if err != nil {
+		return 0, err
+	}
+	var gone [][]byte
+	for rows.Next() {
+		var hb []byte
+		if err := rows.Scan(&hb); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		var h model.Hash
+		copy(h[:], hb)
+		if !keep[h] {
+			gone = append(gone, hb)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, hb := range gone {
+		if _, err := q.ExecContext(ctx, `DELETE FROM context_nodes WHERE hash = ?`, hb); err != nil {
+			return 0, err
+		}
+	}
+	return len(gone), nil
+}
+
+// contextRoots lists the context roots of the stored builds.
+func contextRoots(ctx context.Context, q queryer) ([]model.Hash, error) {
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT context_root FROM build_inputs WHERE context_root IS NOT NULL`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []model.Hash
+	for rows.Next() {
+		var hb []byte
+		if err := rows.Scan(&hb); err != nil {
+			return nil, err
+		}
+		var h model.Hash
+		copy(h[:], hb)
+		out = append(out, h)
+	}
+	return out, rows.Err()
 }

@@ -235,3 +235,82 @@ func testMissCauses(t *testing.T, open Opener) {
 		t.Errorf("no builds: %+v, %v (want an empty list)", got, err)
 	}
 }
+
+// A prune takes a build's inputs and causes with it, and sweeps the
+// context nodes and Dockerfile texts no remaining build has; the nodes a
+// remaining build shares stay. The inventory says which builds have
+// inputs and how many causes.
+func testInputsPrune(t *testing.T, open Opener) {
+	s := open(t)
+	shared := map[string]string{"lib/a.txt": "a", "lib/b.txt": "b"}
+	withFiles := func(extra map[string]string) map[string]string {
+		out := map[string]string{}
+		for k, v := range shared {
+			out[k] = v
+		}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
+	}
+	oldIn := InputsOf(withFiles(map[string]string{"old/only.txt": "o", "src/app.py": "1"}), nil)
+	oldIn.Dockerfile = model.NewDockerfileInput("Dockerfile", []byte("FROM old\n"), model.FromFlag)
+	newIn := InputsOf(withFiles(map[string]string{"src/app.py": "2"}), nil)
+	cause := store.BreakCause{Seq: 1, Kind: "context_files", Confidence: "exact", Area: "src/", RebuiltSeconds: 2}
+	ingest := func(hash string, at time.Time, in *model.Inputs) {
+		t.Helper()
+		if _, _, err := s.Ingest(Ctx, inputsBuild(in), store.Meta{Project: "p", Started: at, ContentHash: hash},
+			store.IngestOptions{Causes: []store.BreakCause{cause}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ingest("prune:old", T0, oldIn)
+	ingest("prune:new", T0.Add(24*time.Hour), newIn)
+	inv, err := s.Inventory(Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range inv {
+		if !it.Inputs || it.Causes != 1 {
+			t.Errorf("inventory of %s: inputs %v, causes %d", it.ContentHash, it.Inputs, it.Causes)
+		}
+	}
+	// Nodes only the old build's tree has: its root, old/ and src/.
+	var oldOnly []model.Hash
+	for h := range oldIn.Context.Nodes {
+		if newIn.Context.Nodes[h] == nil {
+			oldOnly = append(oldOnly, h)
+		}
+	}
+	res, err := s.Prune(Ctx, T0.Add(time.Hour), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Builds != 1 || res.ContextNodes != len(oldOnly) {
+		t.Errorf("prune: %d builds, %d context nodes; want 1, %d", res.Builds, res.ContextNodes, len(oldOnly))
+	}
+	checkIntegrity(t, s)
+	if got, err := s.ContextNodes(Ctx, oldOnly); err != nil || len(got) != 0 {
+		t.Errorf("nodes only the pruned build had: %d left (%v)", len(got), err)
+	}
+	var all []model.Hash
+	for h := range newIn.Context.Nodes {
+		all = append(all, h)
+	}
+	if got, err := s.ContextNodes(Ctx, all); err != nil || len(got) != len(all) {
+		t.Errorf("the remaining build's nodes: %d of %d (%v)", len(got), len(all), err)
+	}
+	latest, err := s.Resolve(Ctx, "latest", "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _, err := s.Build(Ctx, latest); err != nil || b.Inputs == nil || b.Inputs.Dockerfile.Content == "" {
+		t.Errorf("the remaining build's inputs: %+v, %v", b, err)
+	}
+	if c, err := s.BuildCauses(Ctx, latest); err != nil || len(c) != 1 || c[0] != cause {
+		t.Errorf("the remaining build's causes: %+v, %v", c, err)
+	}
+	if got, err := s.MissCauses(Ctx, store.CauseQuery{}); err != nil || len(got) != 1 || got[0].Breaks != 1 {
+		t.Errorf("causes after the prune: %+v, %v", got, err)
+	}
+}

@@ -60,6 +60,7 @@ func Run(t *testing.T, open Opener) {
 		{"InputsRoundTrip", testInputsRoundTrip},
 		{"InputsContextDiff", testInputsContextDiff},
 		{"MissCauses", testMissCauses},
+		{"InputsPrune", testInputsPrune},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
