@@ -859,6 +859,13 @@ func underSource(p string, dir bool, src string) bool {
 // not there.
 func (c *causer) unavailable(s *stepContext) *Cause {
 	var evidence []string
+	if s.v.Instruction == "FROM" && s.v.PulledImage() {
+		e := "its image was downloaded"
+		if n := (&model.Build{Vertices: []*model.Vertex{s.v}}).BaseImageBytes(); n > 0 {
+			e += " (" + FormatBytes(n) + ")"
+		}
+		evidence = append(evidence, e+", so this builder did not have it")
+	}
 	if !c.anyHit {
 		e := "no step of this build came from the cache"
 		if m := c.cur.Context; m != nil && c.sentBytes >= 0 && m.Bytes >= minIncrementalContext && c.sentBytes >= m.Bytes/2 {
@@ -893,8 +900,12 @@ func (c *causer) unavailable(s *stepContext) *Cause {
 		Message: fmt.Sprintf("%s missed: no cache for this step on this builder: %s", s.what, strings.Join(evidence, "; "))}
 }
 
-// stepWhat is a step's instruction for messages: "COPY src/ /src/".
+// stepWhat is a step's instruction for messages: "COPY src/ /src/", "FROM
+// python:3.8-slim".
 func stepWhat(v *model.Vertex) string {
+	if v.Instruction == "FROM" {
+		return printable(shorten(model.NormaliseInstruction(v.Instruction, v.Args), stepTextLen))
+	}
 	return printable(shorten(strings.Join(strings.Fields(v.Instruction+" "+v.Args), " "), stepTextLen))
 }
 
@@ -937,4 +948,60 @@ func sourceWords(src model.InputSource) string {
 		return "as the log shows"
 	}
 	return "recorded"
+}
+
+// CauseLabel is a cause in a few words, for table cells: "files changed:
+// src/app.py +2", "build arg VERSION", "no cache on this builder
+// (likely)".
+func CauseLabel(c *Cause) string {
+	if c == nil {
+		return "-"
+	}
+	var s string
+	switch c.Kind {
+	case CauseNoCache:
+		s = "--no-cache"
+	case CauseBaseImage:
+		s = "base image moved"
+	case CauseInstruction:
+		s = "instruction changed"
+	case CauseBuildArg:
+		s = pluralWord(len(c.Args), "build arg", "build args")
+		if len(c.Args) > 0 {
+			s += " " + shorten(strings.Join(c.Args, ", "), 30)
+		}
+	case CauseUpstream:
+		s = "upstream stage rebuilt"
+	case CauseContextFiles:
+		s = "files changed"
+		if len(c.Files) > 0 {
+			s += ": " + shorten(c.Files[0], 30)
+			if len(c.Files) > 1 {
+				s += fmt.Sprintf(" +%d", len(c.Files)-1)
+			}
+		}
+	case CauseCacheUnavailable:
+		s = "no cache on this builder"
+	default:
+		return "unknown"
+	}
+	if c.Confidence == ConfidenceLikely {
+		s += " (likely)"
+	}
+	return printable(s)
+}
+
+// knownCause reports whether c names a cause; the human outputs show the
+// break's reason instead of an unknown one.
+func knownCause(c *Cause) bool { return c != nil && c.Kind != CauseUnknown }
+
+// confidenceNote says how sure a cause is, after its message.
+func confidenceNote(c *Cause) string {
+	switch c.Confidence {
+	case ConfidenceExact:
+		return " (exact: recorded for both builds)"
+	case ConfidenceLikely:
+		return " (likely: inferred from the log)"
+	}
+	return ""
 }

@@ -266,7 +266,7 @@ func TestCauses(t *testing.T) {
 		{
 			name: "inputs unchanged, nothing came from the cache", prev: full(),
 			cur: full(), steps: appSteps("ran", "ran", "ran", "ran"), kind: CauseCacheUnavailable, conf: ConfidenceExact,
-			msg: "its inputs are the same as in build #41; no step of this build came from the cache",
+			msg: "its inputs are the same as in build #41; its image was downloaded",
 		},
 		{
 			name: "no baseline, nothing came from the cache", cur: full(), steps: appSteps("ran", "ran", "ran", "ran"),
