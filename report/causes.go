@@ -74,6 +74,17 @@ type Cause struct {
 	// PreviousBuild is the id of the build the inputs were compared with;
 	// null when there was none.
 	PreviousBuild *int64 `json:"previous_build"`
+
+	detail string // Message without its "COPY src/ /src/ missed: " start
+}
+
+// Detail is the message without the step it starts with, for outputs that
+// name the step their own way: "src/app.py changed since build #41".
+func (c *Cause) Detail() string {
+	if c.detail != "" {
+		return c.detail
+	}
+	return c.Message
 }
 
 // Baseline is the earlier build a build's inputs are compared with: the
@@ -185,7 +196,7 @@ type stepContext struct {
 }
 
 // cause names the cause of break k.
-func (c *causer) cause(k *brk) *Cause {
+func (c *causer) cause(k *brk) (cs *Cause) {
 	s := &stepContext{k: k, v: k.v, what: stepWhat(k.v), atStart: true, allKnown: true, curIdx: -1, prevIdx: -1}
 	for i, v := range k.c.steps[:k.at] {
 		if v.Instruction != "FROM" && k.c.states[i] == stateHit {
@@ -197,6 +208,14 @@ func (c *causer) cause(k *brk) *Cause {
 		s.prevStep = c.prevIDs[c.identity[k.v]]
 	}
 	c.locate(s)
+	defer func() {
+		if cs != nil {
+			cs.detail, _ = strings.CutPrefix(cs.Message, s.what+" missed: ")
+			if cs.detail == cs.Message {
+				cs.detail = ""
+			}
+		}
+	}()
 	for _, check := range []func(*stepContext) *Cause{
 		c.noCache, c.baseImage, c.instruction, c.buildArg, c.upstream, c.contextFiles,
 	} {
