@@ -77,6 +77,9 @@ type Result struct {
 	Ref string
 	// ExporterResponse is what the exporters reported (image digest, ...).
 	ExporterResponse map[string]string
+	// InputsErr says which of the build's inputs (model.Inputs) could
+	// not be recorded; the others were.
+	InputsErr error
 }
 
 // Address resolves the daemon address the way buildctl does: the flag, then
@@ -140,6 +143,7 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 		return nil, err
 	}
 
+	inputs := collect.StartLiveInputs(ctx, opts.ContextDir, opts.Dockerfile, opts.BuildArgs, opts.Target, opts.NoCache)
 	ref := opts.Ref
 	if ref == "" {
 		ref = identity.NewID()
@@ -177,6 +181,7 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 	// cannot know where the stream came from.
 	b.Source = "buildkit"
 	b.Builder = "buildkit " + addr
+	res.InputsErr = inputs.Apply(b)
 
 	if solveErr == nil {
 		b.Status = model.StatusSucceeded
