@@ -149,10 +149,11 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	defer stop()
 
 	var (
-		b        *model.Build
-		buildErr error
-		sizes    []dockercollect.LayerSize
-		ref      string
+		b         *model.Build
+		buildErr  error
+		inputsErr error
+		sizes     []dockercollect.LayerSize
+		ref       string
 	)
 	if opts.Docker {
 		platform := ""
@@ -165,7 +166,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			NetworkMode: opts.Network, Progress: opts.Progress.Value, ProgressOut: f.IO.ErrOut,
 		})
 		if res != nil {
-			b, sizes = res.Build, res.Layers
+			b, sizes, inputsErr = res.Build, res.Layers, res.InputsErr
 		}
 		buildErr = err
 	} else {
@@ -179,7 +180,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			Progress: opts.Progress.Value, ProgressOut: f.IO.ErrOut,
 		})
 		if res != nil {
-			b, ref = res.Build, res.Ref
+			b, ref, inputsErr = res.Build, res.Ref, res.InputsErr
 		}
 		buildErr = err
 	}
@@ -195,6 +196,16 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	}
 
 	f.Redactor().Build(b) // before it is stored or shown
+	if inputsErr != nil {
+		f.Warn("%v", inputsErr)
+	}
+	var df *dockerfile.File
+	if parsed, err := dockerfile.ParseFile(dockerfilePath); err == nil {
+		df = parsed
+		if opts.Target != "" {
+			df = df.WithTarget(opts.Target)
+		}
+	}
 	if !opts.NoStore && s == nil {
 		if s, err = f.OpenHistory(ctx, opts.DB, backend.Write); err != nil {
 			f.Warn("the build was not stored: %v", err)
@@ -202,8 +213,9 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			defer s.Close()
 		}
 	}
+	var meta store.Meta
 	if s != nil {
-		meta := store.Meta{Project: opts.Project, Dockerfile: dockerfilePath, Tags: opts.Tags, Source: "live"}
+		meta = store.Meta{Project: opts.Project, Dockerfile: dockerfilePath, Tags: opts.Tags, Source: "live"}
 		if ref != "" {
 			// The daemon's history ref: a later `buildstats import` of the
 			// same daemon recognises this build and skips it.
@@ -217,16 +229,23 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 				meta.Started, meta.StartedSource = f.Clock(), "ingest"
 			}
 		}
-		if _, _, err := s.Ingest(context.WithoutCancel(ctx), b, meta, store.IngestOptions{}); err != nil {
+	}
+	// Why the cache broke: against the project's latest stored build,
+	// found before this one is stored.
+	var base *report.Baseline
+	if s != nil {
+		var err error
+		if base, err = cli.FindBaseline(context.WithoutCancel(ctx), s, 0, meta.Project, b, meta.Started); err != nil {
+			f.Warn("the causes of cache breaks were not looked up: %v", err)
+		}
+	}
+	e := report.Explain(b, report.Options{Dockerfile: df, Baseline: base})
+	if s != nil {
+		if _, _, err := s.Ingest(context.WithoutCancel(ctx), b, meta, store.IngestOptions{Causes: report.BreakCauses(e)}); err != nil {
 			f.Warn("the build was not stored: %v", err)
 		}
 	}
-
-	var df *dockerfile.File
-	if parsed, err := dockerfile.ParseFile(dockerfilePath); err == nil {
-		df = parsed
-	}
-	if err := renderer.Render(f.IO.Out, report.Explain(b, report.Options{Dockerfile: df})); err != nil {
+	if err := renderer.Render(f.IO.Out, e); err != nil {
 		return err
 	}
 	if len(sizes) > 0 && opts.Format.Value == cli.FormatTable {
