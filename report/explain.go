@@ -603,6 +603,7 @@ const (
 	SourceBuildKit        = "buildkit"
 	SourceDocker          = "docker"
 	SourceBuildKitHistory = "buildkit-history"
+	SourceDockerbuild     = "dockerbuild" // a .dockerbuild file (docker buildx history export)
 )
 
 // SourceText says in words where a build came from, for report headers:
@@ -619,6 +620,8 @@ func SourceText(source, format string) string {
 		return "recorded live from the Docker Engine"
 	case SourceBuildKitHistory:
 		return "imported from BuildKit history"
+	case SourceDockerbuild:
+		return "read from a .dockerbuild file"
 	}
 	// A source a newer collector names: say it rather than hide it.
 	return "from " + source

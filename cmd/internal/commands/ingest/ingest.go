@@ -154,7 +154,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			fail(in.path, in.argError)
 			continue
 		}
-		l, err := f.ReadLog(in.path, opts.InputFormat.Value)
+		logs, err := f.ReadLogs(in.path, opts.InputFormat.Value)
 		if err != nil {
 			if in.fromDir && errors.Is(err, parse.ErrNotBuildLog) {
 				// A README or SOURCES.tsv next to the logs.
@@ -175,31 +175,36 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			}
 		}
 		// Each build of a log of several (a CI retry, a script that builds
-		// twice) is stored as a build of its own.
+		// twice), and of a .dockerbuild file, is stored as a build of its
+		// own.
 		var ferr error
-		for _, b := range l.Builds {
-			id, created, err := ingestOne(ctx, f, s, l, b, meta, flagTime, opts.KeepLogs, given, df)
-			if err != nil {
-				ferr = err
-				break
-			}
-			if created {
-				stored++
-			} else {
-				known++
-			}
-			if !progress.enabled {
-				// With a progress bar, only problems and the summary are
-				// printed: hundreds of lines would bury them.
-				name := cli.OneLine(l.Name)
-				if b.LogBuilds > 1 {
-					name += fmt.Sprintf(" (build %d of %d)", b.LogIndex, b.LogBuilds)
+		var l *logfile.Log
+	builds:
+		for _, l = range logs {
+			for _, b := range l.Builds {
+				id, created, err := ingestOne(ctx, f, s, l, b, meta, flagTime, opts.KeepLogs, given, df)
+				if err != nil {
+					ferr = err
+					break builds
 				}
 				if created {
-					fmt.Fprintf(f.IO.Out, "%s: stored as #%d (%s %s log, %d steps, %d cached)\n",
-						name, id, b.Status, b.Format, len(b.Steps()), countCached(b.Steps()))
+					stored++
 				} else {
-					fmt.Fprintf(f.IO.Out, "%s: already stored as #%d\n", name, id)
+					known++
+				}
+				if !progress.enabled {
+					// With a progress bar, only problems and the summary are
+					// printed: hundreds of lines would bury them.
+					name := cli.OneLine(l.Name)
+					if b.LogBuilds > 1 {
+						name += fmt.Sprintf(" (build %d of %d)", b.LogIndex, b.LogBuilds)
+					}
+					if created {
+						fmt.Fprintf(f.IO.Out, "%s: stored as #%d (%s%s, %d steps, %d cached)\n",
+							name, id, b.Status, sourceWords(b), len(b.Steps()), countCached(b.Steps()))
+					} else {
+						fmt.Fprintf(f.IO.Out, "%s: already stored as #%d\n", name, id)
+					}
 				}
 			}
 		}
@@ -291,6 +296,15 @@ func parsedDockerfile(path, target string) *dockerfile.File {
 		df = df.WithTarget(target)
 	}
 	return df
+}
+
+// sourceWords says what a build was read from, after its status: " plain
+// log", ", read from a .dockerbuild file".
+func sourceWords(b *model.Build) string {
+	if b.Source != "" {
+		return ", " + report.SourceText(b.Source, string(b.Format))
+	}
+	return " " + string(b.Format) + " log"
 }
 
 func countCached(steps []*model.Vertex) int {
