@@ -50,6 +50,10 @@ type BuildOptions struct {
 	Dockerfile string
 	Target     string
 	BuildArgs  map[string]string
+	// BuildContexts are named contexts, as docker buildx build
+	// --build-context NAME=VALUE takes them: oci-layout://PATH[@DIGEST],
+	// docker-image://REF or a directory. See addBuildContexts.
+	BuildContexts map[string]string
 	// Platforms are target platforms such as "linux/amd64".
 	Platforms []string
 	NoCache   bool
@@ -384,6 +388,9 @@ func (o BuildOptions) solveOpt() (client.SolveOpt, error) {
 		// Registry credentials from ~/.docker/config.json, as buildctl
 		// offers them, for FROM images behind a login.
 		Session: []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{})},
+	}
+	if err := addBuildContexts(&so, o.BuildContexts); err != nil {
+		return so, err
 	}
 	return so, nil
 }
