@@ -35,6 +35,7 @@ type Options struct {
 	File       string
 	Target     string
 	BuildArgs  []string
+	Contexts   []string
 	Platforms  []string
 	NoCache    bool
 	Outputs    []string
@@ -83,6 +84,7 @@ refused before anything runs.`,
 	fl.StringVarP(&opts.File, "file", "f", "", "Dockerfile (default CONTEXT/Dockerfile)")
 	fl.StringVar(&opts.Target, "target", "", "build stage to stop at")
 	fl.StringArrayVar(&opts.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (KEY alone takes the environment's value)")
+	fl.StringArrayVar(&opts.Contexts, "build-context", nil, "named context NAME=VALUE, as docker buildx takes it (BuildKit only): oci-layout:///path[@sha256:…], docker-image://REF or a directory")
 	fl.StringSliceVar(&opts.Platforms, "platform", nil, "target platform(s), os/arch[/variant]")
 	fl.BoolVar(&opts.NoCache, "no-cache", false, "do not use the build cache")
 	fl.StringArrayVarP(&opts.Outputs, "output", "o", nil, "BuildKit output, buildctl syntax: type=image,name=app:dev | type=oci,dest=FILE | type=local,dest=DIR")
@@ -103,7 +105,17 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	if err != nil {
 		return cli.UsageError(err)
 	}
+	contexts := map[string]string{}
+	for _, c := range opts.Contexts {
+		k, v, ok := strings.Cut(c, "=")
+		if !ok || k == "" || v == "" {
+			return cli.UsageError(fmt.Errorf("--build-context %q: want NAME=VALUE", c))
+		}
+		contexts[k] = v
+	}
 	switch {
+	case opts.Docker && len(opts.Contexts) > 0:
+		return cli.UsageError(errors.New("--build-context is for BuildKit builds"))
 	case opts.Docker && len(opts.Outputs) > 0:
 		return cli.UsageError(errors.New("--output is for BuildKit builds; with --docker use -t"))
 	case opts.Docker && len(opts.Platforms) > 1:
@@ -176,7 +188,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		}
 		res, err := bkcollect.Build(ctx, bkcollect.BuildOptions{
 			Addr: opts.Addr, ContextDir: opts.ContextDir, Dockerfile: opts.File, Target: opts.Target,
-			BuildArgs: args, Platforms: opts.Platforms, NoCache: opts.NoCache, Outputs: outputs,
+			BuildArgs: args, BuildContexts: contexts, Platforms: opts.Platforms, NoCache: opts.NoCache, Outputs: outputs,
 			Progress: opts.Progress.Value, ProgressOut: f.IO.ErrOut,
 		})
 		if res != nil {
