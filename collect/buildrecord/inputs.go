@@ -70,11 +70,8 @@ func Inputs(attrs map[string]string, prov []byte, src model.InputSource) *model.
 	if attrs == nil {
 		attrs = p.BuildDefinition.ExternalParameters.Request.Args
 	}
-	if attrs == nil {
-		return nilIfEmpty(in)
-	}
 	// The record's attributes are the whole request: what is absent was
-	// not given.
+	// not given (a build with none has no attributes at all).
 	args := map[string]string{}
 	for k, v := range attrs {
 		if name, ok := strings.CutPrefix(k, "build-arg:"); ok && name != "" {
