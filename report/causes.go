@@ -208,6 +208,11 @@ func (c *causer) cause(k *brk) (cs *Cause) {
 		s.prevStep = c.prevIDs[c.identity[k.v]]
 	}
 	c.locate(s)
+	if s.curIn != nil {
+		// The Dockerfile's own text: BuildKit names steps with their
+		// variables expanded, values of secret build args included.
+		s.what = printable(shorten(s.curIn.Text, stepTextLen))
+	}
 	defer func() {
 		if cs != nil {
 			cs.detail, _ = strings.CutPrefix(cs.Message, s.what+" missed: ")
@@ -567,14 +572,11 @@ func (c *causer) buildArg(s *stepContext) *Cause {
 			}
 		}
 		if len(used) > 0 {
+			// Never quote the expanded texts: they hold the values.
 			s.allKnown = false
-			was := ""
-			if p := c.samePosition(s.v); p != nil {
-				was = fmt.Sprintf(" (it was %q)", printable(shorten(p.Instruction+" "+p.Args, stepTextLen)))
-			}
 			return &Cause{Kind: CauseBuildArg, Confidence: ConfidenceLikely, Args: used,
-				Message: fmt.Sprintf("%s missed: its Dockerfile line is the same as in build #%d but BuildKit expanded it differently%s: %s %s changed",
-					s.what, c.base.ID, was, pluralWord(len(used), "variable", "variables"), joinNames(used))}
+				Message: fmt.Sprintf("%s missed: its Dockerfile line is the same as in build #%d but BuildKit expanded it differently: %s %s changed",
+					s.what, c.base.ID, pluralWord(len(used), "variable", "variables"), joinNames(used))}
 		}
 	}
 	if len(unknown) > 0 {
