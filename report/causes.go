@@ -228,6 +228,10 @@ func (c *causer) cause(k *brk) (cs *Cause) {
 			return c.finish(cs)
 		}
 	}
+	// No input is known to have changed: was the cache there at all?
+	if cs := c.noCacheSeen(s); cs != nil {
+		return c.finish(cs)
+	}
 	if cs := c.unavailable(s); cs != nil {
 		return c.finish(cs)
 	}
@@ -312,21 +316,26 @@ func (c *causer) locate(s *stepContext) {
 // noCache: the build was told not to use the cache.
 func (c *causer) noCache(s *stepContext) *Cause {
 	nc := c.cur.NoCache
-	if nc != nil {
-		if !nc.Applies(s.v.Stage) {
-			return nil
-		}
-		how := "--no-cache"
-		if !nc.All {
-			how = "--no-cache-filter " + strings.Join(nc.Stages, ",")
-		}
-		return &Cause{Kind: CauseNoCache, Confidence: ConfidenceExact,
-			Message: fmt.Sprintf("%s ran because the build ran with %s (%s)", s.what, how, sourceWords(nc.Source))}
+	if nc == nil || !nc.Applies(s.v.Stage) {
+		return nil
 	}
-	// Not recorded: every step ran although the builder still held the
-	// project's files (the context went over incrementally, as it does
-	// only to a builder that kept the previous sync), so the cache was
-	// there and was not used.
+	how := "--no-cache"
+	if !nc.All {
+		how = "--no-cache-filter " + strings.Join(nc.Stages, ",")
+	}
+	return &Cause{Kind: CauseNoCache, Confidence: ConfidenceExact,
+		Message: fmt.Sprintf("%s ran because the build ran with %s (%s)", s.what, how, sourceWords(nc.Source))}
+}
+
+// noCacheSeen: --no-cache was not recorded, but every step ran although
+// the builder still held the project's files (the context went over
+// incrementally, as it does only to a builder that kept the previous sync),
+// so the cache was there and was not used. Checked once no input is known
+// to have changed: a changed file sends little too.
+func (c *causer) noCacheSeen(s *stepContext) *Cause {
+	if c.cur.NoCache != nil {
+		return nil // recorded, and it did not apply
+	}
 	if m := c.cur.Context; !c.anyHit && m != nil && c.sentBytes >= 0 && m.Bytes >= minIncrementalContext &&
 		c.sentBytes < m.Bytes/2 {
 		return &Cause{Kind: CauseNoCache, Confidence: ConfidenceLikely,
@@ -335,6 +344,17 @@ func (c *causer) noCache(s *stepContext) *Cause {
 				FormatBytes(c.sentBytes), FormatBytes(m.Bytes))}
 	}
 	return nil
+}
+
+// keptContext reports whether the context went over incrementally
+// compared with the baseline's transfer: the builder kept the project's
+// files from an earlier build, so it had not lost its cache.
+func (c *causer) keptContext() bool {
+	if c.base == nil || c.sentBytes < 0 {
+		return false
+	}
+	prev := c.base.Build.ContextBytes()
+	return prev >= minIncrementalContext && c.sentBytes < prev/2
 }
 
 // minIncrementalContext is the smallest context whose transfer size tells
@@ -819,10 +839,23 @@ func (c *causer) contextFiles(s *stepContext) *Cause {
 	cm, pm := c.cur.Context, c.prev.Context
 	if cm == nil || pm == nil {
 		s.allKnown = false
-		if s.prevStep != nil && !s.atStart {
+		switch {
+		case s.prevStep == nil:
+		case !s.atStart:
 			s.likely = append(s.likely, &Cause{Kind: CauseContextFiles, Confidence: ConfidenceLikely,
 				Message: fmt.Sprintf("%s missed with the same text while the steps before it came from the cache: files it copies likely changed%s "+
 					"(store builds with --context to name them)", s.what, s.since)})
+		case c.keptContext():
+			// Nothing before it to go by, but the builder still had the
+			// project's files, so its cache was there too.
+			also := ""
+			if c.cur.NoCache == nil {
+				also = ", or the build ran with --no-cache"
+			}
+			s.likely = append(s.likely, &Cause{Kind: CauseContextFiles, Confidence: ConfidenceLikely,
+				Message: fmt.Sprintf("%s missed with the same text while the builder kept this project's files (it was sent %s, build #%d %s): "+
+					"files it copies likely changed%s (store builds with --context to name them)", s.what, FormatBytes(c.sentBytes),
+					c.base.ID, FormatBytes(c.base.Build.ContextBytes()), also)})
 		}
 		return nil
 	}
@@ -914,8 +947,10 @@ func (c *causer) unavailable(s *stepContext) *Cause {
 	if exact {
 		conf = ConfidenceExact
 	}
-	if len(s.likely) > 0 && !exact && c.anyHit {
-		return nil // a likely input change explains it better than a guess at the cache
+	if len(s.likely) > 0 && !exact && (c.anyHit || c.keptContext()) {
+		// Some of the cache was there: a likely input change explains it
+		// better than a guess at the cache.
+		return nil
 	}
 	return &Cause{Kind: CauseCacheUnavailable, Confidence: conf,
 		Message: fmt.Sprintf("%s missed: no cache for this step on this builder: %s", s.what, strings.Join(evidence, "; "))}

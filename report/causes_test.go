@@ -172,6 +172,22 @@ func TestCauses(t *testing.T) {
 			steps: appSteps("hit", "ran", "ran", "ran"), transfer: 120, kind: CauseNoCache, conf: ConfidenceLikely, msg: "likely ran with --no-cache",
 		},
 		{
+			// Nothing came from the cache and little was sent, as with
+			// --no-cache, but a file the first step copies changed.
+			name: "a changed file, nothing cached, the context sent incrementally",
+			prev: func() *model.Inputs {
+				in := full()
+				in.Context = manifest(with(baseFiles, map[string]string{"big.bin": strings.Repeat("x", 200<<10)}))
+				return in
+			}(),
+			cur: func() *model.Inputs {
+				in := full()
+				in.Context = manifest(with(baseFiles, map[string]string{"big.bin": strings.Repeat("x", 200<<10), "src/app.py": "2"}))
+				return in
+			}(),
+			steps: appSteps("hit", "ran", "ran", "ran"), transfer: 120, kind: CauseContextFiles, conf: ConfidenceExact, files: []string{"src/app.py"},
+		},
+		{
 			name: "pruned: the whole context was sent", prev: full(),
 			cur: func() *model.Inputs {
 				in := full()

@@ -30,15 +30,22 @@ var fixturePairs = []struct {
 	log fixtureCause
 }{
 	{"file-under-a-copy", fixtureCause{"context_files", "likely"}, fixtureCause{"context_files", "likely"}},
+	{"file-under-the-first-step-s-copy", fixtureCause{"context_files", "likely"}, fixtureCause{"context_files", "likely"}},
+	{"file-mode", fixtureCause{"context_files", "likely"}, fixtureCause{"context_files", "likely"}},
 	{"file-excluded-by--dockerignore", fixtureCause{}, fixtureCause{}},
 	{"build-arg", fixtureCause{"build_arg", "exact"}, fixtureCause{"instruction", "likely"}},
 	{"build-arg-the-step-s-text-does-not-show", fixtureCause{"build_arg", "exact"}, fixtureCause{"instruction", "likely"}},
 	{"base-image", fixtureCause{"base_image", "exact"}, fixtureCause{"base_image", "exact"}},
+	// A log alone does not show an ENV: nothing it holds says why.
+	{"env-before-the-step", fixtureCause{"build_arg", "exact"}, fixtureCause{"unknown", "unknown"}},
 	{"edited-instruction", fixtureCause{"instruction", "exact"}, fixtureCause{"instruction", "likely"}},
+	{"new-step", fixtureCause{"instruction", "exact"}, fixtureCause{"instruction", "likely"}},
 	{"pruned-cache", fixtureCause{"cache_unavailable", "likely"}, fixtureCause{"cache_unavailable", "likely"}},
-	// A log does not say --no-cache; without the context recorded, the
-	// incremental transfer that gives it away cannot be weighed.
-	{"no-cache", fixtureCause{"no_cache", "exact"}, fixtureCause{"cache_unavailable", "likely"}},
+	// A log does not say --no-cache, and without the context recorded an
+	// incremental transfer does not tell it from a changed file: the
+	// cause is a guess, and says it may be --no-cache (plain logs with
+	// --context name it; see TestCausesFromRealBuilds).
+	{"no-cache", fixtureCause{"no_cache", "exact"}, fixtureCause{"context_files", "likely"}},
 }
 
 func explainedCause(t *testing.T, out string) *fixtureCause {
