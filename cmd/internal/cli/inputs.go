@@ -116,8 +116,9 @@ func readLimited(path string, limit int64) ([]byte, error) {
 
 // WithInputs completes b's inputs with what its log shows, then with
 // those given: what a collector recorded, then the log, win over flags, as
-// they show what was built.
-func WithInputs(b *model.Build, given *model.Inputs) {
+// they show what was built. What they hold as text is masked (see
+// Redactor).
+func (f *Factory) WithInputs(b *model.Build, given *model.Inputs) {
 	in := b.Inputs
 	if in == nil {
 		in = &model.Inputs{}
@@ -127,6 +128,7 @@ func WithInputs(b *model.Build, given *model.Inputs) {
 	if in.IsEmpty() {
 		in = nil
 	}
+	f.Redactor().Inputs(in)
 	b.Inputs = in
 }
 
@@ -134,12 +136,22 @@ func WithInputs(b *model.Build, given *model.Inputs) {
 // project's build before it when b is stored as id (id > 0), else the
 // project's latest stored build that started before b (or before
 // started, when b does not say); nil when there is none.
-func FindBaseline(ctx context.Context, s store.Reader, id int64, project string, b *model.Build, started time.Time) (*report.Baseline, error) {
+//
+// The baseline is masked as every build the command shows is (see
+// Redactor): its steps must read the same as b's to match them.
+func (f *Factory) FindBaseline(ctx context.Context, s store.Reader, id int64, project string, b *model.Build, started time.Time) (*report.Baseline, error) {
+	var base *report.Baseline
+	var err error
 	if id > 0 {
-		return report.BaselineOfStored(ctx, s, id)
+		base, err = report.BaselineOfStored(ctx, s, id)
+	} else {
+		if !b.Started.IsZero() {
+			started = b.Started
+		}
+		base, err = report.BaselineOfLog(ctx, s, project, started)
 	}
-	if !b.Started.IsZero() {
-		started = b.Started
+	if base != nil {
+		f.Redactor().Build(base.Build)
 	}
-	return report.BaselineOfLog(ctx, s, project, started)
+	return base, err
 }

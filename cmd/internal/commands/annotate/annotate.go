@@ -134,7 +134,7 @@ func Run(ctx context.Context, f *cli.Factory, flags *pflag.FlagSet, opts Options
 	if err != nil {
 		return err
 	}
-	cli.WithInputs(l.Build, given)
+	f.WithInputs(l.Build, given)
 
 	// The history: store this build, read the regression baseline and the
 	// build the causes of cache breaks are found against, from one open
@@ -158,7 +158,7 @@ func Run(ctx context.Context, f *cli.Factory, flags *pflag.FlagSet, opts Options
 	if s != nil {
 		defer s.Close()
 		// Found before this build is stored: it must not be its own.
-		if prev, err = cli.FindBaseline(ctx, s, 0, meta.Project, l.Build, meta.Started); err != nil {
+		if prev, err = f.FindBaseline(ctx, s, 0, meta.Project, l.Build, meta.Started); err != nil {
 			historyErr = err
 		}
 	}

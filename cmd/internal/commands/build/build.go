@@ -247,7 +247,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	var base *report.Baseline
 	if s != nil {
 		var err error
-		if base, err = cli.FindBaseline(context.WithoutCancel(ctx), s, 0, meta.Project, b, meta.Started); err != nil {
+		if base, err = f.FindBaseline(context.WithoutCancel(ctx), s, 0, meta.Project, b, meta.Started); err != nil {
 			f.Warn("the causes of cache breaks were not looked up: %v", err)
 		}
 	}

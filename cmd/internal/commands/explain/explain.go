@@ -98,7 +98,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	if err != nil {
 		return err
 	}
-	cli.WithInputs(b, given)
+	f.WithInputs(b, given)
 	var e *report.Explanation
 	if e, err = history(ctx, f, opts, b, df, l.BuildHash(b)); err != nil {
 		return err
@@ -135,7 +135,7 @@ func history(ctx context.Context, f *cli.Factory, opts Options, b *model.Build, 
 		default:
 			return nil, err
 		}
-		base, err := cli.FindBaseline(ctx, s, id, project, b, time.Time{})
+		base, err := f.FindBaseline(ctx, s, id, project, b, time.Time{})
 		if err != nil {
 			return nil, err
 		}

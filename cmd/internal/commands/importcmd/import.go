@@ -96,7 +96,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		}
 		// Why its cache broke, against the project's build before it.
 		var causes []store.BreakCause
-		base, err := cli.FindBaseline(context.WithoutCancel(ctx), s, 0, project, im.Build, meta.Started)
+		base, err := f.FindBaseline(context.WithoutCancel(ctx), s, 0, project, im.Build, meta.Started)
 		if err != nil {
 			return fmt.Errorf("store build %s: %w", im.Ref, err)
 		}

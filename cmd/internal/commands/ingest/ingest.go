@@ -259,8 +259,8 @@ func ingestOne(ctx context.Context, f *cli.Factory, s store.Store, l *logfile.Lo
 	if m.Started.IsZero() {
 		m.Started, m.StartedSource = f.Clock(), "ingest"
 	}
-	cli.WithInputs(b, given)
-	causes, err := breakCauses(ctx, s, m, b, df)
+	f.WithInputs(b, given)
+	causes, err := breakCauses(ctx, f, s, m, b, df)
 	if err != nil {
 		if store.IsDatabaseError(err) {
 			return 0, false, err
@@ -274,8 +274,8 @@ func ingestOne(ctx context.Context, f *cli.Factory, s store.Store, l *logfile.Lo
 
 // breakCauses names why the build's cache broke, against the project's
 // latest stored build before it, for misses --by-cause.
-func breakCauses(ctx context.Context, s store.Reader, m store.Meta, b *model.Build, df *dockerfile.File) ([]store.BreakCause, error) {
-	base, err := cli.FindBaseline(ctx, s, 0, m.Project, b, m.Started)
+func breakCauses(ctx context.Context, f *cli.Factory, s store.Reader, m store.Meta, b *model.Build, df *dockerfile.File) ([]store.BreakCause, error) {
+	base, err := f.FindBaseline(ctx, s, 0, m.Project, b, m.Started)
 	if err != nil {
 		return nil, err
 	}

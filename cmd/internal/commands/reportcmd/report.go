@@ -107,7 +107,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		if err != nil {
 			return err
 		}
-		cli.WithInputs(b, given)
+		f.WithInputs(b, given)
 		s, base := logBaseline(ctx, f, opts, l, b)
 		if s != nil {
 			defer s.Close()
@@ -196,12 +196,9 @@ func logBaseline(ctx context.Context, f *cli.Factory, opts Options, l *logfile.L
 	if err != nil {
 		id, project = 0, f.DetectMeta("", store.Meta{Project: opts.Project}).Project
 	}
-	base, err := cli.FindBaseline(ctx, s, id, project, b, time.Time{})
+	base, err := f.FindBaseline(ctx, s, id, project, b, time.Time{})
 	if err != nil {
 		f.Warn("the build history was not used: %v", err)
-	}
-	if base != nil {
-		f.Redactor().Build(base.Build) // masked alike, so its steps match b's
 	}
 	return s, base
 }
