@@ -202,7 +202,7 @@ func newBuildPage(b *model.Build, e *report.Explanation, tl *report.Timeline, op
 		if cb.Previous != nil {
 			bv.Cause += ": " + short(*cb.Previous, 120)
 		}
-		if c := cb.Cause; c != nil {
+		if c := cb.Cause; c != nil && c.Kind != report.CauseUnknown {
 			bv.Cause = short(c.Message, 400)
 			switch c.Confidence {
 			case report.ConfidenceExact:
