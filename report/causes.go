@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode"
@@ -812,11 +813,17 @@ func (c *causer) upstream(s *stepContext) *Cause {
 // contextFiles: files the COPY or ADD copies from the context changed.
 func (c *causer) contextFiles(s *stepContext) *Cause {
 	v := s.v
-	if v.Instruction != "COPY" && v.Instruction != "ADD" {
-		return nil
+	var srcs []string
+	switch v.Instruction {
+	case "COPY", "ADD":
+		var fromOther bool
+		if srcs, fromOther = copySources(v.Args); fromOther {
+			return nil
+		}
+	case "RUN":
+		srcs = contextMounts(v.Args)
 	}
-	srcs, fromOther := copySources(v.Args)
-	if fromOther || len(srcs) == 0 {
+	if len(srcs) == 0 {
 		return nil
 	}
 	var local []string
@@ -836,6 +843,10 @@ func (c *causer) contextFiles(s *stepContext) *Cause {
 	if c.base == nil {
 		return nil
 	}
+	verb := "copies"
+	if v.Instruction == "RUN" {
+		verb = "mounts"
+	}
 	cm, pm := c.cur.Context, c.prev.Context
 	if cm == nil || pm == nil {
 		s.allKnown = false
@@ -843,8 +854,8 @@ func (c *causer) contextFiles(s *stepContext) *Cause {
 		case s.prevStep == nil:
 		case !s.atStart:
 			s.likely = append(s.likely, &Cause{Kind: CauseContextFiles, Confidence: ConfidenceLikely,
-				Message: fmt.Sprintf("%s missed with the same text while the steps before it came from the cache: files it copies likely changed%s "+
-					"(store builds with --context to name them)", s.what, s.since)})
+				Message: fmt.Sprintf("%s missed with the same text while the steps before it came from the cache: files it %s likely changed%s "+
+					"(store builds with --context to name them)", s.what, verb, s.since)})
 		case c.keptContext():
 			// Nothing before it to go by, but the builder still had the
 			// project's files, so its cache was there too.
@@ -854,8 +865,8 @@ func (c *causer) contextFiles(s *stepContext) *Cause {
 			}
 			s.likely = append(s.likely, &Cause{Kind: CauseContextFiles, Confidence: ConfidenceLikely,
 				Message: fmt.Sprintf("%s missed with the same text while the builder kept this project's files (it was sent %s, build #%d %s): "+
-					"files it copies likely changed%s (store builds with --context to name them)", s.what, FormatBytes(c.sentBytes),
-					c.base.ID, FormatBytes(c.base.Build.ContextBytes()), also)})
+					"files it %s likely changed%s (store builds with --context to name them)", s.what, FormatBytes(c.sentBytes),
+					c.base.ID, FormatBytes(c.base.Build.ContextBytes()), verb, also)})
 		}
 		return nil
 	}
@@ -889,6 +900,35 @@ func (c *causer) contextFiles(s *stepContext) *Cause {
 	}
 	return &Cause{Kind: CauseContextFiles, Confidence: ConfidenceExact, Files: files,
 		Message: fmt.Sprintf("%s missed: %s changed%s", s.what, msg, s.since)}
+}
+
+var bindMount = regexp.MustCompile(`--mount=(\S+)`)
+
+// contextMounts returns the context paths a RUN bind-mounts
+// (--mount=type=bind without from=, source "." by default): their files
+// are part of its cache key.
+func contextMounts(args string) []string {
+	var out []string
+	for _, m := range bindMount.FindAllStringSubmatch(args, -1) {
+		opts := map[string]string{}
+		for _, kv := range strings.Split(strings.Trim(m[1], `"`), ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			opts[strings.ToLower(k)] = v
+		}
+		typ, ok := opts["type"]
+		if ok && typ != "bind" || opts["from"] != "" {
+			continue // a cache, secret, ssh or tmpfs mount, or another stage's files
+		}
+		src := opts["source"]
+		if src == "" {
+			src = opts["src"]
+		}
+		if src == "" {
+			src = "."
+		}
+		out = append(out, src)
+	}
+	return out
 }
 
 // underSource reports whether context path p (a directory when dir) is

@@ -252,6 +252,23 @@ func TestCauses(t *testing.T) {
 			steps: appSteps("hit", "hit", "ran", "ran"), kind: CauseBuildArg, conf: ConfidenceExact, args: []string{"MODE"}, msg: "ENV MODE changed",
 		},
 		{
+			name: "a file a RUN bind-mounts from the context changed",
+			prev: inputs(strings.Replace(causeDockerfile, "RUN make", "RUN --mount=type=bind,source=docs,target=/docs make", 1), baseFiles, map[string]string{"VERSION": "1"}, digestA),
+			cur: inputs(strings.Replace(causeDockerfile, "RUN make", "RUN --mount=type=bind,source=docs,target=/docs make", 1),
+				with(baseFiles, map[string]string{"docs/a.md": "changed"}), map[string]string{"VERSION": "1"}, digestA),
+			prevSteps: func() []testStep {
+				s := appSteps("hit", "hit", "hit", "hit")
+				s[2].args = "--mount=type=bind,source=docs,target=/docs make"
+				return s
+			}(),
+			steps: func() []testStep {
+				s := appSteps("hit", "hit", "ran", "ran")
+				s[2].args = "--mount=type=bind,source=docs,target=/docs make"
+				return s
+			}(),
+			kind: CauseContextFiles, conf: ConfidenceExact, files: []string{"docs/a.md"},
+		},
+		{
 			name: "a file under the COPY changed", prev: full(),
 			cur:   inputs(causeDockerfile, with(baseFiles, map[string]string{"src/app.py": "2", "docs/a.md": "x"}), map[string]string{"VERSION": "1"}, digestA),
 			steps: appSteps("hit", "ran", "ran", "ran"), kind: CauseContextFiles, conf: ConfidenceExact, files: []string{"src/app.py"},
@@ -409,6 +426,22 @@ func TestCauseUpstream(t *testing.T) {
 	k := a.breakAt[b.Vertices[3]]
 	if cs := cz.cause(k); cs.Kind != CauseUpstream || !strings.Contains(cs.Message, "stage base") {
 		t.Errorf("cause %+v", cs)
+	}
+}
+
+func TestContextMounts(t *testing.T) {
+	for args, want := range map[string]string{
+		"--mount=type=bind,source=go.sum,target=/src/go.sum go mod download": "go.sum",
+		"--mount=type=bind,target=/src make":                                 ".",
+		"--mount=target=/src,src=web make":                                   "web",
+		"--mount=type=cache,target=/root/.cache make":                        "",
+		"--mount=type=bind,from=build,source=/out,target=/out ls":            "",
+		"--mount=type=secret,id=npm npm ci":                                  "",
+		"make":                                                               "",
+	} {
+		if got := strings.Join(contextMounts(args), ","); got != want {
+			t.Errorf("contextMounts(%q) = %q, want %q", args, got, want)
+		}
 	}
 }
 
