@@ -127,6 +127,15 @@ var causeScenarios = []causeScenario{
 		conf: exact(pathImport, "likely", pathFile, "likely"),
 	},
 	{
+		name: "file a RUN bind-mounts",
+		dockerfile: "FROM scratch\nCOPY busybox /bin/busybox\nRUN --mount=type=bind,source=data,target=/data " +
+			"[\"/bin/busybox\",\"cat\",\"/data/d.txt\"]\n",
+		files:  map[string]string{"data/d.txt": "one\n"},
+		change: func(t *testing.T, dir string) { rewrite(t, dir, "data/d.txt", "two, longer\n") },
+		want:   "context_files",
+		conf:   exact(pathImport, "likely", pathFile, "likely"),
+	},
+	{
 		name:       "file excluded by .dockerignore",
 		dockerfile: "FROM scratch\nCOPY busybox /bin/busybox\nCOPY . /app/\n" + busyboxRun("/bin/busybox ls /app") + "\n",
 		files:      map[string]string{".dockerignore": "notes/\n", "notes/todo.txt": "one\n", "app.txt": "a\n"},

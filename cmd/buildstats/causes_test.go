@@ -32,6 +32,7 @@ var fixturePairs = []struct {
 	{"file-under-a-copy", fixtureCause{"context_files", "likely"}, fixtureCause{"context_files", "likely"}},
 	{"file-under-the-first-step-s-copy", fixtureCause{"context_files", "likely"}, fixtureCause{"context_files", "likely"}},
 	{"file-mode", fixtureCause{"context_files", "likely"}, fixtureCause{"context_files", "likely"}},
+	{"file-a-run-bind-mounts", fixtureCause{"context_files", "likely"}, fixtureCause{"context_files", "likely"}},
 	{"file-excluded-by--dockerignore", fixtureCause{}, fixtureCause{}},
 	{"build-arg", fixtureCause{"build_arg", "exact"}, fixtureCause{"instruction", "likely"}},
 	{"build-arg-the-step-s-text-does-not-show", fixtureCause{"build_arg", "exact"}, fixtureCause{"instruction", "likely"}},
