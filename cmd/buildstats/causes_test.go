@@ -124,3 +124,77 @@ func TestCausesFromLogFixtures(t *testing.T) {
 		})
 	}
 }
+
+// The CI flow with contexts recorded at ingest: explaining a stored log
+// later, without --context, still names the files, from the stored
+// manifests.
+func TestCausesFromStoredContexts(t *testing.T) {
+	h := newHistory(t)
+	dir := t.TempDir()
+	ctxDir := func(name, content string) string {
+		d := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Join(d, "src"), 0o755)
+		os.WriteFile(filepath.Join(d, "src", "app.txt"), []byte(content), 0o644)
+		os.WriteFile(filepath.Join(d, "src", "other.txt"), []byte("x\n"), 0o644)
+		os.WriteFile(filepath.Join(d, "busybox"), []byte("not the real one"), 0o755)
+		return d
+	}
+	first, second := ctxDir("a", "one\n"), ctxDir("b", "two, longer\n")
+	var logs [2]string
+	for i := range logs {
+		data, err := os.ReadFile(filepath.Join(causeFixtures, "file-under-a-copy-"+string(rune('1'+i))+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs[i] = filepath.Join(dir, string(rune('1'+i))+".log")
+		os.WriteFile(logs[i], data, 0o644)
+		at := time.Date(2026, 11, 20, 10, i, 0, 0, time.UTC)
+		os.Chtimes(logs[i], at, at)
+	}
+	h.ok("ingest", "--project", "p", "--context", first, logs[0])
+	h.ok("ingest", "--project", "p", "--context", second, logs[1])
+	out := h.ok("explain", "--project", "p", "--format", "json", logs[1]).out
+	var e struct {
+		History *struct {
+			Basis string `json:"basis"`
+		} `json:"history"`
+		CacheBreaks []struct {
+			Cause struct {
+				Kind       string   `json:"kind"`
+				Confidence string   `json:"confidence"`
+				Files      []string `json:"files"`
+				Previous   *int64   `json:"previous_build"`
+			} `json:"cause"`
+		} `json:"cache_breaks"`
+	}
+	if err := json.Unmarshal([]byte(out), &e); err != nil || len(e.CacheBreaks) == 0 {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	c := e.CacheBreaks[0].Cause
+	if e.History == nil || e.History.Basis != "previous" || c.Kind != "context_files" || c.Confidence != "exact" ||
+		len(c.Files) != 1 || c.Files[0] != "src/app.txt" || c.Previous == nil || *c.Previous != 1 {
+		t.Errorf("cause %+v, history %+v", c, e.History)
+	}
+	// And the causes were stored for misses --by-cause.
+	r := h.ok("misses", "--project", "p", "--by-cause", "--since", "2026-11-01", "--format", "json")
+	var bc struct {
+		Causes []struct {
+			Kind string  `json:"kind"`
+			Area *string `json:"area"`
+		} `json:"causes"`
+	}
+	json.Unmarshal([]byte(r.out), &bc)
+	// The first build had none to compare with: nothing came from the
+	// cache; the second's break came from src/.
+	var kinds []string
+	for _, c := range bc.Causes {
+		area := ""
+		if c.Area != nil {
+			area = *c.Area
+		}
+		kinds = append(kinds, c.Kind+" "+area)
+	}
+	if strings.Join(kinds, ", ") != "cache_unavailable , context_files src/" {
+		t.Errorf("misses --by-cause: %q\n%s", kinds, r.out)
+	}
+}

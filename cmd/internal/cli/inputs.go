@@ -155,3 +155,19 @@ func (f *Factory) FindBaseline(ctx context.Context, s store.Reader, id int64, pr
 	}
 	return base, err
 }
+
+// StoredInputs completes b's inputs with those stored with it as id (when
+// b is a log that was ingested with --context, say, and is explained
+// without): what the log and the command's flags gave win. The stored
+// context's nodes are fetched from s as a comparison needs them.
+func StoredInputs(ctx context.Context, s store.Reader, id int64, b *model.Build) error {
+	sb, _, err := s.Build(ctx, id)
+	if err != nil || sb.Inputs == nil {
+		return err
+	}
+	if b.Inputs == nil {
+		b.Inputs = &model.Inputs{}
+	}
+	b.Inputs.Merge(sb.Inputs)
+	return nil
+}

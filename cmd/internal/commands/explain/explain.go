@@ -135,6 +135,11 @@ func history(ctx context.Context, f *cli.Factory, opts Options, b *model.Build, 
 		default:
 			return nil, err
 		}
+		if id > 0 {
+			if err := cli.StoredInputs(ctx, s, id, b); err != nil {
+				return nil, err
+			}
+		}
 		base, err := f.FindBaseline(ctx, s, id, project, b, time.Time{})
 		if err != nil {
 			return nil, err
