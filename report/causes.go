@@ -970,11 +970,21 @@ func (c *causer) unavailable(s *stepContext) *Cause {
 	for _, f := range c.importFails {
 		evidence = append(evidence, fmt.Sprintf("importing the cache from %s failed", printable(shorten(f.Ref, stepTextLen))))
 	}
-	if p := s.prevStep; p != nil {
+	if len(c.importFails) == 0 {
+		for _, cs := range c.cur.CacheSources {
+			evidence = append(evidence, fmt.Sprintf("the cache imported from %s did not have it", printable(shorten(cs.Ref, stepTextLen))))
+		}
+	}
+	switch p := s.prevStep; {
+	case p != nil:
 		switch p.State() {
 		case model.StateError, model.StateCanceled, model.StateIncomplete:
 			evidence = append(evidence, fmt.Sprintf("it did not finish in build #%d, so no cache was saved for it", c.base.ID))
 		}
+	case c.base != nil && (c.base.Build.Status == model.StatusFailed || c.base.Build.Truncated) && (s.prevIn != nil || c.prevDF == nil):
+		// The step is in the baseline's Dockerfile (or nothing says it is
+		// not), but its log ends before it.
+		evidence = append(evidence, fmt.Sprintf("build #%d stopped before it, so no cache was saved for it", c.base.ID))
 	}
 	exact := c.base != nil && s.allKnown && c.loadErr == nil && s.prevStep != nil
 	if exact {

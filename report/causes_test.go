@@ -297,6 +297,17 @@ func TestCauses(t *testing.T) {
 			msg: "it did not finish in build #41",
 		},
 		{
+			name: "the previous build stopped before the step", prev: full(),
+			prevSteps: func() []testStep {
+				s := appSteps("hit", "hit", "hit", "hit")
+				s[1].state = "error"
+				s[2].state = ""
+				return s
+			}(),
+			cur: full(), steps: appSteps("hit", "hit", "ran", "ran"), kind: CauseCacheUnavailable, conf: ConfidenceLikely,
+			msg: "build #41 stopped before it",
+		},
+		{
 			name: "inputs unchanged, nothing came from the cache", prev: full(),
 			cur: full(), steps: appSteps("ran", "ran", "ran", "ran"), kind: CauseCacheUnavailable, conf: ConfidenceExact,
 			msg: "its inputs are the same as in build #41; its image was downloaded",
@@ -331,9 +342,17 @@ func TestCauses(t *testing.T) {
 					steps = appSteps("hit", "hit", "hit", "hit")
 				}
 				pb := causeBuild(steps)
-				if steps[3].state == "" {
-					pb.Vertices = pb.Vertices[:3]
+				// "" is a step the build never reached; "error" fails it.
+				var kept []*model.Vertex
+				for i, v := range pb.Vertices {
+					if steps[i].state != "" {
+						kept = append(kept, v)
+					}
+					if steps[i].state == "error" {
+						pb.Status = model.StatusFailed
+					}
 				}
+				pb.Vertices = kept
 				pb.Inputs = c.prev
 				base = &Baseline{ID: 41, Build: pb}
 				// A stored baseline holds its nodes in the store.
