@@ -11,6 +11,27 @@ import (
 // What a store keeps of a build's inputs (model.Build.Inputs), and of why
 // its cache broke.
 //
+// Every implementation keeps them the same way (store/sqlite's schema v5 is
+// the reference; store/storetest's InputsRoundTrip, InputsContextDiff and
+// MissCauses check it):
+//
+//   - context_nodes (hash PRIMARY KEY, data): model.ContextDir.Encode() by
+//     its SHA-256, written from the root down, skipping a subtree whose
+//     node is already stored, "on conflict do nothing" against concurrent
+//     writers;
+//   - dockerfiles (hash PRIMARY KEY, content): each distinct text once;
+//   - build_inputs (build_id PRIMARY KEY, inputs, dockerfile_hash,
+//     context_root): model.Inputs as JSON with the Dockerfile's content
+//     and the context's nodes left out;
+//   - break_causes (build_id, seq, kind, confidence, area, rebuilt_ms,
+//     previous_id), one row per IngestOptions.Causes entry;
+//
+// all written in the build's own transaction. Deleting a build deletes its
+// build_inputs and break_causes rows; nodes and Dockerfile texts no build
+// refers to any more are garbage a prune must sweep (a node is reachable
+// from a build_inputs.context_root through the directory entries of the
+// nodes on the way).
+//
 // A store keeps a build's inputs with the build, in the same transaction,
 // and gives them back with Build. The context manifest is kept as
 // content-addressed directory nodes (model.ContextDir, by its hash): a
