@@ -368,6 +368,15 @@ func TestCausesFromRealBuilds(t *testing.T) {
 			got[pathLog] = firstCause(t, pathLog, []byte(r.c.want(0, "explain", "--db", dbs[pathLog], "--project", "p",
 				"--dockerfile", df, "--context", dir, "--format", "json", log2File).out))
 
+			// The CI annotations name it too.
+			if sc.want != "" && got[pathLog] != nil {
+				a := r.c.want(0, "annotate", "--ci", "github", "--db", dbs[pathLog], "--project", "p",
+					"--dockerfile", df, "--context", dir, log2File)
+				if !strings.Contains(a.out, "::notice") || !strings.Contains(a.out, "missed the cache") {
+					t.Errorf("annotate does not name the cause:\n%s", a.out)
+				}
+			}
+
 			// import: the same two builds from the daemon's history.
 			r.c.want(0, "import", "--addr", d.Addr, "--db", dbs[pathImport], "--project", "p")
 			got[pathImport] = firstCause(t, pathImport, []byte(r.c.want(0, "show", "--db", dbs[pathImport], "--project", "p",
