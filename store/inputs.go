@@ -11,7 +11,7 @@ import (
 // What a store keeps of a build's inputs (model.Build.Inputs), and of why
 // its cache broke.
 //
-// Every implementation keeps them the same way (store/sqlite's schema v5 is
+// Every implementation keeps them the same way (store/sqlite's schema v6 is
 // the reference; store/storetest's InputsRoundTrip, InputsContextDiff and
 // MissCauses check it):
 //
