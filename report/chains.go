@@ -267,6 +267,7 @@ func (a *analysis) cacheBreaks() []CacheBreak {
 	}
 
 	out := []CacheBreak{}
+	causes := newCauser(a, a.base)
 	for _, k := range breaks {
 		if k.into != nil {
 			continue
@@ -297,6 +298,7 @@ func (a *analysis) cacheBreaks() []CacheBreak {
 		if timed {
 			cb.RebuiltSeconds = ptr(seconds(total))
 		}
+		cb.Cause, cb.seq = causes.cause(k), pos[k.v]
 		out = append(out, cb)
 	}
 	return out

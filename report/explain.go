@@ -24,13 +24,17 @@ import (
 // SchemaVersion is the version of the JSON contract (Explanation). It is
 // bumped only when a field is removed or changes meaning; new fields may be
 // added without a bump.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Options control Explain.
 type Options struct {
 	// Dockerfile, when set, is the Dockerfile that was built: steps, cache
 	// breaks, advice and the error get its line numbers and excerpts.
 	Dockerfile *dockerfile.File
+	// Baseline is the earlier build of the project whose inputs each
+	// cache break's cause is checked against; nil when there is none (the
+	// causes then rest on this build alone).
+	Baseline *Baseline
 }
 
 // Explanation is the analysis of one build. Its JSON encoding is the
@@ -204,6 +208,11 @@ type CacheBreak struct {
 	RebuiltSteps int `json:"rebuilt_steps"`
 	// FollowOn names the breaks in dependent stages folded into this one.
 	FollowOn []string `json:"follow_on"`
+	// Cause is why the cache broke here: the first of the Cause* kinds
+	// that holds, checked against Options.Baseline. Never null.
+	Cause *Cause `json:"cause"`
+
+	seq int // the step's position in the build's vertices
 }
 
 // SlowStep is one of the longest vertices of the build.
@@ -309,6 +318,7 @@ func Explain(b *model.Build, opts Options) *Explanation {
 		e.LogBuild, e.LogBuilds = ptr(b.LogIndex), ptr(b.LogBuilds)
 	}
 	a := newAnalysis(b, opts.Dockerfile)
+	a.base = opts.Baseline
 	if a.file != nil {
 		e.Dockerfile = ptr(a.file.Name())
 	}
@@ -375,6 +385,7 @@ type analysis struct {
 	breakAt   map[*model.Vertex]*brk // every break, folded ones included
 	// mismatch says why the given Dockerfile was not used for lines.
 	mismatch string
+	base     *Baseline // what causes are checked against
 }
 
 func newAnalysis(b *model.Build, f *dockerfile.File) *analysis {
@@ -592,6 +603,7 @@ const (
 	SourceBuildKit        = "buildkit"
 	SourceDocker          = "docker"
 	SourceBuildKitHistory = "buildkit-history"
+	SourceDockerbuild     = "dockerbuild" // a .dockerbuild file (docker buildx history export)
 )
 
 // SourceText says in words where a build came from, for report headers:
@@ -608,6 +620,8 @@ func SourceText(source, format string) string {
 		return "recorded live from the Docker Engine"
 	case SourceBuildKitHistory:
 		return "imported from BuildKit history"
+	case SourceDockerbuild:
+		return "read from a .dockerbuild file"
 	}
 	// A source a newer collector names: say it rather than hide it.
 	return "from " + source

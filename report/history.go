@@ -435,11 +435,19 @@ func comparisonHead(c *Comparison) string {
 // then every step with its state and time in both builds. The JSON is a
 // Comparison.
 func RenderComparison(w io.Writer, format string, sc *store.Comparison, opts RenderOptions) error {
+	return RenderComparisonCauses(w, format, sc, nil, opts)
+}
+
+// RenderComparisonCauses is RenderComparison with the after build's cache
+// breaks (Explanation.CacheBreaks, explained against the before build):
+// what broke the cache between the two, and why.
+func RenderComparisonCauses(w io.Writer, format string, sc *store.Comparison, breaks []CacheBreak, opts RenderOptions) error {
 	if err := CheckFormat(format); err != nil {
 		return err
 	}
 	c := NewComparison(sc)
 	c.mask(opts.Mask)
+	c.CacheBreaks = append(c.CacheBreaks, breaks...)
 	if format == FormatJSON {
 		return WriteJSON(w, c)
 	}
@@ -462,11 +470,27 @@ func RenderComparison(w io.Writer, format string, sc *store.Comparison, opts Ren
 		for _, f := range comparisonFacts(c) {
 			ew.printf("%s\n", mdText(f))
 		}
+		if len(c.CacheBreaks) > 0 {
+			ew.printf("\n## Why the cache broke\n\n")
+			for _, cb := range c.CacheBreaks {
+				if cb.Cause != nil {
+					ew.printf("- %s%s\n", mdText(cb.Cause.Message), confidenceNote(cb.Cause))
+				}
+			}
+		}
 		ew.printf("\n## Steps\n\n")
 	} else {
 		ew.printf("%s\n%s\n%s\n", r.style(ansiBold, clean(comparisonHead(c))), clean(whenText(c.Before)), clean(whenText(c.After)))
 		for _, f := range comparisonFacts(c) {
 			ew.printf("%s\n", clean(f))
+		}
+		if len(c.CacheBreaks) > 0 {
+			r.heading(ew, "Why the cache broke")
+			for _, cb := range c.CacheBreaks {
+				if cb.Cause != nil {
+					r.wrap(ew, "- ", clean(cb.Cause.Message)+confidenceNote(cb.Cause))
+				}
+			}
 		}
 		r.heading(ew, "Steps")
 	}

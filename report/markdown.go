@@ -130,6 +130,9 @@ func mdBreaks(ew *errWriter, e *Explanation) {
 		if cb.Previous != nil && !IsFromStep(*cb.Previous) {
 			cause += ": " + shorten(*cb.Previous, mdNameLen)
 		}
+		if knownCause(cb.Cause) {
+			cause = cb.Cause.Message + confidenceNote(cb.Cause)
+		}
 		rebuilt := fmt.Sprintf("%s (%d step%s)", optSeconds(cb.RebuiltSeconds), cb.RebuiltSteps, plural(cb.RebuiltSteps))
 		mdRow(ew, withLine, optInt(cb.Line), mdText(shorten(cb.Name, mdNameLen)), mdText(cause), rebuilt, mdText(shortenAll(cb.FollowOn, mdNameLen)))
 	}

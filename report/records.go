@@ -15,7 +15,8 @@ const (
 	// HistorySchemaVersion versions BuildList (history --format json).
 	HistorySchemaVersion = 1
 	// CompareSchemaVersion versions Comparison (compare --format json).
-	CompareSchemaVersion = 1
+	// Version 2 adds cache_breaks.
+	CompareSchemaVersion = 2
 	// StatsSchemaVersion versions StepStatsReport (slow, misses).
 	StatsSchemaVersion = 2
 )
@@ -113,6 +114,9 @@ type Comparison struct {
 	ContextBytesAfter  *int64            `json:"context_bytes_after"`
 	Added              []StepIdentity    `json:"added"`
 	Removed            []StepIdentity    `json:"removed"`
+	// CacheBreaks are After's cache breaks as explain reports them, each
+	// with its cause found against Before's inputs.
+	CacheBreaks []CacheBreak `json:"cache_breaks"`
 }
 
 // StepIdentity names a step across builds: model.Identity, labelled.
@@ -173,7 +177,7 @@ type BaseImageChange struct {
 // NewComparison turns the store's comparison into the report.
 func NewComparison(c *store.Comparison) *Comparison {
 	out := &Comparison{SchemaVersion: CompareSchemaVersion, Before: NewBuildRow(c.Before), After: NewBuildRow(c.After),
-		Steps: []StepChange{}, BaseImageChanges: []BaseImageChange{}, Added: []StepIdentity{}, Removed: []StepIdentity{},
+		Steps: []StepChange{}, BaseImageChanges: []BaseImageChange{}, Added: []StepIdentity{}, Removed: []StepIdentity{}, CacheBreaks: []CacheBreak{},
 		CacheLostSeconds: c.CacheLostSeconds, CacheGainedSeconds: c.CacheGainedSeconds}
 	if out.Before.DurationSeconds != nil && out.After.DurationSeconds != nil {
 		out.DurationDeltaSeconds = ptr(c.DurationDeltaSeconds)

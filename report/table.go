@@ -214,6 +214,9 @@ func (r *tableRenderer) breaksTable(ew *errWriter, e *Explanation) {
 		if cb.Previous != nil && !IsFromStep(*cb.Previous) {
 			cause += ": " + shortenMiddle(*cb.Previous, 40)
 		}
+		if knownCause(cb.Cause) {
+			cause = clean(CauseLabel(cb.Cause))
+		}
 		if n := len(cb.FollowOn); n > 0 {
 			cause += fmt.Sprintf(" (+%d dependent stage break%s)", n, plural(n))
 		}
@@ -223,6 +226,11 @@ func (r *tableRenderer) breaksTable(ew *errWriter, e *Explanation) {
 	header, aligns, rows := lineFirst(e.Dockerfile != nil, []string{"Step", "Cause", "Rebuilt"},
 		[]tw.Align{tw.AlignLeft, tw.AlignLeft, tw.AlignRight}, rows)
 	writeGrid(ew, false, header, rows, aligns, nameColumn(r.opts, len(header)-3))
+	for _, cb := range e.CacheBreaks {
+		if knownCause(cb.Cause) {
+			r.wrap(ew, "- ", clean(cb.Cause.Message)+confidenceNote(cb.Cause))
+		}
+	}
 }
 
 // Notes on steps where the cache broke.

@@ -82,6 +82,15 @@ type Reader interface {
 	// and how many rows it has, sorted by content hash: what a copy
 	// between histories compares (see Checksum).
 	Inventory(ctx context.Context) ([]InventoryItem, error)
+	// ContextNodes returns the stored context directory nodes among
+	// hashes (see inputs.go); hashes it does not hold are left out.
+	ContextNodes(ctx context.Context, hashes []model.Hash) (map[model.Hash]*model.ContextDir, error)
+	// BuildCauses returns the causes stored with a build
+	// (IngestOptions.Causes), in step order.
+	BuildCauses(ctx context.Context, id int64) ([]BreakCause, error)
+	// MissCauses adds up the stored causes of cache breaks (BreakCause)
+	// over a window, by kind and area, most rebuilt time first.
+	MissCauses(ctx context.Context, q CauseQuery) ([]CauseStats, error)
 	// Close releases the database.
 	Close() error
 }
@@ -188,6 +197,10 @@ type IngestOptions struct {
 	// KeepLogs stores the vertex output tails and the Dockerfile excerpt of
 	// a failed build. Off by default: build output can hold secrets.
 	KeepLogs bool
+	// Causes are why the build's cache broke, stored for misses
+	// --by-cause. Ingesting a build that is already stored keeps the
+	// causes it was stored with.
+	Causes []BreakCause
 }
 
 // HistoryQuery selects builds for History. Zero fields do not filter.
@@ -396,6 +409,10 @@ type PruneResult struct {
 	Vertices  int       `json:"vertices"` // their vertices (steps and other work)
 	// Steps is the number of step identities no remaining build has.
 	Steps int `json:"step_identities"`
+	// ContextNodes is the number of stored context directory nodes no
+	// remaining build's context has (see inputs.go); 0 in a dry run,
+	// which does not walk the trees.
+	ContextNodes int `json:"context_nodes"`
 	// Projects breaks the deleted builds down by project, by name; a
 	// project with nothing to delete is not listed.
 	Projects []ProjectPrune `json:"projects"`
@@ -423,13 +440,15 @@ type InventoryItem struct {
 	Transfers   int       `json:"transfers"`
 	Outputs     int       `json:"outputs"`   // vertices with kept output lines
 	LogsKept    bool      `json:"logs_kept"` // ingested with IngestOptions.KeepLogs
+	Inputs      bool      `json:"inputs"`    // stored with model.Build.Inputs
+	Causes      int       `json:"causes"`    // stored causes of cache breaks (IngestOptions.Causes)
 }
 
 // Checksum is the checksum of an inventory: "sha256:" and the hex SHA-256
 // of one line per build, in content hash order, of its content hash,
 // project, branch, start time (Unix ms), status, Dockerfile steps,
-// vertices, transfers, kept outputs and whether logs were kept, separated
-// by tabs (text fields Go-quoted, so no value can forge a separator). Two stores holding the same builds have the same checksum
+// vertices, transfers, kept outputs, whether logs were kept, whether its
+// inputs were and how many causes, separated by tabs (text fields Go-quoted, so no value can forge a separator). Two stores holding the same builds have the same checksum
 // whatever their ids; a build missing, added, or stored with a different
 // number of rows changes it.
 func Checksum(items []InventoryItem) string {
@@ -437,8 +456,8 @@ func Checksum(items []InventoryItem) string {
 	slices.SortFunc(sorted, func(a, b InventoryItem) int { return strings.Compare(a.ContentHash, b.ContentHash) })
 	h := sha256.New()
 	for _, it := range sorted {
-		fmt.Fprintf(h, "%q\t%q\t%q\t%d\t%q\t%d\t%d\t%d\t%d\t%t\n", it.ContentHash, it.Project, it.Branch,
-			it.StartedAt.UnixMilli(), it.Status, it.StepsTotal, it.Vertices, it.Transfers, it.Outputs, it.LogsKept)
+		fmt.Fprintf(h, "%q\t%q\t%q\t%d\t%q\t%d\t%d\t%d\t%d\t%t\t%t\t%d\n", it.ContentHash, it.Project, it.Branch,
+			it.StartedAt.UnixMilli(), it.Status, it.StepsTotal, it.Vertices, it.Transfers, it.Outputs, it.LogsKept, it.Inputs, it.Causes)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }

@@ -50,6 +50,10 @@ type BuildOptions struct {
 	Dockerfile string
 	Target     string
 	BuildArgs  map[string]string
+	// BuildContexts are named contexts, as docker buildx build
+	// --build-context NAME=VALUE takes them: oci-layout://PATH[@DIGEST],
+	// docker-image://REF or a directory. See addBuildContexts.
+	BuildContexts map[string]string
 	// Platforms are target platforms such as "linux/amd64".
 	Platforms []string
 	NoCache   bool
@@ -77,6 +81,9 @@ type Result struct {
 	Ref string
 	// ExporterResponse is what the exporters reported (image digest, ...).
 	ExporterResponse map[string]string
+	// InputsErr says which of the build's inputs (model.Inputs) could
+	// not be recorded; the others were.
+	InputsErr error
 }
 
 // Address resolves the daemon address the way buildctl does: the flag, then
@@ -140,6 +147,7 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 		return nil, err
 	}
 
+	inputs := collect.StartLiveInputs(ctx, opts.ContextDir, opts.Dockerfile, opts.BuildArgs, opts.Target, opts.NoCache)
 	ref := opts.Ref
 	if ref == "" {
 		ref = identity.NewID()
@@ -177,6 +185,7 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 	// cannot know where the stream came from.
 	b.Source = "buildkit"
 	b.Builder = "buildkit " + addr
+	res.InputsErr = inputs.Apply(b)
 
 	if solveErr == nil {
 		b.Status = model.StatusSucceeded
@@ -379,6 +388,9 @@ func (o BuildOptions) solveOpt() (client.SolveOpt, error) {
 		// Registry credentials from ~/.docker/config.json, as buildctl
 		// offers them, for FROM images behind a login.
 		Session: []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{})},
+	}
+	if err := addBuildContexts(&so, o.BuildContexts); err != nil {
+		return so, err
 	}
 	return so, nil
 }

@@ -2,13 +2,12 @@ package buildkit
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/buildstats/buildstats/collect"
+	"github.com/buildstats/buildstats/collect/buildrecord"
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/containerd/containerd/v2/core/content"
@@ -27,10 +26,7 @@ import (
 // ContentHash is the store content hash of the build with the given history
 // ref. Live builds and imports use it alike, so importing a build that
 // `buildstats build` already stored, or importing twice, adds nothing.
-func ContentHash(ref string) string {
-	sum := sha256.Sum256([]byte("buildkit-ref:" + ref))
-	return "buildkit-sha256:" + hex.EncodeToString(sum[:])
-}
+func ContentHash(ref string) string { return buildrecord.ContentHash(ref) }
 
 // ImportOptions control Import.
 type ImportOptions struct {
@@ -118,7 +114,58 @@ func Replay(ctx context.Context, c *client.Client, rec *controlapi.BuildHistoryR
 	b.Source = "buildkit-history"
 	b.Builder = "buildkit"
 	applyRecord(b, rec, externalError(ctx, c, rec))
+	b.Inputs = recordInputs(b, rec, provenance(ctx, c, rec))
 	return b, nil
+}
+
+// recordInputs is what the record says of the build's inputs (its
+// frontend attributes and provenance, see buildrecord.Inputs) with the
+// base images its progress stream resolved, all exact.
+func recordInputs(b *model.Build, rec *controlapi.BuildHistoryRecord, prov []byte) *model.Inputs {
+	in := buildrecord.Inputs(rec.GetFrontendAttrs(), prov, model.FromHistory)
+	if in == nil {
+		in = &model.Inputs{}
+	}
+	if seen := parse.LogInputs(b); seen != nil {
+		for i := range seen.BaseImages {
+			seen.BaseImages[i].Source = model.FromHistory
+		}
+		for i := range seen.CacheSources {
+			seen.CacheSources[i].Source = model.FromHistory
+		}
+		in.Merge(seen)
+	}
+	if in.IsEmpty() {
+		return nil
+	}
+	return in
+}
+
+// provenance reads the record's SLSA provenance attestation, which
+// BuildKit makes for every build in its history; nil when there is none or
+// it cannot be read.
+func provenance(ctx context.Context, c *client.Client, rec *controlapi.BuildHistoryRecord) []byte {
+	var results []*controlapi.BuildResultInfo
+	if r := rec.GetResult(); r != nil {
+		results = append(results, r)
+	}
+	for _, r := range rec.GetResults() {
+		results = append(results, r)
+	}
+	for _, r := range results {
+		for _, d := range r.GetAttestations() {
+			if d.GetMediaType() != buildrecord.MediaTypeInToto || d.GetAnnotations()["in-toto.io/predicate-type"] != buildrecord.PredicateProvenance ||
+				d.GetSize() > buildrecord.MaxProvenance {
+				continue
+			}
+			store := proxy.NewContentStore(c.ContentClient())
+			dt, err := content.ReadBlob(ctx, store, ocispecs.Descriptor{MediaType: d.GetMediaType(), Digest: digest.Digest(d.GetDigest()), Size: d.GetSize()})
+			if err == nil {
+				return dt
+			}
+		}
+	}
+	return nil
 }
 
 // externalError reads the full error of a failed build. BuildKit stores it

@@ -36,7 +36,7 @@ import (
 )
 
 // InstallHint is how to get every daemon dependency.
-const InstallHint = "run collect/install-test-deps.sh as root (apt-get install runc busybox-static docker.io; builds buildkitd into the cache)"
+const InstallHint = "run collect/install-test-deps.sh as root (apt-get install runc busybox-static docker.io; builds buildkitd and buildx into the cache)"
 
 // buildkitVersion is used when the test binary carries no module
 // information; it must match go.mod.
@@ -65,6 +65,11 @@ func BuildKitBinDir() string {
 	if d := os.Getenv("BUILDSTATS_BUILDKIT_DIR"); d != "" {
 		return filepath.Join(d, "bin")
 	}
+	return filepath.Join(cacheDir(), "buildkit-"+BuildKitVersion(), "bin")
+}
+
+// cacheDir is where collect/install-test-deps.sh keeps what it builds.
+func cacheDir() string {
 	cache := os.Getenv("XDG_CACHE_HOME")
 	if cache == "" {
 		home, err := os.UserHomeDir()
@@ -73,7 +78,7 @@ func BuildKitBinDir() string {
 		}
 		cache = filepath.Join(home, ".cache")
 	}
-	return filepath.Join(cache, "buildstats", "buildkit-"+BuildKitVersion(), "bin")
+	return filepath.Join(cache, "buildstats")
 }
 
 // unavailable skips the test, or fails it when daemons are required.

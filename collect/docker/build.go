@@ -64,6 +64,9 @@ type BuildOptions struct {
 type Result struct {
 	// Build is the record; nil when nothing trustworthy was recorded.
 	Build *model.Build
+	// InputsErr says which of the build's inputs (model.Inputs) could
+	// not be recorded; the others were.
+	InputsErr error
 	// ImageID is the built image ("sha256:..."), empty on failure.
 	ImageID string
 	// Layers are the image's layers with the step that made each, oldest
@@ -151,6 +154,7 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 		return nil, err
 	}
 	defer tarball.Close()
+	inputs := collect.StartLiveInputs(ctx, opts.ContextDir, opts.Dockerfile, opts.BuildArgs, opts.Target, opts.NoCache)
 
 	// The BuildKit session is how the daemon asks the client for things
 	// (registry credentials, secrets); docker build always opens one.
@@ -218,6 +222,7 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 	b.Source = "docker"
 	b.Builder = "docker " + host
 	res := &Result{Build: b, ImageID: st.imageID}
+	res.InputsErr = inputs.Apply(b)
 
 	switch {
 	case ctx.Err() != nil:

@@ -84,6 +84,11 @@ type Build struct {
 	ImageID    string   `json:"image_id,omitempty"`
 	ImageNames []string `json:"image_names,omitempty"`
 
+	// Inputs is what went into the build (base image digests, the
+	// Dockerfile, build args, the context), as far as it is recorded;
+	// nil when nothing is. See Inputs.
+	Inputs *Inputs `json:"inputs,omitempty"`
+
 	// Source says where a build came from when it was not a saved log:
 	// "buildkit" (recorded live from a BuildKit daemon), "docker" (live from
 	// the Docker Engine), "buildkit-history" (imported from BuildKit's

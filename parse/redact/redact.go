@@ -299,6 +299,7 @@ func (r *Redactor) Build(b *model.Build) {
 			v.Transfers[i].Name = r.String(v.Transfers[i].Name)
 		}
 	}
+	r.Inputs(b.Inputs)
 }
 
 // addMaskValues returns the values the build's output lines add to

@@ -473,6 +473,11 @@ func (ev *evaluator) cacheMisses() {
 			default:
 				why = fmt.Sprintf("%s is the first step of %s and ran: nothing of %s came from the cache.", short(s.Name), stage, stage)
 			}
+			if c := cb.Cause; c != nil && c.Kind != report.CauseUnknown {
+				// The input that changed, when it is known, says more.
+				why = fmt.Sprintf("%s missed the cache: %s.", short(s.Name), c.Detail())
+				f.Title = "Cache miss: " + report.CauseLabel(c) + " – " + rebuilt + " rebuilt"
+			}
 			f.Message = why + " Rebuilt from here: " + rebuilt
 			if len(cb.FollowOn) > 0 {
 				var names []string

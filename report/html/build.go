@@ -202,6 +202,15 @@ func newBuildPage(b *model.Build, e *report.Explanation, tl *report.Timeline, op
 		if cb.Previous != nil {
 			bv.Cause += ": " + short(*cb.Previous, 120)
 		}
+		if c := cb.Cause; c != nil && c.Kind != report.CauseUnknown {
+			bv.Cause = short(c.Message, 400)
+			switch c.Confidence {
+			case report.ConfidenceExact:
+				bv.Cause += " (exact)"
+			case report.ConfidenceLikely:
+				bv.Cause += " (likely)"
+			}
+		}
 		bv.Rebuilt = "-"
 		if cb.RebuiltSeconds != nil {
 			bv.Rebuilt = report.FormatSeconds(*cb.RebuiltSeconds)

@@ -107,7 +107,18 @@ func Copy(ctx context.Context, from store.Reader, to store.Store, opts CopyOptio
 			if err != nil {
 				return res, fmt.Errorf("copy: read build %s: %w", it.ContentHash, err)
 			}
-			batch[i] = store.BatchItem{Build: b, Meta: m, Options: store.IngestOptions{KeepLogs: it.LogsKept}}
+			// The context's directory nodes the target does not hold yet
+			// go with the build; the causes it was stored with too.
+			if b.Inputs != nil && b.Inputs.Context != nil {
+				if err := store.CopyContextNodes(ctx, from, to, b.Inputs.Context); err != nil {
+					return res, fmt.Errorf("copy: read build %s: %w", it.ContentHash, err)
+				}
+			}
+			causes, err := from.BuildCauses(ctx, it.ID)
+			if err != nil {
+				return res, fmt.Errorf("copy: read build %s: %w", it.ContentHash, err)
+			}
+			batch[i] = store.BatchItem{Build: b, Meta: m, Options: store.IngestOptions{KeepLogs: it.LogsKept, Causes: causes}}
 		}
 		out, err := to.IngestBatch(ctx, batch)
 		if err != nil {
@@ -164,7 +175,7 @@ func sameBuild(a, b store.InventoryItem) bool {
 	a.ID, b.ID = 0, 0
 	return a.ContentHash == b.ContentHash && a.Project == b.Project && a.Branch == b.Branch && a.StartedAt.Equal(b.StartedAt) &&
 		a.Status == b.Status && a.StepsTotal == b.StepsTotal && a.Vertices == b.Vertices && a.Transfers == b.Transfers &&
-		a.Outputs == b.Outputs && a.LogsKept == b.LogsKept
+		a.Outputs == b.Outputs && a.LogsKept == b.LogsKept && a.Inputs == b.Inputs && a.Causes == b.Causes
 }
 
 func describeItem(it store.InventoryItem) string {

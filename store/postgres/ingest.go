@@ -107,6 +107,7 @@ type pending struct {
 	created bool
 	dupOf   *pending         // an earlier item of the batch with the same content hash
 	ids     []model.Identity // of the vertices, once the build is to be stored
+	causes  []store.BreakCause
 }
 
 // dayKey is one rollup row: of step_days or step_weeks (branch 0), or of
@@ -156,7 +157,7 @@ func prepare(items []store.BatchItem, now int64) ([]*pending, error) {
 	out := make([]*pending, len(items))
 	first := map[string]*pending{}
 	for i, it := range items {
-		p := &pending{item: i, b: it.Build, m: it.Meta, keep: it.Options.KeepLogs}
+		p := &pending{item: i, b: it.Build, m: it.Meta, keep: it.Options.KeepLogs, causes: it.Options.Causes}
 		if p.b == nil {
 			return nil, itemErr(len(items), i, errors.New("ingest: nil build"))
 		}
@@ -277,6 +278,9 @@ func (in *ingester) run(ctx context.Context, ps []*pending) error {
 		return err
 	}
 	if err := in.copyRows(ctx, created); err != nil {
+		return err
+	}
+	if err := in.writeInputs(ctx, created); err != nil {
 		return err
 	}
 	return in.writeDays(ctx)

@@ -39,7 +39,9 @@ func (s *Store) Prune(ctx context.Context, olderThan time.Time, dryRun bool) (st
 		if err := pruneCount(ctx, tx, cutoff, &res); err != nil || res.Builds == 0 {
 			return err
 		}
-		return pruneDelete(ctx, tx, cutoff)
+		var err error
+		res.ContextNodes, err = pruneDelete(ctx, tx, cutoff)
+		return err
 	})
 	if err != nil {
 		return empty, s.wrap("prune", err)
@@ -86,8 +88,9 @@ func pruneCount(ctx context.Context, q querier, cutoff int64, res *store.PruneRe
 // pruneDelete deletes the builds that started before cutoff and what hangs
 // off them. The rollup rows of the days (weeks) before the cutoff's go
 // whole (all their builds go); the cutoff's own day (week) is recomputed
-// from the builds that stay.
-func pruneDelete(ctx context.Context, tx pgx.Tx, cutoff int64) error {
+// from the builds that stay. It returns how many context nodes no
+// remaining build has were swept.
+func pruneDelete(ctx context.Context, tx pgx.Tx, cutoff int64) (int, error) {
 	day := cutoff / analysis.MsPerDay
 	dayLo, dayHi := day*analysis.MsPerDay, (day+1)*analysis.MsPerDay
 	week := analysis.WeekOf(day)
@@ -134,10 +137,10 @@ func pruneDelete(ctx context.Context, tx pgx.Tx, cutoff int64) error {
 	}
 	for _, st := range stmts {
 		if _, err := tx.Exec(ctx, st.sql, st.args...); err != nil {
-			return fmt.Errorf("%.40s…: %w", strings.Join(strings.Fields(st.sql), " "), err)
+			return 0, fmt.Errorf("%.40s…: %w", strings.Join(strings.Fields(st.sql), " "), err)
 		}
 	}
-	return nil
+	return sweepInputs(ctx, tx)
 }
 
 // CheckIntegrity checks what the database does not enforce: that every

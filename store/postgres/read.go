@@ -229,7 +229,13 @@ func (s *Store) loadBuild(ctx context.Context, id int64) (*model.Build, store.Me
 		}
 	}
 	rows.Close()
-	return &b, m, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, m, err
+	}
+	if b.Inputs, err = loadInputs(ctx, s.pool, id); err != nil {
+		return nil, m, err
+	}
+	return &b, m, nil
 }
 
 func nullUnix(ns *int64) time.Time {
@@ -333,8 +339,10 @@ func likePrefix(p string) string {
 // store.Reader.Inventory.
 func (s *Store) Inventory(ctx context.Context) ([]store.InventoryItem, error) {
 	rows, err := s.pool.Query(ctx, `SELECT b.id, b.content_hash, p.name, br.name, b.started_at, b.status, b.steps_total,
-		COALESCE(v.n, 0), COALESCE(t.n, 0), COALESCE(o.n, 0), b.logs_kept
+		COALESCE(v.n, 0), COALESCE(t.n, 0), COALESCE(o.n, 0), b.logs_kept, i.build_id IS NOT NULL, COALESCE(c.n, 0)
 		FROM builds b JOIN projects p ON p.id = b.project_id JOIN branches br ON br.id = b.branch_id
+		LEFT JOIN build_inputs i ON i.build_id = b.id
+		LEFT JOIN (SELECT build_id, count(*) AS n FROM break_causes GROUP BY build_id) c ON c.build_id = b.id
 		LEFT JOIN (SELECT build_id, count(*) AS n FROM vertices GROUP BY build_id) v ON v.build_id = b.id
 		LEFT JOIN (SELECT build_id, count(*) AS n FROM transfers GROUP BY build_id) t ON t.build_id = b.id
 		LEFT JOIN (SELECT build_id, count(*) AS n FROM vertex_output GROUP BY build_id) o ON o.build_id = b.id
@@ -346,7 +354,7 @@ func (s *Store) Inventory(ctx context.Context) ([]store.InventoryItem, error) {
 	var it store.InventoryItem
 	var started int64
 	_, err = pgx.ForEachRow(rows, []any{&it.ID, &it.ContentHash, &it.Project, &it.Branch, &started, &it.Status,
-		&it.StepsTotal, &it.Vertices, &it.Transfers, &it.Outputs, &it.LogsKept}, func() error {
+		&it.StepsTotal, &it.Vertices, &it.Transfers, &it.Outputs, &it.LogsKept, &it.Inputs, &it.Causes}, func() error {
 		it.StartedAt = time.UnixMilli(started).UTC()
 		out = append(out, it)
 		return nil

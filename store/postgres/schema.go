@@ -213,6 +213,13 @@ CREATE TABLE step_branch_weeks (
 ) WITH (fillfactor = 80);
 `,
 	},
+	{
+		// Version 2: what went into each build and why its cache broke
+		// (inputsSchema). Nothing to backfill: no earlier version recorded
+		// inputs.
+		version: 2,
+		sql:     inputsSchema,
+	},
 }
 
 // SchemaVersion is the schema this package reads and writes.
@@ -221,8 +228,8 @@ func SchemaVersion() int { return migrations[len(migrations)-1].version }
 // tables are the names the schema creates, besides buildstats_schema: a
 // database that has one of them but no buildstats_schema is another
 // program's.
-var tables = []string{"projects", "branches", "builds", "steps", "vertices", "vertex_output", "transfers", "step_days", "step_branch_days",
-	"step_weeks", "step_branch_weeks"}
+var tables = append([]string{"projects", "branches", "builds", "steps", "vertices", "vertex_output", "transfers", "step_days", "step_branch_days",
+	"step_weeks", "step_branch_weeks"}, inputTables...)
 
 // Advisory lock keys ("bsts" and a number), per database. Schema changes
 // take migrateLock; ingests take pruneLock shared and prunes exclusive, so

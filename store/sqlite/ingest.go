@@ -529,6 +529,14 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, op
 			testHookVertex(seq)
 		}
 	}
+	if b.Inputs != nil {
+		if err := in.inputs(id, b.Inputs); err != nil {
+			return 0, false, err
+		}
+	}
+	if err := in.causes(id, opts.Causes); err != nil {
+		return 0, false, err
+	}
 	if len(in.days) > maxPendingDays {
 		if err := in.flushDays(); err != nil {
 			return 0, false, err

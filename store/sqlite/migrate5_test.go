@@ -24,7 +24,7 @@ UPDATE buildstats_schema SET version = 4;
 // downgradeV5 takes out what version 5 added, leaving version 4's tables.
 func downgradeV5(t *testing.T, db *sql.DB) {
 	t.Helper()
-	if _, err := db.Exec(`DROP TABLE step_branch_days; DROP TABLE step_weeks; DROP TABLE step_branch_weeks; ALTER TABLE buildstats_schema DROP COLUMN pruned;
+	if _, err := db.Exec(dropV6 + `DROP TABLE step_branch_days; DROP TABLE step_weeks; DROP TABLE step_branch_weeks; ALTER TABLE buildstats_schema DROP COLUMN pruned;
 		ALTER TABLE buildstats_schema DROP COLUMN build_id_floor; ALTER TABLE builds DROP COLUMN log_index;
 		ALTER TABLE builds DROP COLUMN log_builds; ALTER TABLE builds DROP COLUMN duration_from_timestamps;
 		ALTER TABLE builds DROP COLUMN duration_is_lower_bound; ALTER TABLE builds DROP COLUMN began_mid_build;

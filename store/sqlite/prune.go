@@ -14,7 +14,9 @@ func (s *Store) Inventory(ctx context.Context) ([]store.InventoryItem, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT b.id, b.content_hash, p.name, br.name, b.started_at, b.status,
 		b.steps_total, (SELECT COUNT(*) FROM vertices v WHERE v.build_id = b.id),
 		(SELECT COUNT(*) FROM transfers t WHERE t.build_id = b.id),
-		(SELECT COUNT(*) FROM vertex_output o WHERE o.build_id = b.id), b.logs_kept
+		(SELECT COUNT(*) FROM vertex_output o WHERE o.build_id = b.id), b.logs_kept,
+		EXISTS (SELECT 1 FROM build_inputs i WHERE i.build_id = b.id),
+		(SELECT COUNT(*) FROM break_causes c WHERE c.build_id = b.id)
 		FROM builds b JOIN projects p ON p.id = b.project_id JOIN branches br ON br.id = b.branch_id
 		ORDER BY b.content_hash`)
 	if err != nil {
@@ -26,7 +28,7 @@ func (s *Store) Inventory(ctx context.Context) ([]store.InventoryItem, error) {
 		var it store.InventoryItem
 		var started int64
 		if err := rows.Scan(&it.ID, &it.ContentHash, &it.Project, &it.Branch, &started, &it.Status, &it.StepsTotal,
-			&it.Vertices, &it.Transfers, &it.Outputs, &it.LogsKept); err != nil {
+			&it.Vertices, &it.Transfers, &it.Outputs, &it.LogsKept, &it.Inputs, &it.Causes); err != nil {
 			return nil, s.wrap("inventory", err)
 		}
 		it.StartedAt = time.UnixMilli(started).UTC()
@@ -58,7 +60,7 @@ func (s *Store) Prune(ctx context.Context, olderThan time.Time, dryRun bool) (st
 	defer tx.Rollback()
 	err = pruneCount(ctx, tx, cutoff, &res)
 	if err == nil && res.Builds > 0 {
-		if err = pruneDelete(ctx, tx, cutoff); err == nil {
+		if res.ContextNodes, err = pruneDelete(ctx, tx, cutoff); err == nil {
 			err = tx.Commit()
 		}
 	}
@@ -109,7 +111,9 @@ func pruneCount(ctx context.Context, q queryer, cutoff int64, res *store.PruneRe
 // off them. The rollup rows of the days (weeks) before the cutoff's go
 // whole (all their builds go); the cutoff's own day (week) is recomputed
 // from the builds that stay.
-func pruneDelete(ctx context.Context, q queryer, cutoff int64) error {
+//
+// It returns how many context nodes no remaining build has were swept.
+func pruneDelete(ctx context.Context, q queryer, cutoff int64) (int, error) {
 	day := cutoff / analysis.MsPerDay
 	dayLo, dayHi := day*analysis.MsPerDay, (day+1)*analysis.MsPerDay
 	week := analysis.WeekOf(day)
@@ -125,6 +129,8 @@ func pruneDelete(ctx context.Context, q queryer, cutoff int64) error {
 		{`DELETE FROM vertices WHERE build_id IN (SELECT id FROM builds WHERE started_at < ?)`, []any{cutoff}},
 		{`DELETE FROM transfers WHERE build_id IN (SELECT id FROM builds WHERE started_at < ?)`, []any{cutoff}},
 		{`DELETE FROM vertex_output WHERE build_id IN (SELECT id FROM builds WHERE started_at < ?)`, []any{cutoff}},
+		{`DELETE FROM build_inputs WHERE build_id IN (SELECT id FROM builds WHERE started_at < ?)`, []any{cutoff}},
+		{`DELETE FROM break_causes WHERE build_id IN (SELECT id FROM builds WHERE started_at < ?)`, []any{cutoff}},
 		{`DELETE FROM builds WHERE started_at < ?`, []any{cutoff}},
 		{`DELETE FROM step_days WHERE day <= ?`, []any{day}},
 		{`DELETE FROM step_branch_days WHERE day <= ?`, []any{day}},
@@ -155,8 +161,8 @@ func pruneDelete(ctx context.Context, q queryer, cutoff int64) error {
 	}
 	for _, st := range stmts {
 		if _, err := q.ExecContext(ctx, st.sql, st.args...); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return sweepInputs(ctx, q)
 }

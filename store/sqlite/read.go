@@ -240,7 +240,15 @@ func loadBuild(ctx context.Context, q queryer, id int64, version int) (*model.Bu
 		}
 	}
 	rows.Close()
-	return &b, m, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, m, err
+	}
+	if version >= 5 {
+		if b.Inputs, err = loadInputs(ctx, q, id); err != nil {
+			return nil, m, err
+		}
+	}
+	return &b, m, nil
 }
 
 // Resolve turns a build reference into an id. See Store.Resolve.

@@ -14,7 +14,7 @@ import (
 
 // SchemaVersion is the schema this package reads and writes. Open upgrades
 // older databases to it and refuses newer ones.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // weekOfStart is the week (analysis.WeekOf) of a build's start.
 var weekOfStart = analysis.WeekSQL("b.started_at / 86400000")
@@ -291,6 +291,13 @@ INSERT INTO step_branch_weeks (branch_id, step_id, week, builds, hits, runs)
 	SELECT b.branch_id, v.step_id, ` + weekOfStart + `, COUNT(*), SUM(v.cached), COALESCE(group_concat(v.run_ms, ','), '')
 	FROM vertices v JOIN builds b ON b.id = v.build_id GROUP BY b.branch_id, v.step_id, ` + weekOfStart + `;
 `,
+	},
+	{
+		// v6: what went into each build and why its cache broke (see
+		// inputsSchema). Nothing to backfill: no earlier version recorded
+		// inputs.
+		version: 6,
+		sql:     inputsSchema,
 	},
 }
 

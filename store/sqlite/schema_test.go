@@ -270,8 +270,8 @@ func TestMigrateFromV2(t *testing.T) {
 	defer s.Close()
 	var v int
 	s.DB().QueryRow(`SELECT version FROM buildstats_schema`).Scan(&v)
-	if v != SchemaVersion || SchemaVersion != 5 {
-		t.Fatalf("version %d after upgrade, want 5", v)
+	if v != SchemaVersion || SchemaVersion != 6 {
+		t.Fatalf("version %d after upgrade, want 6", v)
 	}
 	checkShapeIsFresh(t, s)
 	for i, id := range ids {

@@ -58,6 +58,10 @@ func Run(t *testing.T, open Opener) {
 		{"NotFound", testNotFound},
 		{"Inventory", testInventory},
 		{"UnknownTimes", testUnknownTimes},
+		{"InputsRoundTrip", testInputsRoundTrip},
+		{"InputsContextDiff", testInputsContextDiff},
+		{"MissCauses", testMissCauses},
+		{"InputsPrune", testInputsPrune},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,9 +21,18 @@ import (
 )
 
 // ReadLog reads and parses the build log at path ("-" for standard input)
-// in format ("" detects it), and masks secrets in it (see Redactor). A
+// in format ("" detects it), and masks secrets in it (see Redactor); of a
+// .dockerbuild file, its last build. A
 // missing file or input that is not a build log is a usage error.
 func (f *Factory) ReadLog(path, format string) (*logfile.Log, error) {
+	logs, err := f.ReadLogs(path, format)
+	if err != nil {
+		return nil, err
+	}
+	return logs[len(logs)-1], nil
+}
+
+func (f *Factory) readLog(path, format string) (*logfile.Log, error) {
 	l, err := logfile.Read(path, f.IO.In, model.Format(format))
 	if err != nil {
 		if errors.Is(err, logfile.ErrUnreadable) || errors.Is(err, parse.ErrNotBuildLog) {

@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/buildstats/buildstats/cmd/internal/cli"
-	"github.com/buildstats/buildstats/collect/logfile"
 	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/report/annotate"
 	"github.com/buildstats/buildstats/report/gate"
@@ -38,6 +37,7 @@ type Options struct {
 	Summary     string
 	CodeQuality string
 	Gates       cli.GateFlags
+	Given       cli.InputFlags // what went into the build, beyond its log
 }
 
 // Default output files on GitLab CI, where results are artifacts.
@@ -104,6 +104,7 @@ written.`,
 	fl.StringVar(&opts.Summary, "summary", "", "write the Markdown summary to this file (default: $GITHUB_STEP_SUMMARY on GitHub, "+defaultSummaryFile+" on GitLab, stdout on Buildkite)")
 	fl.StringVar(&opts.CodeQuality, "codequality", "", "write a GitLab Code Quality report to this file (default on GitLab: "+defaultCodeQualityFile+")")
 	opts.Gates.Register(cmd)
+	opts.Given.Register(cmd)
 	fl.Lookup("db").Usage = "store the build in this history (a file or a postgres:// URL; default $BUILDSTATS_DB; with neither, nothing is stored)"
 	return cmd
 }
@@ -129,11 +130,44 @@ func Run(ctx context.Context, f *cli.Factory, flags *pflag.FlagSet, opts Options
 	if err != nil {
 		return err
 	}
-	e := report.Explain(l.Build, report.Options{Dockerfile: df})
+	given, err := f.FlagInputs(ctx, opts.Given, opts.Dockerfile, opts.Target)
+	if err != nil {
+		return err
+	}
+	f.WithInputs(l.Build, given)
+
+	// The history: store this build, read the regression baseline and the
+	// build the causes of cache breaks are found against, from one open
+	// database. A database that cannot be used does not stop the
+	// annotations, but the command then fails (exit status 2).
+	meta := f.DetectMeta("", store.Meta{Project: opts.Gates.Project, Branch: opts.Gates.Branch})
+	meta.ContentHash, meta.Source = l.BuildHash(l.Build), l.Name
+	if l.IsStdin() {
+		meta.Source = "-"
+	}
+	meta.Started, meta.StartedSource = store.StartTime(l.Build, time.Time{}, l.ModTime)
+	if meta.Started.IsZero() {
+		meta.Started, meta.StartedSource = f.Clock(), "ingest"
+	}
+	var historyErr error
+	s, err := openHistory(ctx, f, opts.Gates.DB, slices.Contains(cfg.Gates, gate.Regression))
+	if err != nil {
+		historyErr = err
+	}
+	var prev *report.Baseline
+	if s != nil {
+		defer s.Close()
+		// Found before this build is stored: it must not be its own.
+		if prev, err = f.FindBaseline(ctx, s, 0, meta.Project, l.Build, meta.Started); err != nil {
+			historyErr = err
+		}
+	}
+	e := report.Explain(l.Build, report.Options{Dockerfile: df, Baseline: prev})
 	file := ""
 	if opts.Dockerfile != "" {
 		file = annotate.RepoPath(ci, f.Env, opts.Dockerfile, f.WorkDir)
 	}
+	meta.Dockerfile = file
 	r := annotate.New(e, annotate.Options{
 		Rules:      annotate.Rules{Slow: opts.Slow, SlowShare: float64(opts.SlowShare), SlowMin: opts.SlowMin},
 		Dockerfile: df,
@@ -141,22 +175,9 @@ func Run(ctx context.Context, f *cli.Factory, flags *pflag.FlagSet, opts Options
 		Lines:      lines,
 		Mask:       f.Redactor(),
 	})
-
-	// The history: store this build, and read the regression baseline,
-	// from one open database. A database that cannot be used does not
-	// stop the annotations, but the command then fails (exit status 2).
-	meta := f.DetectMeta("", store.Meta{Project: opts.Gates.Project, Branch: opts.Gates.Branch, Dockerfile: file})
-	var historyErr error
-	s, err := openHistory(ctx, f, opts.Gates.DB, slices.Contains(cfg.Gates, gate.Regression))
-	if err != nil {
-		historyErr = err
-	}
-	if s != nil {
-		defer s.Close()
-		if opts.Gates.DB != "" || f.Env("BUILDSTATS_DB") != "" {
-			if err := ingest(ctx, f, s, l, meta); err != nil {
-				historyErr = err
-			}
+	if s != nil && (opts.Gates.DB != "" || f.Env("BUILDSTATS_DB") != "") {
+		if _, _, err := s.Ingest(context.WithoutCancel(ctx), l.Build, meta, store.IngestOptions{Causes: report.BreakCauses(e)}); err != nil {
+			historyErr = err
 		}
 	}
 	var base *gate.Baseline
@@ -199,20 +220,6 @@ func openHistory(ctx context.Context, f *cli.Factory, db string, needBaseline bo
 		return nil, nil
 	}
 	return f.OpenBaselineHistory(ctx, db)
-}
-
-// ingest stores the build in s as `buildstats ingest` would.
-func ingest(ctx context.Context, f *cli.Factory, s store.Store, l *logfile.Log, meta store.Meta) error {
-	meta.ContentHash, meta.Source = l.BuildHash(l.Build), l.Name
-	if l.IsStdin() {
-		meta.Source = "-"
-	}
-	meta.Started, meta.StartedSource = store.StartTime(l.Build, time.Time{}, l.ModTime)
-	if meta.Started.IsZero() {
-		meta.Started, meta.StartedSource = f.Clock(), "ingest"
-	}
-	_, _, err := s.Ingest(context.WithoutCancel(ctx), l.Build, meta, store.IngestOptions{})
-	return err
 }
 
 // writeAnnotations writes what the CI shows, then the JUnit file.

@@ -35,6 +35,7 @@ type Options struct {
 	File       string
 	Target     string
 	BuildArgs  []string
+	Contexts   []string
 	Platforms  []string
 	NoCache    bool
 	Outputs    []string
@@ -83,6 +84,7 @@ refused before anything runs.`,
 	fl.StringVarP(&opts.File, "file", "f", "", "Dockerfile (default CONTEXT/Dockerfile)")
 	fl.StringVar(&opts.Target, "target", "", "build stage to stop at")
 	fl.StringArrayVar(&opts.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (KEY alone takes the environment's value)")
+	fl.StringArrayVar(&opts.Contexts, "build-context", nil, "named context NAME=VALUE, as docker buildx takes it (BuildKit only): oci-layout:///path[@sha256:…], docker-image://REF or a directory")
 	fl.StringSliceVar(&opts.Platforms, "platform", nil, "target platform(s), os/arch[/variant]")
 	fl.BoolVar(&opts.NoCache, "no-cache", false, "do not use the build cache")
 	fl.StringArrayVarP(&opts.Outputs, "output", "o", nil, "BuildKit output, buildctl syntax: type=image,name=app:dev | type=oci,dest=FILE | type=local,dest=DIR")
@@ -103,7 +105,17 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	if err != nil {
 		return cli.UsageError(err)
 	}
+	contexts := map[string]string{}
+	for _, c := range opts.Contexts {
+		k, v, ok := strings.Cut(c, "=")
+		if !ok || k == "" || v == "" {
+			return cli.UsageError(fmt.Errorf("--build-context %q: want NAME=VALUE", c))
+		}
+		contexts[k] = v
+	}
 	switch {
+	case opts.Docker && len(opts.Contexts) > 0:
+		return cli.UsageError(errors.New("--build-context is for BuildKit builds"))
 	case opts.Docker && len(opts.Outputs) > 0:
 		return cli.UsageError(errors.New("--output is for BuildKit builds; with --docker use -t"))
 	case opts.Docker && len(opts.Platforms) > 1:
@@ -149,10 +161,11 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	defer stop()
 
 	var (
-		b        *model.Build
-		buildErr error
-		sizes    []dockercollect.LayerSize
-		ref      string
+		b         *model.Build
+		buildErr  error
+		inputsErr error
+		sizes     []dockercollect.LayerSize
+		ref       string
 	)
 	if opts.Docker {
 		platform := ""
@@ -165,7 +178,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			NetworkMode: opts.Network, Progress: opts.Progress.Value, ProgressOut: f.IO.ErrOut,
 		})
 		if res != nil {
-			b, sizes = res.Build, res.Layers
+			b, sizes, inputsErr = res.Build, res.Layers, res.InputsErr
 		}
 		buildErr = err
 	} else {
@@ -175,11 +188,11 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		}
 		res, err := bkcollect.Build(ctx, bkcollect.BuildOptions{
 			Addr: opts.Addr, ContextDir: opts.ContextDir, Dockerfile: opts.File, Target: opts.Target,
-			BuildArgs: args, Platforms: opts.Platforms, NoCache: opts.NoCache, Outputs: outputs,
+			BuildArgs: args, BuildContexts: contexts, Platforms: opts.Platforms, NoCache: opts.NoCache, Outputs: outputs,
 			Progress: opts.Progress.Value, ProgressOut: f.IO.ErrOut,
 		})
 		if res != nil {
-			b, ref = res.Build, res.Ref
+			b, ref, inputsErr = res.Build, res.Ref, res.InputsErr
 		}
 		buildErr = err
 	}
@@ -195,6 +208,16 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	}
 
 	f.Redactor().Build(b) // before it is stored or shown
+	if inputsErr != nil {
+		f.Warn("%v", inputsErr)
+	}
+	var df *dockerfile.File
+	if parsed, err := dockerfile.ParseFile(dockerfilePath); err == nil {
+		df = parsed
+		if opts.Target != "" {
+			df = df.WithTarget(opts.Target)
+		}
+	}
 	if !opts.NoStore && s == nil {
 		if s, err = f.OpenHistory(ctx, opts.DB, backend.Write); err != nil {
 			f.Warn("the build was not stored: %v", err)
@@ -202,8 +225,9 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			defer s.Close()
 		}
 	}
+	var meta store.Meta
 	if s != nil {
-		meta := store.Meta{Project: opts.Project, Dockerfile: dockerfilePath, Tags: opts.Tags, Source: "live"}
+		meta = store.Meta{Project: opts.Project, Dockerfile: dockerfilePath, Tags: opts.Tags, Source: "live"}
 		if ref != "" {
 			// The daemon's history ref: a later `buildstats import` of the
 			// same daemon recognises this build and skips it.
@@ -217,16 +241,23 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 				meta.Started, meta.StartedSource = f.Clock(), "ingest"
 			}
 		}
-		if _, _, err := s.Ingest(context.WithoutCancel(ctx), b, meta, store.IngestOptions{}); err != nil {
+	}
+	// Why the cache broke: against the project's latest stored build,
+	// found before this one is stored.
+	var base *report.Baseline
+	if s != nil {
+		var err error
+		if base, err = f.FindBaseline(context.WithoutCancel(ctx), s, 0, meta.Project, b, meta.Started); err != nil {
+			f.Warn("the causes of cache breaks were not looked up: %v", err)
+		}
+	}
+	e := report.Explain(b, report.Options{Dockerfile: df, Baseline: base})
+	if s != nil {
+		if _, _, err := s.Ingest(context.WithoutCancel(ctx), b, meta, store.IngestOptions{Causes: report.BreakCauses(e)}); err != nil {
 			f.Warn("the build was not stored: %v", err)
 		}
 	}
-
-	var df *dockerfile.File
-	if parsed, err := dockerfile.ParseFile(dockerfilePath); err == nil {
-		df = parsed
-	}
-	if err := renderer.Render(f.IO.Out, report.Explain(b, report.Options{Dockerfile: df})); err != nil {
+	if err := renderer.Render(f.IO.Out, e); err != nil {
 		return err
 	}
 	if len(sizes) > 0 && opts.Format.Value == cli.FormatTable {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/buildstats/buildstats/cmd/internal/cli"
 	"github.com/buildstats/buildstats/report"
+	"github.com/buildstats/buildstats/store"
 	"github.com/buildstats/buildstats/store/backend"
 )
 
@@ -87,5 +88,19 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	if err != nil {
 		return cli.HistoryError(err)
 	}
-	return report.RenderComparison(f.IO.Out, opts.Format.Value, c, f.RenderOptions(false, opts.Wide))
+	// Why the cache broke in the after build, against the before build's
+	// inputs.
+	b, _, err := s.Build(ctx, after)
+	if err != nil {
+		return cli.HistoryError(err)
+	}
+	pb, _, err := s.Build(ctx, before)
+	if err != nil {
+		return cli.HistoryError(err)
+	}
+	// Masked alike, as shown (stored before masking, or with --no-mask).
+	f.Redactor().Build(b)
+	f.Redactor().Build(pb)
+	e := report.Explain(b, report.Options{Baseline: &report.Baseline{ID: before, Build: pb, Nodes: store.NodeLoader(ctx, s)}})
+	return report.RenderComparisonCauses(f.IO.Out, opts.Format.Value, c, e.CacheBreaks, f.RenderOptions(false, opts.Wide))
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -28,6 +29,7 @@ type Options struct {
 	All         bool   // list every step in the table
 	Wide        bool   // do not cut names to the terminal's width
 	Build       int    // which build of a log of several; 0 for the last
+	Inputs      cli.InputFlags
 }
 
 // New returns the explain command.
@@ -68,6 +70,7 @@ else the project's latest stored build.`,
 	fl.BoolVar(&opts.All, "all", false, "list every step in the table (JSON always has all)")
 	fl.BoolVar(&opts.Wide, "wide", false, "do not cut step names to the terminal's width")
 	fl.IntVar(&opts.Build, "build", 0, "which build to explain when the log holds several (1 is the first; default the last)")
+	opts.Inputs.Register(cmd)
 	return cmd
 }
 
@@ -91,19 +94,26 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	if err != nil {
 		return cli.UsageError(err)
 	}
-	e := report.Explain(b, report.Options{Dockerfile: df})
-	if e.History, err = history(ctx, f, opts, b, e, l.BuildHash(b)); err != nil {
+	given, err := f.FlagInputs(ctx, opts.Inputs, opts.Dockerfile, "")
+	if err != nil {
+		return err
+	}
+	f.WithInputs(b, given)
+	var e *report.Explanation
+	if e, err = history(ctx, f, opts, b, df, l.BuildHash(b)); err != nil {
 		return err
 	}
 	return renderer.Render(f.IO.Out, e)
 }
 
-// history compares the build with the history, when there is one: with the
-// build before it if this log was ingested, else with the project's latest
-// build. It never creates a database. With --db, a problem with the
+// history explains the build against the history, when there is one: its
+// cache breaks' causes and the steps that lost the cache are found against
+// the build before it if this log was ingested, else against the project's
+// latest build. It never creates a database. With --db, a problem with the
 // database ends the command; the default database is only a bonus, so its
-// problems are a warning.
-func history(ctx context.Context, f *cli.Factory, opts Options, b *model.Build, e *report.Explanation, hash string) (*report.History, error) {
+// problems are a warning and the build is explained on its own.
+func history(ctx context.Context, f *cli.Factory, opts Options, b *model.Build, df *dockerfile.File, hash string) (*report.Explanation, error) {
+	alone := func() *report.Explanation { return report.Explain(b, report.Options{Dockerfile: df}) }
 	s, err := f.OpenHistory(ctx, opts.DB, backend.Read)
 	if err != nil {
 		switch {
@@ -112,26 +122,42 @@ func history(ctx context.Context, f *cli.Factory, opts Options, b *model.Build, 
 		case !errors.Is(err, store.ErrNoHistory):
 			f.Warn("the build history was not used: %v", err)
 		}
-		return nil, nil
+		return alone(), nil
 	}
 	defer s.Close()
-	h, err := func() (*report.History, error) {
+	e, err := func() (*report.Explanation, error) {
 		id, err := s.Resolve(ctx, hash, "")
-		if err == nil {
-			return report.HistoryOfStored(ctx, s, id, b, e)
-		}
-		if !errors.Is(err, store.ErrNotFound) {
+		project := ""
+		switch {
+		case err == nil:
+		case errors.Is(err, store.ErrNotFound):
+			id, project = 0, f.DetectMeta("", store.Meta{Project: opts.Project}).Project
+		default:
 			return nil, err
 		}
-		project := f.DetectMeta("", store.Meta{Project: opts.Project}).Project
-		return report.HistoryOfLog(ctx, s, project, b, e)
+		if id > 0 {
+			if err := cli.StoredInputs(ctx, s, id, b); err != nil {
+				return nil, err
+			}
+		}
+		base, err := f.FindBaseline(ctx, s, id, project, b, time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		e := report.Explain(b, report.Options{Dockerfile: df, Baseline: base})
+		if id > 0 {
+			e.History, err = report.HistoryOfStored(ctx, s, id, b, e)
+		} else {
+			e.History, err = report.HistoryOfLog(ctx, s, project, b, e)
+		}
+		return e, err
 	}()
 	if err != nil {
 		if opts.DB != "" {
 			return nil, cli.HistoryError(err)
 		}
 		f.Warn("the build history was not used: %v", err)
-		return nil, nil
+		return alone(), nil
 	}
-	return h, nil
+	return e, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/buildstats/buildstats/cmd/internal/cli"
 	"github.com/buildstats/buildstats/collect"
 	bkcollect "github.com/buildstats/buildstats/collect/buildkit"
+	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/store"
 	"github.com/buildstats/buildstats/store/backend"
 )
@@ -90,7 +91,17 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		if ts := rec.GetCreatedAt(); ts != nil {
 			meta.Started, meta.StartedSource = ts.AsTime(), "log"
 		}
-		_, created, err := s.Ingest(context.WithoutCancel(ctx), im.Build, meta, store.IngestOptions{})
+		if c := im.Build.Inputs; c != nil && c.Commit != nil && meta.Commit == "" {
+			meta.Commit = c.Commit.Value
+		}
+		// Why its cache broke, against the project's build before it.
+		var causes []store.BreakCause
+		base, err := f.FindBaseline(context.WithoutCancel(ctx), s, 0, project, im.Build, meta.Started)
+		if err != nil {
+			return fmt.Errorf("store build %s: %w", im.Ref, err)
+		}
+		causes = report.BreakCauses(report.Explain(im.Build, report.Options{Baseline: base}))
+		_, created, err := s.Ingest(context.WithoutCancel(ctx), im.Build, meta, store.IngestOptions{Causes: causes})
 		if err != nil {
 			return fmt.Errorf("store build %s: %w", im.Ref, err)
 		}

@@ -19,6 +19,8 @@ import (
 	"github.com/buildstats/buildstats/collect/logfile"
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/report"
+	"github.com/buildstats/buildstats/report/dockerfile"
 	"github.com/buildstats/buildstats/store"
 	"github.com/buildstats/buildstats/store/backend"
 )
@@ -31,6 +33,8 @@ type Options struct {
 	When        string
 	KeepLogs    bool
 	InputFormat *cli.Enum
+	Target      string
+	Given       cli.InputFlags // what went into the builds, beyond their logs
 }
 
 // New returns the ingest command.
@@ -79,10 +83,12 @@ of a failed build are only kept with --keep-logs.`,
 	fl.StringVar(&opts.Meta.CIProvider, "ci-provider", "", "CI provider (default detected: github-actions, gitlab-ci, buildkite, circleci, jenkins)")
 	fl.StringVar(&opts.Meta.RunURL, "run-url", "", "URL of the CI run (default from CI)")
 	fl.StringVar(&opts.Meta.Runner, "runner", "", "CI runner or machine name (default from CI)")
-	fl.StringVar(&opts.Meta.Dockerfile, "dockerfile", "", "path of the Dockerfile that was built, for the record")
+	fl.StringVar(&opts.Meta.Dockerfile, "dockerfile", "", "the Dockerfile that was built: its text is recorded, to name the instruction or build arg that broke the cache")
+	fl.StringVar(&opts.Target, "target", "", "the --target stage the build stopped at")
 	fl.StringArrayVar(&opts.Meta.Tags, "tag", nil, "image tag (repeatable; default the names the log shows)")
 	fl.StringVar(&opts.When, "time", "", "start time of builds whose log has none (RFC 3339 or a date; default the file's modification time)")
 	fl.BoolVar(&opts.KeepLogs, "keep-logs", false, "also store step output and the Dockerfile excerpt of failed builds (may hold secrets)")
+	opts.Given.Register(cmd)
 	return cmd
 }
 
@@ -110,6 +116,13 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return cli.UsageError(err)
 	}
 	meta := f.DetectMeta("", opts.Meta)
+	// What the flags say of the builds' inputs is read once for all of
+	// them: a large context is walked once.
+	given, err := f.FlagInputs(ctx, opts.Given, opts.Meta.Dockerfile, opts.Target)
+	if err != nil {
+		return err
+	}
+	df := parsedDockerfile(opts.Meta.Dockerfile, opts.Target)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -141,7 +154,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			fail(in.path, in.argError)
 			continue
 		}
-		l, err := f.ReadLog(in.path, opts.InputFormat.Value)
+		logs, err := f.ReadLogs(in.path, opts.InputFormat.Value)
 		if err != nil {
 			if in.fromDir && errors.Is(err, parse.ErrNotBuildLog) {
 				// A README or SOURCES.tsv next to the logs.
@@ -162,31 +175,36 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			}
 		}
 		// Each build of a log of several (a CI retry, a script that builds
-		// twice) is stored as a build of its own.
+		// twice), and of a .dockerbuild file, is stored as a build of its
+		// own.
 		var ferr error
-		for _, b := range l.Builds {
-			id, created, err := ingestOne(ctx, f, s, l, b, meta, flagTime, opts.KeepLogs)
-			if err != nil {
-				ferr = err
-				break
-			}
-			if created {
-				stored++
-			} else {
-				known++
-			}
-			if !progress.enabled {
-				// With a progress bar, only problems and the summary are
-				// printed: hundreds of lines would bury them.
-				name := cli.OneLine(l.Name)
-				if b.LogBuilds > 1 {
-					name += fmt.Sprintf(" (build %d of %d)", b.LogIndex, b.LogBuilds)
+		var l *logfile.Log
+	builds:
+		for _, l = range logs {
+			for _, b := range l.Builds {
+				id, created, err := ingestOne(ctx, f, s, l, b, meta, flagTime, opts.KeepLogs, given, df)
+				if err != nil {
+					ferr = err
+					break builds
 				}
 				if created {
-					fmt.Fprintf(f.IO.Out, "%s: stored as #%d (%s %s log, %d steps, %d cached)\n",
-						name, id, b.Status, b.Format, len(b.Steps()), countCached(b.Steps()))
+					stored++
 				} else {
-					fmt.Fprintf(f.IO.Out, "%s: already stored as #%d\n", name, id)
+					known++
+				}
+				if !progress.enabled {
+					// With a progress bar, only problems and the summary are
+					// printed: hundreds of lines would bury them.
+					name := cli.OneLine(l.Name)
+					if b.LogBuilds > 1 {
+						name += fmt.Sprintf(" (build %d of %d)", b.LogIndex, b.LogBuilds)
+					}
+					if created {
+						fmt.Fprintf(f.IO.Out, "%s: stored as #%d (%s%s, %d steps, %d cached)\n",
+							name, id, b.Status, sourceWords(b), len(b.Steps()), countCached(b.Steps()))
+					} else {
+						fmt.Fprintf(f.IO.Out, "%s: already stored as #%d\n", name, id)
+					}
 				}
 			}
 		}
@@ -228,9 +246,10 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	return nil
 }
 
-// ingestOne stores one build of the log l.
+// ingestOne stores one build of the log l, with its inputs (what its log
+// shows and given, what the flags say) and the causes of its cache breaks.
 func ingestOne(ctx context.Context, f *cli.Factory, s store.Store, l *logfile.Log, b *model.Build, meta store.Meta,
-	flagTime time.Time, keepLogs bool) (int64, bool, error) {
+	flagTime time.Time, keepLogs bool, given *model.Inputs, df *dockerfile.File) (int64, bool, error) {
 	m := meta
 	m.ContentHash, m.Source = l.BuildHash(b), l.Name
 	if l.IsStdin() {
@@ -240,7 +259,52 @@ func ingestOne(ctx context.Context, f *cli.Factory, s store.Store, l *logfile.Lo
 	if m.Started.IsZero() {
 		m.Started, m.StartedSource = f.Clock(), "ingest"
 	}
-	return s.Ingest(ctx, b, m, store.IngestOptions{KeepLogs: keepLogs})
+	f.WithInputs(b, given)
+	causes, err := breakCauses(ctx, f, s, m, b, df)
+	if err != nil {
+		if store.IsDatabaseError(err) {
+			return 0, false, err
+		}
+		// The build is still worth storing; misses --by-cause will not
+		// count its breaks.
+		f.Warn("the causes of %s's cache breaks were not named: %v", cli.OneLine(l.Name), err)
+	}
+	return s.Ingest(ctx, b, m, store.IngestOptions{KeepLogs: keepLogs, Causes: causes})
+}
+
+// breakCauses names why the build's cache broke, against the project's
+// latest stored build before it, for misses --by-cause.
+func breakCauses(ctx context.Context, f *cli.Factory, s store.Reader, m store.Meta, b *model.Build, df *dockerfile.File) ([]store.BreakCause, error) {
+	base, err := f.FindBaseline(ctx, s, 0, m.Project, b, m.Started)
+	if err != nil {
+		return nil, err
+	}
+	return report.BreakCauses(report.Explain(b, report.Options{Dockerfile: df, Baseline: base})), nil
+}
+
+// parsedDockerfile parses the --dockerfile for step lines, at the target;
+// nil when there is none or it does not parse (its text is still recorded).
+func parsedDockerfile(path, target string) *dockerfile.File {
+	if path == "" {
+		return nil
+	}
+	df, err := dockerfile.ParseFile(path)
+	if err != nil {
+		return nil
+	}
+	if target != "" {
+		df = df.WithTarget(target)
+	}
+	return df
+}
+
+// sourceWords says what a build was read from, after its status: " plain
+// log", ", read from a .dockerbuild file".
+func sourceWords(b *model.Build) string {
+	if b.Source != "" {
+		return ", " + report.SourceText(b.Source, string(b.Format))
+	}
+	return " " + string(b.Format) + " log"
 }
 
 func countCached(steps []*model.Vertex) int {

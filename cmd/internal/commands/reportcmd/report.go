@@ -10,10 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/buildstats/buildstats/cmd/internal/cli"
+	"github.com/buildstats/buildstats/collect/logfile"
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/report/dockerfile"
@@ -32,6 +34,7 @@ type Options struct {
 	Project     string
 	AllProjects bool
 	Title       string
+	Given       cli.InputFlags // what went into a log's build, beyond the log
 }
 
 // New returns the report command.
@@ -72,6 +75,7 @@ offline.`,
 	fl.StringVarP(&opts.Output, "output", "o", "", `HTML file to write, "-" for standard output`)
 	fl.StringVar(&opts.Dockerfile, "dockerfile", "", "the Dockerfile that was built, for line numbers and stage references")
 	fl.StringVar(&opts.Title, "title", "", "page title (default the log's file name or the stored build)")
+	opts.Given.Register(cmd)
 	return cmd
 }
 
@@ -99,11 +103,29 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		if opts.Input == "-" {
 			ho.Title = "Docker build"
 		}
+		given, err := f.FlagInputs(ctx, opts.Given, opts.Dockerfile, "")
+		if err != nil {
+			return err
+		}
+		f.WithInputs(b, given)
+		s, base := logBaseline(ctx, f, opts, l, b)
+		if s != nil {
+			defer s.Close()
+		}
+		ho.Report.Baseline = base
 	} else {
 		var meta store.Meta
 		var id int64
-		if b, meta, id, err = storedBuild(ctx, f, opts); err != nil {
+		var s store.Reader
+		if b, meta, id, s, err = storedBuild(ctx, f, opts); err != nil {
 			return err
+		}
+		defer s.Close()
+		if ho.Report.Baseline, err = report.BaselineOfStored(ctx, s, id); err != nil {
+			return cli.HistoryError(err)
+		}
+		if ho.Report.Baseline != nil {
+			f.Redactor().Build(ho.Report.Baseline.Build) // masked alike, so its steps match b's
 		}
 		ho.Title = fmt.Sprintf("Docker build %d", id)
 		if meta.Project != "" {
@@ -123,36 +145,62 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	return f.WritePage(opts.Output, page.Bytes(), report.FormatBytes)
 }
 
-// storedBuild loads a build from the history by reference.
-func storedBuild(ctx context.Context, f *cli.Factory, opts Options) (*model.Build, store.Meta, int64, error) {
+// storedBuild loads a build from the history by reference. The caller
+// closes the history, which the causes of its cache breaks read from.
+func storedBuild(ctx context.Context, f *cli.Factory, opts Options) (*model.Build, store.Meta, int64, store.Reader, error) {
 	project, detected, err := f.ProjectScope(opts.Project, opts.AllProjects)
 	if err != nil {
-		return nil, store.Meta{}, 0, err
+		return nil, store.Meta{}, 0, nil, err
 	}
 	s, err := f.OpenHistory(ctx, opts.DB, backend.Read)
 	if errors.Is(err, store.ErrNoHistory) {
-		return nil, store.Meta{}, 0, cli.UsageError(fmt.Errorf("%s: no such file, and %w", opts.Input, err))
+		return nil, store.Meta{}, 0, nil, cli.UsageError(fmt.Errorf("%s: no such file, and %w", opts.Input, err))
 	}
 	if err != nil {
-		return nil, store.Meta{}, 0, err
+		return nil, store.Meta{}, 0, nil, err
 	}
-	defer s.Close()
 	id, err := s.Resolve(ctx, opts.Input, project)
 	if err != nil {
+		s.Close()
 		target, _ := f.HistoryTarget(opts.DB)
 		hint := ""
 		if errors.Is(err, store.ErrNotFound) {
 			hint = cli.ScopeHint(project, detected)
 		}
-		return nil, store.Meta{}, 0, cli.UsageError(fmt.Errorf("%s: no such file, and no build in %s matches it (%v)%s",
+		return nil, store.Meta{}, 0, nil, cli.UsageError(fmt.Errorf("%s: no such file, and no build in %s matches it (%v)%s",
 			opts.Input, backend.Describe(target), err, hint))
 	}
 	b, meta, err := s.Build(ctx, id)
 	if err != nil {
-		return nil, store.Meta{}, 0, cli.HistoryError(err)
+		s.Close()
+		return nil, store.Meta{}, 0, nil, cli.HistoryError(err)
 	}
 	f.Redactor().Build(b) // stored before masking, or with --no-mask
-	return b, meta, id, nil
+	return b, meta, id, s, nil
+}
+
+// logBaseline finds the build a log's causes are found against, when the
+// history exists: the one before it if the log is stored, else the
+// project's latest. The history is only a bonus here: its problems are a
+// warning. The caller closes the returned history.
+func logBaseline(ctx context.Context, f *cli.Factory, opts Options, l *logfile.Log, b *model.Build) (store.Reader, *report.Baseline) {
+	s, err := f.OpenHistory(ctx, opts.DB, backend.Read)
+	if err != nil {
+		if !errors.Is(err, store.ErrNoHistory) {
+			f.Warn("the build history was not used: %v", err)
+		}
+		return nil, nil
+	}
+	id, err := s.Resolve(ctx, l.BuildHash(b), "")
+	project := ""
+	if err != nil {
+		id, project = 0, f.DetectMeta("", store.Meta{Project: opts.Project}).Project
+	}
+	base, err := f.FindBaseline(ctx, s, id, project, b, time.Time{})
+	if err != nil {
+		f.Warn("the build history was not used: %v", err)
+	}
+	return s, base
 }
 
 // metaFacts lists what the history knows about a build beyond its log.

@@ -92,7 +92,14 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return cli.HistoryError(err)
 	}
 	f.Redactor().Build(b) // stored before masking, or with --no-mask
-	e := report.Explain(b, report.Options{Dockerfile: df})
+	base, err := report.BaselineOfStored(ctx, s, id)
+	if err != nil {
+		return cli.HistoryError(err)
+	}
+	if base != nil {
+		f.Redactor().Build(base.Build) // masked alike, so its steps match b's
+	}
+	e := report.Explain(b, report.Options{Dockerfile: df, Baseline: base})
 	if e.History, err = report.HistoryOfStored(ctx, s, id, b, e); err != nil {
 		return cli.HistoryError(err)
 	}
