@@ -249,6 +249,15 @@ type StepRef struct {
 	model.Identity
 }
 
+// Less orders step references by project, then identity: the same in
+// every store, whatever ids it gave them.
+func (r StepRef) Less(o StepRef) bool {
+	if r.Project != o.Project {
+		return r.Project < o.Project
+	}
+	return r.Key() < o.Key()
+}
+
 // StateAbsent is a step's state in a build that does not have it, in
 // comparisons; the other states are model.State's.
 const StateAbsent model.State = "absent"

@@ -202,7 +202,9 @@ func RankRan(all []store.StepStats, n int, first, second func(store.StepStats) f
 		if x, y := second(a), second(b); x != y {
 			return x > y
 		}
-		return a.StepID < b.StepID
+		// Ties go by identity, not by id: ids are each store's own, and
+		// a history copied into another store must list the same.
+		return a.StepRef.Less(b.StepRef)
 	})
 	return Limit(out, n)
 }

@@ -3,6 +3,7 @@ package analysis
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
@@ -224,7 +225,7 @@ func regressions(ctx context.Context, src Source, q store.TrendQuery, base, cur,
 	if err != nil {
 		return nil, err
 	}
-	out := Regressions(before, after, q.Regressions)
+	out := Regressions(before, after, 0)
 	ids := make([]int64, len(out))
 	for i, r := range out {
 		ids[i] = r.StepID
@@ -236,6 +237,14 @@ func regressions(ctx context.Context, src Source, q store.TrendQuery, base, cur,
 	for i := range out {
 		out[i].StepRef = refs[out[i].StepID]
 	}
+	// Ties go by identity, not by id: ids are each store's own.
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].DeltaSeconds != out[j].DeltaSeconds {
+			return out[i].DeltaSeconds > out[j].DeltaSeconds
+		}
+		return out[i].StepRef.Less(out[j].StepRef)
+	})
+	out = Limit(out, q.Regressions)
 	if out == nil {
 		out = []store.StepRegression{}
 	}
