@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/buildstats/buildstats/cmd/internal/cli"
+	"github.com/buildstats/buildstats/store/postgres/pgtest"
 )
 
 const (
@@ -22,7 +23,7 @@ const (
 func TestMain(m *testing.M) {
 	// Pin tablewriter's width rules so output does not depend on locale.
 	os.Setenv("RUNEWIDTH_EASTASIAN", "0")
-	os.Exit(m.Run())
+	pgtest.Main(m) // stops the private PostgreSQL server if a test started one
 }
 
 type result struct {

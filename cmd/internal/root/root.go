@@ -19,6 +19,8 @@ import (
 	"github.com/buildstats/buildstats/cmd/internal/commands/explain"
 	historycmd "github.com/buildstats/buildstats/cmd/internal/commands/history"
 	"github.com/buildstats/buildstats/cmd/internal/commands/ingest"
+	"github.com/buildstats/buildstats/cmd/internal/commands/migrate"
+	"github.com/buildstats/buildstats/cmd/internal/commands/prune"
 	"github.com/buildstats/buildstats/cmd/internal/commands/reportcmd"
 	"github.com/buildstats/buildstats/cmd/internal/commands/show"
 	"github.com/buildstats/buildstats/cmd/internal/commands/stepstats"
@@ -44,6 +46,9 @@ var Local = []Constructor{
 	stepstats.NewSlow,
 	stepstats.NewMisses,
 	trends.New,
+	// history upkeep
+	migrate.New,
+	prune.New,
 }
 
 // New returns the root command with the given commands.
