@@ -161,3 +161,51 @@ func normaliseName(name string) string {
 	name = anyDigest.ReplaceAllString(name, "")
 	return bareDigest.ReplaceAllString(name, "sha256:…")
 }
+
+// Abbreviates reports whether id, the identity of a step whose name the
+// tty display cut short (Vertex.NameTruncated), can stand for full: the
+// same kind, platform, stage, instruction and occurrence, and a text that
+// full's text starts with.
+func (id Identity) Abbreviates(full Identity) bool {
+	return id.Instruction != "" && id.Kind == full.Kind && id.Platform == full.Platform && id.Stage == full.Stage &&
+		id.Instruction == full.Instruction && id.Occurrence == full.Occurrence &&
+		len(full.Text) > len(id.Text) && strings.HasPrefix(full.Text, id.Text)
+}
+
+// MinAbbreviation is the shortest cut text ResolveTruncated matches: a
+// few characters after the instruction say too little to tell steps apart.
+const MinAbbreviation = 12
+
+// ResolveTruncated replaces, in ids (the identities of vs), the identity of
+// each step whose name the tty display cut short by the one identity in
+// known that it abbreviates, so a step keeps one identity whether a log
+// printed its name whole or cut. Where none or several of known fit, the
+// cut identity stays. It returns how many it replaced.
+func ResolveTruncated(vs []*Vertex, ids []Identity, known []Identity) int {
+	n := 0
+	for i, v := range vs {
+		if !v.NameTruncated || !v.IsStep() || len(ids[i].Text) < MinAbbreviation {
+			continue
+		}
+		if full, ok := UniqueAbbreviated(ids[i], known); ok {
+			ids[i] = full
+			n++
+		}
+	}
+	return n
+}
+
+// UniqueAbbreviated returns the one identity of known that cut
+// abbreviates; ok is false when none or several do.
+func UniqueAbbreviated(cut Identity, known []Identity) (full Identity, ok bool) {
+	for _, k := range known {
+		if !cut.Abbreviates(k) {
+			continue
+		}
+		if ok && k != full {
+			return Identity{}, false
+		}
+		full, ok = k, true
+	}
+	return full, ok
+}

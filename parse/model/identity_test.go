@@ -126,3 +126,41 @@ func TestNormaliseInstructionRealNames(t *testing.T) {
 		t.Errorf("identities: %+v", ids)
 	}
 }
+
+// A step whose name tty output cut takes the identity of the one full step
+// it abbreviates, and only then.
+func TestResolveTruncated(t *testing.T) {
+	step := func(stage, args string, cut bool) *Vertex {
+		return &Vertex{Name: "[" + stage + " 2/3] RUN " + args, Stage: stage, Index: 2, Total: 3, Instruction: "RUN", Args: args, NameTruncated: cut}
+	}
+	known := Identities([]*Vertex{
+		step("build", "npm ci --omit=dev --no-audit", false),
+		step("build", "npm run build -- --mode production", false),
+		step("test", "npm run build -- --mode test", false),
+		step("test", "npm run build -- --mode testing", false),
+	})
+	for _, c := range []struct {
+		name string
+		v    *Vertex
+		want string // the resolved text; "" for unchanged
+	}{
+		{"one full step fits", step("build", "npm ci --omit=d", true), "RUN npm ci --omit=dev --no-audit"},
+		{"stage names differ in case only", step("Build", "npm ci --omit=d", true), "RUN npm ci --omit=dev --no-audit"},
+		{"two full steps fit", step("test", "npm run build -- --mode te", true), ""},
+		{"another stage", step("lint", "npm ci --omit=d", true), ""},
+		{"not cut", step("build", "npm ci --omit=d", false), ""},
+		{"too short to tell", step("build", "npm", true), ""},
+		{"text that no full step starts with", step("build", "npm ci --only=prod", true), ""},
+	} {
+		vs := []*Vertex{c.v}
+		ids := Identities(vs)
+		before := ids[0]
+		n := ResolveTruncated(vs, ids, known)
+		switch {
+		case c.want == "" && (n != 0 || ids[0] != before):
+			t.Errorf("%s: resolved to %q", c.name, ids[0].Text)
+		case c.want != "" && (n != 1 || ids[0].Text != c.want):
+			t.Errorf("%s: %q (%d), want %q", c.name, ids[0].Text, n, c.want)
+		}
+	}
+}
