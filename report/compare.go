@@ -47,13 +47,17 @@ func addCacheLost(ctx context.Context, s store.Reader, h *History, b *model.Buil
 		return err
 	}
 	h.CacheLost = []HistoryStep{}
+	// A step one log printed cut short is the step the other printed whole.
+	prevIDs, ids := prev.Identities(), b.Identities()
+	model.ResolveTruncated(prev.Vertices, prevIDs, ids)
+	model.ResolveTruncated(b.Vertices, ids, prevIDs)
 	cached := map[model.Identity]bool{}
-	for i, k := range prev.Identities() {
+	for i, k := range prevIDs {
 		if v := prev.Vertices[i]; v.IsStep() && v.Instruction != "" && v.State() == model.StateCached {
 			cached[k] = true
 		}
 	}
-	for i, k := range b.Identities() {
+	for i, k := range ids {
 		v := b.Vertices[i]
 		if v.IsStep() && v.Instruction != "" && cached[k] && v.Ran() {
 			h.AddCacheLost(e.Steps[i])

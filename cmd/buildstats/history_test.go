@@ -665,3 +665,27 @@ func TestReadCommandsNewerSchema(t *testing.T) {
 		}
 	}
 }
+
+// explain --db matches a step whose name the tty display cut to the step a
+// stored plain log printed whole.
+func TestExplainHistoryWithCutNames(t *testing.T) {
+	h := newHistory(t)
+	h.ok("ingest", "--project", "demo", "--time", "2026-11-20T10:00:00Z", msWarmLog)
+	var e struct {
+		History struct {
+			CacheLost []struct {
+				Name string `json:"name"`
+			} `json:"cache_lost"`
+		} `json:"history"`
+	}
+	h.jsonOut(&e, "explain", "--project", "demo", "--format", "json", probeDir+"docker-tty-multistage-cold.log")
+	var runs []string
+	for _, s := range e.History.CacheLost {
+		if strings.Contains(s.Name, " RUN ") {
+			runs = append(runs, s.Name)
+		}
+	}
+	if len(runs) != 2 {
+		t.Errorf("the RUN steps cached in the stored build and run in the cut log: %q, want both", runs)
+	}
+}

@@ -60,6 +60,10 @@ const (
 	sqlInsertSteps  = `INSERT INTO steps (project_id, key, kind, platform, stage, instruction, text, occurrence, args)
 	SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[], $9::text[])
 	AS k(project_id, key) ORDER BY project_id, key COLLATE "C" ON CONFLICT (project_id, key) DO NOTHING`
+	// The identities a step whose name tty output cut may abbreviate
+	// (model.ResolveTruncated picks).
+	sqlStepsLike = `SELECT kind, platform, stage, instruction, text, occurrence FROM steps
+	WHERE project_id = $1 AND instruction = $2 AND stage = $3 AND platform = $4`
 	sqlSteps = `SELECT s.id, s.project_id, s.key, s.args FROM steps s
 	JOIN unnest($1::bigint[], $2::text[]) AS k(project_id, key) ON s.project_id = k.project_id AND s.key = k.key`
 	// The rollups (see rollupUpsert) take their rows in key order (writeDays
@@ -472,6 +476,11 @@ func (in *ingester) stepIDs(ctx context.Context, ps []*pending) error {
 	seen := map[stepKey]bool{}
 	for _, p := range ps {
 		p.ids = p.b.Identities()
+	}
+	if err := in.resolveTruncated(ctx, ps); err != nil {
+		return err
+	}
+	for _, p := range ps {
 		for seq, id := range p.ids {
 			k := stepKey{p.project, id}
 			if _, ok := in.cachedStep(k); ok || seen[k] {
@@ -518,6 +527,48 @@ func (in *ingester) stepIDs(ctx context.Context, ps []*pending) error {
 	for _, m := range missing {
 		if _, ok := in.steps[m.k]; !ok {
 			return fmt.Errorf("step identity %q of project %d was not stored", m.key, m.k.project)
+		}
+	}
+	return nil
+}
+
+// resolveTruncated gives each step whose name tty output cut the identity
+// of the one step it abbreviates, stored or whole in another build of the
+// batch, so history does not split a step in two when one log printed it
+// whole and another cut it.
+func (in *ingester) resolveTruncated(ctx context.Context, ps []*pending) error {
+	for _, p := range ps {
+		for seq, v := range p.b.Vertices {
+			id := p.ids[seq]
+			if !v.NameTruncated || !v.IsStep() || len(id.Text) < model.MinAbbreviation {
+				continue
+			}
+			rows, err := in.tx.Query(ctx, sqlStepsLike, p.project, id.Instruction, id.Stage, id.Platform)
+			if err != nil {
+				return err
+			}
+			var known []model.Identity
+			var k model.Identity
+			var kind string
+			_, err = pgx.ForEachRow(rows, []any{&kind, &k.Platform, &k.Stage, &k.Instruction, &k.Text, &k.Occurrence}, func() error {
+				k.Kind = model.Kind(kind)
+				known = append(known, k)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, o := range ps {
+				if o.project != p.project {
+					continue
+				}
+				for j, w := range o.b.Vertices {
+					if !w.NameTruncated {
+						known = append(known, o.ids[j])
+					}
+				}
+			}
+			model.ResolveTruncated(p.b.Vertices[seq:seq+1], p.ids[seq:seq+1], known)
 		}
 	}
 	return nil

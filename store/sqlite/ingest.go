@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
@@ -41,7 +42,11 @@ const (
 	sqlInsertTransfer = `INSERT INTO transfers (build_id, seq, pos, name, bytes, total, duration_ns, done) VALUES (?,?,?,?,?,?,?,?)`
 	sqlInsertOutput   = `INSERT INTO vertex_output (build_id, seq, lines) VALUES (?,?,?)`
 	sqlStepByKey      = `SELECT id, args FROM steps WHERE project_id = ? AND key = ?`
-	sqlInsertStep     = `INSERT INTO steps (project_id, key, kind, platform, stage, instruction, text, occurrence, args)
+	// The identities a step whose name tty output cut may abbreviate
+	// (model.ResolveTruncated picks).
+	sqlStepsLike = `SELECT kind, platform, stage, instruction, text, occurrence FROM steps
+	WHERE project_id = ? AND instruction = ? AND stage = ? AND platform = ?`
+	sqlInsertStep = `INSERT INTO steps (project_id, key, kind, platform, stage, instruction, text, occurrence, args)
 	VALUES (?,?,?,?,?,?,?,?,?) RETURNING id, args`
 	sqlNameByName = `SELECT id FROM %s WHERE name = ?`
 	sqlInsertName = `INSERT INTO %s (name) VALUES (?) ON CONFLICT (name) DO NOTHING`
@@ -108,6 +113,17 @@ func (s *stmt) id(args ...any) (n int64, found bool, text string, err error) {
 	return n, true, text, nil
 }
 
+// text is a driver value as text.
+func text(v driver.Value) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case []byte:
+		return string(t)
+	}
+	return ""
+}
+
 // stepKey caches step ids by identity, so a known step costs a map lookup
 // rather than a hash and a query.
 type stepKey struct {
@@ -165,6 +181,9 @@ type ingester struct {
 	now    int64
 	nverts int
 	floor  int64 // build ids start above it (see schema v5)
+	// whole holds, by project, the identities of the steps a batch prints
+	// whole, for the steps whose names another build of it cut.
+	whole map[string][]model.Identity
 }
 
 // maxPendingDays bounds the rollup changes held in memory by a long batch.
@@ -412,6 +431,44 @@ func (in *ingester) step(project int64, id model.Identity, args string) (stepVal
 	return v, nil
 }
 
+// resolveTruncated gives each step of b whose name tty output cut the
+// identity of the one stored step it abbreviates, so history does not
+// split a step in two when one log printed it whole and another cut.
+func (in *ingester) resolveTruncated(project int64, projectName string, b *model.Build, ids []model.Identity) error {
+	for i, v := range b.Vertices {
+		if !v.NameTruncated || !v.IsStep() || len(ids[i].Text) < model.MinAbbreviation {
+			continue
+		}
+		id := ids[i]
+		sel, err := in.stmt(sqlStepsLike)
+		if err != nil {
+			return err
+		}
+		rows, err := sel.query(project, id.Instruction, id.Stage, id.Platform)
+		if err != nil {
+			return err
+		}
+		known := slices.Clip(in.whole[projectName])
+		dest := make([]driver.Value, 6)
+		for {
+			if err := rows.Next(dest); err == io.EOF {
+				break
+			} else if err != nil {
+				rows.Close()
+				return err
+			}
+			occ, _ := dest[5].(int64)
+			known = append(known, model.Identity{Kind: model.Kind(text(dest[0])), Platform: text(dest[1]), Stage: text(dest[2]),
+				Instruction: text(dest[3]), Text: text(dest[4]), Occurrence: int(occ)})
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		model.ResolveTruncated(b.Vertices[i:i+1], ids[i:i+1], known)
+	}
+	return nil
+}
+
 // ingest writes one build unless its content hash is already stored.
 func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, opts store.IngestOptions) (int64, bool, error) {
 	if b == nil {
@@ -477,6 +534,9 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, op
 	}
 	day := started / analysis.MsPerDay
 	ids := b.Identities()
+	if err := in.resolveTruncated(project, m.Project, b, ids); err != nil {
+		return 0, false, err
+	}
 	for seq, v := range b.Vertices {
 		if in.nverts++; in.nverts%256 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -571,6 +631,8 @@ func (s *Store) Ingest(ctx context.Context, b *model.Build, m store.Meta, opts s
 func (s *Store) IngestBatch(ctx context.Context, items []store.BatchItem) ([]store.BatchResult, error) {
 	out := make([]store.BatchResult, len(items))
 	err := s.withIngester(ctx, func(in *ingester) error {
+		in.whole = wholeSteps(items)
+		defer func() { in.whole = nil }()
 		for i, it := range items {
 			id, created, err := in.ingest(ctx, it.Build, it.Meta, it.Options)
 			if err != nil {
@@ -584,6 +646,29 @@ func (s *Store) IngestBatch(ctx context.Context, items []store.BatchItem) ([]sto
 		return nil, s.wrap("ingest batch", err)
 	}
 	return out, nil
+}
+
+// wholeSteps returns, by project, the identities of the steps the items
+// print whole, when one of them cut a step's name; nil otherwise.
+func wholeSteps(items []store.BatchItem) map[string][]model.Identity {
+	cut := false
+	for _, it := range items {
+		for _, v := range it.Build.Vertices {
+			cut = cut || v.NameTruncated
+		}
+	}
+	if !cut {
+		return nil
+	}
+	out := map[string][]model.Identity{}
+	for _, it := range items {
+		for i, id := range it.Build.Identities() {
+			if v := it.Build.Vertices[i]; v.IsStep() && !v.NameTruncated {
+				out[it.Meta.Project] = append(out[it.Meta.Project], id)
+			}
+		}
+	}
+	return out
 }
 
 // jsonList encodes a non-empty slice as JSON text, and an empty one as NULL.

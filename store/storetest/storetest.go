@@ -58,6 +58,7 @@ func Run(t *testing.T, open Opener) {
 		{"NotFound", testNotFound},
 		{"Inventory", testInventory},
 		{"UnknownTimes", testUnknownTimes},
+		{"TruncatedNames", testTruncatedNames},
 		{"InputsRoundTrip", testInputsRoundTrip},
 		{"InputsContextDiff", testInputsContextDiff},
 		{"MissCauses", testMissCauses},
@@ -442,6 +443,64 @@ func testUnknownTimes(t *testing.T, open Opener) {
 	}
 	if len(tr.Periods) != 1 || tr.Periods[0].Builds != 2 || tr.Periods[0].Timed != 1 || !Near(tr.Periods[0].P50, 3) {
 		t.Errorf("a day of two builds, one of a known 3s: %+v", tr.Periods)
+	}
+}
+
+// A step whose name tty output cut is the step another log printed whole:
+// one identity in the history, whether the whole name came first, in the
+// same batch, or not at all.
+func testTruncatedNames(t *testing.T, open Opener) {
+	s := open(t)
+	whole := ParseFixture(t, Probe("multistage-plain-cold.log"))
+	cut := ParseFixture(t, Probe("docker-tty-multistage-cold.log"))
+	n := 0
+	for _, v := range cut.Vertices {
+		if v.NameTruncated && v.IsStep() {
+			n++
+		}
+	}
+	if n < 2 {
+		t.Fatalf("the tty fixture has %d cut step names; the test needs some", n)
+	}
+	MustIngest(t, s, whole, store.Meta{Project: "p", Started: T0, ContentHash: "test:whole"})
+	MustIngest(t, s, cut, store.Meta{Project: "p", Started: T0.Add(time.Hour), ContentHash: "test:cut"})
+	// The same builds in one batch, in another project.
+	if _, err := s.IngestBatch(Ctx, []store.BatchItem{
+		{Build: ParseFixture(t, Probe("docker-tty-multistage-cold.log")), Meta: store.Meta{Project: "q", Started: T0, ContentHash: "test:q-cut"}},
+		{Build: ParseFixture(t, Probe("multistage-plain-cold.log")), Meta: store.Meta{Project: "q", Started: T0.Add(time.Hour), ContentHash: "test:q-whole"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Only cut names: kept as they are.
+	MustIngest(t, s, ParseFixture(t, Probe("docker-tty-multistage-cold.log")), store.Meta{Project: "r", Started: T0, ContentHash: "test:r-cut"})
+	for _, project := range []string{"p", "q"} {
+		slow, err := s.Slow(Ctx, store.WindowQuery{Project: project})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range []struct{ stage, text string }{{"base", RunBase}, {"second", RunSecond}} {
+			if got := FindStat(t, slow, st.stage, st.text); got.Builds != 2 || got.Runs != 2 {
+				t.Errorf("project %s: [%s] %s in %d builds, %d runs; want both builds", project, st.stage, st.text, got.Builds, got.Runs)
+			}
+		}
+		for _, st := range slow {
+			if st.Kind == model.KindStep && st.Builds != 2 {
+				t.Errorf("project %s: %s is in %d builds, want 2", project, st.Label(), st.Builds)
+			}
+		}
+	}
+	slow, err := s.Slow(Ctx, store.WindowQuery{Project: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cutText := 0
+	for _, st := range slow {
+		if st.Stage == "base" && st.Instruction == "RUN" && strings.HasPrefix(RunBase, st.Text) && st.Text != RunBase {
+			cutText++
+		}
+	}
+	if cutText != 1 {
+		t.Errorf("with no whole name stored, the cut step keeps its cut text: %+v", slow)
 	}
 }
 
