@@ -26,7 +26,7 @@ type JUnitTestSuites struct {
 	Failures int              `xml:"failures,attr"`
 	Errors   int              `xml:"errors,attr"`
 	Skipped  int              `xml:"skipped,attr"`
-	Time     string           `xml:"time,attr"`
+	Time     string           `xml:"time,attr,omitempty"`
 	Suites   []JUnitTestSuite `xml:"testsuite"`
 }
 
@@ -37,7 +37,7 @@ type JUnitTestSuite struct {
 	Failures int             `xml:"failures,attr"`
 	Errors   int             `xml:"errors,attr"`
 	Skipped  int             `xml:"skipped,attr"`
-	Time     string          `xml:"time,attr"`
+	Time     string          `xml:"time,attr,omitempty"`
 	Cases    []JUnitTestCase `xml:"testcase"`
 }
 
@@ -45,7 +45,7 @@ type JUnitTestSuite struct {
 type JUnitTestCase struct {
 	Name      string        `xml:"name,attr"`
 	Classname string        `xml:"classname,attr"`
-	Time      string        `xml:"time,attr"`
+	Time      string        `xml:"time,attr,omitempty"`
 	File      string        `xml:"file,attr,omitempty"`
 	Line      string        `xml:"line,attr,omitempty"`
 	Failure   *JUnitFailure `xml:"failure"`
@@ -69,9 +69,10 @@ type JUnitSkipped struct {
 const junitNameLen = 200
 
 // JUnit builds the JUnit document: one test case per vertex of the build,
-// with its time; the failing step fails, canceled and unfinished steps
-// are skipped, cached steps pass in no time. When gates ran, a second
-// suite has one test case per gate.
+// with its time where the log tells it (a time the log does not tell is
+// left out, never written as 0); the failing step fails, canceled and
+// unfinished steps are skipped, cached steps pass. When gates ran, a
+// second suite has one test case per gate.
 //
 // Test names are the step text without its [n/m] position ("RUN npm ci",
 // "[linux/arm64] RUN make") and class names the stage, so a CI's test
@@ -83,9 +84,10 @@ func JUnit(r *Report) *JUnitTestSuites {
 		suite.Name += " " + safe.Line(r.File)
 	}
 	var total float64
+	untimed := false // a step that ran for a time the log does not tell
 	seen := map[string]int{}
 	for _, s := range e.Steps {
-		tc := JUnitTestCase{Classname: junitClass(s), Time: junitSeconds(0)}
+		tc := JUnitTestCase{Classname: junitClass(s)}
 		name := stepText(s.Name)
 		if s.Platform != nil {
 			name = "[" + *s.Platform + "] " + name
@@ -97,9 +99,15 @@ func JUnit(r *Report) *JUnitTestSuites {
 		}
 		seen[key]++
 		tc.Name = name
-		if s.DurationSeconds != nil && !s.Cached {
+		switch {
+		case s.DurationSeconds != nil:
+			// A cached step keeps the time it spent importing its layers.
 			tc.Time = junitSeconds(*s.DurationSeconds)
-			total += *s.DurationSeconds
+			if !s.Cached {
+				total += *s.DurationSeconds
+			}
+		case !s.Cached:
+			untimed = true
 		}
 		if s.Line != nil && r.File != "" {
 			tc.File, tc.Line = safe.Inline(r.File), strconv.Itoa(*s.Line)
@@ -120,14 +128,17 @@ func JUnit(r *Report) *JUnitTestSuites {
 		suite.Cases = append(suite.Cases, tc)
 	}
 	suite.Tests = len(suite.Cases)
-	if e.DurationSeconds != nil {
-		total = *e.DurationSeconds
+	switch {
+	case e.DurationSeconds != nil:
+		suite.Time = junitSeconds(*e.DurationSeconds)
+	case !untimed:
+		suite.Time = junitSeconds(total)
 	}
-	suite.Time = junitSeconds(total)
 	doc := &JUnitTestSuites{Name: "buildstats", Suites: []JUnitTestSuite{suite}}
 	if len(r.Gates) > 0 {
 		gs := JUnitTestSuite{Name: "buildstats gates", Time: junitSeconds(0)}
 		for _, g := range r.Gates {
+			// A gate is checked in no measurable time.
 			tc := JUnitTestCase{Name: safe.Line(g.Gate), Classname: "buildstats.gates", Time: junitSeconds(0), SystemOut: safe.Block(g.Message)}
 			switch g.Status {
 			case gate.StatusFail, gate.StatusError:

@@ -61,7 +61,10 @@ func parseXML(t *testing.T, data []byte) *xmlNode {
 
 // elementShape is one element of the JUnit schema (the Ant/Jenkins
 // junit-10 XSD that Jenkins, GitLab, Buildkite Test Analytics, Azure and
-// the GitHub test-report actions read), as far as we emit it.
+// the GitHub test-report actions read), as far as we emit it. One
+// departure: time is left out where the log does not tell it, rather than
+// written as 0 as the XSD would have it; those readers parse a missing
+// time without complaint.
 type elementShape struct {
 	required, optional []string
 	children           []string
@@ -76,16 +79,16 @@ var junitSchema = map[string]elementShape{
 		ints:     []string{"tests", "failures", "errors", "skipped"}, decimals: []string{"time"},
 	},
 	"testsuite": {
-		required: []string{"name", "tests", "failures", "errors", "time"},
-		optional: []string{"skipped", "timestamp", "hostname", "id", "package", "disabled"},
+		required: []string{"name", "tests", "failures", "errors"},
+		optional: []string{"time", "skipped", "timestamp", "hostname", "id", "package", "disabled"},
 		children: []string{"properties", "testcase", "system-out", "system-err"},
 		ints:     []string{"tests", "failures", "errors", "skipped"}, decimals: []string{"time"},
 	},
 	"testcase": {
 		// file and line are outside the XSD but read by GitLab and
 		// pytest-style consumers; strict XSD users ignore them.
-		required: []string{"name", "classname", "time"},
-		optional: []string{"assertions", "status", "file", "line"},
+		required: []string{"name", "classname"},
+		optional: []string{"time", "assertions", "status", "file", "line"},
 		children: []string{"skipped", "error", "failure", "system-out", "system-err"},
 		ints:     []string{"line"}, decimals: []string{"time"},
 	},
@@ -203,7 +206,8 @@ func TestJUnitShape(t *testing.T) {
 				t.Fatalf("root is <%s>", root.name)
 			}
 			checkShape(t, root, "")
-			// One test case per vertex, with its time.
+			// One test case per vertex, with its time where the log
+			// tells it.
 			steps := root.children[0].children
 			if len(steps) != len(r.Explanation.Steps) {
 				t.Errorf("%d test cases for %d steps", len(steps), len(r.Explanation.Steps))
@@ -212,8 +216,8 @@ func TestJUnitShape(t *testing.T) {
 				if i >= len(steps) {
 					break
 				}
-				want := "0.000"
-				if s.DurationSeconds != nil && !s.Cached {
+				want := ""
+				if s.DurationSeconds != nil {
 					want = strconv.FormatFloat(*s.DurationSeconds, 'f', 3, 64)
 				}
 				if steps[i].attrs["time"] != want {
