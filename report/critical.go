@@ -32,6 +32,26 @@ type CriticalPath struct {
 	// Steps are the vertices of the path that took time, in build order.
 	// Cached steps on the path take none and are left out.
 	Steps []CriticalStep `json:"steps"`
+	// UnlinkedStages are the stages built on a base the log does not name
+	// (a stage of a multi-stage build with no FROM step of its own is built
+	// FROM another stage or scratch): what they waited for is unknown, so
+	// the path may be incomplete. --dockerfile links them.
+	UnlinkedStages []string `json:"unlinked_stages,omitempty"`
+}
+
+// unlinkedStages lists the stages whose base neither the log nor the
+// Dockerfile names, in a build of several stages.
+func (a *analysis) unlinkedStages() []string {
+	if len(a.chains) < 2 || a.b.Format == model.FormatLegacy {
+		return nil
+	}
+	var out []string
+	for _, c := range a.chains {
+		if c.base == "" && len(c.steps) > 0 && c.steps[0].Instruction != "FROM" && c.name != "" {
+			out = append(out, c.name)
+		}
+	}
+	return out
 }
 
 // CriticalStep is one vertex on the critical path.

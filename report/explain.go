@@ -360,6 +360,9 @@ func Explain(b *model.Build, opts Options) *Explanation {
 	e.CacheBreaks = breaks
 	e.SlowSteps, e.ShareBasis = a.slowSteps()
 	e.CriticalPath = criticalPath(a.timeline())
+	if cp := e.CriticalPath; cp != nil && cp.Basis == BasisStageOrder {
+		cp.UnlinkedStages = a.unlinkedStages()
+	}
 	e.Advice = a.advice(e)
 	if b.Status == model.StatusFailed {
 		e.Error = a.buildError()

@@ -165,8 +165,8 @@ func mdCritical(ew *errWriter, e *Explanation) {
 	}
 	ew.printf("\n## Critical path\n\n")
 	ew.printf("The steps that bounded the build's time: %s in all.", FormatSeconds(cp.TotalSeconds))
-	if note := criticalNote(cp.Basis); note != "" {
-		ew.printf(" %s", note)
+	if note := criticalNote(cp); note != "" {
+		ew.printf(" %s", mdText(note))
 	}
 	ew.printf("\n\n")
 	for i, s := range cp.Steps {

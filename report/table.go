@@ -322,8 +322,8 @@ func (r *tableRenderer) criticalList(ew *errWriter, e *Explanation) {
 		return
 	}
 	r.heading(ew, "Critical path ("+FormatSeconds(cp.TotalSeconds)+"): the steps that bounded the build's time")
-	if note := criticalNote(cp.Basis); note != "" {
-		ew.printf("%s\n", note)
+	if note := criticalNote(cp); note != "" {
+		r.wrap(ew, "", clean(note))
 	}
 	for i, s := range cp.Steps {
 		prefix := fmt.Sprintf("%d. ", i+1)
@@ -369,10 +369,15 @@ func (r *tableRenderer) wrap(ew *errWriter, prefix, text string) {
 
 // criticalNote says how a critical path was found when it was not from
 // the build's own vertex graph.
-func criticalNote(basis string) string {
-	switch basis {
+func criticalNote(cp *CriticalPath) string {
+	switch cp.Basis {
 	case BasisStageOrder:
-		return "Reconstructed from step order and stage references: the log has no step graph."
+		note := "Reconstructed from step order and stage references: the log has no step graph."
+		if n := len(cp.UnlinkedStages); n > 0 {
+			note += fmt.Sprintf(" It may be incomplete: %s %s %s on a stage the log does not name; --dockerfile links %s.",
+				pluralWord(n, "stage", "stages"), joinNames(cp.UnlinkedStages), pluralWord(n, "builds", "build"), pluralWord(n, "it", "them"))
+		}
+		return note
 	case BasisSequential:
 		return "The legacy builder runs one step at a time: every step is on the path."
 	}
