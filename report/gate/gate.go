@@ -143,10 +143,18 @@ func checkDuration(b *model.Build, e *report.Explanation, cfg Config) Result {
 		// the sum an overestimate, so say what was measured.
 		what = "the build's steps took " + took + " in total (the log states no build time; parallel stages make this an upper bound)"
 	}
-	if d > cfg.MaxDuration {
+	if b.DurationIsLowerBound {
+		what = "the build took at least " + took + " (the log ends before it does)"
+	}
+	switch {
+	case d > cfg.MaxDuration:
 		r.Status = StatusFail
 		r.Message = fmt.Sprintf("%s, over the limit of %s", what, limit)
-	} else {
+	case b.DurationIsLowerBound:
+		// Within the limit so far says nothing about the rest.
+		r.Status = StatusError
+		r.Message = fmt.Sprintf("%s, within the limit of %s so far; whether the whole build was is unknown", what, limit)
+	default:
 		r.Status = StatusPass
 		r.Message = fmt.Sprintf("%s, within the limit of %s", what, limit)
 	}

@@ -287,6 +287,18 @@ func TestDurationGate(t *testing.T) {
 	if res[0].Status != StatusFail || !strings.Contains(res[0].Message, "the build's steps took 3.1s in total (the log states no build time") {
 		t.Errorf("plain: %+v", res[0])
 	}
+	// A log that ends before the build does: over the limit already
+	// fails; within it so far cannot pass.
+	cut := loadLog(t, fixtures+"/seed/tty-seed-python-docker-demo.log")
+	cut.Duration, cut.DurationIsLowerBound = 8*time.Second, true
+	if res := Check(cut, report.Explain(cut, report.Options{}), nil, Config{Gates: []string{Duration}, MaxDuration: 5 * time.Second}); res[0].Status != StatusFail ||
+		!strings.Contains(res[0].Message, "took at least 8.0s") {
+		t.Errorf("at least 8s against 5s: %+v", res[0])
+	}
+	if res := Check(cut, report.Explain(cut, report.Options{}), nil, Config{Gates: []string{Duration}, MaxDuration: 10 * time.Second}); res[0].Status != StatusError ||
+		!Failed(res) || !strings.Contains(res[0].Message, "unknown") {
+		t.Errorf("at least 8s against 10s: %+v", res[0])
+	}
 	// Nothing timed at all.
 	empty := &model.Build{Format: model.FormatLegacy, Status: model.StatusSucceeded, Vertices: []*model.Vertex{{Name: "Step 1/1 : FROM x", Index: 1, Total: 1, Instruction: "FROM", Completed: true}}}
 	if res := Check(empty, report.Explain(empty, report.Options{}), nil, Config{Gates: []string{Duration}, MaxDuration: time.Second}); res[0].Status != StatusSkip {
