@@ -245,7 +245,7 @@ func (r *tableRenderer) buildStatus(status string) string {
 // newRawTable is newTable with the header cells printed as given:
 // tablewriter's title-casing would turn "p50" into "P 50" and "#12" into
 // "# 12". Callers upper-case the header as the explain tables have it.
-func newRawTable(ew *errWriter, header []string, aligns ...tw.Align) *tablewriter.Table {
+func newRawTable(ew *errWriter, header []string, aligns ...tw.Align) *pooledTable {
 	t := newTable(ew, aligns...)
 	t.Options(tablewriter.WithHeaderAutoFormat(tw.Off))
 	cells := make([]any, len(header))

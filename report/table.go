@@ -3,11 +3,14 @@ package report
 import (
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/pkg/twcache"
 	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/buildstats/buildstats/report/safe"
@@ -115,19 +118,52 @@ func (r *tableRenderer) summary(ew *errWriter, e *Explanation) {
 
 // newTable returns a table that writes to ew with the given column
 // alignments. Cells are pre-shortened, so nothing wraps.
-func newTable(ew *errWriter, aligns ...tw.Align) *tablewriter.Table {
-	return tablewriter.NewTable(ew,
+// tables reuses tablewriter tables: each new one clears a 10,240-entry
+// stringer cache (about half a megabyte) that tables of strings never use,
+// which cost more than rendering an explanation's tables did.
+var tables = sync.Pool{New: func() any {
+	w := &tableTarget{}
+	// A one-entry cache: Reset purges the cache by making it anew.
+	t := tablewriter.NewTable(w, tablewriter.WithStringerCacheCustom(twcache.NewLRU[reflect.Type, reflect.Value](1)))
+	return &pooledTable{Table: t, target: w}
+}}
+
+// baseConfig is a new table's configuration, restored on every reuse.
+var baseConfig = sync.OnceValue(func() tablewriter.Config { return tablewriter.NewTable(io.Discard).Config() })
+
+// pooledTable is a table and the writer it was made with, which a reuse
+// points at the new output.
+type pooledTable struct {
+	*tablewriter.Table
+	target *tableTarget
+}
+
+type tableTarget struct{ w io.Writer }
+
+func (t *tableTarget) Write(p []byte) (int, error) { return t.w.Write(p) }
+
+// newTable returns an empty table writing to ew, configured as every
+// table of the report is; render gives it back.
+func newTable(ew *errWriter, aligns ...tw.Align) *pooledTable {
+	t := tables.Get().(*pooledTable) // empty: new, or reset by render
+	t.target.w = ew
+	t.Options(
+		tablewriter.WithConfig(baseConfig()),
 		tablewriter.WithHeaderAutoWrap(tw.WrapNone),
 		tablewriter.WithRowAutoWrap(tw.WrapNone),
 		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{Global: tw.AlignLeft, PerColumn: aligns}),
 		tablewriter.WithHeaderAlignmentConfig(tw.CellAlignment{Global: tw.AlignLeft, PerColumn: aligns}),
 	)
+	return t
 }
 
-func render(ew *errWriter, t *tablewriter.Table) {
+func render(ew *errWriter, t *pooledTable) {
 	if err := t.Render(); err != nil && ew.err == nil {
 		ew.err = err
 	}
+	t.Reset()
+	t.target.w = nil
+	tables.Put(t)
 }
 
 // StepsListed is how many vertices a build may have for the table format
