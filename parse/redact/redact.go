@@ -310,6 +310,9 @@ func (r *Redactor) Build(b *model.Build) {
 func addMaskValues(b *model.Build, minLen int) []string {
 	var out []string
 	scan := func(s string) {
+		if !mayAddMask(s) {
+			return
+		}
 		for _, l := range strings.Split(s, "\n") {
 			for _, m := range addMaskRE.FindAllStringSubmatch(l, -1) {
 				raw := strings.TrimSpace(m[1])
@@ -332,6 +335,29 @@ func addMaskValues(b *model.Build, minLen int) []string {
 		}
 	}
 	return out
+}
+
+// mayAddMask reports whether s may hold a command addMaskRE matches: the
+// regexp, case-insensitive and unanchored, costs microseconds on every
+// output line, and almost none holds "add-mask". It answers true for text
+// with non-ASCII bytes, which (?i) folding could match ("ſ" for "s",
+// the Kelvin sign for "k").
+func mayAddMask(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return true
+		}
+	}
+	for rest := s; ; {
+		i := strings.IndexByte(rest, '-')
+		if i < 0 {
+			return false
+		}
+		if i >= 3 && i+5 <= len(rest) && strings.EqualFold(rest[i-3:i+5], "add-mask") {
+			return true
+		}
+		rest = rest[i+1:]
+	}
 }
 
 // dataUnescaper undoes the runner's escaping of command data ("%25" last,

@@ -339,3 +339,30 @@ func TestBuildMasksErrorLines(t *testing.T) {
 		}
 	}
 }
+
+// TestMayAddMask checks the cheap test against the regexp it guards: a
+// line it rules out never matches.
+func TestMayAddMask(t *testing.T) {
+	for _, s := range []string{
+		"::add-mask::secret", "##[add-mask]secret", "::ADD-MASK::x", "echo ::Add-Mask::x",
+		"::add-maſk::x", "::add-mas\u212a::x", "add-mask", "-add-mask-", "gcc -O2 -c a.c", "", "-", "add-",
+	} {
+		if !mayAddMask(s) && addMaskRE.MatchString(s) {
+			t.Errorf("mayAddMask(%q) = false, but the regexp matches", s)
+		}
+	}
+	if mayAddMask("gcc -O2 -c src/module_1/file_3.c -o build/module_1/file_3.o -Wall") {
+		t.Error("an ordinary line may add a mask")
+	}
+}
+
+func FuzzMayAddMask(f *testing.F) {
+	f.Add("::add-mask::secret")
+	f.Add("##[ADD-MASK]x")
+	f.Add("::add-maſk::x")
+	f.Fuzz(func(t *testing.T, s string) {
+		if !mayAddMask(s) && addMaskRE.MatchString(s) {
+			t.Fatalf("mayAddMask(%q) = false, but the regexp matches", s)
+		}
+	})
+}
