@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -34,8 +36,8 @@ func (g *plainLogGen) fill() {
 			fmt.Fprintf(&g.buf, "#%d sha256:%064x 12.34MB / 29.13MB 1.2s\n", n, n)
 		}
 		g.line++
-		fmt.Fprintf(&g.buf, "#%d %d.%03d gcc -O2 -c src/module_%d/file_%d.c -o build/module_%d/file_%d.o -Wall -Wextra\n",
-			n, g.line/100, g.line%1000, n, g.line, n, g.line)
+		fmt.Fprintf(&g.buf, "#%d %d.%03d gcc -O2 -c src/module_%d/%s_%d.c -o build/module_%d/%s_%d.o -Wall -Wextra\n",
+			n, g.line/100, g.line%1000, n, srcFile(g.line), g.line, n, srcFile(g.line), g.line)
 		if g.written+int64(g.buf.Len()) >= int64(g.vertex+1)*perVertex {
 			fmt.Fprintf(&g.buf, "#%d DONE %d.%ds\n", n, g.line/50, g.line%10)
 			g.vertex++
@@ -75,7 +77,13 @@ func benchLog(format string) []byte {
 	if data, ok := benchData[format]; ok {
 		return data
 	}
-	const size, vertices = 100 << 20, 500
+	const vertices = 500
+	size := int64(100 << 20)
+	// BUILDSTATS_BENCH_MB sets another size, for quick runs and for
+	// counting instructions under callgrind.
+	if mb, err := strconv.Atoi(os.Getenv("BUILDSTATS_BENCH_MB")); err == nil && mb > 0 {
+		size = int64(mb) << 20
+	}
 	var data []byte
 	switch format {
 	case "plain":

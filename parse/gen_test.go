@@ -1,10 +1,15 @@
 package parse
 
 import (
+	"bufio"
 	"bytes"
-	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
 	"time"
 )
 
@@ -15,6 +20,16 @@ import (
 // intermediate containers. They stream, so tests can feed the parser more
 // bytes than they hold. Sizes are approximate: a generator stops after the
 // vertex that crosses the target size.
+
+// srcFile names the source file of the i-th compile line: one in fifty is
+// an error_N.c, whose name the error-line scan takes for an error, as it
+// takes real compile logs' error.c and -Werror.
+func srcFile(i int) string {
+	if i%50 == 0 {
+		return "error"
+	}
+	return "file"
+}
 
 // genReader turns a fill function (which appends the next chunk to buf and
 // reports whether more follows) into an io.Reader.
@@ -74,21 +89,34 @@ func ttyLogGen(size int64, vertices int) io.Reader {
 			if n%5 == 0 && i < vertex {
 				prefix = "CACHED "
 			}
-			fmt.Fprintf(buf, "\x1b[34m => %s%-90.90s %6s\r\n\x1b[0m", prefix, name, timer)
-			lines++
-			if i == vertex {
-				fmt.Fprintf(buf, " => => sha256:%064x 12.34MB / 29.13MB  1.2s\r\n", n)
+			if i < vertex {
+				// Finished vertices are blue; the colour is reset at the
+				// start of the next line, as BuildKit writes it.
+				fmt.Fprintf(buf, "\x1b[34m => %s%-90.90s %6s\r\n\x1b[0m", prefix, name, timer)
 				lines++
-				for k := range window {
-					fmt.Fprintf(buf, " => => # gcc -O2 -c src/module_%d/file_%d.c -o build/module_%d/file_%d.o -Wall\r\n", n, frame*window+k, n, k)
-					lines++
-				}
+				continue
+			}
+			fmt.Fprintf(buf, " => %-90.90s %6s\r\n", name, timer)
+			fmt.Fprintf(buf, " => => sha256:%064x 12.34MB / 29.13MB  1.2s\r\n", n)
+			lines += 2
+			// The output window scrolls: two new lines at the bottom
+			// each frame, the rest redrawn.
+			for k := range window {
+				m := frame*2 + k
+				fmt.Fprintf(buf, " => => # gcc -O2 -c src/module_%d/%s_%d.c -o build/module_%d/%s_%d.o -Wall\r\n", n, srcFile(m), m, n, srcFile(m), m)
+				lines++
 			}
 		}
 		if vertex >= vertices {
 			return false
 		}
-		fmt.Fprintf(buf, "\x1b[?25h\x1b[%dA\x1b[0G", lines)
+		// BuildKit moves up one line at a time ("\x1b[1A" per line drawn),
+		// then to the first column, before it redraws.
+		buf.WriteString("\x1b[?25h")
+		for range lines {
+			buf.WriteString("\x1b[1A")
+		}
+		buf.WriteString("\x1b[0G")
 		written += int64(buf.Len() - start)
 		if written >= int64(vertex+1)*perVertex {
 			vertex++
@@ -97,10 +125,12 @@ func ttyLogGen(size int64, vertices int) io.Reader {
 	}}
 }
 
-// rawjsonLogGen writes --progress=rawjson: each vertex is sent when it
-// starts and re-sent with every status change, its output comes as base64
-// log chunks split mid-line, transfers as statuses, and it is re-sent once
-// more when it completes.
+// rawjsonLogGen writes --progress=rawjson as buildx does, each line a
+// SolveStatus encoded by encoding/json (so names carry its escapes: \" and
+// \u003e): each vertex is sent when it starts and re-sent with every
+// status change, its output comes as base64 log chunks split mid-line,
+// transfers as statuses, and it is re-sent once more when it completes.
+// Timestamps have nanoseconds, as BuildKit's do.
 func rawjsonLogGen(size int64, vertices int) io.Reader {
 	perVertex := max(size/int64(vertices), 1)
 	var written int64
@@ -111,33 +141,46 @@ func rawjsonLogGen(size int64, vertices int) io.Reader {
 		if vertex >= vertices {
 			return false
 		}
+		enc := json.NewEncoder(buf)
 		start := buf.Len()
 		n := vertex + 1
 		digest := fmt.Sprintf("sha256:%064x", n)
-		started := base.Add(time.Duration(n) * time.Second)
+		started := base.Add(time.Duration(n)*time.Second + time.Duration(n*7919)%time.Millisecond)
 		name := fmt.Sprintf("[builder %d/%d] RUN make -C src/module_%d all", n, vertices, n)
-		now := started.Add(time.Duration(line) * time.Millisecond)
+		if n%3 == 0 {
+			name = fmt.Sprintf(`[builder %d/%d] RUN ["/bin/sh","-c","make -C src/module_%d all > build.log 2>&1 && echo ok"]`, n, vertices, n)
+		}
+		now := started.Add(time.Duration(line)*time.Millisecond + time.Duration(line*104729)%time.Millisecond)
+		vtx := &StatusVertex{Digest: digest, Inputs: []string{fmt.Sprintf("sha256:%064x", max(n-1, 1))}, Name: name, Started: &started}
+		var st SolveStatus
 		switch {
 		case line == 0:
-			fmt.Fprintf(buf, `{"vertexes":[{"digest":%q,"inputs":["sha256:%064x"],"name":%q,"started":%q}]}`+"\n", digest, max(n-1, 1), name, started.Format(time.RFC3339Nano))
+			st.Vertexes = []*StatusVertex{vtx}
 		case line%50 == 0:
-			fmt.Fprintf(buf, `{"statuses":[{"id":"sha256:%064x","vertex":%q,"name":"downloading","total":29130000,"current":%d,"timestamp":%q,"started":%q}]}`+"\n", n, digest, min(line*1000, 29130000), now.Format(time.RFC3339Nano), started.Format(time.RFC3339Nano))
+			st.Statuses = []*VertexStatus{{ID: fmt.Sprintf("sha256:%064x", n), Vertex: digest, Name: "downloading", Total: 29130000, Current: int64(min(line*1000, 29130000)), Timestamp: now, Started: &started}}
 		case line%97 == 0:
 			// BuildKit re-sends the whole vertex when anything about it changes.
-			fmt.Fprintf(buf, `{"vertexes":[{"digest":%q,"inputs":["sha256:%064x"],"name":%q,"started":%q}]}`+"\n", digest, max(n-1, 1), name, started.Format(time.RFC3339Nano))
+			st.Vertexes = []*StatusVertex{vtx}
 		default:
 			chunk = chunk[:0]
 			for k := range 3 {
-				chunk = fmt.Appendf(chunk, "gcc -O2 -c src/module_%d/file_%d.c -o build/module_%d/file_%d.o -Wall\n", n, line*3+k, n, line*3+k)
+				m := line*3 + k
+				chunk = fmt.Appendf(chunk, "gcc -O2 -c src/module_%d/%s_%d.c -o build/module_%d/%s_%d.o -Wall\n", n, srcFile(m), m, n, srcFile(m), m)
 			}
 			chunk = append(chunk, "partial line "...) // finished by the next chunk
-			fmt.Fprintf(buf, `{"logs":[{"vertex":%q,"stream":1,"data":%q,"timestamp":%q}]}`+"\n", digest, base64.StdEncoding.EncodeToString(chunk), now.Format(time.RFC3339Nano))
+			st.Logs = []*VertexLog{{Vertex: digest, Stream: 1, Data: chunk, Timestamp: now}}
+		}
+		if err := enc.Encode(&st); err != nil {
+			panic(err)
 		}
 		line++
 		written += int64(buf.Len() - start)
 		if written >= int64(vertex+1)*perVertex {
-			end := started.Add(time.Duration(line) * time.Millisecond)
-			fmt.Fprintf(buf, `{"vertexes":[{"digest":%q,"inputs":["sha256:%064x"],"name":%q,"started":%q,"completed":%q}]}`+"\n", digest, max(n-1, 1), name, started.Format(time.RFC3339Nano), end.Format(time.RFC3339Nano))
+			end := now.Add(time.Millisecond)
+			vtx.Completed = &end
+			if err := enc.Encode(&SolveStatus{Vertexes: []*StatusVertex{vtx}}); err != nil {
+				panic(err)
+			}
 			vertex++
 			line = 0
 		}
@@ -173,7 +216,7 @@ func legacyLogGen(size int64, steps int) io.Reader {
 			fmt.Fprintf(buf, " ---> Running in %012x\n", n*7919)
 		}
 		line++
-		fmt.Fprintf(buf, "gcc -O2 -c src/module_%d/file_%d.c -o build/module_%d/file_%d.o -Wall -Wextra\n", n, line, n, line)
+		fmt.Fprintf(buf, "gcc -O2 -c src/module_%d/%s_%d.c -o build/module_%d/%s_%d.o -Wall -Wextra\n", n, srcFile(line), line, n, srcFile(line), line)
 		written += int64(buf.Len() - start)
 		if written >= int64(step+1)*perStep {
 			fmt.Fprintf(buf, "Removing intermediate container %012x\n ---> %012x\n", n*7919, n)
@@ -182,4 +225,60 @@ func legacyLogGen(size int64, steps int) io.Reader {
 		}
 		return true
 	}}
+}
+
+// genLog streams the generated log of one format, size bytes with the given
+// number of vertices.
+func genLog(format string, size int64, vertices int) io.Reader {
+	switch format {
+	case "plain":
+		return newPlainLogGen(size, vertices)
+	case "tty":
+		return ttyLogGen(size, vertices)
+	case "rawjson":
+		return rawjsonLogGen(size, vertices)
+	case "legacy":
+		return legacyLogGen(size, vertices)
+	}
+	panic("no generator for " + format)
+}
+
+// TestWriteGeneratedLogs writes each format's generated log to files, for
+// measuring the whole program on them:
+//
+//	BUILDSTATS_GEN_DIR=/tmp/logs BUILDSTATS_GEN_MB=200 go test ./parse -run TestWriteGeneratedLogs
+//
+// writes /tmp/logs/{plain,tty,rawjson,legacy}-200mb.log (500 vertices each).
+func TestWriteGeneratedLogs(t *testing.T) {
+	dir := os.Getenv("BUILDSTATS_GEN_DIR")
+	if dir == "" {
+		t.Skip("set BUILDSTATS_GEN_DIR (and BUILDSTATS_GEN_MB, default 200) to write the generated logs")
+	}
+	mb := 200
+	if s := os.Getenv("BUILDSTATS_GEN_MB"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			t.Fatalf("BUILDSTATS_GEN_MB=%q: want a positive number", s)
+		}
+		mb = n
+	}
+	for _, format := range []string{"plain", "tty", "rawjson", "legacy"} {
+		path := filepath.Join(dir, fmt.Sprintf("%s-%dmb.log", format, mb))
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := bufio.NewWriterSize(f, 1<<20)
+		n, err := io.Copy(w, genLog(format, int64(mb)<<20, 500))
+		if err == nil {
+			err = w.Flush()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d MB", path, n>>20)
+	}
 }

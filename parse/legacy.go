@@ -188,7 +188,7 @@ func (d *legacyDecoder) line(l *srcLine) {
 		if i := strings.IndexByte(shown, '\r'); i >= 0 {
 			shown = shown[:i]
 		}
-		if n, ok := parseSize(strings.Join(strings.Fields(strings.TrimPrefix(shown, "Sending build context to Docker daemon")), "")); ok {
+		if n, ok := parseSize([]byte(strings.Join(strings.Fields(strings.TrimPrefix(shown, "Sending build context to Docker daemon")), ""))); ok {
 			s.setTransfer(model.Transfer{Name: "transferring context", Bytes: n, Done: true})
 			s.v.Completed = true
 		}

@@ -24,6 +24,12 @@ type lineReader struct {
 	limit int
 	n     int // lines read
 	cut   bool
+	// plain is set when the line holds no ESC and no 0xe2 (the first byte
+	// of the "␛" glyph), so cleanLine has nothing to strip but CRs. The
+	// reader finds the next such byte once for what is buffered, not once
+	// per line: clean is how many bytes from the next line on hold none.
+	plain bool
+	clean int
 }
 
 func newLineReader(r io.Reader, limit int) *lineReader {
@@ -44,8 +50,15 @@ func (l *lineReader) next() ([]byte, error) {
 	frag, err := l.r.ReadSlice('\n')
 	if err == nil {
 		l.n++
+		l.plain = l.clean >= len(frag)
+		if l.plain {
+			l.clean -= len(frag)
+		} else {
+			l.findEscape()
+		}
 		return frag[:len(frag)-1], nil
 	}
+	l.plain, l.clean = false, 0
 	if !errors.Is(err, bufio.ErrBufferFull) {
 		if len(frag) == 0 {
 			if err == io.EOF {
@@ -85,19 +98,35 @@ func (l *lineReader) next() ([]byte, error) {
 	return l.buf, nil
 }
 
+// findEscape sets clean for the bytes buffered after the current line.
+func (l *lineReader) findEscape() {
+	rest, _ := l.r.Peek(l.r.Buffered())
+	n := len(rest)
+	if i := bytes.IndexByte(rest, 0x1b); i >= 0 {
+		n = i
+	}
+	if i := bytes.IndexByte(rest[:n], 0xe2); i >= 0 {
+		n = i
+	}
+	l.clean = n
+}
+
 // cleanLine strips what terminals and CI systems add around build output:
 // ANSI escapes and the trailing CRs of CRLF line ends. Carriage returns
 // inside the line are kept: a line's identity comes from its start, so text
 // a build step printed after a CR is output, never a new progress line. It
 // returns text that may alias scratch (owned by the caller).
-func cleanLine(line []byte, scratch *[]byte) []byte {
-	if bytes.IndexByte(line, 0xe2) >= 0 && bytes.Contains(line, escGlyph) {
-		// A log copied from GitHub's web view shows ESC as "␛".
-		line = bytes.ReplaceAll(line, escGlyph, []byte("\x1b["))
-	}
-	if bytes.IndexByte(line, 0x1b) >= 0 {
-		*scratch = stripANSI((*scratch)[:0], line)
-		line = *scratch
+// plain says the line holds no ESC and no 0xe2 (lineReader.plain).
+func cleanLine(line []byte, plain bool, scratch *[]byte) []byte {
+	if !plain {
+		if bytes.IndexByte(line, 0xe2) >= 0 && bytes.Contains(line, escGlyph) {
+			// A log copied from GitHub's web view shows ESC as "␛".
+			line = bytes.ReplaceAll(line, escGlyph, []byte("\x1b["))
+		}
+		if bytes.IndexByte(line, 0x1b) >= 0 {
+			*scratch = stripANSI((*scratch)[:0], line)
+			line = *scratch
+		}
 	}
 	for len(line) > 0 && line[len(line)-1] == '\r' {
 		line = line[:len(line)-1]
@@ -128,37 +157,36 @@ func shownText(s []byte) []byte {
 }
 
 // stripANSI appends s without CSI, OSC and two-byte escape sequences to dst.
+// The text between escapes is copied a run at a time.
 func stripANSI(dst, s []byte) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != 0x1b {
-			dst = append(dst, c)
-			continue
+	for {
+		k := bytes.IndexByte(s, 0x1b)
+		if k < 0 {
+			return append(dst, s...)
 		}
-		if i+1 >= len(s) {
-			break
+		dst = append(dst, s[:k]...)
+		s = s[k:]
+		if len(s) < 2 {
+			return dst // a lone ESC at the end
 		}
-		switch s[i+1] {
+		j := 2
+		switch s[1] {
 		case '[': // CSI: parameters, then a final byte in 0x40..0x7e
-			j := i + 2
 			for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
 				j++
 			}
-			i = j
+			j++ // the final byte
 		case ']', '_', 'P', '^': // OSC, APC, DCS, PM: end with BEL or ESC \
-			j := i + 2
 			for j < len(s) && s[j] != 0x07 && !(s[j] == 0x1b && j+1 < len(s) && s[j+1] == '\\') {
 				j++
 			}
 			if j < len(s) && s[j] == 0x1b {
 				j++
 			}
-			i = j
-		default:
-			i++
+			j++ // the BEL or the backslash
 		}
+		s = s[min(j, len(s)):]
 	}
-	return dst
 }
 
 // stripPrefixes removes CI line prefixes: ISO-8601 timestamps with any number

@@ -3,7 +3,12 @@ package parse
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
+	"math"
 	"math/rand"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +92,7 @@ func TestCleanLine(t *testing.T) {
 	}
 	for _, tc := range tests {
 		var scratch []byte
-		if got := cleanLine([]byte(tc.in), &scratch); string(got) != tc.want {
+		if got := cleanLine([]byte(tc.in), false, &scratch); string(got) != tc.want {
 			t.Errorf("cleanLine(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
@@ -520,7 +525,247 @@ func TestErrorish(t *testing.T) {
 
 func TestEscapeGlyph(t *testing.T) {
 	var scratch []byte
-	if got := cleanLine([]byte("␛[36;1mdocker build .␛[0m"), &scratch); string(got) != "docker build ." {
+	if got := cleanLine([]byte("␛[36;1mdocker build .␛[0m"), false, &scratch); string(got) != "docker build ." {
 		t.Errorf("cleanLine = %q", got)
 	}
+}
+
+// TestLineReaderPlain checks the reader's claim that a line holds no ESC
+// and no 0xe2 (which lets cleanLine skip its search) on lines with those
+// bytes anywhere, read whole and a byte at a time, so the bytes it has
+// looked ahead at end anywhere in a line.
+func TestLineReaderPlain(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	var log bytes.Buffer
+	for range 2000 {
+		n := rng.Intn(40)
+		for range n {
+			switch rng.Intn(20) {
+			case 0:
+				log.WriteByte(0x1b)
+			case 1:
+				log.WriteString("␛")
+			case 2:
+				log.WriteByte('\r')
+			default:
+				log.WriteByte(byte('a' + rng.Intn(26)))
+			}
+		}
+		log.WriteByte('\n')
+	}
+	for _, r := range []io.Reader{bytes.NewReader(log.Bytes()), &oneByteReader{data: log.Bytes()}} {
+		lr := newLineReader(r, maxKeptLine)
+		plain, lines := 0, 0
+		for {
+			line, err := lr.next()
+			if err != nil {
+				break
+			}
+			lines++
+			if lr.plain {
+				plain++
+				if bytes.IndexByte(line, 0x1b) >= 0 || bytes.IndexByte(line, 0xe2) >= 0 {
+					t.Fatalf("line %d %q is not plain", lines, line)
+				}
+			}
+		}
+		if lines != 2000 || plain == 0 {
+			t.Fatalf("%d lines, %d plain", lines, plain)
+		}
+	}
+}
+
+// stripANSIByByte is the byte-at-a-time stripANSI the run-copying one
+// replaced, kept as its reference.
+func stripANSIByByte(dst, s []byte) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != 0x1b {
+			dst = append(dst, c)
+			continue
+		}
+		if i+1 >= len(s) {
+			break
+		}
+		switch s[i+1] {
+		case '[':
+			j := i + 2
+			for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
+				j++
+			}
+			i = j
+		case ']', '_', 'P', '^':
+			j := i + 2
+			for j < len(s) && s[j] != 0x07 && !(s[j] == 0x1b && j+1 < len(s) && s[j+1] == '\\') {
+				j++
+			}
+			if j < len(s) && s[j] == 0x1b {
+				j++
+			}
+			i = j
+		default:
+			i++
+		}
+	}
+	return dst
+}
+
+func FuzzStripANSI(f *testing.F) {
+	for _, s := range []string{"\x1b[34m => [1/2] FROM x   0.1s\r", "\x1b]0;title\x07text", "\x1b]8;;url\x1b\\link\x1b]8;;\x1b\\", "a\x1b", "\x1b[", "\x1b[12", "\x1bPq\x1b\\x", "\x1b(Bx", "\x1b\x1b[1A"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, s []byte) {
+		if got, want := stripANSI(nil, s), stripANSIByByte(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("stripANSI(%q) = %q, want %q", s, got, want)
+		}
+	})
+}
+
+// parseStatusTextByFields is the strings.Fields-based parseStatusText that
+// parseStatus replaced, kept as its reference.
+func parseStatusTextByFields(s string) statusText {
+	var st statusText
+	s = strings.TrimSpace(s)
+	if rest, ok := strings.CutSuffix(s, " done"); ok {
+		st.done, s = true, rest
+	} else if s == "done" {
+		return st
+	}
+	fields := strings.Fields(s)
+	if n := len(fields); n > 1 {
+		if d, ok := parseSeconds([]byte(fields[n-1])); ok && strings.Contains(fields[n-1], ".") {
+			st.duration = d
+			fields = fields[:n-1]
+		}
+	}
+	n := len(fields)
+	switch {
+	case n >= 4 && fields[n-2] == "/":
+		a, ok1 := parseSize([]byte(fields[n-3]))
+		b, ok2 := parseSize([]byte(fields[n-1]))
+		if ok1 && ok2 {
+			st.current, st.total, st.hasBytes = a, b, true
+			fields = fields[:n-3]
+		}
+	case n >= 2:
+		if a, ok := parseSize([]byte(fields[n-1])); ok {
+			st.current, st.hasBytes = a, true
+			fields = fields[:n-1]
+		}
+	}
+	st.name = strings.TrimSuffix(strings.Join(fields, " "), ":")
+	return st
+}
+
+func FuzzParseStatus(f *testing.F) {
+	for _, s := range []string{"sha256:2f44 29.13MB / 29.13MB 4.4s done", "transferring context: 392B 0.0s", "  a\t b  c: 1.0s", "naming to docker.io/x done", "x\u00a0y 1B", "\u2003a b\u3000c", "done", "a /  1B / 2B"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := parseStatusTextByFields(s)
+		var scratch []byte
+		got := parseStatus([]byte(s), &scratch)
+		if string(got.name) != want.name || got.current != want.current || got.total != want.total || got.hasBytes != want.hasBytes || got.duration != want.duration || got.done != want.done {
+			t.Fatalf("parseStatus(%q) = %+v (name %q), want %+v", s, got, got.name, want)
+		}
+		if parseStatusText(s) != want {
+			t.Fatalf("parseStatusText(%q) = %+v, want %+v", s, parseStatusText(s), want)
+		}
+		var fields []string
+		for _, f := range appendFields(nil, []byte(s)) {
+			fields = append(fields, string(f))
+		}
+		if want := strings.Fields(s); !slices.Equal(fields, want) {
+			t.Fatalf("appendFields(%q) = %q, want %q", s, fields, want)
+		}
+	})
+}
+
+// parseSecondsByParseFloat is parseSeconds before its fast path.
+func parseSecondsByParseFloat(b []byte) (time.Duration, bool) {
+	if len(b) < 2 || b[len(b)-1] != 's' {
+		return 0, false
+	}
+	num := b[:len(b)-1]
+	for _, c := range num {
+		if !isDigit(c) && c != '.' {
+			return 0, false
+		}
+	}
+	f, err := strconv.ParseFloat(string(num), 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > model.MaxDuration.Seconds() {
+		return 0, false
+	}
+	return time.Duration(f * float64(time.Second)), true
+}
+
+func FuzzParseSeconds(f *testing.F) {
+	for _, s := range []string{"12.3s", "0.1s", "5.s", ".5s", "1.2.3s", "2678399.999999999s", "123456789012345.6s", "0.000000001s", "99999999999999.9s"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, ok := parseSeconds([]byte(s))
+		wd, wok := parseSecondsByParseFloat([]byte(s))
+		if d != wd || ok != wok {
+			t.Fatalf("parseSeconds(%q) = %v %v, want %v %v", s, d, ok, wd, wok)
+		}
+	})
+}
+
+// TestParseSecondsEveryTenth checks the fast path on every time of the
+// form the displays print, 0.0s to 999.9s and 0.000s to 9.999s.
+func TestParseSecondsEveryTenth(t *testing.T) {
+	for i := 0; i < 10000; i++ {
+		for _, s := range []string{strconv.Itoa(i/10) + "." + strconv.Itoa(i%10) + "s", strconv.Itoa(i/1000) + "." + fmt.Sprintf("%03d", i%1000) + "s"} {
+			d, ok := parseSeconds([]byte(s))
+			wd, wok := parseSecondsByParseFloat([]byte(s))
+			if d != wd || ok != wok {
+				t.Fatalf("parseSeconds(%q) = %v, want %v", s, d, wd)
+			}
+		}
+	}
+}
+
+// FuzzLogOffsetDuration checks the one-pass offset reader against
+// logOffset's rules and offsetDuration's value.
+func FuzzLogOffsetDuration(f *testing.F) {
+	for _, s := range []string{"0.512 out", "12.3", "1.", ".5 x", "99999999999999999999.1 x", "1.1234567891234 x", "3.14x", "0.000000001 y", "2678400.5 z"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		off, d, ok := logOffsetDuration(b)
+		// logOffset before it read the duration.
+		wantOK, wantOff := func() (bool, int) {
+			i := 0
+			for i < len(b) && isDigit(b[i]) {
+				i++
+			}
+			if i == 0 || i >= len(b) || b[i] != '.' {
+				return false, 0
+			}
+			j := i + 1
+			for j < len(b) && isDigit(b[j]) {
+				j++
+			}
+			if j == i+1 {
+				return false, 0
+			}
+			if j == len(b) {
+				return true, j
+			}
+			if b[j] != ' ' {
+				return false, 0
+			}
+			return true, j + 1
+		}()
+		if ok != wantOK || off != wantOff {
+			t.Fatalf("logOffsetDuration(%q) = %d %v, want %d %v", b, off, ok, wantOff, wantOK)
+		}
+		if ok {
+			want := offsetDuration(b[:off])
+			if validDuration(d) != validDuration(want) || validDuration(d) && d != want {
+				t.Fatalf("logOffsetDuration(%q) read %v, offsetDuration %v", b, d, want)
+			}
+		}
+	})
 }

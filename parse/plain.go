@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/buildstats/buildstats/parse/model"
 )
@@ -97,7 +99,7 @@ func (d *plainDecoder) line(l *srcLine) {
 	// Output lines ("0.512 text") are the hot path: no string conversion.
 	// They only ever add output to a vertex the log named: the text after
 	// the time offset is what the step printed, whatever it looks like.
-	if off, ok := logOffset(rest); ok {
+	if off, ran, ok := logOffsetDuration(rest); ok {
 		if !seen {
 			if !d.unnamedOnly() {
 				return // output never makes a vertex once the log named one
@@ -108,7 +110,7 @@ func (d *plainDecoder) line(l *srcLine) {
 		}
 		s.stamp(ts)
 		s.addOutput(rest[off:])
-		s.sawRunning(offsetDuration(rest[:off]))
+		s.sawRunning(ran)
 		return
 	}
 	if !seen {
@@ -259,28 +261,56 @@ func cutVertexNumber(line []byte) (int, []byte, bool) {
 // logOffset reports whether rest starts with a "0.512 " output time offset
 // and where the output text begins.
 func logOffset(rest []byte) (int, bool) {
+	off, _, ok := logOffsetDuration(rest)
+	return off, ok
+}
+
+// logOffsetDuration is logOffset that also reads the offset, as
+// offsetDuration does, in the same pass: the hot path of plain logs.
+func logOffsetDuration(rest []byte) (int, time.Duration, bool) {
+	const maxSecs = int64(model.MaxDuration / time.Second)
+	var secs int64
+	tooLong := false // offsetDuration's -1: not a time
 	i := 0
 	for i < len(rest) && isDigit(rest[i]) {
+		if secs > maxSecs {
+			tooLong = true
+		} else {
+			secs = secs*10 + int64(rest[i]-'0')
+		}
 		i++
 	}
 	if i == 0 || i >= len(rest) || rest[i] != '.' {
-		return 0, false
+		return 0, 0, false
 	}
 	j := i + 1
+	var frac int64
+	k := 0 // fraction digits read; offsetDuration reads nine
 	for j < len(rest) && isDigit(rest[j]) {
+		if k < 9 {
+			frac = frac*10 + int64(rest[j]-'0')
+			k++
+		}
 		j++
 	}
 	if j == i+1 {
-		return 0, false
+		return 0, 0, false
+	}
+	if j < len(rest) && rest[j] != ' ' {
+		return 0, 0, false
+	}
+	d := time.Duration(-1)
+	if !tooLong {
+		d = time.Duration(secs)*time.Second + time.Duration(frac*nanoScale[k])
 	}
 	if j == len(rest) {
-		return j, true
+		return j, d, true
 	}
-	if rest[j] != ' ' {
-		return 0, false
-	}
-	return j + 1, true
+	return j + 1, d, true
 }
+
+// nanoScale[k] turns k fraction digits into nanoseconds.
+var nanoScale = [10]int64{1e9, 1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 1e2, 1e1, 1}
 
 func isBareDigest(s string) bool {
 	h, ok := strings.CutPrefix(s, "sha256:")
@@ -329,23 +359,43 @@ type statusText struct {
 }
 
 func parseStatusText(s string) statusText {
-	var st statusText
-	s = strings.TrimSpace(s)
-	if rest, ok := strings.CutSuffix(s, " done"); ok {
+	st := parseStatus([]byte(s), nil)
+	return statusText{name: string(st.name), current: st.current, total: st.total, hasBytes: st.hasBytes, duration: st.duration, done: st.done}
+}
+
+// statusBytes is statusText with the name still in the line's bytes (or
+// in the scratch buffer parseStatus was given).
+type statusBytes struct {
+	name     []byte
+	current  int64
+	total    int64
+	hasBytes bool
+	duration time.Duration
+	done     bool
+}
+
+// parseStatus parses a progress item: the name is the fields before the
+// sizes and time, joined by single spaces, without a final colon. Joining
+// needs scratch only when the fields were not already one space apart.
+func parseStatus(s []byte, scratch *[]byte) statusBytes {
+	var st statusBytes
+	s = bytes.TrimSpace(s)
+	if rest, ok := bytes.CutSuffix(s, []byte(" done")); ok {
 		st.done, s = true, rest
-	} else if s == "done" {
+	} else if string(s) == "done" {
 		return st
 	}
-	fields := strings.Fields(s)
+	var buf [16][]byte
+	fields := appendFields(buf[:0], s)
 	if n := len(fields); n > 1 {
-		if d, ok := parseSeconds([]byte(fields[n-1])); ok && strings.Contains(fields[n-1], ".") {
+		if d, ok := parseSeconds(fields[n-1]); ok && bytes.IndexByte(fields[n-1], '.') >= 0 {
 			st.duration = d
 			fields = fields[:n-1]
 		}
 	}
 	n := len(fields)
 	switch {
-	case n >= 4 && fields[n-2] == "/":
+	case n >= 4 && string(fields[n-2]) == "/":
 		a, ok1 := parseSize(fields[n-3])
 		b, ok2 := parseSize(fields[n-1])
 		if ok1 && ok2 {
@@ -358,8 +408,101 @@ func parseStatusText(s string) statusText {
 			fields = fields[:n-1]
 		}
 	}
-	st.name = strings.TrimSuffix(strings.Join(fields, " "), ":")
+	st.name = joinFields(s, fields, scratch)
+	st.name = bytes.TrimSuffix(st.name, []byte(":"))
 	return st
+}
+
+// appendFields appends the fields of s as strings.Fields splits them.
+func appendFields(dst [][]byte, s []byte) [][]byte {
+	n := len(dst)
+	for i := 0; i < len(s); {
+		for i < len(s) && asciiSpace[s[i]] {
+			i++
+		}
+		j := i
+		for j < len(s) && !asciiSpace[s[j]] {
+			if s[j] >= utf8.RuneSelf {
+				return appendFieldsUnicode(dst[:n], s) // Unicode has more spaces
+			}
+			j++
+		}
+		if j > i {
+			dst = append(dst, s[i:j]) // full capacity: joinFields finds offsets by it
+		}
+		i = j
+	}
+	return dst
+}
+
+// appendFieldsUnicode splits at unicode.IsSpace runs, as bytes.Fields does
+// for text that is not ASCII.
+func appendFieldsUnicode(dst [][]byte, s []byte) [][]byte {
+	space := func(i int) (bool, int) {
+		r, size := utf8.DecodeRune(s[i:])
+		return unicode.IsSpace(r), size
+	}
+	for i := 0; i < len(s); {
+		for i < len(s) {
+			sp, size := space(i)
+			if !sp {
+				break
+			}
+			i += size
+		}
+		j := i
+		for j < len(s) {
+			sp, size := space(j)
+			if sp {
+				break
+			}
+			j += size
+		}
+		if j > i {
+			dst = append(dst, s[i:j])
+		}
+		i = j
+	}
+	return dst
+}
+
+// asciiSpace marks the ASCII bytes unicode.IsSpace reports.
+var asciiSpace = [256]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
+
+// joinFields joins fields of s with single spaces, as strings.Join does:
+// a slice of s when they stand one space apart there, else in scratch.
+func joinFields(s []byte, fields [][]byte, scratch *[]byte) []byte {
+	if len(fields) == 0 {
+		return nil
+	}
+	start := cap(s) - cap(fields[0])
+	end := start
+	contiguous := true
+	for i, f := range fields {
+		off := cap(s) - cap(f)
+		if i > 0 && (off != end+1 || s[end] != ' ') {
+			contiguous = false
+			break
+		}
+		end = off + len(f)
+	}
+	if contiguous && start >= 0 && end <= len(s) {
+		return s[start:end]
+	}
+	var out []byte
+	if scratch != nil {
+		out = (*scratch)[:0]
+	}
+	for i, f := range fields {
+		if i > 0 {
+			out = append(out, ' ')
+		}
+		out = append(out, f...)
+	}
+	if scratch != nil {
+		*scratch = out
+	}
+	return out
 }
 
 var sizeUnits = map[string]float64{
@@ -369,7 +512,7 @@ var sizeUnits = map[string]float64{
 
 // parseSize parses Docker's human sizes ("392B", "1.98MB", "29.13 MB" is not
 // produced). Decimal units are SI, as docker/go-units HumanSize prints them.
-func parseSize(s string) (int64, bool) {
+func parseSize(s []byte) (int64, bool) {
 	i := 0
 	for i < len(s) && (isDigit(s[i]) || s[i] == '.') {
 		i++
@@ -377,11 +520,11 @@ func parseSize(s string) (int64, bool) {
 	if i == 0 || i == len(s) {
 		return 0, false
 	}
-	mult, ok := sizeUnits[s[i:]]
+	mult, ok := sizeUnits[string(s[i:])]
 	if !ok {
 		return 0, false
 	}
-	f, err := strconv.ParseFloat(s[:i], 64)
+	f, err := strconv.ParseFloat(string(s[:i]), 64)
 	if err != nil || f < 0 || f*mult > float64(model.MaxBytes) {
 		return 0, false
 	}

@@ -172,12 +172,15 @@ func matchShape(line []byte, shape string) (int, bool) {
 func markerAt(line []byte) int {
 	lim := min(len(line), maxPrefix+1)
 	for i := 0; i < lim; i++ {
-		if i > 0 {
-			// A marker starts the line's content: after a space, or right
-			// after a closing bracket, bar or colon.
-			if p := line[i-1]; p != ' ' && p != '\t' && p != ']' && p != '|' && p != ':' && p != ')' {
-				continue
-			}
+		// Most bytes cannot begin a marker: one table look-up rules them
+		// out before anything else is compared.
+		if !markerFirst[line[i]] {
+			continue
+		}
+		// A marker starts the line's content: after a space, or right
+		// after a closing bracket, bar or colon.
+		if i > 0 && !markerAfter[line[i-1]] {
+			continue
 		}
 		if isMarker(line[i:]) {
 			return i
@@ -185,6 +188,18 @@ func markerAt(line []byte) int {
 	}
 	return -1
 }
+
+// markerFirst marks the bytes isMarker's markers begin with; markerAfter
+// the bytes a marker may follow.
+var markerFirst, markerAfter = func() (first, after [256]bool) {
+	for _, c := range []byte("#=[S{") {
+		first[c] = true
+	}
+	for _, c := range []byte(" \t]|:)") {
+		after[c] = true
+	}
+	return first, after
+}()
 
 // isMarker reports whether s begins with a build marker.
 func isMarker(s []byte) bool {

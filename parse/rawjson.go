@@ -2,7 +2,6 @@ package parse
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"slices"
 	"strings"
@@ -76,6 +75,22 @@ type Recorder struct {
 	// latest is the newest timestamp the stream carried: a vertex still
 	// running had run at least until then.
 	latest time.Time
+	// lastKey and lastState are the vertex a status or log named last:
+	// they come in runs for one vertex.
+	lastKey   string
+	lastState *vstate
+}
+
+// vertex finds the vertex a status, log or warning names.
+func (r *Recorder) vertex(key string) (*vstate, bool) {
+	if r.lastState != nil && key == r.lastKey {
+		return r.lastState, true
+	}
+	s, ok := r.t.get(key)
+	if ok {
+		r.lastKey, r.lastState = key, s
+	}
+	return s, ok
 }
 
 // NewRecorder returns a Recorder for a rawjson-format build.
@@ -135,7 +150,7 @@ func (r *Recorder) Add(st *SolveStatus) {
 			continue
 		}
 		r.saw(ss.Timestamp)
-		s, ok := t.get(ss.Vertex)
+		s, ok := r.vertex(ss.Vertex)
 		if !ok {
 			continue
 		}
@@ -146,7 +161,7 @@ func (r *Recorder) Add(st *SolveStatus) {
 			continue
 		}
 		r.saw(l.Timestamp)
-		if s, ok := t.get(l.Vertex); ok {
+		if s, ok := r.vertex(l.Vertex); ok {
 			appendLog(s, l.Data)
 		}
 	}
@@ -270,14 +285,21 @@ func ParseRawJSON(r io.Reader) (*model.Build, error) {
 }
 
 func parseRawJSONAll(r io.Reader) ([]*model.Build, error) {
+	var dec statusDecoder
+	return parseRawJSONWith(r, dec.decodeStatus)
+}
+
+// parseRawJSONWith reads rawjson with the given line decoder, which
+// reports false for a line that is not a SolveStatus (tests compare the
+// fast decoder with encoding/json this way).
+func parseRawJSONWith(r io.Reader, decode func([]byte) (*SolveStatus, bool)) ([]*model.Build, error) {
 	rec := NewRecorder()
 	var out []*model.Build
 	afterError := false
 	err := eachLineLimit(r, maxJSONLine, func(l *srcLine) {
 		line := l.text
 		if len(line) > 0 && line[0] == '{' && !l.cut && !l.overwritten {
-			var st SolveStatus
-			if json.Unmarshal(line, &st) == nil {
+			if st, ok := decode(line); ok {
 				if afterError && len(st.Vertexes) > 0 {
 					// A stream that resumes after a build's closing error is
 					// the next build.
@@ -285,7 +307,7 @@ func parseRawJSONAll(r io.Reader) ([]*model.Build, error) {
 					rec = NewRecorder()
 				}
 				afterError = false
-				rec.Add(&st)
+				rec.Add(st)
 				return
 			}
 		}

@@ -58,7 +58,7 @@ func (s *lineSource) fill() error {
 			err = nil
 			break
 		}
-		line := cleanLine(raw, &s.scratch)
+		line := cleanLine(raw, s.lr.plain, &s.scratch)
 		s.learn.vote(line)
 		s.held = append(s.held, line...)
 		end := len(s.held)
@@ -105,7 +105,14 @@ func (s *lineSource) next() (*srcLine, error) {
 			line = s.held[start:abs(end)]
 			s.replay++
 			if s.replay == len(s.heldEnd) && !s.online {
-				defer s.release()
+				// The last held line: hand it out, then free the window.
+				// (No defer: it would cost every call.)
+				keep := s.process(line, cut)
+				s.release()
+				if keep {
+					return &s.line, nil
+				}
+				continue
 			}
 		} else {
 			raw, err := s.lr.next()
@@ -116,7 +123,7 @@ func (s *lineSource) next() (*srcLine, error) {
 				return nil, fmt.Errorf("reading build log: %w", err)
 			}
 			cut = s.lr.cut
-			line = cleanLine(raw, &s.scratch)
+			line = cleanLine(raw, s.lr.plain, &s.scratch)
 			if s.online {
 				s.learn.vote(line)
 				if s.learn.markers >= 64 {
@@ -146,22 +153,30 @@ func abs(i int) int {
 // time goes to the next line.
 func (s *lineSource) process(line []byte, cut bool) bool {
 	var ts time.Time
-	if rest, prefix, ok := s.learn.strip(line); ok {
-		line = rest
-		if bytes.IndexFunc(prefix, func(r rune) bool { return r >= '0' && r <= '9' }) >= 0 {
-			ts, _ = looseTime(prefix)
+	stripped := false
+	if len(s.learn.shapes) > 0 {
+		if rest, prefix, ok := s.learn.strip(line); ok {
+			line, stripped = rest, true
+			if bytes.IndexFunc(prefix, func(r rune) bool { return r >= '0' && r <= '9' }) >= 0 {
+				ts, _ = looseTime(prefix)
+			}
 		}
-	} else {
+	}
+	// stripPrefixes takes only lines that begin with a digit or a bracket;
+	// most lines are spared the call.
+	if !stripped && len(line) > 0 && (isDigit(line[0]) || line[0] == '[') {
 		line, ts = stripPrefixes(line)
 	}
-	if ts.IsZero() && len(line) > 0 && len(line) <= 40 && isDigit(line[0]) {
-		if t, ok := timerLine(line); ok {
-			s.timer = s.monotone(t)
-			return false
+	if ts.IsZero() {
+		if len(line) > 0 && len(line) <= 40 && isDigit(line[0]) {
+			if t, ok := timerLine(line); ok {
+				s.timer = s.monotone(t)
+				return false
+			}
 		}
-	}
-	if ts.IsZero() && !s.timer.IsZero() {
-		ts, s.timer = s.timer, time.Time{}
+		if !s.timer.IsZero() {
+			ts, s.timer = s.timer, time.Time{}
+		}
 	} else {
 		ts = s.monotone(ts)
 	}

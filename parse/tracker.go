@@ -24,12 +24,37 @@ const (
 	nameScan = 64
 )
 
-// outTail is a ring of reused buffers so output lines cost no allocation
-// once it is full; it grows to model.OutputTailLines as lines come.
-type outTail struct {
-	lines [][]byte
-	next  int
-	n     int
+// outBuf holds a vertex's output lines back to back, each ended by '\n':
+// first lines already scanned or dropped (before off), then the spill
+// (lines that left the tail and were not yet looked at for errors, from
+// off to the tail), then the tail (the last model.OutputTailLines lines,
+// whose starts the ring holds). Each line is copied once, into buf; it
+// becomes spill in place when it leaves the tail.
+type outBuf struct {
+	buf    []byte
+	off    int
+	starts [model.OutputTailLines]int32 // a ring: the oldest at head
+	head   int
+	n      int
+}
+
+// tailStart is where the tail begins in buf.
+func (o *outBuf) tailStart() int {
+	if o.n == 0 {
+		return len(o.buf)
+	}
+	return int(o.starts[o.head])
+}
+
+// line returns the i-th line of the tail, oldest first.
+func (o *outBuf) line(i int) []byte {
+	const size = model.OutputTailLines
+	start := int(o.starts[(o.head+i)%size])
+	end := len(o.buf)
+	if i+1 < o.n {
+		end = int(o.starts[(o.head+i+1)%size])
+	}
+	return o.buf[start : end-1]
 }
 
 // vextra is the part of a vertex's parser state that few vertices need.
@@ -58,16 +83,15 @@ type errLines struct {
 
 // vstate is the parser-side state of one vertex.
 type vstate struct {
-	v    *model.Vertex
-	tail *outTail // allocated with the first output line
+	v   *model.Vertex
+	out *outBuf // allocated with the first output line
 	// ext holds what few vertices need: rawjson state, a transfer index.
 	ext  *vextra
 	errs *errLines
-	// spill holds output lines that left the tail and were not yet looked
-	// at for errors, '\n'-separated: a step that succeeds never has its
-	// output scanned. spilled is the tracker's count of all spilled bytes.
-	spill []byte
-	pool  *spillPool
+	// pool counts the spilled output of the build's vertices: lines that
+	// left the tail are kept unscanned until the vertex's outcome is known,
+	// so a step that succeeds never has its output scanned for errors.
+	pool *spillPool
 	// ran is the longest the vertex is known to have been running (its
 	// last output offset, or the span of CI timestamps on its lines): a
 	// lower bound for a vertex the log never states a time for.
@@ -95,22 +119,35 @@ func (s *vstate) addOutput(line []byte) {
 	if len(line) > maxOutputLine {
 		line = line[:maxOutputLine]
 	}
-	if s.tail == nil {
-		s.tail = &outTail{}
+	o := s.out
+	if o == nil {
+		o = &outBuf{}
+		s.out = o
+		if s.pool != nil && len(s.pool.free) > 0 {
+			n := len(s.pool.free) - 1
+			o.buf, s.pool.free = s.pool.free[n][:0], s.pool.free[:n]
+		}
 	}
-	r := s.tail
-	if r.next == len(r.lines) && len(r.lines) < model.OutputTailLines {
-		r.lines = append(r.lines, nil)
+	const size = model.OutputTailLines
+	spilled := false
+	if o.n == size {
+		// The oldest line leaves the tail: it is spill now, where it is.
+		old := o.starts[o.head]
+		o.head = (o.head + 1) % size
+		o.n--
+		if s.pool != nil {
+			s.pool.bytes += int(o.starts[o.head] - old)
+		}
+		spilled = true
 	}
-	if r.n == model.OutputTailLines {
-		s.spillLine(r.lines[r.next])
-	}
-	r.lines[r.next] = append(r.lines[r.next][:0], line...)
-	r.next = (r.next + 1) % model.OutputTailLines
-	if r.n < model.OutputTailLines {
-		r.n++
-	}
+	o.starts[(o.head+o.n)%size] = int32(len(o.buf))
+	o.n++
+	o.buf = append(o.buf, line...)
+	o.buf = append(o.buf, '\n')
 	s.v.OutputLines++
+	if spilled && (o.tailStart()-o.off > spillMax || s.pool != nil && s.pool.bytes > spillBudget) {
+		s.scanSpill()
+	}
 }
 
 // Bounds of the output kept for error lines before it is scanned.
@@ -120,31 +157,19 @@ const (
 )
 
 // spillPool counts the spilled bytes of a build's vertices and keeps the
-// buffers of vertices that finished for the next ones.
+// large buffers of vertices that finished for the next ones.
 type spillPool struct {
 	bytes int
 	free  [][]byte
 }
 
-// spillLine keeps a line leaving the tail until the vertex's outcome is
-// known; past the bounds, the kept lines are scanned now.
-func (s *vstate) spillLine(line []byte) {
-	if s.spill == nil && s.pool != nil && len(s.pool.free) > 0 {
-		n := len(s.pool.free) - 1
-		s.spill, s.pool.free = s.pool.free[n][:0], s.pool.free[:n]
-	}
-	s.spill = append(append(s.spill, line...), '\n')
-	if s.pool != nil {
-		s.pool.bytes += len(line) + 1
-	}
-	if len(s.spill) > spillMax || s.pool != nil && s.pool.bytes > spillBudget {
-		s.scanSpill()
-	}
-}
-
 // scanSpill looks for error lines in the spilled output and forgets it.
 func (s *vstate) scanSpill() {
-	rest := s.spill
+	o := s.out
+	if o == nil {
+		return
+	}
+	rest := o.buf[o.off:o.tailStart()]
 	for len(rest) > 0 {
 		i := bytes.IndexByte(rest, '\n')
 		if errorish(rest[:i]) {
@@ -152,20 +177,40 @@ func (s *vstate) scanSpill() {
 		}
 		rest = rest[i+1:]
 	}
-	s.dropSpill()
+	s.dropSpill(false)
 }
 
-func (s *vstate) dropSpill() {
-	if s.spill == nil {
+// dropSpill forgets the spilled output, and moves the tail to the front
+// of the buffer once the forgotten part is the larger. With done (the
+// vertex finished well, its output will not grow much), the tail moves to
+// a buffer of its size and the large one goes back to the pool for the
+// next vertex: steps that run one after another share a few buffers.
+func (s *vstate) dropSpill(done bool) {
+	o := s.out
+	if o == nil {
 		return
 	}
+	ts := o.tailStart()
 	if s.pool != nil {
-		s.pool.bytes -= len(s.spill)
-		if len(s.pool.free) < 4 {
-			s.pool.free = append(s.pool.free, s.spill[:0])
-		}
+		s.pool.bytes -= ts - o.off
 	}
-	s.spill = nil
+	o.off = ts
+	if o.off == 0 || o.off < len(o.buf)-o.off {
+		return
+	}
+	live := o.buf[o.off:]
+	if done && len(live) < cap(o.buf)/4 {
+		if s.pool != nil && len(s.pool.free) < 4 {
+			s.pool.free = append(s.pool.free, o.buf[:0])
+		}
+		o.buf = append(make([]byte, 0, 2*len(live)+256), live...)
+	} else {
+		o.buf = o.buf[:copy(o.buf, live)]
+	}
+	for i := range o.starts {
+		o.starts[i] -= int32(o.off)
+	}
+	o.off = 0
 }
 
 func (s *vstate) addErrorLine(line []byte) {
@@ -197,31 +242,14 @@ func (s *vstate) addErrorLine(line []byte) {
 // lines a successful step printed are not an error.
 func (s *vstate) dropErrorLines() {
 	s.errs = nil
-	s.dropSpill()
-}
-
-func (s *vstate) tailLen() int {
-	if s.tail == nil {
-		return 0
-	}
-	return s.tail.n
-}
-
-// spillTail moves the tail's lines to the spill, for a display that
-// redraws its output window.
-func (s *vstate) spillTail() {
-	if r := s.tail; r != nil {
-		const size = model.OutputTailLines
-		start := (r.next - r.n + size) % size
-		for i := 0; i < r.n; i++ {
-			s.spillLine(r.lines[(start+i)%size])
-		}
-	}
+	s.dropSpill(true)
 }
 
 func (s *vstate) resetOutput() {
-	if s.tail != nil {
-		s.tail.next, s.tail.n = 0, 0
+	// The tail's lines are forgotten, not spilled.
+	if o := s.out; o != nil {
+		o.buf = o.buf[:o.tailStart()]
+		o.head, o.n = 0, 0
 	}
 }
 
@@ -231,20 +259,18 @@ func (s *vstate) flushOutput() {
 	if keepErrors {
 		s.scanSpill()
 	}
-	if r := s.tail; r != nil && r.n > 0 {
-		const size = model.OutputTailLines
-		s.v.Output = make([]string, 0, r.n)
-		start := (r.next - r.n + size) % size
-		for i := 0; i < r.n; i++ {
-			line := r.lines[(start+i)%size]
+	if o := s.out; o != nil && o.n > 0 {
+		s.v.Output = make([]string, 0, o.n)
+		for i := 0; i < o.n; i++ {
+			line := o.line(i)
 			s.v.Output = append(s.v.Output, string(line))
 			if keepErrors && errorish(line) {
 				s.addErrorLine(line)
 			}
 		}
 	}
-	s.tail = nil
-	s.dropSpill()
+	s.dropSpill(false)
+	s.out = nil
 	v := s.v
 	if e := s.errs; e != nil && keepErrors {
 		v.ErrorLines = make([]string, 0, len(e.first)+len(e.last))
@@ -253,6 +279,23 @@ func (s *vstate) flushOutput() {
 		v.ErrorLines = append(v.ErrorLines, e.last[:e.next]...)
 	}
 	s.dropErrorLines()
+}
+
+// transferName returns name as a string, the vertex's own when it has a
+// transfer of that name already, so a restated transfer costs nothing.
+func (s *vstate) transferName(name []byte) string {
+	if s.ext != nil && s.ext.xfer != nil {
+		if i, ok := s.ext.xfer[string(name)]; ok {
+			return s.v.Transfers[i].Name
+		}
+		return string(name)
+	}
+	for i := range s.v.Transfers {
+		if s.v.Transfers[i].Name == string(name) {
+			return s.v.Transfers[i].Name
+		}
+	}
+	return string(name)
 }
 
 // setTransfer records the latest state of a named transfer in O(1).
@@ -574,8 +617,22 @@ func (t *tracker) imageName(name string) {
 	t.b.ImageNames = append(t.b.ImageNames, name)
 }
 
+// exportPrefixes begin the status names exportFact reads.
+var exportPrefixes = []string{"writing image ", "naming to ", "exporting manifest list", "pushing manifest", "sending tarball", "unpacking to"}
+
+// exportFactBytes is exportFact for a name in a line's bytes: it makes a
+// string only of a name exportFact reads.
+func (t *tracker) exportFactBytes(name []byte) {
+	for _, p := range exportPrefixes {
+		if bytes.HasPrefix(name, []byte(p)) {
+			t.exportFact(string(name))
+			return
+		}
+	}
+}
+
 // exportFact records what an export status line says about the image; such
-// lines mean the build reached its end.
+// lines mean the build reached its end. Its prefixes are exportPrefixes.
 func (t *tracker) exportFact(name string) {
 	switch {
 	case strings.HasPrefix(name, "writing image "):
@@ -798,17 +855,41 @@ func parseSeconds(b []byte) (time.Duration, bool) {
 		return 0, false
 	}
 	num := b[:len(b)-1]
+	var m uint64 // the digits as one integer, and how many follow the point
+	digits, frac, dots := 0, 0, 0
 	for _, c := range num {
-		if !isDigit(c) && c != '.' {
+		switch {
+		case isDigit(c):
+			m = m*10 + uint64(c-'0')
+			digits++
+			if dots > 0 {
+				frac++
+			}
+		case c == '.':
+			dots++
+		default:
 			return 0, false // no signs, exponents, NaN or Inf
 		}
 	}
-	f, err := strconv.ParseFloat(string(num), 64)
-	if err != nil || math.IsNaN(f) || f < 0 || f > model.MaxDuration.Seconds() {
+	var f float64
+	if dots == 1 && frac > 0 && digits > frac && digits <= 15 {
+		// What strconv.ParseFloat computes for such a number: an exact
+		// integer over an exact power of ten, one correctly rounded
+		// division.
+		f = float64(m) / pow10[frac]
+	} else {
+		var err error
+		if f, err = strconv.ParseFloat(string(num), 64); err != nil {
+			return 0, false
+		}
+	}
+	if math.IsNaN(f) || f < 0 || f > model.MaxDuration.Seconds() {
 		return 0, false
 	}
 	return time.Duration(f * float64(time.Second)), true
 }
+
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
 
 // interval is one started/completed pair of a rawjson vertex.
 type interval struct {

@@ -1,6 +1,8 @@
 package parse
 
 import (
+	"bytes"
+	"encoding/binary"
 	"io"
 	"slices"
 	"strconv"
@@ -37,7 +39,7 @@ func newTTYDecoder() *ttyDecoder {
 
 func (d *ttyDecoder) finish() *model.Build {
 	if d.pending != "" {
-		d.vertexLine(d.pending, time.Time{})
+		d.vertexLine([]byte(d.pending), time.Time{})
 		d.pending = ""
 	}
 	d.flushWindows()
@@ -102,65 +104,75 @@ type ttyDecoder struct {
 	// pending is a vertex line without a timer, which the next line may
 	// complete.
 	pending string
+	// scratch holds a status name whose fields had to be joined.
+	scratch []byte
 }
 
 func (d *ttyDecoder) line(l *srcLine) {
 	if l.overwritten {
 		return
 	}
-	line, ts := string(l.text), l.ts
-	trimmed := strings.TrimLeft(line, " \t")
-	isFrame := strings.HasPrefix(trimmed, "=> ") || strings.HasPrefix(trimmed, "[+] ")
+	// The line stays in bytes: every frame restates every vertex, and a
+	// string per line was most of the decoder's allocations.
+	line, ts := l.text, l.ts
+	trimmed := line
+	for len(trimmed) > 0 && (trimmed[0] == ' ' || trimmed[0] == '\t') {
+		trimmed = trimmed[1:]
+	}
+	isFrame := bytes.HasPrefix(trimmed, []byte("=> ")) || bytes.HasPrefix(trimmed, []byte("[+] "))
 	if d.pending != "" {
 		// A vertex line without its timer, then a line that is not part of
 		// a frame: a log viewer broke the line (VS Code prefixes each chunk
 		// of output with a timestamp, wherever the chunk ends).
 		p := d.pending
 		d.pending = ""
-		if !isFrame && trimmed != "" {
-			if _, _, ok, _ := splitTimer(p + line); ok {
-				d.vertexLine(p+line, ts)
+		if !isFrame && len(trimmed) > 0 {
+			joined := []byte(p + string(line))
+			if _, _, ok, _ := splitTimer(joined); ok {
+				d.vertexLine(joined, ts)
 				return
 			}
 		}
-		d.vertexLine(p, ts)
+		d.vertexLine([]byte(p), ts)
 	}
 	if !isFrame {
 		d.flushWindows() // the frames are over
 	}
 	switch {
-	case strings.HasPrefix(trimmed, "[+] "):
+	case bytes.HasPrefix(trimmed, []byte("[+] ")):
 		d.header(trimmed, ts)
 		return
-	case strings.HasPrefix(trimmed, "=> => "):
+	case bytes.HasPrefix(trimmed, []byte("=> => ")):
 		d.t.stamp(ts)
 		d.subLine(trimmed[len("=> => "):], ts)
 		return
-	case strings.HasPrefix(trimmed, "=> "):
+	case bytes.HasPrefix(trimmed, []byte("=> ")):
 		d.t.stamp(ts)
 		rest := trimmed[len("=> "):]
 		if _, _, ok, _ := splitTimer(rest); !ok {
-			d.pending = rest
+			d.pending = string(rest)
 			return
 		}
 		d.vertexLine(rest, ts)
 		return
 	}
-	if d.t.commonLine(line) {
+	if d.t.commonLine(string(line)) {
 		d.t.stamp(ts)
 	}
 }
 
 // header parses "[+] Building 11.7s (8/8) FINISHED   docker:default".
-func (d *ttyDecoder) header(s string, ts time.Time) {
-	fields := strings.Fields(s)
-	if len(fields) < 3 || fields[1] != "Building" {
+func (d *ttyDecoder) header(s []byte, ts time.Time) {
+	var buf [16][]byte
+	fields := appendFields(buf[:0], s)
+	if len(fields) < 3 || string(fields[1]) != "Building" {
 		return
 	}
-	dur, hasDur := parseSeconds([]byte(fields[2]))
-	finished := slices.Contains(fields[3:], "FINISHED")
-	// A new build: the timer went back, or a running frame follows a
-	// finished one (a repeated final frame is the same build).
+	dur, hasDur := parseSeconds(fields[2])
+	finished := false
+	for _, f := range fields[3:] {
+		finished = finished || string(f) == "FINISHED"
+	}
 	// A new build: a frame after a finished one (unless it repeats the
 	// final frame's timer), after the build's closing error, or whose
 	// timer went back.
@@ -181,14 +193,16 @@ func (d *ttyDecoder) header(s string, ts time.Time) {
 	}
 	for _, f := range fields[3:] {
 		switch {
-		case f == "FINISHED":
+		case string(f) == "FINISHED":
 			d.finished = true
-		case strings.HasPrefix(f, "(") && strings.HasSuffix(f, ")"):
-			if a, b, ok := parsePosition(f[1 : len(f)-1]); ok {
+		case len(f) >= 2 && f[0] == '(' && f[len(f)-1] == ')':
+			if a, b, ok := parsePosition(string(f[1 : len(f)-1])); ok {
 				d.done, d.counted = a, b
 			}
 		default:
-			d.t.b.Builder = f
+			if d.t.b.Builder != string(f) {
+				d.t.b.Builder = string(f)
+			}
 		}
 	}
 }
@@ -196,44 +210,57 @@ func (d *ttyDecoder) header(s string, ts time.Time) {
 // splitTimer cuts the trailing "  0.4s" timer off a tty line and reports
 // whether the text before it was cut to fit (exactly two spaces separate a
 // cut name from its timer; a name that fits is padded further).
-func splitTimer(s string) (text string, dur time.Duration, hasDur, cut bool) {
-	s = strings.TrimRight(s, " ")
-	i := strings.LastIndexByte(s, ' ')
+func splitTimer(s []byte) (text []byte, dur time.Duration, hasDur, cut bool) {
+	s = trimRightSpaces(s)
+	i := bytes.LastIndexByte(s, ' ')
 	if i < 0 {
 		return s, 0, false, false
 	}
-	d, ok := parseSeconds([]byte(s[i+1:]))
-	if !ok || !strings.Contains(s[i+1:], ".") {
+	d, ok := parseSeconds(s[i+1:])
+	if !ok || bytes.IndexByte(s[i+1:], '.') < 0 {
 		return s, 0, false, false
 	}
 	text = s[:i]
-	trimmed := strings.TrimRight(text, " ")
+	trimmed := trimRightSpaces(text)
 	cut = len(text)-len(trimmed) == 1
 	return trimmed, d, true, cut
 }
 
-func (d *ttyDecoder) vertexLine(s string, ts time.Time) {
+// trimRightSpaces drops trailing spaces (not tabs), eight at a time: the
+// display pads names to the terminal's width.
+func trimRightSpaces(s []byte) []byte {
+	const spaces = 0x2020202020202020
+	for len(s) >= 8 && binary.LittleEndian.Uint64(s[len(s)-8:]) == spaces {
+		s = s[:len(s)-8]
+	}
+	for len(s) > 0 && s[len(s)-1] == ' ' {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func (d *ttyDecoder) vertexLine(s []byte, ts time.Time) {
 	text, dur, hasDur, cut := splitTimer(s)
 	var cached, failed, canceled bool
 	for {
 		switch {
-		case strings.HasPrefix(text, "CACHED "):
+		case bytes.HasPrefix(text, []byte("CACHED ")):
 			cached, text = true, text[len("CACHED "):]
 			continue
-		case strings.HasPrefix(text, "ERROR "):
+		case bytes.HasPrefix(text, []byte("ERROR ")):
 			failed, text = true, text[len("ERROR "):]
 			continue
-		case strings.HasPrefix(text, "CANCELED "):
+		case bytes.HasPrefix(text, []byte("CANCELED ")):
 			canceled, text = true, text[len("CANCELED "):]
 			continue
 		}
 		break
 	}
-	if text == "" {
+	if len(text) == 0 {
 		return
 	}
-	if strings.HasPrefix(text, "WARN: ") {
-		d.t.warning(d.cur, text[len("WARN: "):])
+	if bytes.HasPrefix(text, []byte("WARN: ")) {
+		d.t.warning(d.cur, string(text[len("WARN: "):]))
 		return
 	}
 	s2 := d.vertexFor(text, cut)
@@ -273,15 +300,16 @@ func (d *ttyDecoder) vertexLine(s string, ts time.Time) {
 // vertices by name, matching a cut name against its full form (the
 // display cuts names to the terminal's width, at a length that changes
 // with the width of the timer).
-func (d *ttyDecoder) vertexFor(name string, cut bool) *vstate {
-	if s, ok := d.byName[name]; ok {
+func (d *ttyDecoder) vertexFor(text []byte, cut bool) *vstate {
+	if s, ok := d.byName[string(text)]; ok {
 		// Every frame restates every vertex: the same text is the same
 		// vertex, without parsing its label again.
 		if s.v.NameTruncated && !cut {
-			d.rename(s, name, cut)
+			d.rename(s, string(text), cut)
 		}
 		return s
 	}
+	name := string(text)
 	var probe model.Vertex
 	ApplyName(&probe, name)
 	key := name
@@ -334,22 +362,22 @@ func (d *ttyDecoder) rename(s *vstate, name string, cut bool) {
 	}
 }
 
-func (d *ttyDecoder) subLine(s string, ts time.Time) {
+func (d *ttyDecoder) subLine(s []byte, ts time.Time) {
 	if d.cur == nil {
 		return
 	}
 	d.cur.stamp(ts)
-	if out, ok := strings.CutPrefix(s, "# "); ok || s == "#" {
+	if out, ok := bytes.CutPrefix(s, []byte("# ")); ok || string(s) == "#" {
 		d.windowLine(d.cur, out)
 		return
 	}
 	text, dur, _, _ := splitTimer(s)
-	st := parseStatusText(text)
+	st := parseStatus(text, &d.scratch)
 	st.duration = dur
-	d.t.exportFact(st.name)
+	d.t.exportFactBytes(st.name)
 	if st.hasBytes {
 		st.done = st.done || st.total == 0 || st.current == st.total
-		d.cur.setTransfer(model.Transfer{Name: st.name, Bytes: st.current, Total: st.total, Duration: st.duration, Done: st.done})
+		d.cur.setTransfer(model.Transfer{Name: d.cur.transferName(st.name), Bytes: st.current, Total: st.total, Duration: st.duration, Done: st.done})
 	}
 }
 
@@ -363,15 +391,25 @@ func (s *ttySeen) running(lastFrame int) bool {
 // ttyWindow is the output window the display shows under a running vertex:
 // its last few lines, redrawn in every frame and scrolling as lines come.
 type ttyWindow struct {
-	lines []string
-	frame int // the frame that last drew it
-	pos   int // lines of it the current frame has drawn
+	lines [][]byte
+	free  [][]byte // buffers of lines that left the window, for new ones
+	frame int      // the frame that last drew it
+	pos   int      // lines of it the current frame has drawn
+}
+
+// drop sends lines that left the window to the output and keeps their
+// buffers.
+func (w *ttyWindow) drop(s *vstate, gone [][]byte) {
+	for _, g := range gone {
+		s.addOutput(g)
+		w.free = append(w.free, g[:0])
+	}
 }
 
 // windowLine takes one "=> => # line" of a frame. Lines that scrolled out
 // of the window since the last frame, and lines no frame will show again,
 // go to the vertex's output once each, so redraws are not counted twice.
-func (d *ttyDecoder) windowLine(s *vstate, line string) {
+func (d *ttyDecoder) windowLine(s *vstate, line []byte) {
 	s.tty.window = int32(d.frame) + 1
 	if d.windows == nil {
 		d.windows = map[*vstate]*ttyWindow{}
@@ -384,29 +422,29 @@ func (d *ttyDecoder) windowLine(s *vstate, line string) {
 	if w.frame != d.frame {
 		// The first line of a new frame: what stood above it scrolled out.
 		w.frame, w.pos = d.frame, 0
-		p := slices.Index(w.lines, line)
+		p := slices.IndexFunc(w.lines, func(l []byte) bool { return bytes.Equal(l, line) })
 		if p < 0 {
 			p = len(w.lines)
 		}
-		for _, gone := range w.lines[:p] {
-			s.addOutput([]byte(gone))
-		}
+		w.drop(s, w.lines[:p])
 		w.lines = append(w.lines[:0], w.lines[p:]...)
 	}
-	if w.pos < len(w.lines) && w.lines[w.pos] == line {
+	if w.pos < len(w.lines) && bytes.Equal(w.lines[w.pos], line) {
 		w.pos++
 		return
 	}
 	// A line the last frame did not show: the rest of the old window is
 	// replaced.
-	for _, gone := range w.lines[w.pos:] {
-		s.addOutput([]byte(gone))
+	w.drop(s, w.lines[w.pos:])
+	var buf []byte
+	if n := len(w.free); n > 0 {
+		buf, w.free = w.free[n-1], w.free[:n-1]
 	}
-	w.lines = append(w.lines[:w.pos], line)
+	w.lines = append(w.lines[:w.pos], append(buf, line...))
 	w.pos++
 	if len(w.lines) > 64 { // a window is a few lines; bound a hostile one
-		s.addOutput([]byte(w.lines[0]))
-		w.lines = w.lines[1:]
+		w.drop(s, w.lines[:1])
+		w.lines = append(w.lines[:0], w.lines[1:]...)
 		w.pos--
 	}
 }
@@ -418,7 +456,7 @@ func (d *ttyDecoder) flushWindows() {
 	}
 	for s, w := range d.windows {
 		for _, line := range w.lines {
-			s.addOutput([]byte(line))
+			s.addOutput(line)
 		}
 	}
 	d.windows = nil
