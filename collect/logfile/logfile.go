@@ -30,7 +30,8 @@ type Log struct {
 	Builds []*model.Build
 	// Name is the file name, or "stdin".
 	Name string
-	// Hash is HashReader's sum of every byte of the log.
+	// Hash is HashReader's sum of every byte of the log; empty when read
+	// by ReadUnhashed.
 	Hash string
 	// ModTime is the file's modification time; zero for stdin.
 	ModTime time.Time
@@ -66,6 +67,17 @@ func Open(path string, stdin io.Reader) (io.ReadCloser, string, error) {
 // forces an input format; "" detects it. Input that is not a build log is
 // an error wrapping parse.ErrNotBuildLog.
 func Read(path string, stdin io.Reader, format model.Format) (*Log, error) {
+	return read(path, stdin, format, true)
+}
+
+// ReadUnhashed reads a log like Read without hashing it (Hash is empty),
+// for a caller that will not look the log up: SHA-256 costs more CPU than
+// parsing some formats.
+func ReadUnhashed(path string, stdin io.Reader, format model.Format) (*Log, error) {
+	return read(path, stdin, format, false)
+}
+
+func read(path string, stdin io.Reader, format model.Format, hash bool) (*Log, error) {
 	in, name, err := Open(path, stdin)
 	if err != nil {
 		return nil, err
@@ -77,16 +89,24 @@ func Read(path string, stdin io.Reader, format model.Format) (*Log, error) {
 			l.ModTime = st.ModTime()
 		}
 	}
-	h := NewHashReader(in)
-	builds, err := parse.ParseAll(h, parse.Options{Format: format})
+	var r io.Reader = in
+	var h *HashReader
+	if hash {
+		h = NewHashReader(in)
+		r = h
+	}
+	builds, err := parse.ParseAll(r, parse.Options{Format: format})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	// The parser may stop before the end; the hash covers every byte.
-	if _, err := io.Copy(io.Discard, h); err != nil {
+	if _, err := io.Copy(io.Discard, r); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	l.Builds, l.Build, l.Hash = builds, builds[len(builds)-1], h.Sum()
+	l.Builds, l.Build = builds, builds[len(builds)-1]
+	if h != nil {
+		l.Hash = h.Sum()
+	}
 	return l, nil
 }
 

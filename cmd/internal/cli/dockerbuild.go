@@ -15,8 +15,14 @@ import (
 // history export). A .dockerbuild build's hash is its history ref's, as
 // for a build imported from the daemon, so either way it is stored once.
 func (f *Factory) ReadLogs(path, format string) ([]*logfile.Log, error) {
+	return f.readLogs(path, format, true)
+}
+
+// readLogs is ReadLogs; without hash, a build log's Hash is empty (a
+// .dockerbuild build's is its ref's, which costs nothing).
+func (f *Factory) readLogs(path, format string, hash bool) ([]*logfile.Log, error) {
 	if path == logfile.Stdin || format != "" || !dockerbuild.Detect(path) {
-		l, err := f.readLog(path, format)
+		l, err := f.readLog(path, format, hash)
 		if err != nil {
 			return nil, err
 		}

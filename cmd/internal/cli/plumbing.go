@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,18 +23,32 @@ import (
 
 // ReadLog reads and parses the build log at path ("-" for standard input)
 // in format ("" detects it), and masks secrets in it (see Redactor); of a
-// .dockerbuild file, its last build. A
-// missing file or input that is not a build log is a usage error.
+// .dockerbuild file, its last build. A missing file or input that is not a
+// build log is a usage error.
 func (f *Factory) ReadLog(path, format string) (*logfile.Log, error) {
-	logs, err := f.ReadLogs(path, format)
+	return f.readLast(path, format, true)
+}
+
+// ReadLogUnhashed is ReadLog without the log's hash (Log.Hash is empty),
+// for a command that will not look the log up in the history.
+func (f *Factory) ReadLogUnhashed(path, format string) (*logfile.Log, error) {
+	return f.readLast(path, format, false)
+}
+
+func (f *Factory) readLast(path, format string, hash bool) (*logfile.Log, error) {
+	logs, err := f.readLogs(path, format, hash)
 	if err != nil {
 		return nil, err
 	}
 	return logs[len(logs)-1], nil
 }
 
-func (f *Factory) readLog(path, format string) (*logfile.Log, error) {
-	l, err := logfile.Read(path, f.IO.In, model.Format(format))
+func (f *Factory) readLog(path, format string, hash bool) (*logfile.Log, error) {
+	read := logfile.Read
+	if !hash {
+		read = logfile.ReadUnhashed
+	}
+	l, err := read(path, f.IO.In, model.Format(format))
 	if err != nil {
 		if errors.Is(err, logfile.ErrUnreadable) || errors.Is(err, parse.ErrNotBuildLog) {
 			return nil, UsageError(err)
@@ -77,6 +92,21 @@ func (f *Factory) HistoryTarget(db string) (string, error) {
 	}
 	p, err := buildenv.DefaultPath(f.Env)
 	return p, UsageError(err)
+}
+
+// HistoryMayExist reports whether OpenHistory(db) might find a history:
+// false only when neither --db nor $BUILDSTATS_DB names one and the
+// default file does not exist.
+func (f *Factory) HistoryMayExist(db string) bool {
+	if db != "" || f.Env("BUILDSTATS_DB") != "" {
+		return true
+	}
+	target, err := f.HistoryTarget("")
+	if err != nil {
+		return true // OpenHistory reports it
+	}
+	_, err = os.Stat(target)
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 // OpenHistory opens the history --db names (see HistoryTarget) in mode.

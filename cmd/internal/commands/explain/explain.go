@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/buildstats/buildstats/cmd/internal/cli"
+	"github.com/buildstats/buildstats/collect/logfile"
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/report/dockerfile"
@@ -80,7 +81,13 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	if err != nil {
 		return cli.UsageError(err)
 	}
-	l, err := f.ReadLog(opts.Input, opts.InputFormat.Value)
+	// The log's hash only finds it in the history: without one, SHA-256
+	// would be a large part of explain's CPU time on a big log.
+	read := f.ReadLogUnhashed
+	if f.HistoryMayExist(opts.DB) {
+		read = f.ReadLog
+	}
+	l, err := read(opts.Input, opts.InputFormat.Value)
 	if err != nil {
 		return err
 	}
@@ -100,7 +107,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	}
 	f.WithInputs(b, given)
 	var e *report.Explanation
-	if e, err = history(ctx, f, opts, b, df, l.BuildHash(b)); err != nil {
+	if e, err = history(ctx, f, opts, b, df, hashOf(l, b)); err != nil {
 		return err
 	}
 	return renderer.Render(f.IO.Out, e)
@@ -126,7 +133,12 @@ func history(ctx context.Context, f *cli.Factory, opts Options, b *model.Build, 
 	}
 	defer s.Close()
 	e, err := func() (*report.Explanation, error) {
-		id, err := s.Resolve(ctx, hash, "")
+		// No hash: there was no history when the log was read, so it is
+		// not looked up; it is compared with the project's latest build.
+		id, err := int64(0), store.ErrNotFound
+		if hash != "" {
+			id, err = s.Resolve(ctx, hash, "")
+		}
 		project := ""
 		switch {
 		case err == nil:
@@ -160,4 +172,12 @@ func history(ctx context.Context, f *cli.Factory, opts Options, b *model.Build, 
 		return alone(), nil
 	}
 	return e, nil
+}
+
+// hashOf is b's hash in the history, "" when the log was read unhashed.
+func hashOf(l *logfile.Log, b *model.Build) string {
+	if l.Hash == "" {
+		return ""
+	}
+	return l.BuildHash(b)
 }
