@@ -152,8 +152,8 @@ func (s *vstate) addOutput(line []byte) {
 
 // Bounds of the output kept for error lines before it is scanned.
 const (
-	spillMax    = 1 << 20  // one vertex
-	spillBudget = 32 << 20 // all vertices of a build
+	spillMax    = 1 << 20 // one vertex
+	spillBudget = 8 << 20 // all vertices of a build
 )
 
 // spillPool counts the spilled bytes of a build's vertices and keeps the
