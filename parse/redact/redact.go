@@ -55,7 +55,9 @@
 // in the encoded forms a step is likely to print: URL-escaped,
 // JSON-escaped and base64 (at any byte alignment, as GitHub's runner does).
 // Values shorter than Options.MinValueLen (DefaultMinValueLen) are
-// ignored: masking "ab" everywhere would destroy the output.
+// ignored: masking "ab" everywhere would destroy the output. Asterisks at
+// a value's ends are not part of what is masked (they are what the mask
+// is made of).
 package redact
 
 import (
@@ -136,6 +138,13 @@ func (r *Redactor) Add(values ...string) {
 			parts = append(parts, v)
 		}
 		for _, p := range parts {
+			// Asterisks at a value's ends are trimmed: the mask is made of
+			// them, so "*000" masked beside "000" would be found again in
+			// "***000", and masking would never settle. What is left must
+			// still be long enough to be a value.
+			if p = strings.Trim(p, "*"); len(p) < r.minLen {
+				continue
+			}
 			if strings.Contains(p, Mask) {
 				// Masking it would put back what it matches; its parts
 				// around the mask are masked where they are shapes.
