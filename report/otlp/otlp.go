@@ -273,7 +273,7 @@ func Resource(ctx context.Context, version string) (*resource.Resource, error) {
 // error Send returns rather than a line a background batcher logs.
 type collector struct{ spans []sdktrace.ReadOnlySpan }
 
-func (c *collector) n() int { return len(c.spans) }
+func (c *collector) n() int                                          { return len(c.spans) }
 func (c *collector) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
 func (c *collector) OnEnd(s sdktrace.ReadOnlySpan)                   { c.spans = append(c.spans, s) }
 func (c *collector) Shutdown(context.Context) error                  { return nil }
