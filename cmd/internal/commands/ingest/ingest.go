@@ -35,6 +35,7 @@ type Options struct {
 	InputFormat *cli.Enum
 	Target      string
 	Given       cli.InputFlags // what went into the builds, beyond their logs
+	OTLP        cli.TraceFlags // send the stored builds as traces
 }
 
 // New returns the ingest command.
@@ -62,7 +63,12 @@ nothing, is reported and the others are still stored; the exit status is then
 2. A database that cannot be written stops the command with one line.
 
 Build output can hold secrets, so the steps' output and the Dockerfile excerpt
-of a failed build are only kept with --keep-logs.`,
+of a failed build are only kept with --keep-logs.
+
+With --otlp ENDPOINT, each build stored is also sent as an OpenTelemetry
+trace (see buildstats trace --help); a build already stored is not sent
+again. An endpoint that cannot be reached is reported and the exit status is
+2; the builds are stored all the same.`,
 		Example: `  docker build --progress=plain . 2>&1 | tee build.log
   buildstats ingest build.log
   buildstats ingest --project shop --branch main ci-logs/
@@ -89,6 +95,7 @@ of a failed build are only kept with --keep-logs.`,
 	fl.StringVar(&opts.When, "time", "", "start time of builds whose log has none (RFC 3339 or a date; default the file's modification time)")
 	fl.BoolVar(&opts.KeepLogs, "keep-logs", false, "also store step output and the Dockerfile excerpt of failed builds (may hold secrets)")
 	opts.Given.Register(cmd)
+	opts.OTLP.Register(cmd)
 	return cmd
 }
 
@@ -104,6 +111,19 @@ const progressMinFiles = 10
 
 // Run ingests the inputs.
 func Run(ctx context.Context, f *cli.Factory, opts Options) error {
+	var traces cli.TraceSender
+	if opts.OTLP.Endpoint != "" {
+		if f.NewTraceSender == nil {
+			// buildstats does not link the OpenTelemetry SDK: the whole
+			// command runs in buildstats-live, before it reads anything.
+			return f.RunLive(f.Args)
+		}
+		var err error
+		if traces, err = f.NewTraceSender(ctx, f, opts.OTLP.FromEnv(f, false)); err != nil {
+			return err
+		}
+		defer traces.Close(context.Background())
+	}
 	var flagTime time.Time
 	if opts.When != "" {
 		var err error
@@ -133,6 +153,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		stored, known, skipped, notLogs int
 		failed                          []string
 		fatal                           error // the database is unusable: stop
+		traceErr                        error // the OTLP endpoint failed: stop sending
 	)
 	defer func() {
 		if s != nil {
@@ -179,16 +200,18 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		// own.
 		var ferr error
 		var l *logfile.Log
+		var send []cli.TraceBuild
 	builds:
 		for _, l = range logs {
 			for _, b := range l.Builds {
-				id, created, err := ingestOne(ctx, f, s, l, b, meta, flagTime, opts.KeepLogs, given, df)
+				id, m, created, err := ingestOne(ctx, f, s, l, b, meta, flagTime, opts.KeepLogs, given, df)
 				if err != nil {
 					ferr = err
 					break builds
 				}
 				if created {
 					stored++
+					send = append(send, cli.TraceBuild{Build: b, Meta: m, ID: id, Dockerfile: df, ThisRun: true})
 				} else {
 					known++
 				}
@@ -207,6 +230,12 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 					}
 				}
 			}
+		}
+		if traces != nil && traceErr == nil && len(send) > 0 {
+			// After a failure the rest are not sent: each would wait for
+			// the same endpoint. The error ends the command, last.
+			progress.clear()
+			traceErr = traces.Send(ctx, send)
 		}
 		if ferr != nil {
 			if store.IsDatabaseError(ferr) {
@@ -242,6 +271,8 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return cli.Failed(errors.New("interrupted"))
 	case len(failed) > 0:
 		return cli.UsageError(fmt.Errorf("could not ingest %s", nameList(failed, 3)))
+	case traceErr != nil:
+		return cli.UsageError(fmt.Errorf("a stored build was not sent as a trace, nor those after it: %w", traceErr))
 	}
 	return nil
 }
@@ -249,7 +280,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 // ingestOne stores one build of the log l, with its inputs (what its log
 // shows and given, what the flags say) and the causes of its cache breaks.
 func ingestOne(ctx context.Context, f *cli.Factory, s store.Store, l *logfile.Log, b *model.Build, meta store.Meta,
-	flagTime time.Time, keepLogs bool, given *model.Inputs, df *dockerfile.File) (int64, bool, error) {
+	flagTime time.Time, keepLogs bool, given *model.Inputs, df *dockerfile.File) (int64, store.Meta, bool, error) {
 	m := meta
 	m.ContentHash, m.Source = l.BuildHash(b), l.Name
 	if l.IsStdin() {
@@ -263,13 +294,14 @@ func ingestOne(ctx context.Context, f *cli.Factory, s store.Store, l *logfile.Lo
 	causes, err := breakCauses(ctx, f, s, m, b, df)
 	if err != nil {
 		if store.IsDatabaseError(err) {
-			return 0, false, err
+			return 0, m, false, err
 		}
 		// The build is still worth storing; misses --by-cause will not
 		// count its breaks.
 		f.Warn("the causes of %s's cache breaks were not named: %v", cli.OneLine(l.Name), err)
 	}
-	return s.Ingest(ctx, b, m, store.IngestOptions{KeepLogs: keepLogs, Causes: causes})
+	id, created, err := s.Ingest(ctx, b, m, store.IngestOptions{KeepLogs: keepLogs, Causes: causes})
+	return id, m, created, err
 }
 
 // breakCauses names why the build's cache broke, against the project's
