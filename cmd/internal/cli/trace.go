@@ -2,6 +2,9 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -68,10 +71,47 @@ type TraceBuild struct {
 
 // TraceSender sends builds to one OTLP endpoint.
 type TraceSender interface {
-	// Send sends each build as a trace and prints a line for each on
-	// the command's output.
-	Send(ctx context.Context, builds []TraceBuild) error
+	// Send sends each build as a trace and says what was sent of each.
+	Send(ctx context.Context, builds []TraceBuild) ([]TraceSent, error)
 	Close(ctx context.Context) error
+}
+
+// TraceSent is what was sent of one build.
+type TraceSent struct {
+	TraceID  string
+	Spans    int
+	Endpoint string // URL and protocol
+}
+
+// OpenTraces opens the sender for --otlp; nil when no endpoint is given.
+// An unusable endpoint is a usage error, before the build runs.
+func (f *Factory) OpenTraces(ctx context.Context, o TraceFlags) (TraceSender, error) {
+	if o.Endpoint == "" {
+		return nil, nil
+	}
+	if f.NewTraceSender == nil {
+		return nil, UsageError(errors.New("--otlp runs in buildstats-live: install both programs with go install ./cmd/..."))
+	}
+	return f.NewTraceSender(ctx, f, o.FromEnv(f, false))
+}
+
+// SendTraces sends builds with t and prints a line for each on w.
+func (f *Factory) SendTraces(ctx context.Context, t TraceSender, w io.Writer, builds []TraceBuild) error {
+	if t == nil || len(builds) == 0 {
+		return nil
+	}
+	sent, err := t.Send(ctx, builds)
+	if err != nil {
+		return err
+	}
+	for i, r := range sent {
+		what := "the build"
+		if builds[i].ID > 0 {
+			what = fmt.Sprintf("build #%d", builds[i].ID)
+		}
+		fmt.Fprintf(w, "%s: sent as trace %s (%d spans) to %s\n", what, r.TraceID, r.Spans, r.Endpoint)
+	}
+	return nil
 }
 
 // Live hooks: buildstats-live sets NewTraceSender; in buildstats, which

@@ -119,7 +119,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			return f.RunLive(f.Args)
 		}
 		var err error
-		if traces, err = f.NewTraceSender(ctx, f, opts.OTLP.FromEnv(f, false)); err != nil {
+		if traces, err = f.OpenTraces(ctx, opts.OTLP); err != nil {
 			return err
 		}
 		defer traces.Close(context.Background())
@@ -235,7 +235,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			// After a failure the rest are not sent: each would wait for
 			// the same endpoint. The error ends the command, last.
 			progress.clear()
-			traceErr = traces.Send(ctx, send)
+			traceErr = f.SendTraces(ctx, traces, f.IO.Out, send)
 		}
 		if ferr != nil {
 			if store.IsDatabaseError(ferr) {

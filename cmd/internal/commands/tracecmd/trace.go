@@ -128,7 +128,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		}
 		tb.Dockerfile = df
 	}
-	return sender.Send(ctx, []cli.TraceBuild{tb})
+	return f.SendTraces(ctx, sender, f.IO.Out, []cli.TraceBuild{tb})
 }
 
 // storedID is the id the history has a log's build under, 0 when none has
@@ -202,10 +202,7 @@ func NewSender(ctx context.Context, f *cli.Factory, o cli.TraceFlags) (cli.Trace
 // command, it does not hang it.
 const sendTimeout = 30 * time.Second
 
-func (s *sender) Send(ctx context.Context, builds []cli.TraceBuild) error {
-	if len(builds) == 0 {
-		return nil
-	}
+func (s *sender) Send(ctx context.Context, builds []cli.TraceBuild) ([]cli.TraceSent, error) {
 	mask := s.f.Redactor()
 	var in []otlp.Build
 	for _, tb := range builds {
@@ -236,16 +233,13 @@ func (s *sender) Send(ctx context.Context, builds []cli.TraceBuild) error {
 	defer cancel()
 	sent, err := s.x.Send(ctx, in, s.res)
 	if err != nil {
-		return cli.UsageError(err)
+		return nil, cli.UsageError(err)
 	}
+	out := make([]cli.TraceSent, len(sent))
 	for i, r := range sent {
-		what := "the build"
-		if builds[i].ID > 0 {
-			what = fmt.Sprintf("build #%d", builds[i].ID)
-		}
-		fmt.Fprintf(s.f.IO.Out, "%s: sent as trace %s (%d spans) to %s\n", what, r.TraceID, r.Spans, s.x.Description)
+		out[i] = cli.TraceSent{TraceID: r.TraceID, Spans: r.Spans, Endpoint: s.x.Description}
 	}
-	return nil
+	return out, nil
 }
 
 func (s *sender) Close(ctx context.Context) error { return s.x.Close(ctx) }
