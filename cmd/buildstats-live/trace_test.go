@@ -82,7 +82,8 @@ func TestIngestOTLP(t *testing.T) {
 	if r.code != 0 || len(sentLine.FindAllString(r.out, -1)) != 2 {
 		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.out, r.err)
 	}
-	if !strings.Contains(r.out, "build #1: sent as trace") || !strings.Contains(r.out, "build #2: sent as trace") {
+	if !strings.Contains(r.out, "build #1: sent as trace") || !strings.Contains(r.out, "build #2: sent as trace") ||
+		!strings.Contains(r.out, "2 stored, 0 already stored, 0 failed, 2 sent as traces") {
 		t.Errorf("stdout %q", r.out)
 	}
 	want := 0
@@ -114,7 +115,7 @@ func TestIngestOTLP(t *testing.T) {
 
 	// Already stored: nothing is sent again.
 	r = run(t, nil, env, false, "ingest", "--db", db, "--project", "shop", "--otlp", "http://"+col.HTTP, traceFailRawJSON)
-	if r.code != 0 || strings.Contains(r.out, "sent as trace") {
+	if r.code != 0 || strings.Contains(r.out, "sent as trace ") || !strings.Contains(r.out, "1 already stored, 0 failed, 0 sent as traces") {
 		t.Errorf("again: exit %d, stdout %q", r.code, r.out)
 	}
 	time.Sleep(500 * time.Millisecond) // for what the collector would write

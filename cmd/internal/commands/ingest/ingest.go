@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/signal"
@@ -154,6 +155,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		failed                          []string
 		fatal                           error // the database is unusable: stop
 		traceErr                        error // the OTLP endpoint failed: stop sending
+		traced                          int   // builds sent as traces
 	)
 	defer func() {
 		if s != nil {
@@ -235,7 +237,13 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			// After a failure the rest are not sent: each would wait for
 			// the same endpoint. The error ends the command, last.
 			progress.clear()
-			traceErr = f.SendTraces(ctx, traces, f.IO.Out, send)
+			w := f.IO.Out
+			if progress.enabled {
+				w = io.Discard // the summary counts them
+			}
+			if traceErr = f.SendTraces(ctx, traces, w, send); traceErr == nil {
+				traced += len(send)
+			}
 		}
 		if ferr != nil {
 			if store.IsDatabaseError(ferr) {
@@ -254,6 +262,9 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 
 	target, _ := f.HistoryTarget(opts.DB)
 	summary := fmt.Sprintf("%d file%s: %d stored, %d already stored, %d failed", len(inputs), plural(len(inputs)), stored, known, len(failed))
+	if traces != nil {
+		summary += fmt.Sprintf(", %d sent as traces", traced)
+	}
 	if notLogs > 0 {
 		summary += fmt.Sprintf(", %d not build logs", notLogs)
 	}
