@@ -62,13 +62,6 @@ keeps listening and stores each build as it completes, until interrupted.`,
 func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	traces, err := f.OpenTraces(ctx, opts.OTLP)
-	if err != nil {
-		return err
-	}
-	if traces != nil {
-		defer traces.Close(context.Background())
-	}
 	c, err := bkcollect.Connect(ctx, opts.Addr)
 	if err != nil {
 		return cli.UsageError(err)
@@ -79,6 +72,14 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return err
 	}
 	defer s.Close()
+	// Before anything is imported: an unusable endpoint is a usage error.
+	traces, err := f.OpenTraces(ctx, opts.OTLP)
+	if err != nil {
+		return err
+	}
+	if traces != nil {
+		defer traces.Close(context.Background())
+	}
 
 	// The daemon does not know which project a build was for.
 	project := f.DetectMeta("", store.Meta{Project: opts.Project}).Project
