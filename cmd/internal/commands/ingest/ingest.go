@@ -35,8 +35,8 @@ type Options struct {
 	KeepLogs    bool
 	InputFormat *cli.Enum
 	Target      string
-	Given       cli.InputFlags // what went into the builds, beyond their logs
 	OTLP        cli.TraceFlags // send the stored builds as traces
+	Given       cli.InputFlags // what went into the builds, beyond their logs
 }
 
 // New returns the ingest command.
@@ -59,17 +59,17 @@ log's own where it has one (rawjson), else --time, else the file's
 modification time.
 
 A log is stored once: ingesting it again reports the build it is stored as.
+
+With --otlp ENDPOINT, each build stored is also sent as an OpenTelemetry
+trace (see buildstats trace --help); a build already stored is not sent
+again. An endpoint that cannot be reached is reported and the exit status is
+2; the builds are stored all the same.
 A named file that is missing or not a build log, or a glob that matches
 nothing, is reported and the others are still stored; the exit status is then
 2. A database that cannot be written stops the command with one line.
 
 Build output can hold secrets, so the steps' output and the Dockerfile excerpt
-of a failed build are only kept with --keep-logs.
-
-With --otlp ENDPOINT, each build stored is also sent as an OpenTelemetry
-trace (see buildstats trace --help); a build already stored is not sent
-again. An endpoint that cannot be reached is reported and the exit status is
-2; the builds are stored all the same.`,
+of a failed build are only kept with --keep-logs.`,
 		Example: `  docker build --progress=plain . 2>&1 | tee build.log
   buildstats ingest build.log
   buildstats ingest --project shop --branch main ci-logs/
@@ -206,14 +206,22 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	builds:
 		for _, l = range logs {
 			for _, b := range l.Builds {
-				id, m, created, err := ingestOne(ctx, f, s, l, b, meta, flagTime, opts.KeepLogs, given, df)
+				id, created, err := ingestOne(ctx, f, s, l, b, meta, flagTime, opts.KeepLogs, given, df)
 				if err != nil {
 					ferr = err
 					break builds
 				}
 				if created {
 					stored++
-					send = append(send, cli.TraceBuild{Build: b, Meta: m, ID: id, Dockerfile: df, ThisRun: true})
+					if traces != nil {
+						// Sent as the history files it: its start, hash.
+						_, m, err := s.Build(ctx, id)
+						if err != nil {
+							ferr = err
+							break builds
+						}
+						send = append(send, cli.TraceBuild{Build: b, Meta: m, ID: id, Dockerfile: df, ThisRun: true})
+					}
 				} else {
 					known++
 				}
@@ -291,7 +299,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 // ingestOne stores one build of the log l, with its inputs (what its log
 // shows and given, what the flags say) and the causes of its cache breaks.
 func ingestOne(ctx context.Context, f *cli.Factory, s store.Store, l *logfile.Log, b *model.Build, meta store.Meta,
-	flagTime time.Time, keepLogs bool, given *model.Inputs, df *dockerfile.File) (int64, store.Meta, bool, error) {
+	flagTime time.Time, keepLogs bool, given *model.Inputs, df *dockerfile.File) (int64, bool, error) {
 	m := meta
 	m.ContentHash, m.Source = l.BuildHash(b), l.Name
 	if l.IsStdin() {
@@ -305,14 +313,13 @@ func ingestOne(ctx context.Context, f *cli.Factory, s store.Store, l *logfile.Lo
 	causes, err := breakCauses(ctx, f, s, m, b, df)
 	if err != nil {
 		if store.IsDatabaseError(err) {
-			return 0, m, false, err
+			return 0, false, err
 		}
 		// The build is still worth storing; misses --by-cause will not
 		// count its breaks.
 		f.Warn("the causes of %s's cache breaks were not named: %v", cli.OneLine(l.Name), err)
 	}
-	id, created, err := s.Ingest(ctx, b, m, store.IngestOptions{KeepLogs: keepLogs, Causes: causes})
-	return id, m, created, err
+	return s.Ingest(ctx, b, m, store.IngestOptions{KeepLogs: keepLogs, Causes: causes})
 }
 
 // breakCauses names why the build's cache broke, against the project's
