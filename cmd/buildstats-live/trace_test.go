@@ -208,3 +208,45 @@ func rootOf(t *testing.T, spans []otlptest.Span) otlptest.Span {
 	}
 	return *root
 }
+
+// A log on standard input has no file time: its build is sent at the time
+// sent, and says so. Terminal controls in a step name are made visible.
+func TestTraceStdinAndHostileNames(t *testing.T) {
+	col := otlptest.Start(t)
+	// A plain log has no clock times; this one names a step with a
+	// terminal hyperlink, a bell and a workflow command.
+	plain := strings.ReplaceAll(readPlain(t), "COPY busybox /bin/busybox", "COPY busybox /bin/\x1b]8;;http://x\x07bb\x1b]8;;\x07 \x07::error::x")
+	r := run(t, strings.NewReader(plain), map[string]string{"HOME": t.TempDir()}, false, "trace", "--otlp", "http://"+col.HTTP, "-")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.err)
+	}
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) // run's clock
+	sawCopy := false
+	for _, s := range col.Spans(1) {
+		if strings.ContainsAny(s.Name, "\x1b\x07") {
+			t.Errorf("span name %q holds a control character", s.Name)
+		}
+		if strings.Contains(s.Name, "COPY busybox") {
+			sawCopy = true
+			t.Logf("sent as %q", s.Name)
+		}
+		if !s.Start.Equal(now) {
+			t.Errorf("%q starts %v, want the time sent %v", s.Name, s.Start, now)
+		}
+		if s.ParentSpanID == "" && s.Attributes["buildstats.build.started_source"] != "sent" {
+			t.Errorf("root attributes %v", s.Attributes)
+		}
+	}
+	if !sawCopy {
+		t.Error("no COPY span")
+	}
+}
+
+func readPlain(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("../../fixtures/buildkit-probe/run-fail-plain.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}

@@ -119,6 +119,12 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		meta := f.DetectMeta("", store.Meta{Project: opts.Project})
 		meta.ContentHash, meta.Source = l.BuildHash(b), l.Name
 		meta.Started, meta.StartedSource = store.StartTime(b, time.Time{}, l.ModTime)
+		if meta.Started.IsZero() {
+			// Standard input has no file time: as ingest files such a
+			// build at the time of ingest, it is sent at the time sent,
+			// and buildstats.build.started_source says so.
+			meta.Started, meta.StartedSource = f.Clock(), "sent"
+		}
 		meta.Dockerfile = opts.Dockerfile
 		tb = cli.TraceBuild{Build: b, Meta: meta, Dockerfile: df, ThisRun: true}
 		tb.ID = storedID(ctx, f, opts.DB, meta.ContentHash)
