@@ -1,6 +1,7 @@
 // Command buildstats-live is buildstats with the commands that talk to a
-// BuildKit or Docker daemon: build, import and layers. buildstats runs it
-// for those; it also answers every other buildstats command.
+// BuildKit or Docker daemon (build, import and layers) and trace, which
+// links the OpenTelemetry SDK. buildstats runs it for those and for --otlp;
+// it also answers every other buildstats command.
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 	"github.com/buildstats/buildstats/cmd/internal/commands/build"
 	"github.com/buildstats/buildstats/cmd/internal/commands/importcmd"
 	"github.com/buildstats/buildstats/cmd/internal/commands/layers"
+	"github.com/buildstats/buildstats/cmd/internal/commands/tracecmd"
 	"github.com/buildstats/buildstats/cmd/internal/root"
 )
 
@@ -18,11 +20,14 @@ import (
 var version = ""
 
 // commands are every buildstats command, the live ones included.
-var commands = append(append([]root.Constructor{}, root.Local...), build.New, importcmd.New, layers.New)
+var commands = append(append([]root.Constructor{}, root.Local...), build.New, importcmd.New, layers.New, tracecmd.New)
 
 // Execute runs buildstats-live with args and returns the process exit
 // status.
 func Execute(ctx context.Context, f *cli.Factory, args []string) int {
+	// --otlp on any command sends through the OpenTelemetry SDK, which
+	// only this binary links.
+	f.NewTraceSender = tracecmd.NewSender
 	return root.Execute(ctx, f, commands, args)
 }
 

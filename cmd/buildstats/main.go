@@ -1,8 +1,9 @@
 // Command buildstats tells people why their Docker builds are slow.
 //
 // The commands that talk to a BuildKit or Docker daemon (build, import,
-// layers) run in the companion program buildstats-live, so that this one
-// starts without the daemon clients' package init.
+// layers), and trace and ingest --otlp, which send OpenTelemetry traces,
+// run in the companion program buildstats-live, so that this one starts
+// without the daemon clients' and the OpenTelemetry SDK's package init.
 package main
 
 import (

@@ -60,6 +60,8 @@ type Factory struct {
 	Version string
 	// NoMask turns secret masking off (--no-mask).
 	NoMask bool
+	// The hooks of the commands that need buildstats-live (trace.go).
+	liveHooks
 
 	redactor *redact.Redactor
 }

@@ -23,6 +23,7 @@ var LiveCommands = []struct{ Name, Short string }{
 	{"build", "Run a build on BuildKit or Docker, record it live and explain it"},
 	{"import", "Import completed builds from a BuildKit daemon's history"},
 	{"layers", "Show the layers of a local Docker image and what made each"},
+	{"trace", "Send a build to OpenTelemetry as a trace (OTLP)"},
 }
 
 // Delegates returns, for each live command, a command that runs it in

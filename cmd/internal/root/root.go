@@ -79,6 +79,10 @@ func New(f *cli.Factory, commands []Constructor) *cobra.Command {
 // Execute runs the command tree with args and returns the process exit
 // status. Errors are printed to f.IO.ErrOut as one "buildstats: ..." line.
 func Execute(ctx context.Context, f *cli.Factory, commands []Constructor, args []string) int {
+	f.Args = args
+	if f.RunLive == nil {
+		f.RunLive = func(args []string) error { return delegate(f, args) }
+	}
 	root := New(f, commands)
 	root.SetArgs(args)
 	root.SetIn(f.IO.In)

@@ -46,6 +46,7 @@ type Options struct {
 	DB         string
 	NoStore    bool
 	Project    string
+	OTLP       cli.TraceFlags // also send the build as a trace
 }
 
 // New returns the build command.
@@ -92,6 +93,7 @@ refused before anything runs.`,
 	fl.StringVar(&opts.Network, "network", "", "network for RUN steps (--docker only): default, none, host")
 	fl.BoolVar(&opts.NoStore, "no-store", false, "do not store the build in the history")
 	fl.StringVar(&opts.Project, "project", "", "project name for the history (default from CI or the git remote)")
+	opts.OTLP.Register(cmd)
 	return cmd
 }
 
@@ -153,6 +155,15 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			}
 			defer s.Close()
 		}
+	}
+
+	// An unusable --otlp endpoint, too, stops the build before it runs.
+	traces, err := f.OpenTraces(ctx, opts.OTLP)
+	if err != nil {
+		return err
+	}
+	if traces != nil {
+		defer traces.Close(context.Background())
 	}
 
 	// ^C cancels the build; the daemon stops it and the cancelled build is
@@ -226,7 +237,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		}
 	}
 	var meta store.Meta
-	if s != nil {
+	if s != nil || traces != nil {
 		meta = store.Meta{Project: opts.Project, Dockerfile: dockerfilePath, Tags: opts.Tags, Source: "live"}
 		if ref != "" {
 			// The daemon's history ref: a later `buildstats import` of the
@@ -252,10 +263,16 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		}
 	}
 	e := report.Explain(b, report.Options{Dockerfile: df, Baseline: base})
+	var id int64
 	if s != nil {
-		if _, _, err := s.Ingest(context.WithoutCancel(ctx), b, meta, store.IngestOptions{Causes: report.BreakCauses(e)}); err != nil {
+		if id, _, err = s.Ingest(context.WithoutCancel(ctx), b, meta, store.IngestOptions{Causes: report.BreakCauses(e)}); err != nil {
 			f.Warn("the build was not stored: %v", err)
 		}
+	}
+	// On stderr: stdout is the explanation, which may be JSON.
+	if err := f.SendTraces(context.WithoutCancel(ctx), traces, f.IO.ErrOut,
+		[]cli.TraceBuild{{Build: b, Meta: meta, ID: id, Dockerfile: df, ThisRun: true}}); err != nil {
+		f.Warn("the build was not sent as a trace: %v", err)
 	}
 	if err := renderer.Render(f.IO.Out, e); err != nil {
 		return err

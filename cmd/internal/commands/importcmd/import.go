@@ -27,6 +27,7 @@ type Options struct {
 	Follow  bool
 	DB      string
 	Project string
+	OTLP    cli.TraceFlags // also send each build imported as a trace
 }
 
 // New returns the import command.
@@ -53,6 +54,7 @@ keeps listening and stores each build as it completes, until interrupted.`,
 	fl.StringVar(&opts.Addr, "addr", "", "BuildKit daemon address (default $BUILDKIT_HOST, else the default socket)")
 	fl.BoolVar(&opts.Follow, "follow", false, "keep importing builds as they complete, until interrupted")
 	fl.StringVar(&opts.Project, "project", "", "project name to file the builds under (default: the current directory's git project or name)")
+	opts.OTLP.Register(cmd)
 	return cmd
 }
 
@@ -70,6 +72,14 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return err
 	}
 	defer s.Close()
+	// Before anything is imported: an unusable endpoint is a usage error.
+	traces, err := f.OpenTraces(ctx, opts.OTLP)
+	if err != nil {
+		return err
+	}
+	if traces != nil {
+		defer traces.Close(context.Background())
+	}
 
 	// The daemon does not know which project a build was for.
 	project := f.DetectMeta("", store.Meta{Project: opts.Project}).Project
@@ -101,7 +111,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			return fmt.Errorf("store build %s: %w", im.Ref, err)
 		}
 		causes = report.BreakCauses(report.Explain(im.Build, report.Options{Baseline: base}))
-		_, created, err := s.Ingest(context.WithoutCancel(ctx), im.Build, meta, store.IngestOptions{Causes: causes})
+		id, created, err := s.Ingest(context.WithoutCancel(ctx), im.Build, meta, store.IngestOptions{Causes: causes})
 		if err != nil {
 			return fmt.Errorf("store build %s: %w", im.Ref, err)
 		}
@@ -111,6 +121,12 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 				failed++
 			}
 			fmt.Fprintf(f.IO.ErrOut, "imported %s: %s, %d steps%s\n", im.Ref, im.Build.Status, len(im.Build.Vertices), describeError(im.Build.Error))
+			// A collector that is down does not stop the import: the
+			// build is stored, and a later trace BUILD sends it.
+			if err := f.SendTraces(context.WithoutCancel(ctx), traces, f.IO.ErrOut,
+				[]cli.TraceBuild{{Build: im.Build, Meta: meta, ID: id}}); err != nil {
+				f.Warn("build #%d was not sent as a trace: %v", id, err)
+			}
 		}
 		return nil
 	})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/signal"
@@ -34,6 +35,7 @@ type Options struct {
 	KeepLogs    bool
 	InputFormat *cli.Enum
 	Target      string
+	OTLP        cli.TraceFlags // send the stored builds as traces
 	Given       cli.InputFlags // what went into the builds, beyond their logs
 }
 
@@ -57,6 +59,11 @@ log's own where it has one (rawjson), else --time, else the file's
 modification time.
 
 A log is stored once: ingesting it again reports the build it is stored as.
+
+With --otlp ENDPOINT, each build stored is also sent as an OpenTelemetry
+trace (see buildstats trace --help); a build already stored is not sent
+again. An endpoint that cannot be reached is reported and the exit status is
+2; the builds are stored all the same.
 A named file that is missing or not a build log, or a glob that matches
 nothing, is reported and the others are still stored; the exit status is then
 2. A database that cannot be written stops the command with one line.
@@ -89,6 +96,7 @@ of a failed build are only kept with --keep-logs.`,
 	fl.StringVar(&opts.When, "time", "", "start time of builds whose log has none (RFC 3339 or a date; default the file's modification time)")
 	fl.BoolVar(&opts.KeepLogs, "keep-logs", false, "also store step output and the Dockerfile excerpt of failed builds (may hold secrets)")
 	opts.Given.Register(cmd)
+	opts.OTLP.Register(cmd)
 	return cmd
 }
 
@@ -104,6 +112,19 @@ const progressMinFiles = 10
 
 // Run ingests the inputs.
 func Run(ctx context.Context, f *cli.Factory, opts Options) error {
+	var traces cli.TraceSender
+	if opts.OTLP.Endpoint != "" {
+		if f.NewTraceSender == nil {
+			// buildstats does not link the OpenTelemetry SDK: the whole
+			// command runs in buildstats-live, before it reads anything.
+			return f.RunLive(f.Args)
+		}
+		var err error
+		if traces, err = f.OpenTraces(ctx, opts.OTLP); err != nil {
+			return err
+		}
+		defer traces.Close(context.Background())
+	}
 	var flagTime time.Time
 	if opts.When != "" {
 		var err error
@@ -133,6 +154,8 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		stored, known, skipped, notLogs int
 		failed                          []string
 		fatal                           error // the database is unusable: stop
+		traceErr                        error // the OTLP endpoint failed: stop sending
+		traced                          int   // builds sent as traces
 	)
 	defer func() {
 		if s != nil {
@@ -179,6 +202,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		// own.
 		var ferr error
 		var l *logfile.Log
+		var send []cli.TraceBuild
 	builds:
 		for _, l = range logs {
 			for _, b := range l.Builds {
@@ -189,6 +213,15 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 				}
 				if created {
 					stored++
+					if traces != nil {
+						// Sent as the history files it: its start, hash.
+						_, m, err := s.Build(ctx, id)
+						if err != nil {
+							ferr = err
+							break builds
+						}
+						send = append(send, cli.TraceBuild{Build: b, Meta: m, ID: id, Dockerfile: df, ThisRun: true})
+					}
 				} else {
 					known++
 				}
@@ -208,6 +241,18 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 				}
 			}
 		}
+		if traces != nil && traceErr == nil && len(send) > 0 {
+			// After a failure the rest are not sent: each would wait for
+			// the same endpoint. The error ends the command, last.
+			progress.clear()
+			w := f.IO.Out
+			if progress.enabled {
+				w = io.Discard // the summary counts them
+			}
+			if traceErr = f.SendTraces(ctx, traces, w, send); traceErr == nil {
+				traced += len(send)
+			}
+		}
 		if ferr != nil {
 			if store.IsDatabaseError(ferr) {
 				// Every other file would fail the same way.
@@ -225,6 +270,9 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 
 	target, _ := f.HistoryTarget(opts.DB)
 	summary := fmt.Sprintf("%d file%s: %d stored, %d already stored, %d failed", len(inputs), plural(len(inputs)), stored, known, len(failed))
+	if traces != nil {
+		summary += fmt.Sprintf(", %d sent as traces", traced)
+	}
 	if notLogs > 0 {
 		summary += fmt.Sprintf(", %d not build logs", notLogs)
 	}
@@ -242,6 +290,8 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return cli.Failed(errors.New("interrupted"))
 	case len(failed) > 0:
 		return cli.UsageError(fmt.Errorf("could not ingest %s", nameList(failed, 3)))
+	case traceErr != nil:
+		return cli.UsageError(fmt.Errorf("a stored build was not sent as a trace, nor those after it: %w", traceErr))
 	}
 	return nil
 }
