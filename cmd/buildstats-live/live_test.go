@@ -370,3 +370,51 @@ func TestBuildDockerAndLayers(t *testing.T) {
 	missing := c.want(2, "layers", "--addr", d.Host, "no-such-image")
 	wantOneErrorLine(t, missing, "no-such-image", "No such image")
 }
+
+// TestBuildersByFlag reaches a TLS daemon by flags and as a buildx remote
+// builder whose instance file (with its TLS driver options) buildx wrote,
+// and refuses what cannot work in one line.
+func TestBuildersByFlag(t *testing.T) {
+	d := daemontest.StartBuildKitTLS(t)
+	c := newLiveCLI(t)
+	dir := daemontest.Context(t, daemontest.Simple, nil)
+	c.want(0, "build", "--addr", d.Addr, "--tlscacert", d.TLS.CACert, "--tlscert", d.TLS.ClientCert, "--tlskey", d.TLS.ClientKey,
+		"--progress", "quiet", "--db", c.db, "--project", "tls", dir)
+
+	bx := daemontest.NewBuildx(t)
+	if out, err := bx.Run(t.Context(), "create", "--name", "tlsremote", "--driver", "remote",
+		"--driver-opt", "cacert="+d.TLS.CACert+",cert="+d.TLS.ClientCert+",key="+d.TLS.ClientKey, d.Addr); err != nil {
+		t.Fatalf("buildx create: %v\n%s", err, out)
+	}
+	c.env["DOCKER_CONFIG"] = bx.Config
+	c.want(0, "build", "--builder", "tlsremote", "--progress", "quiet", "--db", c.db, "--project", "tls", dir)
+	r := c.want(0, "import", "--builder", "tlsremote", "--db", c.db, "--project", "tls")
+	wantContains(t, "import", r.out, "0 new builds imported")
+	if rows := c.history("tls"); len(rows) != 2 {
+		t.Fatalf("%d builds stored, want 2", len(rows))
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"build", "--builder", "nope", dir}, `no buildx builder "nope"`},
+		{[]string{"build", "--builder", "tlsremote", "--addr", d.Addr, dir}, "give one"},
+		{[]string{"build", "--addr", "unix:///x.sock", "--tlscacert", d.TLS.CACert, dir}, "tcp://"},
+		{[]string{"import", "--addr", d.Addr}, "does not answer"}, // TLS required
+		{[]string{"build", "--docker", "--builder", "tlsremote", dir}, "--builder"},
+	} {
+		r := c.want(2, append(tc.args, "--db", c.db)...)
+		wantOneErrorLine(t, r, tc.want)
+	}
+}
+
+// TestImportDockerEngineWithoutHistory: the Docker Engine 20.10 the tests
+// run embeds a BuildKit without the history API; import --docker says so,
+// naming the engine's version.
+func TestImportDockerEngineWithoutHistory(t *testing.T) {
+	d := daemontest.StartDocker(t)
+	c := newLiveCLI(t)
+	r := c.want(2, "import", "--docker", "--addr", d.Host, "--db", c.db)
+	wantOneErrorLine(t, r, "Docker Engine 20.10", "history API")
+}

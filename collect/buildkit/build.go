@@ -41,8 +41,11 @@ import (
 type BuildOptions struct {
 	// Addr is the daemon address ("unix:///run/buildkit/buildkitd.sock",
 	// "tcp://host:1234", ...). Empty means $BUILDKIT_HOST, then BuildKit's
-	// default socket.
-	Addr string
+	// default socket. Builder, TLS and Getenv complete it as in Endpoint.
+	Addr    string
+	Builder string
+	TLS     TLSOptions
+	Getenv  func(string) string
 	// ContextDir is the build context directory. Required.
 	ContextDir string
 	// Dockerfile is the Dockerfile path; empty means ContextDir/Dockerfile.
@@ -98,26 +101,57 @@ func Address(addr string) string {
 	return appdefaults.Address
 }
 
+// ErrEngineBuilder says the endpoint is the Docker Engine's own BuildKit,
+// reached through the Engine API (collect/docker), not a BuildKit address.
+var ErrEngineBuilder = errors.New("the builder is the Docker Engine's own BuildKit")
+
 // Connect opens a client to the daemon at addr (see Address) and checks that
 // it answers, so a missing daemon is reported at once, wrapped in
 // collect.ErrDaemonUnavailable, instead of as a failed build.
 func Connect(ctx context.Context, addr string) (*client.Client, error) {
-	addr = Address(addr)
-	c, err := client.New(ctx, addr)
+	c, _, err := ConnectEndpoint(ctx, Endpoint{Addr: addr})
+	return c, err
+}
+
+// ConnectEndpoint is Connect for any Endpoint: BuildKit's connection helpers
+// dial docker-container://, kube-pod:// and ssh:// addresses, TLS options
+// apply to tcp://. A buildx builder on the Docker Engine is
+// ErrEngineBuilder, with the Resolved saying which engine.
+func ConnectEndpoint(ctx context.Context, e Endpoint) (*client.Client, Resolved, error) {
+	r, err := e.Resolve()
 	if err != nil {
-		return nil, fmt.Errorf("%w: BuildKit at %s: %v", collect.ErrDaemonUnavailable, addr, err)
+		return nil, r, fmt.Errorf("%w: %v", collect.ErrDaemonUnavailable, err)
 	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if r.Engine {
+		return nil, r, ErrEngineBuilder
+	}
+	c, err := ConnectResolved(ctx, r)
+	return c, r, err
+}
+
+// ConnectResolved opens a client to r and checks that it answers.
+func ConnectResolved(ctx context.Context, r Resolved, opts ...client.ClientOpt) (*client.Client, error) {
+	c, err := client.New(ctx, r.Addr, append(append([]client.ClientOpt(nil), r.opts...), opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: BuildKit at %s: %v", collect.ErrDaemonUnavailable, r.Name, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	if _, err := c.ListWorkers(pctx); err != nil {
 		c.Close()
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
 		}
-		return nil, fmt.Errorf("%w: BuildKit at %s does not answer (start buildkitd, or set --addr or BUILDKIT_HOST): %v",
-			collect.ErrDaemonUnavailable, addr, grpcMessage(err))
+		return nil, fmt.Errorf("%w: BuildKit at %s does not answer (start buildkitd, or set --addr, --builder or BUILDKIT_HOST): %v",
+			collect.ErrDaemonUnavailable, r.Name, oneLine(grpcMessage(err)))
 	}
 	return c, nil
+}
+
+// oneLine keeps a helper's error (a docker or kubectl command's stderr) to
+// one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // Build runs the build described by opts on a BuildKit daemon, shows its
@@ -135,11 +169,11 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr := Address(opts.Addr)
-	c, err := Connect(ctx, addr)
+	c, endpoint, err := ConnectEndpoint(ctx, Endpoint{Addr: opts.Addr, Builder: opts.Builder, TLS: opts.TLS, Getenv: opts.Getenv})
 	if err != nil {
 		return nil, err
 	}
+	addr := endpoint.Name
 	defer c.Close()
 
 	display, err := NewDisplay(opts.ProgressOut, opts.Progress)

@@ -113,6 +113,8 @@ type BuildKitd struct {
 	Buildctl string
 	// Dir is the daemon's private directory (socket, state root, log).
 	Dir string
+	// TLS is set for a daemon started by StartBuildKitTLS.
+	TLS *TLSFiles
 
 	daemon
 }
@@ -147,8 +149,45 @@ func StartBuildKit(t testing.TB) *BuildKitd {
 	return d
 }
 
+// StartBuildKitTLS starts a private buildkitd listening on tcp://127.0.0.1
+// with TLS and client certificates required, as a remote builder is
+// usually run; d.TLS has a CA, server and client certificates made for it.
+func StartBuildKitTLS(t testing.TB) *BuildKitd {
+	t.Helper()
+	requireCommon(t)
+	bin := BuildKitBinDir()
+	buildkitd := filepath.Join(bin, "buildkitd")
+	if _, err := os.Stat(buildkitd); err != nil {
+		unavailable(t, "buildkitd %s not found at %s; %s", BuildKitVersion(), buildkitd, InstallHint)
+	}
+	dir, err := os.MkdirTemp("", "bsk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := makeTLSFiles(t, dir)
+	d := &BuildKitd{
+		Addr:     "tcp://127.0.0.1:" + freePort(t),
+		Buildctl: filepath.Join(bin, "buildctl"),
+		Dir:      dir,
+		TLS:      files,
+		daemon:   newDaemon(t, "buildkitd", dir),
+	}
+	d.start(buildkitd, d.answers,
+		"--addr", d.Addr,
+		"--tlscacert", files.CACert, "--tlscert", files.ServerCert, "--tlskey", files.ServerKey,
+		"--root", filepath.Join(dir, "root"),
+		"--containerd-worker=false",
+		"--oci-worker=true",
+	)
+	return d
+}
+
 func (d *BuildKitd) answers(ctx context.Context) bool {
-	c, err := bkclient.New(ctx, d.Addr)
+	var opts []bkclient.ClientOpt
+	if d.TLS != nil {
+		opts = append(opts, bkclient.WithServerConfig("127.0.0.1", d.TLS.CACert), bkclient.WithCredentials(d.TLS.ClientCert, d.TLS.ClientKey))
+	}
+	c, err := bkclient.New(ctx, d.Addr, opts...)
 	if err != nil {
 		return false
 	}

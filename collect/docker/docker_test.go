@@ -375,3 +375,26 @@ func TestDockerNotThere(t *testing.T) {
 		t.Fatalf("Layers: %v", err)
 	}
 }
+
+// TestEngineBuildKitWithoutHistory reaches the engine's own BuildKit over
+// the Engine API; Docker 20.10 embeds one older than the history API, so
+// asking for the history is refused naming the engine's version.
+func TestEngineBuildKitWithoutHistory(t *testing.T) {
+	d := daemontest.StartDocker(t)
+	c, name, err := EngineBuildKit(t.Context(), d.Host, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ListWorkers(t.Context()); err != nil {
+		t.Fatalf("the engine's BuildKit does not answer over /grpc: %v", err)
+	}
+	c.Close()
+	if !strings.Contains(name, "Docker Engine 20.10") {
+		t.Errorf("name %q does not give the engine version", name)
+	}
+	_, _, err = EngineBuildKit(t.Context(), d.Host, true)
+	if !errors.Is(err, ErrNoHistoryAPI) || !strings.Contains(err.Error(), "Docker Engine 20.10") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("err = %v, want ErrNoHistoryAPI naming the engine version on one line", err)
+	}
+	t.Log(err)
+}

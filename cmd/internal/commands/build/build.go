@@ -30,7 +30,7 @@ import (
 // Options are build's flags and argument.
 type Options struct {
 	ContextDir string
-	Addr       string
+	Daemon     cli.DaemonFlags
 	Docker     bool
 	File       string
 	Target     string
@@ -79,7 +79,7 @@ refused before anything runs.`,
 	opts.Format = cli.AddFormatFlag(cmd, cli.FormatTable, cli.FormatJSON, cli.FormatMarkdown)
 	cli.AddDBFlag(cmd, &opts.DB)
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Addr, "addr", "", "daemon address (BuildKit: $BUILDKIT_HOST; with --docker: $DOCKER_HOST)")
+	cli.AddDaemonFlags(cmd, &opts.Daemon, "daemon address (BuildKit: unix://, tcp://, docker-container://NAME, kube-pod://NAME, ssh://; default $BUILDKIT_HOST; with --docker: the Docker host, default $DOCKER_HOST)")
 	fl.BoolVar(&opts.Docker, "docker", false, "build on the Docker Engine instead of a BuildKit daemon")
 	fl.StringVarP(&opts.File, "file", "f", "", "Dockerfile (default CONTEXT/Dockerfile)")
 	fl.StringVar(&opts.Target, "target", "", "build stage to stop at")
@@ -122,6 +122,23 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return cli.UsageError(errors.New("--docker builds one platform at a time"))
 	case !opts.Docker && opts.Network != "":
 		return cli.UsageError(errors.New("--network is for --docker builds"))
+	}
+	// Which daemon: a buildx builder on the Docker Engine (the docker
+	// driver) builds as --docker does.
+	endpoint := opts.endpoint(f)
+	dockerHost := opts.Daemon.Addr
+	if opts.Docker {
+		if opts.Daemon.Builder != "" || endpoint.TLS != (bkcollect.TLSOptions{}) {
+			return cli.UsageError(errors.New("--builder and the TLS flags are for BuildKit builds; with --docker, --addr is the Docker host"))
+		}
+	} else {
+		r, err := endpoint.Resolve()
+		if err != nil {
+			return cli.UsageError(err)
+		}
+		if r.Engine {
+			opts.Docker, dockerHost = true, r.DockerHost
+		}
 	}
 	dockerfilePath := opts.File
 	if dockerfilePath == "" {
@@ -173,7 +190,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			platform = opts.Platforms[0]
 		}
 		res, err := dockercollect.Build(ctx, dockercollect.BuildOptions{
-			Host: opts.Addr, ContextDir: opts.ContextDir, Dockerfile: opts.File, Target: opts.Target,
+			Host: dockerHost, ContextDir: opts.ContextDir, Dockerfile: opts.File, Target: opts.Target,
 			BuildArgs: args, Platform: platform, NoCache: opts.NoCache, Tags: opts.Tags,
 			NetworkMode: opts.Network, Progress: opts.Progress.Value, ProgressOut: f.IO.ErrOut,
 		})
@@ -187,7 +204,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			outputs = append(outputs, "type=image,name="+t)
 		}
 		res, err := bkcollect.Build(ctx, bkcollect.BuildOptions{
-			Addr: opts.Addr, ContextDir: opts.ContextDir, Dockerfile: opts.File, Target: opts.Target,
+			Addr: endpoint.Addr, Builder: endpoint.Builder, TLS: endpoint.TLS, Getenv: endpoint.Getenv, ContextDir: opts.ContextDir, Dockerfile: opts.File, Target: opts.Target,
 			BuildArgs: args, BuildContexts: contexts, Platforms: opts.Platforms, NoCache: opts.NoCache, Outputs: outputs,
 			Progress: opts.Progress.Value, ProgressOut: f.IO.ErrOut,
 		})
@@ -273,6 +290,20 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return cli.Failed(buildErr)
 	}
 	return nil
+}
+
+// endpoint is the BuildKit daemon the flags name.
+func (o Options) endpoint(f *cli.Factory) bkcollect.Endpoint {
+	return Endpoint(f, o.Daemon)
+}
+
+// Endpoint turns the daemon flags into a BuildKit endpoint, reading the
+// environment through f.
+func Endpoint(f *cli.Factory, d cli.DaemonFlags) bkcollect.Endpoint {
+	return bkcollect.Endpoint{
+		Addr: d.Addr, Builder: d.Builder, Getenv: f.Env,
+		TLS: bkcollect.TLSOptions{CACert: d.TLSCACert, Cert: d.TLSCert, Key: d.TLSKey, ServerName: d.TLSServerName},
+	}
 }
 
 // ParseBuildArgs turns KEY=VALUE flags into a map; a bare KEY takes its

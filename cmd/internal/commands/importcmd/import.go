@@ -14,16 +14,20 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/buildstats/buildstats/cmd/internal/cli"
+	"github.com/buildstats/buildstats/cmd/internal/commands/build"
 	"github.com/buildstats/buildstats/collect"
 	bkcollect "github.com/buildstats/buildstats/collect/buildkit"
+	dockercollect "github.com/buildstats/buildstats/collect/docker"
 	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/store"
 	"github.com/buildstats/buildstats/store/backend"
+	bkclient "github.com/moby/buildkit/client"
 )
 
 // Options are import's flags.
 type Options struct {
-	Addr    string
+	Daemon  cli.DaemonFlags
+	Docker  bool
 	Follow  bool
 	DB      string
 	Project string
@@ -50,7 +54,8 @@ keeps listening and stores each build as it completes, until interrupted.`,
 	}
 	cli.AddDBFlag(cmd, &opts.DB)
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Addr, "addr", "", "BuildKit daemon address (default $BUILDKIT_HOST, else the default socket)")
+	cli.AddDaemonFlags(cmd, &opts.Daemon, "BuildKit daemon address: unix://, tcp://, docker-container://NAME, kube-pod://NAME, ssh:// (default $BUILDKIT_HOST, else the default socket); with --docker the Docker host")
+	fl.BoolVar(&opts.Docker, "docker", false, "import from the Docker Engine's own BuildKit (engines whose BuildKit has the history API)")
 	fl.BoolVar(&opts.Follow, "follow", false, "keep importing builds as they complete, until interrupted")
 	fl.StringVar(&opts.Project, "project", "", "project name to file the builds under (default: the current directory's git project or name)")
 	return cmd
@@ -60,7 +65,7 @@ keeps listening and stores each build as it completes, until interrupted.`,
 func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := bkcollect.Connect(ctx, opts.Addr)
+	c, err := connect(ctx, f, opts)
 	if err != nil {
 		return cli.UsageError(err)
 	}
@@ -122,6 +127,27 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return cli.HistoryError(err)
 	}
 	return nil
+}
+
+// connect reaches the daemon the flags name: a BuildKit address or buildx
+// builder, or the Docker Engine's BuildKit (--docker, or a builder with
+// buildx's docker driver).
+func connect(ctx context.Context, f *cli.Factory, opts Options) (*bkclient.Client, error) {
+	e := build.Endpoint(f, opts.Daemon)
+	host := opts.Daemon.Addr
+	if opts.Docker {
+		if opts.Daemon.Builder != "" || e.TLS != (bkcollect.TLSOptions{}) {
+			return nil, errors.New("--builder and the TLS flags are for BuildKit daemons; with --docker, --addr is the Docker host")
+		}
+	} else {
+		c, r, err := bkcollect.ConnectEndpoint(ctx, e)
+		if !errors.Is(err, bkcollect.ErrEngineBuilder) {
+			return c, err
+		}
+		host = r.DockerHost
+	}
+	c, _, err := dockercollect.EngineBuildKit(ctx, host, true)
+	return c, err
 }
 
 func describeError(e string) string {
