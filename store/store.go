@@ -50,6 +50,15 @@ type Store interface {
 	// and reports what it would delete. Ids of deleted builds are never
 	// given to new ones.
 	Prune(ctx context.Context, olderThan time.Time, dryRun bool) (PruneResult, error)
+	// Claim records that owner is about to store the build known by key
+	// (a BuildKit history ref) until the claim expires after ttl, so two
+	// processes that see the same build (`build` and `import --follow`)
+	// agree on who stores it. It reports false when another owner holds
+	// an unexpired claim on key; claiming again as the same owner extends
+	// the claim. Expired claims are dropped.
+	Claim(ctx context.Context, key, owner string, ttl time.Duration) (bool, error)
+	// Release drops owner's claim on key; another owner's is left.
+	Release(ctx context.Context, key, owner string) error
 }
 
 // Reader is the read side of a build history: everything the reporting
