@@ -418,3 +418,72 @@ func TestImportDockerEngineWithoutHistory(t *testing.T) {
 	r := c.want(2, "import", "--docker", "--addr", d.Host, "--db", c.db)
 	wantOneErrorLine(t, r, "Docker Engine 20.10", "history API")
 }
+
+// TestBuildAndFollowAgree runs `import --follow` while four `build`s
+// record on the same daemon: each build is stored once, by `build`, with
+// its metadata (project, Dockerfile), and the import leaves them; a
+// `build --no-store` claims nothing, so the import stores that one.
+func TestBuildAndFollowAgree(t *testing.T) {
+	d := daemontest.StartBuildKit(t)
+	c := newLiveCLI(t)
+	dir := daemontest.Context(t, daemontest.Simple, nil)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var follow result
+	followed := make(chan struct{})
+	go func() {
+		defer close(followed)
+		follow = runContext(ctx, t, c.env, "import", "--follow", "--addr", d.Addr, "--db", c.db, "--project", "imported")
+	}()
+	// The import creates the history, then listens.
+	for i := 0; ; i++ {
+		if _, err := os.Stat(c.db); err == nil {
+			break
+		}
+		if i > 100 {
+			t.Fatal("import --follow did not create the history")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+
+	var wg sync.WaitGroup
+	results := make([]result, 4)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = c.run("build", "--addr", d.Addr, "--no-cache", "--progress", "quiet", "--db", c.db, "--project", "built", dir)
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.code != 0 {
+			t.Fatalf("build %d: exit %d\n%s", i, r.code, r.err)
+		}
+	}
+	c.want(0, "build", "--addr", d.Addr, "--progress", "quiet", "--no-store", dir)
+	// The import stores the unclaimed build soon after it completes.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(c.history("imported")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	<-followed
+
+	built := c.history("built")
+	if len(built) != 4 {
+		t.Fatalf("%d builds stored by build, want 4: %+v\nimport said:\n%s%s", len(built), built, follow.out, follow.err)
+	}
+	for _, r := range built {
+		if r.Dockerfile != filepath.Join(dir, "Dockerfile") || r.Status != "succeeded" {
+			t.Errorf("build %d lacks build's metadata: %+v", r.ID, r)
+		}
+	}
+	imported := c.history("imported")
+	if len(imported) != 1 {
+		t.Fatalf("%d builds stored by the import, want the --no-store one only: %+v", len(imported), imported)
+	}
+	wantContains(t, "import --follow", follow.out, "1 new builds imported")
+}

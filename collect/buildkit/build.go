@@ -241,6 +241,11 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 	return res, solveErr
 }
 
+// NewRef is a fresh history ref for BuildOptions.Ref, as BuildKit's
+// clients make them: a caller that must claim a build before it runs
+// (see store.Store.Claim) knows its ref first.
+func NewRef() string { return identity.NewID() }
+
 // testHookRecorded, when set by tests, sees the recorder's build before
 // Build adds what only the solve result says.
 var testHookRecorded func(*model.Build)

@@ -203,7 +203,21 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		for _, t := range opts.Tags {
 			outputs = append(outputs, "type=image,name="+t)
 		}
+		// The build is claimed before it runs, under the ref it will
+		// have, so a concurrent `import --follow` leaves it to us.
+		ref = bkcollect.NewRef()
+		if s != nil {
+			claim, ok, err := HoldClaim(ctx, s, ClaimKey(ref), ClaimOwner("build"))
+			switch {
+			case err != nil:
+				return cli.HistoryError(err)
+			case !ok: // a fresh random ref: cannot happen
+				return fmt.Errorf("build ref %s is claimed by another process", ref)
+			}
+			defer claim.Release()
+		}
 		res, err := bkcollect.Build(ctx, bkcollect.BuildOptions{
+			Ref: ref,
 			Addr: endpoint.Addr, Builder: endpoint.Builder, TLS: endpoint.TLS, Getenv: endpoint.Getenv, ContextDir: opts.ContextDir, Dockerfile: opts.File, Target: opts.Target,
 			BuildArgs: args, BuildContexts: contexts, Platforms: opts.Platforms, NoCache: opts.NoCache, Outputs: outputs,
 			Progress: opts.Progress.Value, ProgressOut: f.IO.ErrOut,

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -78,12 +79,50 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 
 	// The daemon does not know which project a build was for.
 	project := f.DetectMeta("", store.Meta{Project: opts.Project}).Project
-	known := func(ref string) bool {
+	stored := func(ref string) bool {
 		_, err := s.Resolve(ctx, bkcollect.ContentHash(ref), "")
 		return err == nil
 	}
+	// A build another buildstats process claimed (a `build` recording it
+	// live) is theirs to store: wait until they let go, then take it only
+	// if they did not store it (they died, or ran with --no-store).
+	owner := build.ClaimOwner("import")
+	claims := map[string]*build.Claim{}
+	skip := func(ref string) bool {
+		for {
+			if stored(ref) {
+				return true
+			}
+			c, ok, err := build.HoldClaim(ctx, s, build.ClaimKey(ref), owner)
+			if err != nil {
+				return false // storing it will report the database's trouble
+			}
+			if ok {
+				if stored(ref) {
+					c.Release()
+					return true
+				}
+				claims[ref] = c
+				return false
+			}
+			select {
+			case <-ctx.Done():
+				return true
+			case <-time.After(claimPoll):
+			}
+		}
+	}
+	defer func() {
+		for _, c := range claims {
+			c.Release()
+		}
+	}()
 	var added, failed int
-	err = bkcollect.Import(ctx, c, bkcollect.ImportOptions{Follow: opts.Follow, Skip: known}, func(im bkcollect.Imported) error {
+	err = bkcollect.Import(ctx, c, bkcollect.ImportOptions{Follow: opts.Follow, Skip: skip}, func(im bkcollect.Imported) error {
+		defer func() {
+			claims[im.Ref].Release()
+			delete(claims, im.Ref)
+		}()
 		rec := im.Record
 		f.Redactor().Build(im.Build)
 		meta := store.Meta{
@@ -149,6 +188,10 @@ func connect(ctx context.Context, f *cli.Factory, opts Options) (*bkclient.Clien
 	c, _, err := dockercollect.EngineBuildKit(ctx, host, true)
 	return c, err
 }
+
+// claimPoll is how often import looks again at a build another process
+// claimed.
+const claimPoll = 200 * time.Millisecond
 
 func describeError(e string) string {
 	if e == "" {
