@@ -217,7 +217,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			defer claim.Release()
 		}
 		res, err := bkcollect.Build(ctx, bkcollect.BuildOptions{
-			Ref: ref,
+			Ref:  ref,
 			Addr: endpoint.Addr, Builder: endpoint.Builder, TLS: endpoint.TLS, Getenv: endpoint.Getenv, ContextDir: opts.ContextDir, Dockerfile: opts.File, Target: opts.Target,
 			BuildArgs: args, BuildContexts: contexts, Platforms: opts.Platforms, NoCache: opts.NoCache, Outputs: outputs,
 			Progress: opts.Progress.Value, ProgressOut: f.IO.ErrOut,
