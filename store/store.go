@@ -100,6 +100,9 @@ type Reader interface {
 	// MissCauses adds up the stored causes of cache breaks (BreakCause)
 	// over a window, by kind and area, most rebuilt time first.
 	MissCauses(ctx context.Context, q CauseQuery) ([]CauseStats, error)
+	// Log returns the whole log kept with a build, nil when none was
+	// kept; ErrNotFound when there is no such build.
+	Log(ctx context.Context, id int64) (*BuildLog, error)
 	// Close releases the database.
 	Close() error
 }
@@ -172,6 +175,66 @@ type Meta struct {
 	// Source is the log file name the build was ingested from, "-" for
 	// stdin; informational only.
 	Source string `json:"source,omitempty"`
+
+	// BuildKitRef is the build's ref in its BuildKit daemon's history, for
+	// live and imported BuildKit builds: `show REF` finds it.
+	BuildKitRef string `json:"buildkit_ref,omitempty"`
+	// Facts are the build's request as the daemon ran it, for live and
+	// imported builds; nil when not known (a log does not say).
+	Facts *BuildFacts `json:"facts,omitempty"`
+	// LogKept says the build's whole log is stored (IngestOptions.Log);
+	// Build sets it, Ingest ignores it.
+	LogKept bool `json:"log_kept,omitempty"`
+}
+
+// BuildLog is a build's whole log as `buildx history logs` prints it
+// (plain progress), gzip'd, kept when the build was stored with
+// --keep-logs.
+type BuildLog struct {
+	// Gz is the gzip'd text.
+	Gz []byte
+	// Bytes is the text's length before compression.
+	Bytes int64
+	// Truncated says the log went past the cap and its end was not kept.
+	Truncated bool
+}
+
+// BuildFacts are what `docker buildx history inspect` shows of a build:
+// its request (build args, target, platforms, ...) and where it came
+// from. Secrets are recorded by id only.
+type BuildFacts struct {
+	Frontend   string            `json:"frontend,omitempty"`
+	Dockerfile string            `json:"dockerfile,omitempty"` // the file name the frontend read
+	Target     string            `json:"target,omitempty"`
+	Platforms  []string          `json:"platforms,omitempty"`
+	BuildArgs  map[string]string `json:"build_args,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	// Contexts are named build contexts (--build-context NAME=VALUE).
+	Contexts  map[string]string `json:"contexts,omitempty"`
+	NoCache   bool              `json:"no_cache,omitempty"`
+	Pull      bool              `json:"pull,omitempty"`
+	Network   string            `json:"network,omitempty"`
+	CacheFrom []string          `json:"cache_from,omitempty"`
+	CacheTo   []string          `json:"cache_to,omitempty"`
+	// Attests are the attestations asked for: "provenance" or
+	// "provenance:mode=max", "sbom", ...
+	Attests []string `json:"attests,omitempty"`
+	Secrets []string `json:"secrets,omitempty"` // ids
+	SSH     []string `json:"ssh,omitempty"`     // ids
+	Outputs []string `json:"outputs,omitempty"` // exporter types
+	// VCSRevision and VCSSource are the source revision and repository
+	// the build came from (buildx's vcs:revision and vcs:source).
+	VCSRevision string `json:"vcs_revision,omitempty"`
+	VCSSource   string `json:"vcs_source,omitempty"`
+	// Materials are what the provenance attestation says the build
+	// resolved (images, git sources, HTTP files) with their digests.
+	Materials []Material `json:"materials,omitempty"`
+}
+
+// Material is one resolved dependency of a build's provenance.
+type Material struct {
+	URI    string            `json:"uri"`
+	Digest map[string]string `json:"digest,omitempty"`
 }
 
 // Merge returns m with its empty fields filled from o, so that
@@ -206,6 +269,8 @@ type IngestOptions struct {
 	// KeepLogs stores the vertex output tails and the Dockerfile excerpt of
 	// a failed build. Off by default: build output can hold secrets.
 	KeepLogs bool
+	// Log, when not nil, is the whole log to keep with the build.
+	Log *BuildLog
 	// Causes are why the build's cache broke, stored for misses
 	// --by-cause. Ingesting a build that is already stored keeps the
 	// causes it was stored with.

@@ -235,6 +235,9 @@ func (s *Store) loadBuild(ctx context.Context, id int64) (*model.Build, store.Me
 	if b.Inputs, err = loadInputs(ctx, s.pool, id); err != nil {
 		return nil, m, err
 	}
+	if err := loadLive(ctx, s.pool, id, &m); err != nil {
+		return nil, m, err
+	}
 	return &b, m, nil
 }
 
@@ -291,6 +294,9 @@ func (s *Store) Resolve(ctx context.Context, ref, project string) (int64, error)
 			return 0, fmt.Errorf("%s: %w: %s has %d build(s) or fewer", ref, store.ErrNotFound, scope, offset)
 		}
 		return id, s.wrap("resolve "+ref, err)
+	}
+	if id, ok, err := s.resolveBuildKitRef(ctx, ref); ok || err != nil {
+		return id, err
 	}
 	return s.resolveHash(ctx, ref)
 }

@@ -248,6 +248,11 @@ func loadBuild(ctx context.Context, q queryer, id int64, version int) (*model.Bu
 			return nil, m, err
 		}
 	}
+	if version >= 7 {
+		if err := loadLive(ctx, q, id, &m); err != nil {
+			return nil, m, err
+		}
+	}
 	return &b, m, nil
 }
 
@@ -297,6 +302,9 @@ func (s *Store) Resolve(ctx context.Context, ref, project string) (int64, error)
 			return 0, fmt.Errorf("%s: %w: %s has %d build(s) or fewer", ref, store.ErrNotFound, scope, offset)
 		}
 		return id, s.wrap("resolve "+ref, err)
+	}
+	if id, ok, err := s.resolveBuildKitRef(ctx, ref); ok || err != nil {
+		return id, err
 	}
 	return s.resolveHash(ctx, ref)
 }
