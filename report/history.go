@@ -236,7 +236,7 @@ func (r *tableRenderer) buildStatus(status string) string {
 	switch status {
 	case "succeeded":
 		return r.style(ansiGreen, status)
-	case "failed":
+	case "failed", "canceled":
 		return r.style(ansiRed, status)
 	}
 	return status

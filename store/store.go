@@ -281,6 +281,8 @@ type IngestOptions struct {
 type HistoryQuery struct {
 	Project string
 	Branch  string
+	// Builder keeps the builds of one builder (BuildSummary.Builder).
+	Builder string
 	Since   time.Time // inclusive
 	Until   time.Time // exclusive
 	Limit   int       // 0 = all
@@ -313,6 +315,14 @@ type BuildSummary struct {
 	Tags           []string `json:"tags,omitempty"`
 	Format         string   `json:"format"`
 	ContentHash    string   `json:"content_hash"`
+	// Builder is the daemon a live or imported build ran on ("buildkit
+	// unix:///...", "docker unix:///..."), or what a log names.
+	Builder string `json:"builder,omitempty"`
+	// Source is where the record came from: a log's file name, "-" for
+	// stdin, "live", "buildkit:REF" for a BuildKit build.
+	Source string `json:"source,omitempty"`
+	// BuildKitRef is the build's ref in its daemon's history.
+	BuildKitRef string `json:"buildkit_ref,omitempty"`
 }
 
 // StepRef names a step identity of a project: the same Dockerfile step

@@ -13,6 +13,7 @@ import (
 
 	"github.com/buildstats/buildstats/cmd/internal/cli"
 	"github.com/buildstats/buildstats/collect/daemontest"
+	"github.com/buildstats/buildstats/store/sqlite"
 )
 
 // These tests run `buildstats build`, `import` and `layers` against private
@@ -486,4 +487,96 @@ func TestBuildAndFollowAgree(t *testing.T) {
 		t.Fatalf("%d builds stored by the import, want the --no-store one only: %+v", len(imported), imported)
 	}
 	wantContains(t, "import --follow", follow.out, "1 new builds imported")
+}
+
+// TestBuildFlagsLikeBuildx runs a build with the buildx flags people use
+// and checks the daemon got them (the secret reached RUN, the cache was
+// exported, RUN had no network) and the history recorded the request
+// (facts), the ref and the whole log, without the secret's value.
+func TestBuildFlagsLikeBuildx(t *testing.T) {
+	d := daemontest.StartBuildKit(t)
+	c := newLiveCLI(t)
+	const secret = "s3cr3t-value-4711"
+	dir := daemontest.Context(t, `FROM scratch
+COPY busybox /bin/busybox
+RUN --mount=type=secret,id=tok,required=true ["/bin/busybox","sh","-c","/bin/busybox test -s /run/secrets/tok && /bin/busybox cat /run/secrets/tok && /bin/busybox echo && ! /bin/busybox wget -q -T 1 http://127.0.0.1:1/ && /bin/busybox echo secret-ok"]
+`, map[string]string{"tok.txt": secret})
+	cache := filepath.Join(t.TempDir(), "cache")
+	oci := filepath.Join(t.TempDir(), "image.tar")
+	c.want(0, "build", "--addr", d.Addr, "--progress", "quiet", "--db", c.db, "--project", "flags",
+		"--secret", "id=tok,src="+filepath.Join(dir, "tok.txt"), "--label", "org.example.team=builds",
+		"--cache-to", "type=local,dest="+cache+",mode=max", "--network", "none", "--build-arg", "V=1",
+		"--platform", "linux/amd64", "--pull", "--provenance", "mode=max", "-o", "type=oci,dest="+oci,
+		"--keep-logs", dir)
+	if _, err := os.Stat(filepath.Join(cache, "index.json")); err != nil {
+		t.Errorf("--cache-to wrote no cache: %v", err)
+	}
+
+	s, err := sqlite.OpenReadOnly(c.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	id, err := s.Resolve(context.Background(), "latest", "flags")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, m, err := s.Build(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := m.Facts
+	if f == nil || m.BuildKitRef == "" || !m.LogKept {
+		t.Fatalf("facts %+v, ref %q, log kept %v", f, m.BuildKitRef, m.LogKept)
+	}
+	if f.BuildArgs["V"] != "1" || f.Labels["org.example.team"] != "builds" || f.Network != "none" || !f.Pull ||
+		strings.Join(f.Platforms, ",") != "linux/amd64" || strings.Join(f.Secrets, ",") != "tok" ||
+		len(f.CacheTo) != 1 || !strings.Contains(f.CacheTo[0], "type=local") || strings.Join(f.Attests, ",") != "provenance:mode=max" ||
+		strings.Join(f.Outputs, ",") != "oci" || f.Frontend != "dockerfile.v0" {
+		t.Errorf("facts: %+v", f)
+	}
+	if id2, err := s.Resolve(context.Background(), m.BuildKitRef, ""); err != nil || id2 != id {
+		t.Errorf("the BuildKit ref resolves to %d, %v; want %d", id2, err, id)
+	}
+	l, err := s.Log(context.Background(), id)
+	if err != nil || l == nil {
+		t.Fatalf("log: %v", err)
+	}
+	text, err := l.Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantContains(t, "kept log", string(text), "secret-ok", "2/2] RUN", "DONE")
+	if strings.Contains(string(text), secret) {
+		t.Errorf("the kept log holds the secret's value:\n%s", text)
+	}
+}
+
+// TestBuildCancelledAndUnusableDB: an interrupted build exits 130 and is
+// stored as canceled; a --db that cannot be created is refused before
+// anything is built.
+func TestBuildCancelledAndUnusableDB(t *testing.T) {
+	d := daemontest.StartBuildKit(t)
+	c := newLiveCLI(t)
+	dir, marker := daemontest.SlowContext(t)
+	c.want(0, "build", "--addr", d.Addr, "--progress", "quiet", "--db", c.db, "--project", "cancel", daemontest.Context(t, daemontest.Simple, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(3 * time.Second); cancel() }()
+	r := runContext(ctx, t, c.env, "build", "--addr", d.Addr, "--progress", "plain", "--db", c.db, "--project", "cancel", dir)
+	if r.code != 130 {
+		t.Fatalf("exit %d, want 130\n%s", r.code, r.err)
+	}
+	daemontest.WaitNoProcesses(t, marker, 20*time.Second)
+	rows := c.history("cancel")
+	if len(rows) != 2 || rows[0].Status != "canceled" || rows[0].StepsRan != 0 {
+		t.Fatalf("stored %+v, want the cancelled build first, canceled with no step run", rows)
+	}
+
+	missing := filepath.Join(t.TempDir(), "no-such-dir", "h.db")
+	t0 := time.Now()
+	r = c.want(2, "build", "--addr", d.Addr, "--db", missing, dir)
+	wantOneErrorLine(t, r, "cannot be created", "no-such-dir")
+	if time.Since(t0) > 5*time.Second {
+		t.Error("the build ran before the --db was refused")
+	}
 }

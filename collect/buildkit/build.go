@@ -87,6 +87,9 @@ type BuildOptions struct {
 	// vcs:source), so the provenance names the commit.
 	VCSRevision, VCSSource string
 
+	// KeepLog records the whole log as plain progress (Result.Log).
+	KeepLog bool
+
 	// Progress is the display mode: "auto" (or empty), "tty", "plain",
 	// "rawjson" or "quiet". ProgressOut receives it; nil means os.Stderr.
 	Progress    string
@@ -112,6 +115,8 @@ type Result struct {
 	// Facts are the request as sent, with the provenance materials of
 	// the daemon's history record when it has them.
 	Facts *store.BuildFacts
+	// Log is the whole log, with KeepLog.
+	Log *Log
 }
 
 // Address resolves the daemon address the way buildctl does: the flag, then
@@ -218,8 +223,19 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 	statusCh := make(chan *client.SolveStatus)
 	displayCh := make(chan *client.SolveStatus)
 	recorded := make(chan struct{})
+	logWritten := func() {}
+	recordOut := displayCh
+	if opts.KeepLog {
+		// The log gets its own plain display, whatever the user sees.
+		res.Log = &Log{}
+		logCh, wait := logDisplay(res.Log)
+		logWritten = wait
+		shown := make(chan *client.SolveStatus)
+		go tee(shown, displayCh, logCh)
+		recordOut = shown
+	}
 	go func() {
-		Record(rec, statusCh, displayCh)
+		Record(rec, statusCh, recordOut)
 		close(recorded)
 	}()
 	displayed := make(chan struct{})
@@ -233,6 +249,7 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 	resp, solveErr := c.Solve(ctx, nil, solveOpt, statusCh)
 	<-recorded
 	<-displayed
+	logWritten()
 	if resp != nil {
 		res.ExporterResponse = resp.ExporterResponse
 	}
@@ -344,16 +361,22 @@ func applyExcerpt(b *model.Build, text string) {
 	}
 }
 
-// MarkCanceled records a cancelled build: failed, with every vertex that
-// had not finished marked cancelled, as BuildKit's display shows them.
+// MarkCanceled records a cancelled build: canceled, with every vertex that
+// had not finished marked cancelled, as BuildKit's display shows them, and
+// so is every vertex that never started or ended only with the
+// cancellation's error: none of them ran.
 func MarkCanceled(b *model.Build, cause error) {
-	b.Status = model.StatusFailed
+	b.Status = model.StatusCanceled
 	if b.Error == "" {
 		b.Error = "build cancelled: " + cause.Error()
 	}
 	for _, v := range b.Vertices {
-		if !v.Completed {
+		switch {
+		case !v.Completed:
 			v.Canceled, v.Completed = true, true
+		case v.Cached:
+		case v.Error != "" && (v.Started.IsZero() || strings.Contains(v.Error, "canceled")):
+			v.Canceled = true
 		}
 	}
 }

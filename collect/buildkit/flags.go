@@ -33,6 +33,28 @@ func csvFields(flag, s string) ([][2]string, error) {
 	return out, nil
 }
 
+// SecretValues reads the values --secret values name, so they can be
+// masked wherever the build's output shows them.
+func SecretValues(list []string, getenv func(string) string) ([]string, error) {
+	sources, _, err := parseSecrets(list, getenv)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range sources {
+		if s.FilePath != "" {
+			dt, err := os.ReadFile(s.FilePath)
+			if err != nil {
+				return nil, fmt.Errorf("--secret %s: %w", s.ID, err)
+			}
+			out = append(out, strings.TrimSpace(string(dt)))
+		} else {
+			out = append(out, getenv(s.Env))
+		}
+	}
+	return out, nil
+}
+
 // secretProvider turns --secret values (id=ID[,src=FILE|,env=VAR]
 // [,type=file|env]) into the session attachable that hands them to RUN
 // --mount=type=secret, and the ids, which are all that is recorded.
@@ -40,6 +62,19 @@ func secretProvider(list []string, getenv func(string) string) (session.Attachab
 	if len(list) == 0 {
 		return nil, nil, nil
 	}
+	sources, ids, err := parseSecrets(list, getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := secretsprovider.NewStore(sources)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--secret: %w", err)
+	}
+	return secretsprovider.NewSecretProvider(st), ids, nil
+}
+
+// parseSecrets reads --secret values as buildx does.
+func parseSecrets(list []string, getenv func(string) string) ([]secretsprovider.Source, []string, error) {
 	var sources []secretsprovider.Source
 	var ids []string
 	for _, s := range list {
@@ -97,11 +132,7 @@ func secretProvider(list []string, getenv func(string) string) (session.Attachab
 		sources = append(sources, src)
 		ids = append(ids, src.ID)
 	}
-	st, err := secretsprovider.NewStore(sources)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--secret: %w", err)
-	}
-	return secretsprovider.NewSecretProvider(st), ids, nil
+	return sources, ids, nil
 }
 
 // sshProvider turns --ssh values (default, or ID[=SOCKET|KEY[,...]]) into

@@ -335,7 +335,7 @@ func TestDockerCancelAndKill(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || res == nil || res.Build == nil {
 		t.Fatalf("cancel: err %v, result %+v", err, res)
 	}
-	if run := daemontest.VertexNamed(t, res.Build, "RUN"); !run.Canceled || res.Build.Status != model.StatusFailed {
+	if run := daemontest.VertexNamed(t, res.Build, "RUN"); !run.Canceled || res.Build.Status != model.StatusCanceled {
 		t.Fatalf("cancelled RUN %+v", run)
 	}
 	daemontest.WaitNoProcesses(t, marker, 20*time.Second)

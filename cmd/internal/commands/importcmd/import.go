@@ -27,11 +27,12 @@ import (
 
 // Options are import's flags.
 type Options struct {
-	Daemon  cli.DaemonFlags
-	Docker  bool
-	Follow  bool
-	DB      string
-	Project string
+	Daemon   cli.DaemonFlags
+	Docker   bool
+	KeepLogs bool
+	Follow   bool
+	DB       string
+	Project  string
 }
 
 // New returns the import command.
@@ -56,6 +57,7 @@ keeps listening and stores each build as it completes, until interrupted.`,
 	cli.AddDBFlag(cmd, &opts.DB)
 	fl := cmd.Flags()
 	cli.AddDaemonFlags(cmd, &opts.Daemon, "BuildKit daemon address: unix://, tcp://, docker-container://NAME, kube-pod://NAME, ssh:// (default $BUILDKIT_HOST, else the default socket); with --docker the Docker host")
+	fl.BoolVar(&opts.KeepLogs, "keep-logs", false, "store each build's whole log (gzip'd, capped; see buildstats logs) and step output; logs can hold secrets")
 	fl.BoolVar(&opts.Docker, "docker", false, "import from the Docker Engine's own BuildKit (engines whose BuildKit has the history API)")
 	fl.BoolVar(&opts.Follow, "follow", false, "keep importing builds as they complete, until interrupted")
 	fl.StringVar(&opts.Project, "project", "", "project name to file the builds under (default: the current directory's git project or name)")
@@ -66,7 +68,7 @@ keeps listening and stores each build as it completes, until interrupted.`,
 func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := connect(ctx, f, opts)
+	c, daemon, err := connect(ctx, f, opts)
 	if err != nil {
 		return cli.UsageError(err)
 	}
@@ -118,7 +120,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		}
 	}()
 	var added, failed int
-	err = bkcollect.Import(ctx, c, bkcollect.ImportOptions{Follow: opts.Follow, Skip: skip}, func(im bkcollect.Imported) error {
+	err = bkcollect.Import(ctx, c, bkcollect.ImportOptions{Follow: opts.Follow, Skip: skip, KeepLogs: opts.KeepLogs, Builder: daemon}, func(im bkcollect.Imported) error {
 		defer func() {
 			claims[im.Ref].Release()
 			delete(claims, im.Ref)
@@ -131,6 +133,8 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			ContentHash: bkcollect.ContentHash(im.Ref),
 			Source:      "buildkit:" + im.Ref,
 			Tags:        im.Build.ImageNames,
+			BuildKitRef: im.Ref,
+			Facts:       build.RedactFacts(f.Redactor(), im.Facts, im.Build.Inputs),
 		}
 		if ts := rec.GetCreatedAt(); ts != nil {
 			meta.Started, meta.StartedSource = ts.AsTime(), "log"
@@ -140,12 +144,16 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		}
 		// Why its cache broke, against the project's build before it.
 		var causes []store.BreakCause
-		base, err := f.FindBaseline(context.WithoutCancel(ctx), s, 0, project, im.Build, meta.Started)
+		base, err := f.FindBaselineOn(context.WithoutCancel(ctx), s, project, im.Build.Builder, im.Build, meta.Started)
 		if err != nil {
 			return fmt.Errorf("store build %s: %w", im.Ref, err)
 		}
 		causes = report.BreakCauses(report.Explain(im.Build, report.Options{Baseline: base}))
-		_, created, err := s.Ingest(context.WithoutCancel(ctx), im.Build, meta, store.IngestOptions{Causes: causes})
+		ingestOpts := store.IngestOptions{Causes: causes, KeepLogs: opts.KeepLogs}
+		if im.Log != nil {
+			ingestOpts.Log = build.KeptLog(f.Redactor(), im.Log)
+		}
+		_, created, err := s.Ingest(context.WithoutCancel(ctx), im.Build, meta, ingestOpts)
 		if err != nil {
 			return fmt.Errorf("store build %s: %w", im.Ref, err)
 		}
@@ -171,22 +179,23 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 // connect reaches the daemon the flags name: a BuildKit address or buildx
 // builder, or the Docker Engine's BuildKit (--docker, or a builder with
 // buildx's docker driver).
-func connect(ctx context.Context, f *cli.Factory, opts Options) (*bkclient.Client, error) {
+// It also names the daemon, as the builds' builder.
+func connect(ctx context.Context, f *cli.Factory, opts Options) (*bkclient.Client, string, error) {
 	e := build.Endpoint(f, opts.Daemon)
 	host := opts.Daemon.Addr
 	if opts.Docker {
 		if opts.Daemon.Builder != "" || e.TLS != (bkcollect.TLSOptions{}) {
-			return nil, errors.New("--builder and the TLS flags are for BuildKit daemons; with --docker, --addr is the Docker host")
+			return nil, "", errors.New("--builder and the TLS flags are for BuildKit daemons; with --docker, --addr is the Docker host")
 		}
 	} else {
 		c, r, err := bkcollect.ConnectEndpoint(ctx, e)
 		if !errors.Is(err, bkcollect.ErrEngineBuilder) {
-			return c, err
+			return c, r.Name, err
 		}
 		host = r.DockerHost
 	}
-	c, _, err := dockercollect.EngineBuildKit(ctx, host, true)
-	return c, err
+	c, name, err := dockercollect.EngineBuildKit(ctx, host, true)
+	return c, name, err
 }
 
 // claimPoll is how often import looks again at a build another process
