@@ -52,7 +52,7 @@ func TestRenderBuilds(t *testing.T) {
 	}
 
 	js := renderWith(t, func(w *bytes.Buffer) error { return RenderBuilds(w, FormatJSON, nil, RenderOptions{}) })
-	if strings.TrimSpace(js) != "{\n  \"schema_version\": 1,\n  \"builds\": []\n}" {
+	if strings.TrimSpace(js) != "{\n  \"schema_version\": 2,\n  \"builds\": []\n}" {
 		t.Errorf("no rows as JSON = %q, want an empty list of builds", js)
 	}
 	empty := renderWith(t, func(w *bytes.Buffer) error { return RenderBuilds(w, FormatTable, nil, RenderOptions{}) })
@@ -261,7 +261,7 @@ func TestRenderStoredBuild(t *testing.T) {
 	e := explainedWithHistory(t)
 	b := store.BuildSummary{ID: 2, Project: "shop", Branch: "main", Commit: "0123456789abcdef", StartedAt: day, RunURL: "https://ci.example/run/1"}
 	out := renderWith(t, func(w *bytes.Buffer) error { return RenderStoredBuild(w, FormatTable, b, e, RenderOptions{}) })
-	if !strings.HasPrefix(out, "Build #2 of shop · branch main · commit 0123456789ab · started 2026-11-20 10:00 UTC · https://ci.example/run/1\n\nBuild succeeded") {
+	if !strings.HasPrefix(out, "Build #2 of shop · branch main · commit 0123456789ab · started 2026-11-20 10:00 UTC · https://ci.example/run/1\nOutput was not kept: store builds with --keep-logs to keep it.\n\nBuild succeeded") {
 		t.Errorf("table:\n%s", out)
 	}
 	md := renderWith(t, func(w *bytes.Buffer) error { return RenderStoredBuild(w, FormatMarkdown, b, e, RenderOptions{}) })

@@ -70,7 +70,7 @@ func (c *liveCLI) history(project string) []liveRow {
 		SchemaVersion int       `json:"schema_version"`
 		Builds        []liveRow `json:"builds"`
 	}
-	if err := json.Unmarshal([]byte(r.out), &list); err != nil || list.SchemaVersion != 1 {
+	if err := json.Unmarshal([]byte(r.out), &list); err != nil || list.SchemaVersion != 2 {
 		c.t.Fatalf("history output is not the JSON contract: %v\n%s", err, r.out)
 	}
 	return list.Builds
@@ -550,6 +550,31 @@ RUN --mount=type=secret,id=tok,required=true ["/bin/busybox","sh","-c","/bin/bus
 	if strings.Contains(string(text), secret) {
 		t.Errorf("the kept log holds the secret's value:\n%s", text)
 	}
+
+	// What buildx history users look for: logs and show by BuildKit ref,
+	// history's builder and source.
+	r := c.want(0, "logs", "--db", c.db, m.BuildKitRef)
+	wantContains(t, "logs", r.out, "secret-ok", "2/2] RUN")
+	if strings.Contains(r.out, secret) {
+		t.Errorf("logs prints the secret")
+	}
+	r = c.want(0, "show", "--db", c.db, m.BuildKitRef[:10])
+	wantContains(t, "show", r.out, "builder buildkit "+d.Addr, "BuildKit ref "+m.BuildKitRef,
+		"build args V=1", "network none", "secrets tok", "attestations provenance:mode=max", "platforms linux/amd64")
+	if strings.Contains(r.out, "was not kept") {
+		t.Errorf("show says the output was not kept:\n%s", r.out)
+	}
+	r = c.want(0, "history", "--db", c.db, "--project", "flags", "--format", "json")
+	wantContains(t, "history", r.out, `"builder": "buildkit `+d.Addr+`"`, `"source": "buildkit:`+m.BuildKitRef+`"`, `"buildkit_ref": "`+m.BuildKitRef+`"`)
+	r = c.want(0, "history", "--db", c.db, "--project", "flags")
+	wantContains(t, "history table", r.out, "BUILDER", "SOURCE", "buildkit "+m.BuildKitRef)
+
+	// A build stored without --keep-logs: show says so, logs refuses.
+	c.want(0, "build", "--addr", d.Addr, "--progress", "quiet", "--db", c.db, "--project", "flags", daemontest.Context(t, daemontest.Simple, nil))
+	r = c.want(0, "show", "--db", c.db, "--project", "flags")
+	wantContains(t, "show", r.out, "Output was not kept")
+	r = c.want(2, "logs", "--db", c.db, "--project", "flags")
+	wantOneErrorLine(t, r, "log was not kept", "--keep-logs")
 }
 
 // TestBuildCancelledAndUnusableDB: an interrupted build exits 130 and is
