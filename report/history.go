@@ -492,6 +492,12 @@ func comparisonFacts(c *Comparison) []string {
 		out = append(out, fmt.Sprintf("Lost cache hits cost %s: %d step%s cached in #%d ran in #%d.",
 			FormatSeconds(c.CacheLostSeconds), lost, plural(lost), c.Before.ID, c.After.ID))
 	}
+	if b, a := deref(c.Before.Builder), deref(c.After.Builder); b != "" && a != "" && b != a {
+		// Separate builders keep separate caches: a step cached on one
+		// and run on the other lost nothing.
+		out = append(out, fmt.Sprintf("#%d ran on %s and #%d on %s: their caches are separate, so a step cached in one and run in the other is no lost cache.",
+			c.Before.ID, b, c.After.ID, a))
+	}
 	if c.CacheGainedSeconds > 0 {
 		out = append(out, fmt.Sprintf("New cache hits saved %s.", FormatSeconds(c.CacheGainedSeconds)))
 	}

@@ -279,3 +279,15 @@ func TestRenderStoredBuild(t *testing.T) {
 		}
 	}
 }
+
+func TestCompareAcrossBuilders(t *testing.T) {
+	c := &Comparison{Before: BuildRow{ID: 1, Builder: ptr("docker unix:///a.sock")}, After: BuildRow{ID: 2, Builder: ptr("buildkit unix:///b.sock")}}
+	facts := strings.Join(comparisonFacts(c), "\n")
+	if !strings.Contains(facts, "#1 ran on docker unix:///a.sock and #2 on buildkit unix:///b.sock: their caches are separate") {
+		t.Errorf("facts:\n%s", facts)
+	}
+	c.After.Builder = c.Before.Builder
+	if strings.Contains(strings.Join(comparisonFacts(c), "\n"), "separate") {
+		t.Error("one builder said to be two")
+	}
+}
