@@ -597,10 +597,14 @@ func TestBuildCancelledAndUnusableDB(t *testing.T) {
 		t.Fatalf("stored %+v, want the cancelled build first, canceled with no step run", rows)
 	}
 
-	missing := filepath.Join(t.TempDir(), "no-such-dir", "h.db")
+	// Under a file, where no directory can be made for it.
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	t0 := time.Now()
-	r = c.want(2, "build", "--addr", d.Addr, "--db", missing, dir)
-	wantOneErrorLine(t, r, "cannot be created", "no-such-dir")
+	r = c.want(2, "build", "--addr", d.Addr, "--db", filepath.Join(file, "sub", "h.db"), dir)
+	wantOneErrorLine(t, r, "cannot be created", "a-file is not a directory")
 	if time.Since(t0) > 5*time.Second {
 		t.Error("the build ran before the --db was refused")
 	}

@@ -380,19 +380,30 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 }
 
 // creatable checks that a missing SQLite history could be created at
-// path: its directory exists and takes a new file. A server history is
-// opened, not created, so it needs no check here.
+// path, as the store creates it (with its missing directories): the
+// nearest existing ancestor is a directory that takes a new file. A server
+// history is opened, not created, so it needs no check here.
 func creatable(path string) error {
 	if backend.IsPostgres(path) {
 		return nil
 	}
 	dir := filepath.Dir(path)
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory", dir)
+	for {
+		fi, err := os.Stat(dir)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s is not a directory", dir)
+			}
+			break
+		}
+		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			return err
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return err
+		}
+		dir = parent
 	}
 	probe, err := os.CreateTemp(dir, ".buildstats-probe-*")
 	if err != nil {
