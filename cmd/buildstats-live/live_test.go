@@ -487,6 +487,9 @@ func TestBuildAndFollowAgree(t *testing.T) {
 		t.Fatalf("%d builds stored by the import, want the --no-store one only: %+v", len(imported), imported)
 	}
 	wantContains(t, "import --follow", follow.out, "1 new builds imported")
+	// The imported build carries what the daemon's record says of it.
+	r := c.want(0, "show", "--db", c.db, "--project", "imported")
+	wantContains(t, "show of the imported build", r.out, "builder buildkit "+d.Addr, "BuildKit ref ", "Request: dockerfile Dockerfile")
 }
 
 // TestBuildFlagsLikeBuildx runs a build with the buildx flags people use
