@@ -23,7 +23,14 @@ func BaselineOfStored(ctx context.Context, s store.Reader, id int64) (*Baseline,
 // compared with: the project's latest stored build that started before
 // until (any, when until is zero); nil when there is none.
 func BaselineOfLog(ctx context.Context, s store.Reader, project string, until time.Time) (*Baseline, error) {
-	q := store.HistoryQuery{Project: project, Limit: 1, Until: until}
+	return BaselineOn(ctx, s, project, "", until)
+}
+
+// BaselineOn is BaselineOfLog among the builds of one builder (all when
+// builder is empty): a live build is compared only with builds whose
+// cache it shares.
+func BaselineOn(ctx context.Context, s store.Reader, project, builder string, until time.Time) (*Baseline, error) {
+	q := store.HistoryQuery{Project: project, Builder: builder, Limit: 1, Until: until}
 	rows, err := s.History(ctx, q)
 	if err != nil || len(rows) == 0 {
 		return nil, err

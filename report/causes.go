@@ -981,7 +981,7 @@ func (c *causer) unavailable(s *stepContext) *Cause {
 		case model.StateError, model.StateCanceled, model.StateIncomplete:
 			evidence = append(evidence, fmt.Sprintf("it did not finish in build #%d, so no cache was saved for it", c.base.ID))
 		}
-	case c.base != nil && (c.base.Build.Status == model.StatusFailed || c.base.Build.Truncated) && (s.prevIn != nil || c.prevDF == nil):
+	case c.base != nil && (c.base.Build.Status == model.StatusFailed || c.base.Build.Status == model.StatusCanceled || c.base.Build.Truncated) && (s.prevIn != nil || c.prevDF == nil):
 		// The step is in the baseline's Dockerfile (or nothing says it is
 		// not), but its log ends before it.
 		evidence = append(evidence, fmt.Sprintf("build #%d stopped before it, so no cache was saved for it", c.base.ID))

@@ -49,7 +49,8 @@ type Explanation struct {
 	// from the Docker Engine) or "buildkit-history" (imported from
 	// BuildKit's history); null for logs. See SourceText.
 	Source *string `json:"source"`
-	// Status is "succeeded", "failed" or "unknown".
+	// Status is "succeeded", "failed", "canceled" (a live or history
+	// build cancelled while it ran) or "unknown".
 	Status string `json:"status"`
 	// Truncated is set when the log ends before the build does; such a
 	// build is never "succeeded".
@@ -364,7 +365,7 @@ func Explain(b *model.Build, opts Options) *Explanation {
 		cp.UnlinkedStages = a.unlinkedStages()
 	}
 	e.Advice = a.advice(e)
-	if b.Status == model.StatusFailed {
+	if b.Status == model.StatusFailed || b.Status == model.StatusCanceled {
 		e.Error = a.buildError()
 	}
 	e.Warnings = warnings(b)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -218,10 +219,11 @@ func RenderBuilds(w io.Writer, format string, rows []store.BuildSummary, opts Re
 			d = "~" + d
 		}
 		cells = append(cells, []string{strconv.FormatInt(b.ID, 10), formatWhen(b.StartedAt), b.Project, deref(b.Branch),
-			shortCommit(deref(b.Commit)), b.Status, d, strconv.Itoa(b.StepsRun), strconv.Itoa(b.StepsCached)})
+			shortCommit(deref(b.Commit)), b.Status, d, strconv.Itoa(b.StepsRun), strconv.Itoa(b.StepsCached),
+			shorten(deref(b.Builder), 40), shorten(sourceLabel(b), 36)})
 	}
-	writeGrid(ew, md, []string{"ID", "Started", "Project", "Branch", "Commit", "Status", "Duration", "Ran", "Cached"}, cells,
-		[]tw.Align{tw.AlignRight, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight},
+	writeGrid(ew, md, []string{"ID", "Started", "Project", "Branch", "Commit", "Status", "Duration", "Ran", "Cached", "Builder", "Source"}, cells,
+		[]tw.Align{tw.AlignRight, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignLeft, tw.AlignLeft},
 		nameColumn(opts, 3), styleColumn(5, r.buildStatus))
 	if summed {
 		if md {
@@ -236,7 +238,7 @@ func (r *tableRenderer) buildStatus(status string) string {
 	switch status {
 	case "succeeded":
 		return r.style(ansiGreen, status)
-	case "failed":
+	case "failed", "canceled":
 		return r.style(ansiRed, status)
 	}
 	return status
@@ -267,12 +269,18 @@ func anyCells(cells []string) []any {
 // RenderStoredBuild writes the explanation of a build from the history,
 // headed by what the history knows of it. The JSON is a StoredBuild.
 func RenderStoredBuild(w io.Writer, format string, b store.BuildSummary, e *Explanation, opts RenderOptions) error {
+	return RenderStoredBuildWith(w, format, b, StoredExtras{}, e, opts)
+}
+
+// RenderStoredBuildWith is RenderStoredBuild with the build's facts and
+// what of its output was kept.
+func RenderStoredBuildWith(w io.Writer, format string, b store.BuildSummary, x StoredExtras, e *Explanation, opts RenderOptions) error {
 	if err := CheckFormat(format); err != nil {
 		return err
 	}
 	row := NewBuildRow(b)
 	if format == FormatJSON {
-		return WriteJSON(w, StoredBuild{Build: row, Explanation: e})
+		return WriteJSON(w, StoredBuild{Build: row, Facts: x.Facts, OutputKept: x.OutputKept, LogKept: x.LogKept, Explanation: e})
 	}
 	facts := []string{}
 	if row.Branch != nil {
@@ -288,6 +296,7 @@ func RenderStoredBuild(w io.Writer, format string, b store.BuildSummary, e *Expl
 	if row.RunURL != nil {
 		facts = append(facts, *row.RunURL)
 	}
+	lines := storedFactLines(row, x)
 	title := fmt.Sprintf("Build #%d of %s", row.ID, row.Project)
 	r, _ := NewRenderer(format, opts)
 	var body bytes.Buffer
@@ -297,13 +306,100 @@ func RenderStoredBuild(w io.Writer, format string, b store.BuildSummary, e *Expl
 	ew := &errWriter{w: w}
 	if format == FormatMarkdown {
 		ew.printf("# %s\n\n%s\n\n", mdText(title), mdText(strings.Join(facts, " · ")))
+		for _, l := range lines {
+			ew.printf("%s  \n", mdText(l))
+		}
+		if len(lines) > 0 {
+			ew.printf("\n")
+		}
 		// This title replaces the explanation's own.
 		ew.Write(bytes.TrimPrefix(body.Bytes(), []byte("# Build explanation\n\n")))
 		return ew.err
 	}
-	ew.printf("%s · %s\n\n", clean(title), clean(strings.Join(facts, " · ")))
+	ew.printf("%s · %s\n", clean(title), clean(strings.Join(facts, " · ")))
+	for _, l := range lines {
+		ew.printf("%s\n", clean(l))
+	}
+	ew.printf("\n")
 	ew.Write(body.Bytes())
 	return ew.err
+}
+
+// storedFactLines are show's lines under the title: where the build ran,
+// its request as `docker buildx history inspect` shows it, and what of its
+// output was kept.
+func storedFactLines(row BuildRow, x StoredExtras) []string {
+	var out []string
+	var where []string
+	if row.Builder != nil {
+		where = append(where, "builder "+*row.Builder)
+	}
+	if row.BuildKitRef != nil {
+		where = append(where, "BuildKit ref "+*row.BuildKitRef)
+	} else if row.Source != nil {
+		where = append(where, "from "+*row.Source)
+	}
+	if len(where) > 0 {
+		out = append(out, strings.Join(where, " · "))
+	}
+	if f := x.Facts; f != nil {
+		var req []string
+		add := func(label, v string) {
+			if v != "" {
+				req = append(req, label+" "+v)
+			}
+		}
+		kv := func(m map[string]string) string {
+			keys := make([]string, 0, len(m))
+			for k := range m {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for i, k := range keys {
+				keys[i] = k + "=" + m[k]
+			}
+			return strings.Join(keys, ", ")
+		}
+		add("dockerfile", f.Dockerfile)
+		add("target", f.Target)
+		add("platforms", strings.Join(f.Platforms, ", "))
+		add("build args", kv(f.BuildArgs))
+		add("labels", kv(f.Labels))
+		add("contexts", kv(f.Contexts))
+		if f.NoCache {
+			req = append(req, "no cache")
+		}
+		if f.Pull {
+			req = append(req, "pull")
+		}
+		add("network", f.Network)
+		add("cache from", strings.Join(f.CacheFrom, "; "))
+		add("cache to", strings.Join(f.CacheTo, "; "))
+		add("attestations", strings.Join(f.Attests, ", "))
+		add("secrets", strings.Join(f.Secrets, ", "))
+		add("ssh", strings.Join(f.SSH, ", "))
+		add("outputs", strings.Join(f.Outputs, ", "))
+		if len(req) > 0 {
+			out = append(out, "Request: "+strings.Join(req, " · "))
+		}
+		if f.VCSRevision != "" || f.VCSSource != "" {
+			out = append(out, strings.TrimSpace("Source: "+strings.TrimSpace(f.VCSSource+" "+f.VCSRevision)))
+		}
+		for _, m := range f.Materials {
+			d := ""
+			if s := m.Digest["sha256"]; s != "" {
+				d = " sha256:" + s
+			}
+			out = append(out, "Material: "+m.URI+d)
+		}
+	}
+	switch {
+	case !x.OutputKept && !x.LogKept:
+		out = append(out, "Output was not kept: store builds with --keep-logs to keep it.")
+	case !x.LogKept:
+		out = append(out, "The whole log was not kept (step output was): `buildstats logs` needs build or import --keep-logs.")
+	}
+	return out
 }
 
 // stateText is a step's state in one build of a comparison, with its time
@@ -346,6 +442,15 @@ func signedSeconds(d *float64) string {
 	return "0s"
 }
 
+// sourceLabel says where a history row came from: its BuildKit ref for a
+// BuildKit build (what `show` and `logs` accept), else its source.
+func sourceLabel(b BuildRow) string {
+	if b.BuildKitRef != nil {
+		return "buildkit " + *b.BuildKitRef
+	}
+	return deref(b.Source)
+}
+
 // changeNote labels a step of a comparison.
 func changeNote(c StepChange) string {
 	switch {
@@ -386,6 +491,12 @@ func comparisonFacts(c *Comparison) []string {
 	if lost > 0 {
 		out = append(out, fmt.Sprintf("Lost cache hits cost %s: %d step%s cached in #%d ran in #%d.",
 			FormatSeconds(c.CacheLostSeconds), lost, plural(lost), c.Before.ID, c.After.ID))
+	}
+	if b, a := deref(c.Before.Builder), deref(c.After.Builder); b != "" && a != "" && b != a {
+		// Separate builders keep separate caches: a step cached on one
+		// and run on the other lost nothing.
+		out = append(out, fmt.Sprintf("#%d ran on %s and #%d on %s: their caches are separate, so a step cached in one and run in the other is no lost cache.",
+			c.Before.ID, b, c.After.ID, a))
 	}
 	if c.CacheGainedSeconds > 0 {
 		out = append(out, fmt.Sprintf("New cache hits saved %s.", FormatSeconds(c.CacheGainedSeconds)))

@@ -52,7 +52,7 @@ func TestRenderBuilds(t *testing.T) {
 	}
 
 	js := renderWith(t, func(w *bytes.Buffer) error { return RenderBuilds(w, FormatJSON, nil, RenderOptions{}) })
-	if strings.TrimSpace(js) != "{\n  \"schema_version\": 1,\n  \"builds\": []\n}" {
+	if strings.TrimSpace(js) != "{\n  \"schema_version\": 2,\n  \"builds\": []\n}" {
 		t.Errorf("no rows as JSON = %q, want an empty list of builds", js)
 	}
 	empty := renderWith(t, func(w *bytes.Buffer) error { return RenderBuilds(w, FormatTable, nil, RenderOptions{}) })
@@ -261,7 +261,7 @@ func TestRenderStoredBuild(t *testing.T) {
 	e := explainedWithHistory(t)
 	b := store.BuildSummary{ID: 2, Project: "shop", Branch: "main", Commit: "0123456789abcdef", StartedAt: day, RunURL: "https://ci.example/run/1"}
 	out := renderWith(t, func(w *bytes.Buffer) error { return RenderStoredBuild(w, FormatTable, b, e, RenderOptions{}) })
-	if !strings.HasPrefix(out, "Build #2 of shop · branch main · commit 0123456789ab · started 2026-11-20 10:00 UTC · https://ci.example/run/1\n\nBuild succeeded") {
+	if !strings.HasPrefix(out, "Build #2 of shop · branch main · commit 0123456789ab · started 2026-11-20 10:00 UTC · https://ci.example/run/1\nOutput was not kept: store builds with --keep-logs to keep it.\n\nBuild succeeded") {
 		t.Errorf("table:\n%s", out)
 	}
 	md := renderWith(t, func(w *bytes.Buffer) error { return RenderStoredBuild(w, FormatMarkdown, b, e, RenderOptions{}) })
@@ -277,5 +277,17 @@ func TestRenderStoredBuild(t *testing.T) {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON lacks %q", k)
 		}
+	}
+}
+
+func TestCompareAcrossBuilders(t *testing.T) {
+	c := &Comparison{Before: BuildRow{ID: 1, Builder: ptr("docker unix:///a.sock")}, After: BuildRow{ID: 2, Builder: ptr("buildkit unix:///b.sock")}}
+	facts := strings.Join(comparisonFacts(c), "\n")
+	if !strings.Contains(facts, "#1 ran on docker unix:///a.sock and #2 on buildkit unix:///b.sock: their caches are separate") {
+		t.Errorf("facts:\n%s", facts)
+	}
+	c.After.Builder = c.Before.Builder
+	if strings.Contains(strings.Join(comparisonFacts(c), "\n"), "separate") {
+		t.Error("one builder said to be two")
 	}
 }

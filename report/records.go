@@ -13,10 +13,12 @@ import (
 // contract's schema_version changes when a field changes meaning.
 const (
 	// HistorySchemaVersion versions BuildList (history --format json).
-	HistorySchemaVersion = 1
+	// Version 2 adds builder, source and buildkit_ref to BuildRow.
+	HistorySchemaVersion = 2
 	// CompareSchemaVersion versions Comparison (compare --format json).
-	// Version 2 adds cache_breaks.
-	CompareSchemaVersion = 2
+	// Version 2 adds cache_breaks; 3 BuildRow's builder, source and
+	// buildkit_ref.
+	CompareSchemaVersion = 3
 	// StatsSchemaVersion versions StepStatsReport (slow, misses).
 	StatsSchemaVersion = 2
 )
@@ -55,6 +57,13 @@ type BuildRow struct {
 	// Format is the log format the build was read from.
 	Format      string `json:"format"`
 	ContentHash string `json:"content_hash"`
+	// Builder is the daemon a live or imported build ran on, or what a
+	// log names; Source where the record came from (a log's file name,
+	// "live", "buildkit:REF"); BuildKitRef the build's ref in its
+	// daemon's history.
+	Builder     *string `json:"builder"`
+	Source      *string `json:"source"`
+	BuildKitRef *string `json:"buildkit_ref"`
 }
 
 // NewBuildRow turns a history row into a BuildRow.
@@ -64,7 +73,7 @@ func NewBuildRow(s store.BuildSummary) BuildRow {
 		StepsCached: s.StepsCached, StepsFailed: s.StepsFailed, BaseImageBytes: s.BaseImageBytes,
 		CIProvider: optString(s.CIProvider), RunURL: optString(s.RunURL), Runner: optString(s.Runner),
 		Dockerfile: optString(s.Dockerfile), Tags: append([]string{}, s.Tags...), Format: s.Format,
-		ContentHash: s.ContentHash}
+		ContentHash: s.ContentHash, Builder: optString(s.Builder), Source: optString(s.Source), BuildKitRef: optString(s.BuildKitRef)}
 	if s.DurationSource != "" {
 		r.DurationSeconds, r.DurationBasis = ptr(s.DurationSeconds), ptr(s.DurationSource)
 	}
@@ -87,7 +96,20 @@ func NewBuildList(rows []store.BuildSummary) *BuildList {
 // its schema_version) with the history row of the build as "build".
 type StoredBuild struct {
 	Build BuildRow `json:"build"`
+	// Facts are the request of a live or imported build as its daemon
+	// ran it (store.BuildFacts); null for a log.
+	Facts *store.BuildFacts `json:"facts"`
+	// OutputKept says the steps' output was stored (--keep-logs);
+	// LogKept that the whole log was, for `buildstats logs`.
+	OutputKept bool `json:"output_kept"`
+	LogKept    bool `json:"log_kept"`
 	*Explanation
+}
+
+// StoredExtras are what show adds to a stored build's explanation.
+type StoredExtras struct {
+	Facts               *store.BuildFacts
+	OutputKept, LogKept bool
 }
 
 // Comparison is what `buildstats compare` prints: two stored builds step

@@ -82,6 +82,8 @@ func (r *tableRenderer) summary(ew *errWriter, e *Explanation) {
 		head = r.style(ansiGreen, "Build succeeded")
 	case "failed":
 		head = r.style(ansiRed, "Build failed")
+	case "canceled":
+		head = r.style(ansiRed, "Build cancelled")
 	default:
 		head = "Build status unknown"
 	}

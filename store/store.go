@@ -50,6 +50,15 @@ type Store interface {
 	// and reports what it would delete. Ids of deleted builds are never
 	// given to new ones.
 	Prune(ctx context.Context, olderThan time.Time, dryRun bool) (PruneResult, error)
+	// Claim records that owner is about to store the build known by key
+	// (a BuildKit history ref) until the claim expires after ttl, so two
+	// processes that see the same build (`build` and `import --follow`)
+	// agree on who stores it. It reports false when another owner holds
+	// an unexpired claim on key; claiming again as the same owner extends
+	// the claim. Expired claims are dropped.
+	Claim(ctx context.Context, key, owner string, ttl time.Duration) (bool, error)
+	// Release drops owner's claim on key; another owner's is left.
+	Release(ctx context.Context, key, owner string) error
 }
 
 // Reader is the read side of a build history: everything the reporting
@@ -91,6 +100,9 @@ type Reader interface {
 	// MissCauses adds up the stored causes of cache breaks (BreakCause)
 	// over a window, by kind and area, most rebuilt time first.
 	MissCauses(ctx context.Context, q CauseQuery) ([]CauseStats, error)
+	// Log returns the whole log kept with a build, nil when none was
+	// kept; ErrNotFound when there is no such build.
+	Log(ctx context.Context, id int64) (*BuildLog, error)
 	// Close releases the database.
 	Close() error
 }
@@ -163,6 +175,66 @@ type Meta struct {
 	// Source is the log file name the build was ingested from, "-" for
 	// stdin; informational only.
 	Source string `json:"source,omitempty"`
+
+	// BuildKitRef is the build's ref in its BuildKit daemon's history, for
+	// live and imported BuildKit builds: `show REF` finds it.
+	BuildKitRef string `json:"buildkit_ref,omitempty"`
+	// Facts are the build's request as the daemon ran it, for live and
+	// imported builds; nil when not known (a log does not say).
+	Facts *BuildFacts `json:"facts,omitempty"`
+	// LogKept says the build's whole log is stored (IngestOptions.Log);
+	// Build sets it, Ingest ignores it.
+	LogKept bool `json:"log_kept,omitempty"`
+}
+
+// BuildLog is a build's whole log as `buildx history logs` prints it
+// (plain progress), gzip'd, kept when the build was stored with
+// --keep-logs.
+type BuildLog struct {
+	// Gz is the gzip'd text.
+	Gz []byte
+	// Bytes is the text's length before compression.
+	Bytes int64
+	// Truncated says the log went past the cap and its end was not kept.
+	Truncated bool
+}
+
+// BuildFacts are what `docker buildx history inspect` shows of a build:
+// its request (build args, target, platforms, ...) and where it came
+// from. Secrets are recorded by id only.
+type BuildFacts struct {
+	Frontend   string            `json:"frontend,omitempty"`
+	Dockerfile string            `json:"dockerfile,omitempty"` // the file name the frontend read
+	Target     string            `json:"target,omitempty"`
+	Platforms  []string          `json:"platforms,omitempty"`
+	BuildArgs  map[string]string `json:"build_args,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	// Contexts are named build contexts (--build-context NAME=VALUE).
+	Contexts  map[string]string `json:"contexts,omitempty"`
+	NoCache   bool              `json:"no_cache,omitempty"`
+	Pull      bool              `json:"pull,omitempty"`
+	Network   string            `json:"network,omitempty"`
+	CacheFrom []string          `json:"cache_from,omitempty"`
+	CacheTo   []string          `json:"cache_to,omitempty"`
+	// Attests are the attestations asked for: "provenance" or
+	// "provenance:mode=max", "sbom", ...
+	Attests []string `json:"attests,omitempty"`
+	Secrets []string `json:"secrets,omitempty"` // ids
+	SSH     []string `json:"ssh,omitempty"`     // ids
+	Outputs []string `json:"outputs,omitempty"` // exporter types
+	// VCSRevision and VCSSource are the source revision and repository
+	// the build came from (buildx's vcs:revision and vcs:source).
+	VCSRevision string `json:"vcs_revision,omitempty"`
+	VCSSource   string `json:"vcs_source,omitempty"`
+	// Materials are what the provenance attestation says the build
+	// resolved (images, git sources, HTTP files) with their digests.
+	Materials []Material `json:"materials,omitempty"`
+}
+
+// Material is one resolved dependency of a build's provenance.
+type Material struct {
+	URI    string            `json:"uri"`
+	Digest map[string]string `json:"digest,omitempty"`
 }
 
 // Merge returns m with its empty fields filled from o, so that
@@ -197,6 +269,8 @@ type IngestOptions struct {
 	// KeepLogs stores the vertex output tails and the Dockerfile excerpt of
 	// a failed build. Off by default: build output can hold secrets.
 	KeepLogs bool
+	// Log, when not nil, is the whole log to keep with the build.
+	Log *BuildLog
 	// Causes are why the build's cache broke, stored for misses
 	// --by-cause. Ingesting a build that is already stored keeps the
 	// causes it was stored with.
@@ -207,6 +281,8 @@ type IngestOptions struct {
 type HistoryQuery struct {
 	Project string
 	Branch  string
+	// Builder keeps the builds of one builder (BuildSummary.Builder).
+	Builder string
 	Since   time.Time // inclusive
 	Until   time.Time // exclusive
 	Limit   int       // 0 = all
@@ -239,6 +315,14 @@ type BuildSummary struct {
 	Tags           []string `json:"tags,omitempty"`
 	Format         string   `json:"format"`
 	ContentHash    string   `json:"content_hash"`
+	// Builder is the daemon a live or imported build ran on ("buildkit
+	// unix:///...", "docker unix:///..."), or what a log names.
+	Builder string `json:"builder,omitempty"`
+	// Source is where the record came from: a log's file name, "-" for
+	// stdin, "live", "buildkit:REF" for a BuildKit build.
+	Source string `json:"source,omitempty"`
+	// BuildKitRef is the build's ref in its daemon's history.
+	BuildKitRef string `json:"buildkit_ref,omitempty"`
 }
 
 // StepRef names a step identity of a project: the same Dockerfile step

@@ -13,6 +13,7 @@ import (
 
 	"github.com/buildstats/buildstats/cmd/internal/cli"
 	"github.com/buildstats/buildstats/collect/daemontest"
+	"github.com/buildstats/buildstats/store/sqlite"
 )
 
 // These tests run `buildstats build`, `import` and `layers` against private
@@ -69,7 +70,7 @@ func (c *liveCLI) history(project string) []liveRow {
 		SchemaVersion int       `json:"schema_version"`
 		Builds        []liveRow `json:"builds"`
 	}
-	if err := json.Unmarshal([]byte(r.out), &list); err != nil || list.SchemaVersion != 1 {
+	if err := json.Unmarshal([]byte(r.out), &list); err != nil || list.SchemaVersion != 2 {
 		c.t.Fatalf("history output is not the JSON contract: %v\n%s", err, r.out)
 	}
 	return list.Builds
@@ -369,4 +370,245 @@ func TestBuildDockerAndLayers(t *testing.T) {
 
 	missing := c.want(2, "layers", "--addr", d.Host, "no-such-image")
 	wantOneErrorLine(t, missing, "no-such-image", "No such image")
+}
+
+// TestBuildersByFlag reaches a TLS daemon by flags and as a buildx remote
+// builder whose instance file (with its TLS driver options) buildx wrote,
+// and refuses what cannot work in one line.
+func TestBuildersByFlag(t *testing.T) {
+	d := daemontest.StartBuildKitTLS(t)
+	c := newLiveCLI(t)
+	dir := daemontest.Context(t, daemontest.Simple, nil)
+	c.want(0, "build", "--addr", d.Addr, "--tlscacert", d.TLS.CACert, "--tlscert", d.TLS.ClientCert, "--tlskey", d.TLS.ClientKey,
+		"--progress", "quiet", "--db", c.db, "--project", "tls", dir)
+
+	bx := daemontest.NewBuildx(t)
+	if out, err := bx.Run(t.Context(), "create", "--name", "tlsremote", "--driver", "remote",
+		"--driver-opt", "cacert="+d.TLS.CACert+",cert="+d.TLS.ClientCert+",key="+d.TLS.ClientKey, d.Addr); err != nil {
+		t.Fatalf("buildx create: %v\n%s", err, out)
+	}
+	c.env["DOCKER_CONFIG"] = bx.Config
+	c.want(0, "build", "--builder", "tlsremote", "--progress", "quiet", "--db", c.db, "--project", "tls", dir)
+	r := c.want(0, "import", "--builder", "tlsremote", "--db", c.db, "--project", "tls")
+	wantContains(t, "import", r.out, "0 new builds imported")
+	if rows := c.history("tls"); len(rows) != 2 {
+		t.Fatalf("%d builds stored, want 2", len(rows))
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"build", "--builder", "nope", dir}, `no buildx builder "nope"`},
+		{[]string{"build", "--builder", "tlsremote", "--addr", d.Addr, dir}, "give one"},
+		{[]string{"build", "--addr", "unix:///x.sock", "--tlscacert", d.TLS.CACert, dir}, "tcp://"},
+		{[]string{"import", "--addr", d.Addr}, "does not answer"}, // TLS required
+		{[]string{"build", "--docker", "--builder", "tlsremote", dir}, "--builder"},
+	} {
+		r := c.want(2, append(tc.args, "--db", c.db)...)
+		wantOneErrorLine(t, r, tc.want)
+	}
+}
+
+// TestImportDockerEngineWithoutHistory: the Docker Engine 20.10 the tests
+// run embeds a BuildKit without the history API; import --docker says so,
+// naming the engine's version.
+func TestImportDockerEngineWithoutHistory(t *testing.T) {
+	d := daemontest.StartDocker(t)
+	c := newLiveCLI(t)
+	r := c.want(2, "import", "--docker", "--addr", d.Host, "--db", c.db)
+	wantOneErrorLine(t, r, "Docker Engine 20.10", "history API")
+}
+
+// TestBuildAndFollowAgree runs `import --follow` while four `build`s
+// record on the same daemon: each build is stored once, by `build`, with
+// its metadata (project, Dockerfile), and the import leaves them; a
+// `build --no-store` claims nothing, so the import stores that one.
+func TestBuildAndFollowAgree(t *testing.T) {
+	d := daemontest.StartBuildKit(t)
+	c := newLiveCLI(t)
+	dir := daemontest.Context(t, daemontest.Simple, nil)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var follow result
+	followed := make(chan struct{})
+	go func() {
+		defer close(followed)
+		follow = runContext(ctx, t, c.env, "import", "--follow", "--addr", d.Addr, "--db", c.db, "--project", "imported")
+	}()
+	// The import creates the history, then listens.
+	for i := 0; ; i++ {
+		if _, err := os.Stat(c.db); err == nil {
+			break
+		}
+		if i > 100 {
+			t.Fatal("import --follow did not create the history")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+
+	var wg sync.WaitGroup
+	results := make([]result, 4)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = c.run("build", "--addr", d.Addr, "--no-cache", "--progress", "quiet", "--db", c.db, "--project", "built", dir)
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.code != 0 {
+			t.Fatalf("build %d: exit %d\n%s", i, r.code, r.err)
+		}
+	}
+	c.want(0, "build", "--addr", d.Addr, "--progress", "quiet", "--no-store", dir)
+	// The import stores the unclaimed build soon after it completes.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(c.history("imported")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	<-followed
+
+	built := c.history("built")
+	if len(built) != 4 {
+		t.Fatalf("%d builds stored by build, want 4: %+v\nimport said:\n%s%s", len(built), built, follow.out, follow.err)
+	}
+	for _, r := range built {
+		if r.Dockerfile != filepath.Join(dir, "Dockerfile") || r.Status != "succeeded" {
+			t.Errorf("build %d lacks build's metadata: %+v", r.ID, r)
+		}
+	}
+	imported := c.history("imported")
+	if len(imported) != 1 {
+		t.Fatalf("%d builds stored by the import, want the --no-store one only: %+v", len(imported), imported)
+	}
+	wantContains(t, "import --follow", follow.out, "1 new builds imported")
+	// The imported build carries what the daemon's record says of it.
+	r := c.want(0, "show", "--db", c.db, "--project", "imported")
+	wantContains(t, "show of the imported build", r.out, "builder buildkit "+d.Addr, "BuildKit ref ", "Request: dockerfile Dockerfile")
+}
+
+// TestBuildFlagsLikeBuildx runs a build with the buildx flags people use
+// and checks the daemon got them (the secret reached RUN, the cache was
+// exported, RUN had no network) and the history recorded the request
+// (facts), the ref and the whole log, without the secret's value.
+func TestBuildFlagsLikeBuildx(t *testing.T) {
+	d := daemontest.StartBuildKit(t)
+	c := newLiveCLI(t)
+	const secret = "s3cr3t-value-4711"
+	dir := daemontest.Context(t, `FROM scratch
+COPY busybox /bin/busybox
+RUN --mount=type=secret,id=tok,required=true ["/bin/busybox","sh","-c","/bin/busybox test -s /run/secrets/tok && /bin/busybox cat /run/secrets/tok && /bin/busybox echo && ! /bin/busybox wget -q -T 1 http://127.0.0.1:1/ && /bin/busybox echo secret-ok"]
+`, map[string]string{"tok.txt": secret})
+	cache := filepath.Join(t.TempDir(), "cache")
+	oci := filepath.Join(t.TempDir(), "image.tar")
+	c.want(0, "build", "--addr", d.Addr, "--progress", "quiet", "--db", c.db, "--project", "flags",
+		"--secret", "id=tok,src="+filepath.Join(dir, "tok.txt"), "--label", "org.example.team=builds",
+		"--cache-to", "type=local,dest="+cache+",mode=max", "--network", "none", "--build-arg", "V=1",
+		"--platform", "linux/amd64", "--pull", "--provenance", "mode=max", "-o", "type=oci,dest="+oci,
+		"--keep-logs", dir)
+	if _, err := os.Stat(filepath.Join(cache, "index.json")); err != nil {
+		t.Errorf("--cache-to wrote no cache: %v", err)
+	}
+
+	s, err := sqlite.OpenReadOnly(c.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	id, err := s.Resolve(context.Background(), "latest", "flags")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, m, err := s.Build(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := m.Facts
+	if f == nil || m.BuildKitRef == "" || !m.LogKept {
+		t.Fatalf("facts %+v, ref %q, log kept %v", f, m.BuildKitRef, m.LogKept)
+	}
+	if f.BuildArgs["V"] != "1" || f.Labels["org.example.team"] != "builds" || f.Network != "none" || !f.Pull ||
+		strings.Join(f.Platforms, ",") != "linux/amd64" || strings.Join(f.Secrets, ",") != "tok" ||
+		len(f.CacheTo) != 1 || !strings.Contains(f.CacheTo[0], "type=local") || strings.Join(f.Attests, ",") != "provenance:mode=max" ||
+		strings.Join(f.Outputs, ",") != "oci" || f.Frontend != "dockerfile.v0" {
+		t.Errorf("facts: %+v", f)
+	}
+	if id2, err := s.Resolve(context.Background(), m.BuildKitRef, ""); err != nil || id2 != id {
+		t.Errorf("the BuildKit ref resolves to %d, %v; want %d", id2, err, id)
+	}
+	l, err := s.Log(context.Background(), id)
+	if err != nil || l == nil {
+		t.Fatalf("log: %v", err)
+	}
+	text, err := l.Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantContains(t, "kept log", string(text), "secret-ok", "2/2] RUN", "DONE")
+	if strings.Contains(string(text), secret) {
+		t.Errorf("the kept log holds the secret's value:\n%s", text)
+	}
+
+	// What buildx history users look for: logs and show by BuildKit ref,
+	// history's builder and source.
+	r := c.want(0, "logs", "--db", c.db, m.BuildKitRef)
+	wantContains(t, "logs", r.out, "secret-ok", "2/2] RUN")
+	if strings.Contains(r.out, secret) {
+		t.Errorf("logs prints the secret")
+	}
+	r = c.want(0, "show", "--db", c.db, m.BuildKitRef[:10])
+	wantContains(t, "show", r.out, "builder buildkit "+d.Addr, "BuildKit ref "+m.BuildKitRef,
+		"build args V=1", "network none", "secrets tok", "attestations provenance:mode=max", "platforms linux/amd64")
+	if strings.Contains(r.out, "was not kept") {
+		t.Errorf("show says the output was not kept:\n%s", r.out)
+	}
+	r = c.want(0, "history", "--db", c.db, "--project", "flags", "--format", "json")
+	wantContains(t, "history", r.out, `"builder": "buildkit `+d.Addr+`"`, `"source": "buildkit:`+m.BuildKitRef+`"`, `"buildkit_ref": "`+m.BuildKitRef+`"`)
+	r = c.want(0, "history", "--db", c.db, "--project", "flags")
+	wantContains(t, "history table", r.out, "BUILDER", "SOURCE", "buildkit "+m.BuildKitRef)
+
+	// A build stored without --keep-logs: show says so, logs refuses.
+	c.want(0, "build", "--addr", d.Addr, "--progress", "quiet", "--db", c.db, "--project", "flags", daemontest.Context(t, daemontest.Simple, nil))
+	r = c.want(0, "show", "--db", c.db, "--project", "flags")
+	wantContains(t, "show", r.out, "Output was not kept")
+	r = c.want(2, "logs", "--db", c.db, "--project", "flags")
+	wantOneErrorLine(t, r, "log was not kept", "--keep-logs")
+}
+
+// TestBuildCancelledAndUnusableDB: an interrupted build exits 130 and is
+// stored as canceled; a --db that cannot be created is refused before
+// anything is built.
+func TestBuildCancelledAndUnusableDB(t *testing.T) {
+	d := daemontest.StartBuildKit(t)
+	c := newLiveCLI(t)
+	dir, marker := daemontest.SlowContext(t)
+	c.want(0, "build", "--addr", d.Addr, "--progress", "quiet", "--db", c.db, "--project", "cancel", daemontest.Context(t, daemontest.Simple, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(3 * time.Second); cancel() }()
+	r := runContext(ctx, t, c.env, "build", "--addr", d.Addr, "--progress", "plain", "--db", c.db, "--project", "cancel", dir)
+	if r.code != 130 {
+		t.Fatalf("exit %d, want 130\n%s", r.code, r.err)
+	}
+	daemontest.WaitNoProcesses(t, marker, 20*time.Second)
+	rows := c.history("cancel")
+	if len(rows) != 2 || rows[0].Status != "canceled" || rows[0].StepsRan != 0 {
+		t.Fatalf("stored %+v, want the cancelled build first, canceled with no step run", rows)
+	}
+
+	// Under a file, where no directory can be made for it.
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	r = c.want(2, "build", "--addr", d.Addr, "--db", filepath.Join(file, "sub", "h.db"), dir)
+	wantOneErrorLine(t, r, "cannot be created", "a-file is not a directory")
+	if time.Since(t0) > 5*time.Second {
+		t.Error("the build ran before the --db was refused")
+	}
 }

@@ -27,6 +27,16 @@ type result struct {
 // process streams.
 func run(t *testing.T, stdin io.Reader, env map[string]string, terminal bool, args ...string) result {
 	t.Helper()
+	return runWith(context.Background(), t, stdin, env, terminal, args...)
+}
+
+// runContext is run with a context that stops the command when done, as
+// an interrupt would (import --follow).
+func runContext(ctx context.Context, t *testing.T, env map[string]string, args ...string) result {
+	return runWith(ctx, t, nil, env, false, args...)
+}
+
+func runWith(ctx context.Context, t *testing.T, stdin io.Reader, env map[string]string, terminal bool, args ...string) result {
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
@@ -38,6 +48,6 @@ func run(t *testing.T, stdin io.Reader, env map[string]string, terminal bool, ar
 		Getenv:  func(k string) string { return env[k] },
 		Now:     func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) },
 	}
-	code := Execute(context.Background(), f, args)
+	code := Execute(ctx, f, args)
 	return result{code, out.String(), errOut.String()}
 }

@@ -83,8 +83,8 @@ func (h *testHistory) historyJSON(v any, args ...string) {
 		Builds        json.RawMessage `json:"builds"`
 	}
 	h.jsonOut(&list, args...)
-	if list.SchemaVersion != 1 {
-		h.t.Fatalf("buildstats %s: schema_version %d, want 1", strings.Join(args, " "), list.SchemaVersion)
+	if list.SchemaVersion != 2 {
+		h.t.Fatalf("buildstats %s: schema_version %d, want 2", strings.Join(args, " "), list.SchemaVersion)
 	}
 	if err := json.Unmarshal(list.Builds, v); err != nil {
 		h.t.Fatalf("buildstats %s: builds: %v", strings.Join(args, " "), err)
@@ -194,7 +194,8 @@ func TestShow(t *testing.T) {
 	h := demoHistory(t)
 	out := h.ok("show", "--project", "demo", "2").out
 	for _, want := range []string{
-		"Build #2 of demo · branch trunk · started 2026-11-21 10:00 UTC\n\nBuild succeeded · plain log\n",
+		"Build #2 of demo · branch trunk · started 2026-11-21 10:00 UTC\n",
+		"\nOutput was not kept: store builds with --keep-logs to keep it.\n\nBuild succeeded · plain log\n",
 		"Steps: 5 ran, 1 cached",
 		"Compared with build #1\n#1 is the previous build of demo in the history",
 		"5 steps came from the cache in #1 and ran this time, taking 2.6s:",

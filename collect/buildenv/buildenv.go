@@ -368,3 +368,25 @@ func originHead(dir string) string {
 	}
 	return ref
 }
+
+// OriginURL is the origin remote's URL of the checkout holding dir, as
+// buildx records it in vcs:source, with any user name or token taken
+// out; "" outside a checkout or without an origin.
+func OriginURL(dir string) string {
+	_, common := findGitDir(dir)
+	if common == "" {
+		return ""
+	}
+	u := originURL(filepath.Join(common, "config"))
+	if i := strings.Index(u, "://"); i >= 0 {
+		rest := u[i+3:]
+		host := rest
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			host = rest[:j]
+		}
+		if at := strings.LastIndexByte(host, '@'); at >= 0 {
+			u = u[:i+3] + rest[at+1:]
+		}
+	}
+	return u
+}

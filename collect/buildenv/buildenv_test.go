@@ -193,3 +193,21 @@ func TestDetect(t *testing.T) {
 		t.Errorf("outside a checkout: %+v", got)
 	}
 }
+
+func TestOriginURLDropsCredentials(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://x-access-token:ghs_secret@github.com/o/r.git": "https://github.com/o/r.git",
+		"git@github.com:o/r.git":                               "git@github.com:o/r.git",
+		"https://github.com/o/r":                               "https://github.com/o/r",
+	} {
+		dir := t.TempDir()
+		os.MkdirAll(filepath.Join(dir, ".git"), 0o755)
+		os.WriteFile(filepath.Join(dir, ".git", "config"), []byte("[remote \"origin\"]\n\turl = "+in+"\n"), 0o644)
+		if got := OriginURL(dir); got != want {
+			t.Errorf("OriginURL(%s) = %q, want %q", in, got, want)
+		}
+	}
+	if got := OriginURL(t.TempDir()); got != "" {
+		t.Errorf("outside a checkout: %q", got)
+	}
+}

@@ -21,8 +21,11 @@ import (
 	"time"
 
 	"github.com/buildstats/buildstats/collect"
+	"github.com/buildstats/buildstats/collect/buildrecord"
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/store"
+	controlapi "github.com/moby/buildkit/api/services/control"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/identity"
 	"github.com/moby/buildkit/session"
@@ -41,8 +44,11 @@ import (
 type BuildOptions struct {
 	// Addr is the daemon address ("unix:///run/buildkit/buildkitd.sock",
 	// "tcp://host:1234", ...). Empty means $BUILDKIT_HOST, then BuildKit's
-	// default socket.
-	Addr string
+	// default socket. Builder, TLS and Getenv complete it as in Endpoint.
+	Addr    string
+	Builder string
+	TLS     TLSOptions
+	Getenv  func(string) string
 	// ContextDir is the build context directory. Required.
 	ContextDir string
 	// Dockerfile is the Dockerfile path; empty means ContextDir/Dockerfile.
@@ -61,6 +67,28 @@ type BuildOptions struct {
 	// "type=oci,dest=out.tar", "type=local,dest=dir". None means the result
 	// stays in the daemon's cache only.
 	Outputs []string
+
+	// Secrets (--secret id=ID,src=FILE|env=VAR), SSH (--ssh default|ID=PATH),
+	// CacheFrom and CacheTo (type=TYPE,...), Attests (--attest
+	// type=TYPE,...), Provenance and SBOM take docker buildx build's
+	// syntax. Labels are image labels; Pull resolves base images afresh;
+	// Network is the RUN steps' network: default, none or host.
+	Secrets    []string
+	SSH        []string
+	CacheFrom  []string
+	CacheTo    []string
+	Labels     map[string]string
+	Pull       bool
+	Network    string
+	Attests    []string
+	Provenance string
+	SBOM       string
+	// VCSRevision and VCSSource are sent as buildx sends them (vcs:revision,
+	// vcs:source), so the provenance names the commit.
+	VCSRevision, VCSSource string
+
+	// KeepLog records the whole log as plain progress (Result.Log).
+	KeepLog bool
 
 	// Progress is the display mode: "auto" (or empty), "tty", "plain",
 	// "rawjson" or "quiet". ProgressOut receives it; nil means os.Stderr.
@@ -84,6 +112,11 @@ type Result struct {
 	// InputsErr says which of the build's inputs (model.Inputs) could
 	// not be recorded; the others were.
 	InputsErr error
+	// Facts are the request as sent, with the provenance materials of
+	// the daemon's history record when it has them.
+	Facts *store.BuildFacts
+	// Log is the whole log, with KeepLog.
+	Log *Log
 }
 
 // Address resolves the daemon address the way buildctl does: the flag, then
@@ -98,26 +131,57 @@ func Address(addr string) string {
 	return appdefaults.Address
 }
 
+// ErrEngineBuilder says the endpoint is the Docker Engine's own BuildKit,
+// reached through the Engine API (collect/docker), not a BuildKit address.
+var ErrEngineBuilder = errors.New("the builder is the Docker Engine's own BuildKit")
+
 // Connect opens a client to the daemon at addr (see Address) and checks that
 // it answers, so a missing daemon is reported at once, wrapped in
 // collect.ErrDaemonUnavailable, instead of as a failed build.
 func Connect(ctx context.Context, addr string) (*client.Client, error) {
-	addr = Address(addr)
-	c, err := client.New(ctx, addr)
+	c, _, err := ConnectEndpoint(ctx, Endpoint{Addr: addr})
+	return c, err
+}
+
+// ConnectEndpoint is Connect for any Endpoint: BuildKit's connection helpers
+// dial docker-container://, kube-pod:// and ssh:// addresses, TLS options
+// apply to tcp://. A buildx builder on the Docker Engine is
+// ErrEngineBuilder, with the Resolved saying which engine.
+func ConnectEndpoint(ctx context.Context, e Endpoint) (*client.Client, Resolved, error) {
+	r, err := e.Resolve()
 	if err != nil {
-		return nil, fmt.Errorf("%w: BuildKit at %s: %v", collect.ErrDaemonUnavailable, addr, err)
+		return nil, r, fmt.Errorf("%w: %v", collect.ErrDaemonUnavailable, err)
 	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if r.Engine {
+		return nil, r, ErrEngineBuilder
+	}
+	c, err := ConnectResolved(ctx, r)
+	return c, r, err
+}
+
+// ConnectResolved opens a client to r and checks that it answers.
+func ConnectResolved(ctx context.Context, r Resolved, opts ...client.ClientOpt) (*client.Client, error) {
+	c, err := client.New(ctx, r.Addr, append(append([]client.ClientOpt(nil), r.opts...), opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: BuildKit at %s: %v", collect.ErrDaemonUnavailable, r.Name, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	if _, err := c.ListWorkers(pctx); err != nil {
 		c.Close()
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
 		}
-		return nil, fmt.Errorf("%w: BuildKit at %s does not answer (start buildkitd, or set --addr or BUILDKIT_HOST): %v",
-			collect.ErrDaemonUnavailable, addr, grpcMessage(err))
+		return nil, fmt.Errorf("%w: BuildKit at %s does not answer (start buildkitd, or set --addr, --builder or BUILDKIT_HOST): %v",
+			collect.ErrDaemonUnavailable, r.Name, oneLine(grpcMessage(err)))
 	}
 	return c, nil
+}
+
+// oneLine keeps a helper's error (a docker or kubectl command's stderr) to
+// one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // Build runs the build described by opts on a BuildKit daemon, shows its
@@ -131,15 +195,15 @@ func Connect(ctx context.Context, addr string) (*client.Client, error) {
 // (collect.ErrDaemonLost), the Result's Build is nil: nothing is half
 // recorded.
 func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
-	solveOpt, err := opts.solveOpt()
+	solveOpt, facts, err := opts.solveOpt()
 	if err != nil {
 		return nil, err
 	}
-	addr := Address(opts.Addr)
-	c, err := Connect(ctx, addr)
+	c, endpoint, err := ConnectEndpoint(ctx, Endpoint{Addr: opts.Addr, Builder: opts.Builder, TLS: opts.TLS, Getenv: opts.Getenv})
 	if err != nil {
 		return nil, err
 	}
+	addr := endpoint.Name
 	defer c.Close()
 
 	display, err := NewDisplay(opts.ProgressOut, opts.Progress)
@@ -153,14 +217,25 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 		ref = identity.NewID()
 	}
 	solveOpt.Ref = ref
-	res := &Result{Ref: ref}
+	res := &Result{Ref: ref, Facts: facts}
 
 	rec := parse.NewRecorder()
 	statusCh := make(chan *client.SolveStatus)
 	displayCh := make(chan *client.SolveStatus)
 	recorded := make(chan struct{})
+	logWritten := func() {}
+	recordOut := displayCh
+	if opts.KeepLog {
+		// The log gets its own plain display, whatever the user sees.
+		res.Log = &Log{}
+		logCh, wait := logDisplay(res.Log)
+		logWritten = wait
+		shown := make(chan *client.SolveStatus)
+		go tee(shown, displayCh, logCh)
+		recordOut = shown
+	}
 	go func() {
-		Record(rec, statusCh, displayCh)
+		Record(rec, statusCh, recordOut)
 		close(recorded)
 	}()
 	displayed := make(chan struct{})
@@ -174,6 +249,7 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 	resp, solveErr := c.Solve(ctx, nil, solveOpt, statusCh)
 	<-recorded
 	<-displayed
+	logWritten()
 	if resp != nil {
 		res.ExporterResponse = resp.ExporterResponse
 	}
@@ -186,6 +262,11 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 	b.Source = "buildkit"
 	b.Builder = "buildkit " + addr
 	res.InputsErr = inputs.Apply(b)
+	if solveErr == nil || ctx.Err() == nil {
+		// The materials BuildKit resolved, from its provenance of the
+		// build; a failed build's record has them too.
+		addMaterials(context.WithoutCancel(ctx), c, ref, facts)
+	}
 
 	if solveErr == nil {
 		b.Status = model.StatusSucceeded
@@ -206,6 +287,11 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 	res.Build = b
 	return res, solveErr
 }
+
+// NewRef is a fresh history ref for BuildOptions.Ref, as BuildKit's
+// clients make them: a caller that must claim a build before it runs
+// (see store.Store.Claim) knows its ref first.
+func NewRef() string { return identity.NewID() }
 
 // testHookRecorded, when set by tests, sees the recorder's build before
 // Build adds what only the solve result says.
@@ -275,16 +361,22 @@ func applyExcerpt(b *model.Build, text string) {
 	}
 }
 
-// MarkCanceled records a cancelled build: failed, with every vertex that
-// had not finished marked cancelled, as BuildKit's display shows them.
+// MarkCanceled records a cancelled build: canceled, with every vertex that
+// had not finished marked cancelled, as BuildKit's display shows them, and
+// so is every vertex that never started or ended only with the
+// cancellation's error: none of them ran.
 func MarkCanceled(b *model.Build, cause error) {
-	b.Status = model.StatusFailed
+	b.Status = model.StatusCanceled
 	if b.Error == "" {
 		b.Error = "build cancelled: " + cause.Error()
 	}
 	for _, v := range b.Vertices {
-		if !v.Completed {
+		switch {
+		case !v.Completed:
 			v.Canceled, v.Completed = true, true
+		case v.Cached:
+		case v.Error != "" && (v.Started.IsZero() || strings.Contains(v.Error, "canceled")):
+			v.Canceled = true
 		}
 	}
 }
@@ -335,33 +427,38 @@ func grpcMessage(err error) string {
 	}
 }
 
-// solveOpt turns the options into a dockerfile.v0 solve.
-func (o BuildOptions) solveOpt() (client.SolveOpt, error) {
+// solveOpt turns the options into a dockerfile.v0 solve, and says what
+// is recorded of the request.
+func (o BuildOptions) solveOpt() (client.SolveOpt, *store.BuildFacts, error) {
 	var so client.SolveOpt
 	if o.ContextDir == "" {
-		return so, errors.New("no build context directory given")
+		return so, nil, errors.New("no build context directory given")
 	}
 	if fi, err := os.Stat(o.ContextDir); err != nil {
-		return so, fmt.Errorf("build context: %w", err)
+		return so, nil, fmt.Errorf("build context: %w", err)
 	} else if !fi.IsDir() {
-		return so, fmt.Errorf("build context %s is not a directory", o.ContextDir)
+		return so, nil, fmt.Errorf("build context %s is not a directory", o.ContextDir)
 	}
 	dockerfile := o.Dockerfile
 	if dockerfile == "" {
 		dockerfile = filepath.Join(o.ContextDir, "Dockerfile")
 	}
 	if fi, err := os.Stat(dockerfile); err != nil {
-		return so, fmt.Errorf("Dockerfile: %w", err)
+		return so, nil, fmt.Errorf("Dockerfile: %w", err)
 	} else if fi.IsDir() {
-		return so, fmt.Errorf("Dockerfile %s is a directory", dockerfile)
+		return so, nil, fmt.Errorf("Dockerfile %s is a directory", dockerfile)
 	}
 	ctxFS, err := fsutil.NewFS(o.ContextDir)
 	if err != nil {
-		return so, fmt.Errorf("build context: %w", err)
+		return so, nil, fmt.Errorf("build context: %w", err)
 	}
 	dfFS, err := fsutil.NewFS(filepath.Dir(dockerfile))
 	if err != nil {
-		return so, fmt.Errorf("Dockerfile directory: %w", err)
+		return so, nil, fmt.Errorf("Dockerfile directory: %w", err)
+	}
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
 	}
 	attrs := map[string]string{"filename": filepath.Base(dockerfile)}
 	if o.Target != "" {
@@ -370,29 +467,129 @@ func (o BuildOptions) solveOpt() (client.SolveOpt, error) {
 	for k, v := range o.BuildArgs {
 		attrs["build-arg:"+k] = v
 	}
+	for k, v := range o.Labels {
+		attrs["label:"+k] = v
+	}
 	if len(o.Platforms) > 0 {
 		attrs["platform"] = strings.Join(o.Platforms, ",")
 	}
 	if o.NoCache {
 		attrs["no-cache"] = "" // empty: no cache for any stage
 	}
+	if o.Pull {
+		attrs["image-resolve-mode"] = "pull"
+	}
+	network, entitlements, err := networkMode(o.Network)
+	if err != nil {
+		return so, nil, err
+	}
+	if network != "" {
+		attrs["force-network-mode"] = network
+	}
+	if o.VCSRevision != "" {
+		attrs["vcs:revision"] = o.VCSRevision
+	}
+	if o.VCSSource != "" {
+		attrs["vcs:source"] = o.VCSSource
+	}
+	attests, err := attestAttrs(o.Attests, o.Provenance, o.SBOM)
+	if err != nil {
+		return so, nil, err
+	}
+	for k, v := range attests {
+		attrs[k] = v
+	}
 	exports, err := ParseOutputs(o.Outputs)
 	if err != nil {
-		return so, err
+		return so, nil, err
+	}
+	cacheFrom, err := ParseCache("cache-from", o.CacheFrom)
+	if err != nil {
+		return so, nil, err
+	}
+	cacheTo, err := ParseCache("cache-to", o.CacheTo)
+	if err != nil {
+		return so, nil, err
+	}
+	// Registry credentials from ~/.docker/config.json, as buildctl
+	// offers them, for FROM images behind a login.
+	attach := []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{})}
+	secrets, secretIDs, err := secretProvider(o.Secrets, getenv)
+	if err != nil {
+		return so, nil, err
+	}
+	if secrets != nil {
+		attach = append(attach, secrets)
+	}
+	ssh, sshIDs, err := sshProvider(o.SSH)
+	if err != nil {
+		return so, nil, err
+	}
+	if ssh != nil {
+		attach = append(attach, ssh)
 	}
 	so = client.SolveOpt{
-		Frontend:      "dockerfile.v0",
-		FrontendAttrs: attrs,
-		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
-		Exports:       exports,
-		// Registry credentials from ~/.docker/config.json, as buildctl
-		// offers them, for FROM images behind a login.
-		Session: []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{})},
+		Frontend:            "dockerfile.v0",
+		FrontendAttrs:       attrs,
+		LocalMounts:         map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
+		Exports:             exports,
+		CacheImports:        cacheFrom,
+		CacheExports:        cacheTo,
+		AllowedEntitlements: entitlements,
+		Session:             attach,
 	}
 	if err := addBuildContexts(&so, o.BuildContexts); err != nil {
-		return so, err
+		return so, nil, err
 	}
-	return so, nil
+	facts := buildrecord.Facts(so.Frontend, so.FrontendAttrs, nil)
+	facts.CacheFrom, facts.CacheTo = cacheRefs(cacheFrom), cacheRefs(cacheTo)
+	facts.Secrets, facts.SSH = secretIDs, sshIDs
+	for _, e := range exports {
+		facts.Outputs = append(facts.Outputs, e.Type)
+	}
+	return so, facts, nil
+}
+
+// cacheRefs says what a cache setting is, without its credentials: the
+// type and the ref, src or dest.
+func cacheRefs(list []client.CacheOptionsEntry) []string {
+	var out []string
+	for _, e := range list {
+		s := "type=" + e.Type
+		for _, k := range []string{"ref", "src", "dest", "mode"} {
+			if v := e.Attrs[k]; v != "" {
+				s += "," + k + "=" + v
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// addMaterials adds the materials of the build's provenance in the
+// daemon's history to facts.
+func addMaterials(ctx context.Context, c *client.Client, ref string, facts *store.BuildFacts) {
+	if facts == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	stream, err := c.ControlClient().ListenBuildHistory(ctx, &controlapi.BuildHistoryRequest{Ref: ref, EarlyExit: true})
+	if err != nil {
+		return
+	}
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			return
+		}
+		if rec := ev.GetRecord(); rec != nil && rec.GetRef() == ref && ev.GetType() == controlapi.BuildHistoryEventType_COMPLETE {
+			if prov := provenance(ctx, c, rec); prov != nil {
+				facts.Materials = buildrecord.Facts(facts.Frontend, map[string]string{}, prov).Materials
+			}
+			return
+		}
+	}
 }
 
 // ParseOutputs parses buildctl-style --output values into export entries.

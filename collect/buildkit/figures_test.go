@@ -161,7 +161,7 @@ func TestOverheadFigures(t *testing.T) {
 	dir := daemontest.Context(t, daemontest.MultiStage, nil)
 	opts := BuildOptions{Addr: d.Addr, ContextDir: dir, NoCache: true, Progress: "plain", ProgressOut: io.Discard}
 	without := func() time.Duration {
-		so, err := opts.solveOpt()
+		so, _, err := opts.solveOpt()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,7 +209,7 @@ func TestOverheadFigures(t *testing.T) {
 	rec := parse.NewRecorder()
 	c, _ := Connect(t.Context(), d.Addr)
 	defer c.Close()
-	so, _ := opts.solveOpt()
+	so, _, _ := opts.solveOpt()
 	ch := make(chan *client.SolveStatus)
 	done := make(chan struct{})
 	updates := 0

@@ -10,6 +10,7 @@ import (
 	"github.com/buildstats/buildstats/collect/buildrecord"
 	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/store"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/content/proxy"
 	controlapi "github.com/moby/buildkit/api/services/control"
@@ -36,6 +37,11 @@ type ImportOptions struct {
 	// Skip, when set, reports refs that are already stored; their progress
 	// is not replayed.
 	Skip func(ref string) bool
+	// KeepLogs records each build's whole log (Imported.Log).
+	KeepLogs bool
+	// Builder names the daemon in each record's Builder ("buildkit " +
+	// Builder); empty leaves "buildkit".
+	Builder string
 }
 
 // Imported is one completed build from the daemon's history.
@@ -45,6 +51,10 @@ type Imported struct {
 	// Record is the daemon's history record: frontend attributes (the
 	// Dockerfile name, build args), exporter response, step counts.
 	Record *controlapi.BuildHistoryRecord
+	// Facts are the request the record and its provenance describe.
+	Facts *store.BuildFacts
+	// Log is the whole log, with ImportOptions.KeepLogs.
+	Log *Log
 }
 
 // Import reads the daemon's build history, replays the progress of every
@@ -78,14 +88,21 @@ func Import(ctx context.Context, c *client.Client, opts ImportOptions, fn func(I
 			continue
 		}
 		seen[ref] = true
-		b, err := Replay(ctx, c, rec)
+		var log *Log
+		if opts.KeepLogs {
+			log = &Log{}
+		}
+		b, facts, err := replay(ctx, c, rec, log)
 		if err != nil {
 			if opts.Follow && ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		if err := fn(Imported{Ref: ref, Build: b, Record: rec}); err != nil {
+		if opts.Builder != "" {
+			b.Builder = "buildkit " + opts.Builder
+		}
+		if err := fn(Imported{Ref: ref, Build: b, Record: rec, Facts: facts, Log: log}); err != nil {
 			return err
 		}
 	}
@@ -94,28 +111,53 @@ func Import(ctx context.Context, c *client.Client, opts ImportOptions, fn func(I
 // Replay rebuilds the record of a completed build from its history entry:
 // the daemon replays the stored progress stream through the Status call.
 func Replay(ctx context.Context, c *client.Client, rec *controlapi.BuildHistoryRecord) (*model.Build, error) {
+	b, _, err := replay(ctx, c, rec, nil)
+	return b, err
+}
+
+// replay is Replay that also reads the request's facts and, when log is
+// not nil, renders the progress as plain text into it.
+func replay(ctx context.Context, c *client.Client, rec *controlapi.BuildHistoryRecord, log *Log) (*model.Build, *store.BuildFacts, error) {
 	ref := rec.GetRef()
 	stream, err := c.ControlClient().Status(ctx, &controlapi.StatusRequest{Ref: ref})
 	if err != nil {
-		return nil, fmt.Errorf("replay build %s: %w", ref, historyError(ctx, err))
+		return nil, nil, fmt.Errorf("replay build %s: %w", ref, historyError(ctx, err))
 	}
 	r := parse.NewRecorder()
+	var logCh chan<- *client.SolveStatus
+	logWritten := func() {}
+	if log != nil {
+		logCh, logWritten = logDisplay(log)
+	}
 	for {
 		resp, err := stream.Recv()
 		if err != nil {
+			if logCh != nil {
+				close(logCh)
+				logWritten()
+			}
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return nil, fmt.Errorf("replay build %s: %w", ref, historyError(ctx, err))
+			return nil, nil, fmt.Errorf("replay build %s: %w", ref, historyError(ctx, err))
 		}
-		r.Add(Convert(client.NewSolveStatus(resp)))
+		st := client.NewSolveStatus(resp)
+		r.Add(Convert(st))
+		if logCh != nil {
+			logCh <- st
+		}
 	}
 	b := r.Build()
 	b.Source = "buildkit-history"
 	b.Builder = "buildkit"
 	applyRecord(b, rec, externalError(ctx, c, rec))
-	b.Inputs = recordInputs(b, rec, provenance(ctx, c, rec))
-	return b, nil
+	prov := provenance(ctx, c, rec)
+	b.Inputs = recordInputs(b, rec, prov)
+	facts := buildrecord.Facts(rec.GetFrontend(), rec.GetFrontendAttrs(), prov)
+	for _, e := range rec.GetExporters() {
+		facts.Outputs = append(facts.Outputs, e.GetType())
+	}
+	return b, facts, nil
 }
 
 // recordInputs is what the record says of the build's inputs (its

@@ -233,7 +233,7 @@ func TestLiveCancelled(t *testing.T) {
 	}
 	b := res.Build
 	run := daemontest.VertexNamed(t, b, "RUN")
-	if b.Status != model.StatusFailed || !run.Canceled || b.Error == "" {
+	if b.Status != model.StatusCanceled || !run.Canceled || b.Error == "" {
 		t.Fatalf("status %s, RUN canceled=%v, error %q", b.Status, run.Canceled, b.Error)
 	}
 	// The daemon is left clean: no build process, no active build, and it

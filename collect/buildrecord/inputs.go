@@ -19,7 +19,8 @@ type provenance struct {
 	BuildDefinition struct {
 		ExternalParameters struct {
 			Request struct {
-				Args map[string]string `json:"args"`
+				Frontend string            `json:"frontend"`
+				Args     map[string]string `json:"args"`
 			} `json:"request"`
 		} `json:"externalParameters"`
 		ResolvedDependencies []struct {

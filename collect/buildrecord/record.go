@@ -129,7 +129,7 @@ func Apply(b *model.Build, r *Record) {
 	}
 	switch {
 	case r.Error != nil && r.Error.Code == codeCanceled:
-		b.Status = model.StatusFailed
+		b.Status = model.StatusCanceled
 		if b.Error == "" {
 			b.Error = "build cancelled: " + r.Error.Message
 		}

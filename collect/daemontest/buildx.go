@@ -29,6 +29,21 @@ type Buildx struct {
 	// Bin is the buildx binary, Config its DOCKER_CONFIG, Builder the
 	// name of the remote builder.
 	Bin, Config, Builder string
+	// DockerHost is the Docker daemon buildx sees; empty means none.
+	DockerHost string
+}
+
+// NewBuildx returns buildx with a configuration directory of its own and
+// no builder, seeing the Docker daemon at DOCKER_HOST (as
+// StartBuildKitContainer sets it). It skips t (or fails it, with
+// BUILDSTATS_REQUIRE_DAEMONS=1) when buildx is not installed.
+func NewBuildx(t testing.TB) *Buildx {
+	t.Helper()
+	bin := filepath.Join(BuildxBinDir(), "buildx")
+	if _, err := os.Stat(bin); err != nil {
+		unavailable(t, "buildx %s not found at %s; %s", buildxVersion, bin, InstallHint)
+	}
+	return &Buildx{Bin: bin, Config: t.TempDir(), DockerHost: os.Getenv("DOCKER_HOST")}
 }
 
 // Buildx returns buildx set up against d. It skips t (or fails it, with
@@ -49,7 +64,11 @@ func (d *BuildKitd) Buildx(t testing.TB) *Buildx {
 // Run runs buildx with args and returns its combined output.
 func (b *Buildx) Run(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, b.Bin, args...)
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+b.Config, "BUILDX_BUILDER="+b.Builder, "DOCKER_HOST=unix:///nonexistent")
+	host := b.DockerHost
+	if host == "" {
+		host = "unix:///nonexistent"
+	}
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+b.Config, "BUILDX_BUILDER="+b.Builder, "DOCKER_HOST="+host)
 	return cmd.CombinedOutput()
 }
 

@@ -81,6 +81,12 @@ func cacheDir() string {
 	return filepath.Join(cache, "buildstats")
 }
 
+// uncached reads BUILDSTATS_TEST_RUN, which .ci/run sets anew on every
+// run: the Go test cache keys a package's result on the environment its
+// tests read, so a test against a live daemon is never replayed from the
+// cache in CI, where the daemon's behaviour is what is being tested.
+func uncached() { _ = os.Getenv("BUILDSTATS_TEST_RUN") }
+
 // unavailable skips the test, or fails it when daemons are required.
 func unavailable(t testing.TB, format string, args ...any) {
 	t.Helper()
@@ -94,6 +100,7 @@ func unavailable(t testing.TB, format string, args ...any) {
 // requireCommon checks what both daemons need to run builds with RUN steps.
 func requireCommon(t testing.TB) {
 	t.Helper()
+	uncached()
 	if os.Geteuid() != 0 {
 		unavailable(t, "needs root to run a private daemon (uid %d)", os.Geteuid())
 	}
@@ -113,6 +120,8 @@ type BuildKitd struct {
 	Buildctl string
 	// Dir is the daemon's private directory (socket, state root, log).
 	Dir string
+	// TLS is set for a daemon started by StartBuildKitTLS.
+	TLS *TLSFiles
 
 	daemon
 }
@@ -147,8 +156,45 @@ func StartBuildKit(t testing.TB) *BuildKitd {
 	return d
 }
 
+// StartBuildKitTLS starts a private buildkitd listening on tcp://127.0.0.1
+// with TLS and client certificates required, as a remote builder is
+// usually run; d.TLS has a CA, server and client certificates made for it.
+func StartBuildKitTLS(t testing.TB) *BuildKitd {
+	t.Helper()
+	requireCommon(t)
+	bin := BuildKitBinDir()
+	buildkitd := filepath.Join(bin, "buildkitd")
+	if _, err := os.Stat(buildkitd); err != nil {
+		unavailable(t, "buildkitd %s not found at %s; %s", BuildKitVersion(), buildkitd, InstallHint)
+	}
+	dir, err := os.MkdirTemp("", "bsk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := makeTLSFiles(t, dir)
+	d := &BuildKitd{
+		Addr:     "tcp://127.0.0.1:" + freePort(t),
+		Buildctl: filepath.Join(bin, "buildctl"),
+		Dir:      dir,
+		TLS:      files,
+		daemon:   newDaemon(t, "buildkitd", dir),
+	}
+	d.start(buildkitd, d.answers,
+		"--addr", d.Addr,
+		"--tlscacert", files.CACert, "--tlscert", files.ServerCert, "--tlskey", files.ServerKey,
+		"--root", filepath.Join(dir, "root"),
+		"--containerd-worker=false",
+		"--oci-worker=true",
+	)
+	return d
+}
+
 func (d *BuildKitd) answers(ctx context.Context) bool {
-	c, err := bkclient.New(ctx, d.Addr)
+	var opts []bkclient.ClientOpt
+	if d.TLS != nil {
+		opts = append(opts, bkclient.WithServerConfig("127.0.0.1", d.TLS.CACert), bkclient.WithCredentials(d.TLS.ClientCert, d.TLS.ClientKey))
+	}
+	c, err := bkclient.New(ctx, d.Addr, opts...)
 	if err != nil {
 		return false
 	}

@@ -54,6 +54,11 @@ type BuildOptions struct {
 	Tags []string
 	// NetworkMode is RUN's network ("default", "none", "host").
 	NetworkMode string
+	// Labels are image labels; Pull resolves base images afresh;
+	// CacheFrom are images to take cache from.
+	Labels    map[string]string
+	Pull      bool
+	CacheFrom []string
 
 	// Progress is the display mode, as for buildkit.BuildOptions.
 	Progress    string
@@ -182,6 +187,9 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 		BuildArgs:   args,
 		NoCache:     opts.NoCache,
 		NetworkMode: opts.NetworkMode,
+		Labels:      opts.Labels,
+		PullParent:  opts.Pull,
+		CacheFrom:   opts.CacheFrom,
 		Platforms:   platforms,
 		SessionID:   sess.ID(),
 		BuildID:     buildID,

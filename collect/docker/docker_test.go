@@ -335,7 +335,7 @@ func TestDockerCancelAndKill(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || res == nil || res.Build == nil {
 		t.Fatalf("cancel: err %v, result %+v", err, res)
 	}
-	if run := daemontest.VertexNamed(t, res.Build, "RUN"); !run.Canceled || res.Build.Status != model.StatusFailed {
+	if run := daemontest.VertexNamed(t, res.Build, "RUN"); !run.Canceled || res.Build.Status != model.StatusCanceled {
 		t.Fatalf("cancelled RUN %+v", run)
 	}
 	daemontest.WaitNoProcesses(t, marker, 20*time.Second)
@@ -374,4 +374,27 @@ func TestDockerNotThere(t *testing.T) {
 	if _, err := Layers(t.Context(), "unix://"+filepath.Join(dir, "no.sock"), "x"); !errors.Is(err, collect.ErrDaemonUnavailable) {
 		t.Fatalf("Layers: %v", err)
 	}
+}
+
+// TestEngineBuildKitWithoutHistory reaches the engine's own BuildKit over
+// the Engine API; Docker 20.10 embeds one older than the history API, so
+// asking for the history is refused naming the engine's version.
+func TestEngineBuildKitWithoutHistory(t *testing.T) {
+	d := daemontest.StartDocker(t)
+	c, name, err := EngineBuildKit(t.Context(), d.Host, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ListWorkers(t.Context()); err != nil {
+		t.Fatalf("the engine's BuildKit does not answer over /grpc: %v", err)
+	}
+	c.Close()
+	if !strings.Contains(name, "Docker Engine 20.10") {
+		t.Errorf("name %q does not give the engine version", name)
+	}
+	_, _, err = EngineBuildKit(t.Context(), d.Host, true)
+	if !errors.Is(err, ErrNoHistoryAPI) || !strings.Contains(err.Error(), "Docker Engine 20.10") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("err = %v, want ErrNoHistoryAPI naming the engine version on one line", err)
+	}
+	t.Log(err)
 }

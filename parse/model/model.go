@@ -27,10 +27,13 @@ const (
 // Status is the outcome of a build.
 type Status string
 
-// Build outcomes. A cancelled build is StatusFailed.
+// Build outcomes. A build cancelled while it ran (recorded live or read
+// from a daemon's history) is StatusCanceled; a text log's is StatusFailed,
+// as the log cannot tell.
 const (
 	StatusSucceeded Status = "succeeded"
 	StatusFailed    Status = "failed"
+	StatusCanceled  Status = "canceled"
 	StatusUnknown   Status = "unknown" // the log ends before the build says how it ended
 )
 

@@ -81,6 +81,8 @@ func mdHeading(e *report.Explanation) string {
 		s = "Docker build succeeded"
 	case "failed":
 		s = "Docker build failed"
+	case "canceled":
+		s = "Docker build cancelled"
 	default:
 		s = "Docker build (the log does not say how it ended)"
 	}

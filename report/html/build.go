@@ -168,6 +168,8 @@ func newBuildPage(b *model.Build, e *report.Explanation, tl *report.Timeline, op
 		p.Headline = "Build succeeded"
 	case "failed":
 		p.Headline = "Build failed"
+	case "canceled":
+		p.Headline = "Build cancelled"
 	default:
 		p.Headline = "Build status unknown"
 	}

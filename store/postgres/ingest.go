@@ -112,6 +112,7 @@ type pending struct {
 	dupOf   *pending         // an earlier item of the batch with the same content hash
 	ids     []model.Identity // of the vertices, once the build is to be stored
 	causes  []store.BreakCause
+	log     *store.BuildLog
 }
 
 // dayKey is one rollup row: of step_days or step_weeks (branch 0), or of
@@ -161,7 +162,7 @@ func prepare(items []store.BatchItem, now int64) ([]*pending, error) {
 	out := make([]*pending, len(items))
 	first := map[string]*pending{}
 	for i, it := range items {
-		p := &pending{item: i, b: it.Build, m: it.Meta, keep: it.Options.KeepLogs, causes: it.Options.Causes}
+		p := &pending{item: i, b: it.Build, m: it.Meta, keep: it.Options.KeepLogs, causes: it.Options.Causes, log: it.Options.Log}
 		if p.b == nil {
 			return nil, itemErr(len(items), i, errors.New("ingest: nil build"))
 		}

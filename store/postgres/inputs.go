@@ -57,6 +57,9 @@ var inputTables = []string{"context_nodes", "dockerfiles", "build_inputs", "brea
 // stored already (its nodes are too).
 func (in *ingester) writeInputs(ctx context.Context, ps []*pending) error {
 	for _, p := range ps {
+		if err := in.writeLive(ctx, p); err != nil {
+			return err
+		}
 		if err := in.writeCauses(ctx, p); err != nil {
 			return err
 		}

@@ -220,7 +220,33 @@ CREATE TABLE step_branch_weeks (
 		version: 2,
 		sql:     inputsSchema,
 	},
+	{
+		// Version 3: what live and imported BuildKit builds add, as
+		// SQLite's version 7 (liveSchema). Nothing to backfill.
+		version: 3,
+		sql:     liveSchema,
+	},
 }
+
+// liveSchema is version 3: the daemon's history ref, the build's facts
+// (store.BuildFacts as JSON), its whole log when kept (gzip'd plain
+// progress) and the claims of Store.Claim.
+const liveSchema = `
+ALTER TABLE builds ADD COLUMN buildkit_ref text;
+ALTER TABLE builds ADD COLUMN facts text;
+CREATE INDEX builds_buildkit_ref ON builds (buildkit_ref) WHERE buildkit_ref IS NOT NULL;
+CREATE TABLE build_logs (
+	build_id  bigint PRIMARY KEY REFERENCES builds(id) ON DELETE CASCADE,
+	gz        bytea NOT NULL,
+	bytes     bigint NOT NULL,
+	truncated boolean NOT NULL
+);
+CREATE TABLE build_claims (
+	key        text PRIMARY KEY,
+	owner      text NOT NULL,
+	expires_ms bigint NOT NULL
+);
+`
 
 // SchemaVersion is the schema this package reads and writes.
 func SchemaVersion() int { return migrations[len(migrations)-1].version }

@@ -597,6 +597,9 @@ func (in *ingester) ingest(ctx context.Context, b *model.Build, m store.Meta, op
 	if err := in.causes(id, opts.Causes); err != nil {
 		return 0, false, err
 	}
+	if err := in.live(id, m, opts.Log); err != nil {
+		return 0, false, err
+	}
 	if len(in.days) > maxPendingDays {
 		if err := in.flushDays(); err != nil {
 			return 0, false, err

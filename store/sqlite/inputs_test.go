@@ -11,9 +11,13 @@ import (
 	"github.com/buildstats/buildstats/store/storetest"
 )
 
+// dropV7 takes a fresh database back to before version 7.
+const dropV7 = `DROP TABLE build_claims; DROP TABLE build_logs; DROP INDEX builds_buildkit_ref;
+ALTER TABLE builds DROP COLUMN facts; ALTER TABLE builds DROP COLUMN buildkit_ref;`
+
 // dropV6 takes a fresh database back to before version 6, for the tests
 // of older versions' upgrades.
-const dropV6 = `DROP TABLE break_causes; DROP TABLE build_inputs; DROP TABLE dockerfiles; DROP TABLE context_nodes;`
+const dropV6 = dropV7 + `DROP TABLE break_causes; DROP TABLE build_inputs; DROP TABLE dockerfiles; DROP TABLE context_nodes;`
 
 // A version 5 database upgrades to version 6: its builds stay as they
 // were, without inputs, and new builds store theirs.

@@ -131,6 +131,7 @@ func pruneDelete(ctx context.Context, q queryer, cutoff int64) (int, error) {
 		{`DELETE FROM vertex_output WHERE build_id IN (SELECT id FROM builds WHERE started_at < ?)`, []any{cutoff}},
 		{`DELETE FROM build_inputs WHERE build_id IN (SELECT id FROM builds WHERE started_at < ?)`, []any{cutoff}},
 		{`DELETE FROM break_causes WHERE build_id IN (SELECT id FROM builds WHERE started_at < ?)`, []any{cutoff}},
+		{`DELETE FROM build_logs WHERE build_id IN (SELECT id FROM builds WHERE started_at < ?)`, []any{cutoff}},
 		{`DELETE FROM builds WHERE started_at < ?`, []any{cutoff}},
 		{`DELETE FROM step_days WHERE day <= ?`, []any{day}},
 		{`DELETE FROM step_branch_days WHERE day <= ?`, []any{day}},

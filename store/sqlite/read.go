@@ -17,19 +17,23 @@ import (
 
 const sqlSummary = `SELECT b.id, p.name, br.name, b.commit_sha, b.started_at, b.status, b.duration_ns, b.duration_source,
 	b.steps_total, b.steps_cached, b.steps_ran, b.steps_failed, b.context_bytes, b.base_image_bytes, b.ci_provider,
-	b.run_url, b.runner, b.dockerfile, b.tags, b.format, b.content_hash
+	b.run_url, b.runner, b.dockerfile, b.tags, b.format, b.content_hash,
+	b.builder, b.source, b.buildkit_ref
 FROM builds b JOIN projects p ON p.id = b.project_id JOIN branches br ON br.id = b.branch_id`
 
 func scanSummary(sc interface{ Scan(...any) error }) (store.BuildSummary, error) {
 	var r store.BuildSummary
 	var started, dur int64
+	var ref sql.NullString
 	var tags sql.NullString
 	err := sc.Scan(&r.ID, &r.Project, &r.Branch, &r.Commit, &started, &r.Status, &dur, &r.DurationSource,
 		&r.StepsTotal, &r.StepsCached, &r.StepsRan, &r.StepsFailed, &r.ContextBytes, &r.BaseImageBytes, &r.CIProvider,
-		&r.RunURL, &r.Runner, &r.Dockerfile, &tags, &r.Format, &r.ContentHash)
+		&r.RunURL, &r.Runner, &r.Dockerfile, &tags, &r.Format, &r.ContentHash,
+		&r.Builder, &r.Source, &ref)
 	if err != nil {
 		return r, err
 	}
+	r.BuildKitRef = ref.String
 	r.StartedAt = time.UnixMilli(started).UTC()
 	r.DurationSeconds = analysis.Seconds(dur)
 	r.Tags = decodeList[string](tags)
@@ -68,6 +72,9 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) ([]store.Buil
 	}
 	if !q.Until.IsZero() {
 		f.add("b.started_at < ?", q.Until.UnixMilli())
+	}
+	if q.Builder != "" {
+		f.add("b.builder = ?", q.Builder)
 	}
 	query := sqlSummary + f.where() + " ORDER BY b.started_at DESC, b.id DESC"
 	if q.Limit > 0 {
@@ -248,6 +255,11 @@ func loadBuild(ctx context.Context, q queryer, id int64, version int) (*model.Bu
 			return nil, m, err
 		}
 	}
+	if version >= 7 {
+		if err := loadLive(ctx, q, id, &m); err != nil {
+			return nil, m, err
+		}
+	}
 	return &b, m, nil
 }
 
@@ -297,6 +309,9 @@ func (s *Store) Resolve(ctx context.Context, ref, project string) (int64, error)
 			return 0, fmt.Errorf("%s: %w: %s has %d build(s) or fewer", ref, store.ErrNotFound, scope, offset)
 		}
 		return id, s.wrap("resolve "+ref, err)
+	}
+	if id, ok, err := s.resolveBuildKitRef(ctx, ref); ok || err != nil {
+		return id, err
 	}
 	return s.resolveHash(ctx, ref)
 }

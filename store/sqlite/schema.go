@@ -14,7 +14,7 @@ import (
 
 // SchemaVersion is the schema this package reads and writes. Open upgrades
 // older databases to it and refuses newer ones.
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // weekOfStart is the week (analysis.WeekOf) of a build's start.
 var weekOfStart = analysis.WeekSQL("b.started_at / 86400000")
@@ -299,7 +299,37 @@ INSERT INTO step_branch_weeks (branch_id, step_id, week, builds, hits, runs)
 		version: 6,
 		sql:     inputsSchema,
 	},
+	{
+		// v7: what live and imported BuildKit builds add (see
+		// liveSchema): the daemon's history ref, the build's facts as the
+		// daemon ran it, its whole log when kept, and the claims that let
+		// `build` and `import --follow` agree on who stores a build.
+		// Nothing to backfill: earlier versions kept the ref only inside
+		// the source column.
+		version: 7,
+		sql:     liveSchema,
+	},
 }
+
+// liveSchema is version 7. facts is store.BuildFacts as JSON; a kept log
+// is gzip'd plain progress (store.BuildLog); a claim is held by owner until
+// expires_ms (Unix milliseconds), see Store.Claim.
+const liveSchema = `
+ALTER TABLE builds ADD COLUMN buildkit_ref TEXT;
+ALTER TABLE builds ADD COLUMN facts TEXT;
+CREATE INDEX builds_buildkit_ref ON builds (buildkit_ref) WHERE buildkit_ref IS NOT NULL;
+CREATE TABLE build_logs (
+	build_id  INTEGER PRIMARY KEY REFERENCES builds(id),
+	gz        BLOB NOT NULL,
+	bytes     INTEGER NOT NULL,
+	truncated INTEGER NOT NULL
+);
+CREATE TABLE build_claims (
+	key        TEXT PRIMARY KEY,
+	owner      TEXT NOT NULL,
+	expires_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+`
 
 // backfillV2 computes the v2 columns for builds stored by v1 with the same
 // code ingest uses, so old and new rows agree.

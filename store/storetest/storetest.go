@@ -63,6 +63,8 @@ func Run(t *testing.T, open Opener) {
 		{"InputsContextDiff", testInputsContextDiff},
 		{"MissCauses", testMissCauses},
 		{"InputsPrune", testInputsPrune},
+		{"Claims", testClaims},
+		{"LiveFacts", testLiveFacts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

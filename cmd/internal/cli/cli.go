@@ -29,6 +29,9 @@ const (
 	ExitOK    = 0
 	ExitError = 1 // the command ran and failed: a gate failed, the build failed
 	ExitUsage = 2 // the user's to fix: bad arguments, unusable input, no history
+	// ExitInterrupted: the user interrupted the command (^C), 128+SIGINT
+	// as shells report it.
+	ExitInterrupted = 130
 )
 
 // IOStreams are the standard streams a command uses. Commands never touch

@@ -167,3 +167,24 @@ func AddRefScopeFlags(cmd *cobra.Command, project *string, all *bool) {
 	cmd.Flags().StringVar(project, "project", "", `project that "latest" and "previous" refer to (default: the current one)`)
 	cmd.Flags().BoolVar(all, "all-projects", false, `"latest" and "previous" across every project`)
 }
+
+// DaemonFlags are the flags that say which BuildKit daemon to use, as
+// buildctl and docker buildx take them. They are plain strings so this
+// package needs no BuildKit client.
+type DaemonFlags struct {
+	Addr, Builder                             string
+	TLSCACert, TLSCert, TLSKey, TLSServerName string
+}
+
+// AddDaemonFlags adds --addr, --builder and the TLS flags. addrUsage
+// describes --addr, which commands with --docker also use for the Docker
+// host.
+func AddDaemonFlags(cmd *cobra.Command, p *DaemonFlags, addrUsage string) {
+	fl := cmd.Flags()
+	fl.StringVar(&p.Addr, "addr", "", addrUsage)
+	fl.StringVar(&p.Builder, "builder", "", "docker buildx builder to use, by name (default $BUILDX_BUILDER when neither --addr nor $BUILDKIT_HOST is set)")
+	fl.StringVar(&p.TLSCACert, "tlscacert", "", "CA certificate to verify a tcp:// daemon with")
+	fl.StringVar(&p.TLSCert, "tlscert", "", "client certificate for a tcp:// daemon")
+	fl.StringVar(&p.TLSKey, "tlskey", "", "client key for a tcp:// daemon")
+	fl.StringVar(&p.TLSServerName, "tlsservername", "", "server name to verify (default the address's host)")
+}

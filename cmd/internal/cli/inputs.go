@@ -156,6 +156,19 @@ func (f *Factory) FindBaseline(ctx context.Context, s store.Reader, id int64, pr
 	return base, err
 }
 
+// FindBaselineOn is FindBaseline for a build not yet stored, among the
+// builds of builder only (see report.BaselineOn).
+func (f *Factory) FindBaselineOn(ctx context.Context, s store.Reader, project, builder string, b *model.Build, started time.Time) (*report.Baseline, error) {
+	if !b.Started.IsZero() {
+		started = b.Started
+	}
+	base, err := report.BaselineOn(ctx, s, project, builder, started)
+	if base != nil {
+		f.Redactor().Build(base.Build)
+	}
+	return base, err
+}
+
 // StoredInputs completes b's inputs with those stored with it as id (when
 // b is a log that was ingested with --context, say, and is explained
 // without): what the log and the command's flags gave win. The stored

@@ -19,6 +19,7 @@ import (
 	"github.com/buildstats/buildstats/cmd/internal/commands/explain"
 	historycmd "github.com/buildstats/buildstats/cmd/internal/commands/history"
 	"github.com/buildstats/buildstats/cmd/internal/commands/ingest"
+	"github.com/buildstats/buildstats/cmd/internal/commands/logs"
 	"github.com/buildstats/buildstats/cmd/internal/commands/migrate"
 	"github.com/buildstats/buildstats/cmd/internal/commands/prune"
 	"github.com/buildstats/buildstats/cmd/internal/commands/reportcmd"
@@ -42,6 +43,7 @@ var Local = []Constructor{
 	ingest.New,
 	historycmd.New,
 	show.New,
+	logs.New,
 	compare.New,
 	stepstats.NewSlow,
 	stepstats.NewMisses,

@@ -18,9 +18,11 @@ import (
 	"github.com/buildstats/buildstats/cmd/internal/cli"
 	"github.com/buildstats/buildstats/cmd/internal/commands/layers"
 	"github.com/buildstats/buildstats/collect"
+	"github.com/buildstats/buildstats/collect/buildenv"
 	bkcollect "github.com/buildstats/buildstats/collect/buildkit"
 	dockercollect "github.com/buildstats/buildstats/collect/docker"
 	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/parse/redact"
 	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/report/dockerfile"
 	"github.com/buildstats/buildstats/store"
@@ -30,7 +32,7 @@ import (
 // Options are build's flags and argument.
 type Options struct {
 	ContextDir string
-	Addr       string
+	Daemon     cli.DaemonFlags
 	Docker     bool
 	File       string
 	Target     string
@@ -41,6 +43,16 @@ type Options struct {
 	Outputs    []string
 	Tags       []string
 	Network    string
+	Secrets    []string
+	SSH        []string
+	CacheFrom  []string
+	CacheTo    []string
+	Labels     []string
+	Pull       bool
+	Attests    []string
+	Provenance string
+	SBOM       string
+	KeepLogs   bool
 	Progress   *cli.Enum
 	Format     *cli.Enum
 	DB         string
@@ -80,7 +92,7 @@ refused before anything runs.`,
 	opts.Format = cli.AddFormatFlag(cmd, cli.FormatTable, cli.FormatJSON, cli.FormatMarkdown)
 	cli.AddDBFlag(cmd, &opts.DB)
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Addr, "addr", "", "daemon address (BuildKit: $BUILDKIT_HOST; with --docker: $DOCKER_HOST)")
+	cli.AddDaemonFlags(cmd, &opts.Daemon, "daemon address (BuildKit: unix://, tcp://, docker-container://NAME, kube-pod://NAME, ssh://; default $BUILDKIT_HOST; with --docker: the Docker host, default $DOCKER_HOST)")
 	fl.BoolVar(&opts.Docker, "docker", false, "build on the Docker Engine instead of a BuildKit daemon")
 	fl.StringVarP(&opts.File, "file", "f", "", "Dockerfile (default CONTEXT/Dockerfile)")
 	fl.StringVar(&opts.Target, "target", "", "build stage to stop at")
@@ -90,7 +102,17 @@ refused before anything runs.`,
 	fl.BoolVar(&opts.NoCache, "no-cache", false, "do not use the build cache")
 	fl.StringArrayVarP(&opts.Outputs, "output", "o", nil, "BuildKit output, buildctl syntax: type=image,name=app:dev | type=oci,dest=FILE | type=local,dest=DIR")
 	fl.StringArrayVarP(&opts.Tags, "tag", "t", nil, "image name (--docker: tag; BuildKit: adds type=image,name=TAG)")
-	fl.StringVar(&opts.Network, "network", "", "network for RUN steps (--docker only): default, none, host")
+	fl.StringVar(&opts.Network, "network", "", "network for RUN steps: default, none, host")
+	fl.StringArrayVar(&opts.Secrets, "secret", nil, "secret for RUN --mount=type=secret, as buildx takes it: id=ID,src=FILE | id=ID,env=VAR (BuildKit only; only the id is recorded)")
+	fl.StringArrayVar(&opts.SSH, "ssh", nil, "SSH agent or keys for RUN --mount=type=ssh: default | ID=SOCKET|KEY[,...] (BuildKit only)")
+	fl.StringArrayVar(&opts.CacheFrom, "cache-from", nil, "cache source, as buildx takes it: type=local,src=DIR | type=registry,ref=REF | REF")
+	fl.StringArrayVar(&opts.CacheTo, "cache-to", nil, "cache destination, as buildx takes it: type=local,dest=DIR[,mode=max] | type=registry,ref=REF | type=inline (BuildKit only)")
+	fl.StringArrayVar(&opts.Labels, "label", nil, "image label KEY=VALUE")
+	fl.BoolVar(&opts.Pull, "pull", false, "always look base images up afresh")
+	fl.StringArrayVar(&opts.Attests, "attest", nil, "attestation, as buildx takes it: type=provenance[,mode=max] | type=sbom (BuildKit only)")
+	fl.StringVar(&opts.Provenance, "provenance", "", "provenance attestation: true, false or mode=min|max (BuildKit only)")
+	fl.StringVar(&opts.SBOM, "sbom", "", "SBOM attestation: true or false (BuildKit only; its scanner is an image)")
+	fl.BoolVar(&opts.KeepLogs, "keep-logs", false, "store the build's whole log (gzip'd, capped; see buildstats logs) and step output; logs can hold secrets")
 	fl.BoolVar(&opts.NoStore, "no-store", false, "do not store the build in the history")
 	fl.StringVar(&opts.Project, "project", "", "project name for the history (default from CI or the git remote)")
 	opts.OTLP.Register(cmd)
@@ -122,8 +144,39 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return cli.UsageError(errors.New("--output is for BuildKit builds; with --docker use -t"))
 	case opts.Docker && len(opts.Platforms) > 1:
 		return cli.UsageError(errors.New("--docker builds one platform at a time"))
-	case !opts.Docker && opts.Network != "":
-		return cli.UsageError(errors.New("--network is for --docker builds"))
+	case opts.Docker && (len(opts.Secrets) > 0 || len(opts.SSH) > 0 || len(opts.CacheTo) > 0 || len(opts.Attests) > 0 || opts.Provenance != "" || opts.SBOM != ""):
+		return cli.UsageError(errors.New("--secret, --ssh, --cache-to, --attest, --provenance and --sbom are for BuildKit builds"))
+	}
+	// A secret's value is masked wherever the build's output shows it.
+	values, err := bkcollect.SecretValues(opts.Secrets, f.Env)
+	if err != nil {
+		return cli.UsageError(err)
+	}
+	f.Redactor().Add(values...)
+	labels := map[string]string{}
+	for _, l := range opts.Labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return cli.UsageError(fmt.Errorf("--label %q: want KEY=VALUE", l))
+		}
+		labels[k] = v
+	}
+	// Which daemon: a buildx builder on the Docker Engine (the docker
+	// driver) builds as --docker does.
+	endpoint := opts.endpoint(f)
+	dockerHost := opts.Daemon.Addr
+	if opts.Docker {
+		if opts.Daemon.Builder != "" || endpoint.TLS != (bkcollect.TLSOptions{}) {
+			return cli.UsageError(errors.New("--builder and the TLS flags are for BuildKit builds; with --docker, --addr is the Docker host"))
+		}
+	} else {
+		r, err := endpoint.Resolve()
+		if err != nil {
+			return cli.UsageError(err)
+		}
+		if r.Engine {
+			opts.Docker, dockerHost = true, r.DockerHost
+		}
 	}
 	dockerfilePath := opts.File
 	if dockerfilePath == "" {
@@ -154,6 +207,8 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 				return err
 			}
 			defer s.Close()
+		} else if err := creatable(target); err != nil {
+			return cli.UsageError(fmt.Errorf("the build history %s cannot be created: %w", target, err))
 		}
 	}
 
@@ -177,16 +232,21 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		inputsErr error
 		sizes     []dockercollect.LayerSize
 		ref       string
+		facts     *store.BuildFacts
+		log       *bkcollect.Log
 	)
+	// The commit, sent as buildx sends it so the provenance names it.
+	vcs := f.DetectMeta(opts.ContextDir, store.Meta{Project: opts.Project})
 	if opts.Docker {
 		platform := ""
 		if len(opts.Platforms) == 1 {
 			platform = opts.Platforms[0]
 		}
 		res, err := dockercollect.Build(ctx, dockercollect.BuildOptions{
-			Host: opts.Addr, ContextDir: opts.ContextDir, Dockerfile: opts.File, Target: opts.Target,
+			Host: dockerHost, ContextDir: opts.ContextDir, Dockerfile: opts.File, Target: opts.Target,
 			BuildArgs: args, Platform: platform, NoCache: opts.NoCache, Tags: opts.Tags,
-			NetworkMode: opts.Network, Progress: opts.Progress.Value, ProgressOut: f.IO.ErrOut,
+			NetworkMode: opts.Network, Labels: labels, Pull: opts.Pull, CacheFrom: opts.CacheFrom,
+			Progress: opts.Progress.Value, ProgressOut: f.IO.ErrOut,
 		})
 		if res != nil {
 			b, sizes, inputsErr = res.Build, res.Layers, res.InputsErr
@@ -197,13 +257,30 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		for _, t := range opts.Tags {
 			outputs = append(outputs, "type=image,name="+t)
 		}
+		// The build is claimed before it runs, under the ref it will
+		// have, so a concurrent `import --follow` leaves it to us.
+		ref = bkcollect.NewRef()
+		if s != nil {
+			claim, ok, err := HoldClaim(ctx, s, ClaimKey(ref), ClaimOwner("build"))
+			switch {
+			case err != nil:
+				return cli.HistoryError(err)
+			case !ok: // a fresh random ref: cannot happen
+				return fmt.Errorf("build ref %s is claimed by another process", ref)
+			}
+			defer claim.Release()
+		}
 		res, err := bkcollect.Build(ctx, bkcollect.BuildOptions{
-			Addr: opts.Addr, ContextDir: opts.ContextDir, Dockerfile: opts.File, Target: opts.Target,
+			Ref:  ref,
+			Addr: endpoint.Addr, Builder: endpoint.Builder, TLS: endpoint.TLS, Getenv: endpoint.Getenv, ContextDir: opts.ContextDir, Dockerfile: opts.File, Target: opts.Target,
 			BuildArgs: args, BuildContexts: contexts, Platforms: opts.Platforms, NoCache: opts.NoCache, Outputs: outputs,
+			Secrets: opts.Secrets, SSH: opts.SSH, CacheFrom: opts.CacheFrom, CacheTo: opts.CacheTo, Labels: labels,
+			Pull: opts.Pull, Network: opts.Network, Attests: opts.Attests, Provenance: opts.Provenance, SBOM: opts.SBOM,
+			VCSRevision: vcs.Commit, VCSSource: buildenv.OriginURL(opts.ContextDir), KeepLog: opts.KeepLogs,
 			Progress: opts.Progress.Value, ProgressOut: f.IO.ErrOut,
 		})
 		if res != nil {
-			b, ref, inputsErr = res.Build, res.Ref, res.InputsErr
+			b, ref, inputsErr, facts, log = res.Build, res.Ref, res.InputsErr, res.Facts, res.Log
 		}
 		buildErr = err
 	}
@@ -211,6 +288,9 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		// Nothing ran to a conclusion: no record, no report.
 		if errors.Is(buildErr, collect.ErrDaemonUnavailable) {
 			return cli.UsageError(buildErr)
+		}
+		if errors.Is(buildErr, context.Canceled) {
+			return &cli.StatusError{Status: cli.ExitInterrupted, Err: buildErr}
 		}
 		if buildErr == nil {
 			buildErr = errors.New("the build produced no record")
@@ -245,6 +325,21 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			meta.ContentHash, meta.Source = bkcollect.ContentHash(ref), "buildkit:"+ref
 		}
 		meta = f.DetectMeta(opts.ContextDir, meta)
+		meta.BuildKitRef = ref
+		if facts == nil && opts.Docker {
+			facts = &store.BuildFacts{Frontend: "dockerfile.v0", Dockerfile: filepath.Base(dockerfilePath), Target: opts.Target,
+				Platforms: opts.Platforms, NoCache: opts.NoCache, Pull: opts.Pull, Network: opts.Network, CacheFrom: opts.CacheFrom}
+			if len(args) > 0 {
+				facts.BuildArgs = args
+			}
+			if len(labels) > 0 {
+				facts.Labels = labels
+			}
+		}
+		if facts != nil && facts.VCSRevision == "" {
+			facts.VCSRevision = meta.Commit
+		}
+		meta.Facts = RedactFacts(f.Redactor(), facts, b.Inputs)
 		if meta.Started.IsZero() {
 			// The stream's first vertex start, else the time of ingest.
 			meta.Started, meta.StartedSource = store.StartTime(b, time.Time{}, time.Time{})
@@ -258,14 +353,20 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	var base *report.Baseline
 	if s != nil {
 		var err error
-		if base, err = f.FindBaseline(context.WithoutCancel(ctx), s, 0, meta.Project, b, meta.Started); err != nil {
+		// Only a build of the same builder: another builder's cache is
+		// not this one's to lose.
+		if base, err = f.FindBaselineOn(context.WithoutCancel(ctx), s, meta.Project, b.Builder, b, meta.Started); err != nil {
 			f.Warn("the causes of cache breaks were not looked up: %v", err)
 		}
 	}
 	e := report.Explain(b, report.Options{Dockerfile: df, Baseline: base})
 	var id int64
 	if s != nil {
-		if id, _, err = s.Ingest(context.WithoutCancel(ctx), b, meta, store.IngestOptions{Causes: report.BreakCauses(e)}); err != nil {
+		ingestOpts := store.IngestOptions{Causes: report.BreakCauses(e), KeepLogs: opts.KeepLogs}
+		if log != nil {
+			ingestOpts.Log = KeptLog(f.Redactor(), log)
+		}
+		if id, _, err = s.Ingest(context.WithoutCancel(ctx), b, meta, ingestOpts); err != nil {
 			f.Warn("the build was not stored: %v", err)
 		}
 	}
@@ -286,10 +387,120 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	}
 	if buildErr != nil {
 		// The explanation already shows the error; the exit status says the
-		// build failed.
+		// build failed, or 130 when it was interrupted.
+		if b.Status == model.StatusCanceled || errors.Is(buildErr, context.Canceled) {
+			return &cli.StatusError{Status: cli.ExitInterrupted, Err: buildErr}
+		}
 		return cli.Failed(buildErr)
 	}
 	return nil
+}
+
+// creatable checks that a missing SQLite history could be created at
+// path, as the store creates it (with its missing directories): the
+// nearest existing ancestor is a directory that takes a new file. A server
+// history is opened, not created, so it needs no check here.
+func creatable(path string) error {
+	if backend.IsPostgres(path) {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	for {
+		fi, err := os.Stat(dir)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s is not a directory", dir)
+			}
+			break
+		}
+		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			return err
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return err
+		}
+		dir = parent
+	}
+	probe, err := os.CreateTemp(dir, ".buildstats-probe-*")
+	if err != nil {
+		return err
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
+// KeptLog is a build's whole log as stored by --keep-logs: secrets masked
+// line by line, gzip'd.
+func KeptLog(r *redact.Redactor, l *bkcollect.Log) *store.BuildLog {
+	lines := strings.Split(string(l.Text), "\n")
+	return store.NewBuildLog([]byte(strings.Join(r.Lines(lines), "\n")), l.Truncated)
+}
+
+// RedactFacts masks secrets in what facts hold as text, as the build's
+// inputs are masked: a build arg whose name looks secret keeps the hash
+// its inputs hold, other values and URLs are masked by r.
+func RedactFacts(r *redact.Redactor, facts *store.BuildFacts, in *model.Inputs) *store.BuildFacts {
+	if facts == nil {
+		return nil
+	}
+	c := *facts
+	hashed := map[string]string{}
+	if in != nil && in.Args != nil {
+		for _, a := range in.Args.Values {
+			if a.Hashed {
+				hashed[a.Name] = a.Value
+			}
+		}
+	}
+	mask := func(m map[string]string, keepHashed bool) map[string]string {
+		if m == nil {
+			return nil
+		}
+		out := make(map[string]string, len(m))
+		for k, v := range m {
+			if h, ok := hashed[k]; ok && keepHashed {
+				out[k] = h
+			} else {
+				out[k] = r.String(v)
+			}
+		}
+		return out
+	}
+	c.BuildArgs = mask(facts.BuildArgs, true)
+	c.Labels = mask(facts.Labels, false)
+	c.Contexts = mask(facts.Contexts, false)
+	c.VCSSource = r.String(facts.VCSSource)
+	list := func(l []string) []string {
+		if l == nil {
+			return nil
+		}
+		out := make([]string, len(l))
+		for i, v := range l {
+			out[i] = r.String(v)
+		}
+		return out
+	}
+	c.CacheFrom, c.CacheTo = list(facts.CacheFrom), list(facts.CacheTo)
+	c.Materials = append([]store.Material(nil), facts.Materials...)
+	for i := range c.Materials {
+		c.Materials[i].URI = r.String(c.Materials[i].URI)
+	}
+	return &c
+}
+
+// endpoint is the BuildKit daemon the flags name.
+func (o Options) endpoint(f *cli.Factory) bkcollect.Endpoint {
+	return Endpoint(f, o.Daemon)
+}
+
+// Endpoint turns the daemon flags into a BuildKit endpoint, reading the
+// environment through f.
+func Endpoint(f *cli.Factory, d cli.DaemonFlags) bkcollect.Endpoint {
+	return bkcollect.Endpoint{
+		Addr: d.Addr, Builder: d.Builder, Getenv: f.Env,
+		TLS: bkcollect.TLSOptions{CACert: d.TLSCACert, Cert: d.TLSCert, Key: d.TLSKey, ServerName: d.TLSServerName},
+	}
 }
 
 // ParseBuildArgs turns KEY=VALUE flags into a map; a bare KEY takes its

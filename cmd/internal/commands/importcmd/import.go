@@ -10,24 +10,30 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/buildstats/buildstats/cmd/internal/cli"
+	"github.com/buildstats/buildstats/cmd/internal/commands/build"
 	"github.com/buildstats/buildstats/collect"
 	bkcollect "github.com/buildstats/buildstats/collect/buildkit"
+	dockercollect "github.com/buildstats/buildstats/collect/docker"
 	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/store"
 	"github.com/buildstats/buildstats/store/backend"
+	bkclient "github.com/moby/buildkit/client"
 )
 
 // Options are import's flags.
 type Options struct {
-	Addr    string
-	Follow  bool
-	DB      string
-	Project string
-	OTLP    cli.TraceFlags // also send each build imported as a trace
+	Daemon   cli.DaemonFlags
+	Docker   bool
+	KeepLogs bool
+	Follow   bool
+	DB       string
+	Project  string
+	OTLP     cli.TraceFlags // also send each build imported as a trace
 }
 
 // New returns the import command.
@@ -51,7 +57,9 @@ keeps listening and stores each build as it completes, until interrupted.`,
 	}
 	cli.AddDBFlag(cmd, &opts.DB)
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Addr, "addr", "", "BuildKit daemon address (default $BUILDKIT_HOST, else the default socket)")
+	cli.AddDaemonFlags(cmd, &opts.Daemon, "BuildKit daemon address: unix://, tcp://, docker-container://NAME, kube-pod://NAME, ssh:// (default $BUILDKIT_HOST, else the default socket); with --docker the Docker host")
+	fl.BoolVar(&opts.KeepLogs, "keep-logs", false, "store each build's whole log (gzip'd, capped; see buildstats logs) and step output; logs can hold secrets")
+	fl.BoolVar(&opts.Docker, "docker", false, "import from the Docker Engine's own BuildKit (engines whose BuildKit has the history API)")
 	fl.BoolVar(&opts.Follow, "follow", false, "keep importing builds as they complete, until interrupted")
 	fl.StringVar(&opts.Project, "project", "", "project name to file the builds under (default: the current directory's git project or name)")
 	opts.OTLP.Register(cmd)
@@ -62,7 +70,7 @@ keeps listening and stores each build as it completes, until interrupted.`,
 func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := bkcollect.Connect(ctx, opts.Addr)
+	c, daemon, err := connect(ctx, f, opts)
 	if err != nil {
 		return cli.UsageError(err)
 	}
@@ -83,12 +91,50 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 
 	// The daemon does not know which project a build was for.
 	project := f.DetectMeta("", store.Meta{Project: opts.Project}).Project
-	known := func(ref string) bool {
+	stored := func(ref string) bool {
 		_, err := s.Resolve(ctx, bkcollect.ContentHash(ref), "")
 		return err == nil
 	}
+	// A build another buildstats process claimed (a `build` recording it
+	// live) is theirs to store: wait until they let go, then take it only
+	// if they did not store it (they died, or ran with --no-store).
+	owner := build.ClaimOwner("import")
+	claims := map[string]*build.Claim{}
+	skip := func(ref string) bool {
+		for {
+			if stored(ref) {
+				return true
+			}
+			c, ok, err := build.HoldClaim(ctx, s, build.ClaimKey(ref), owner)
+			if err != nil {
+				return false // storing it will report the database's trouble
+			}
+			if ok {
+				if stored(ref) {
+					c.Release()
+					return true
+				}
+				claims[ref] = c
+				return false
+			}
+			select {
+			case <-ctx.Done():
+				return true
+			case <-time.After(claimPoll):
+			}
+		}
+	}
+	defer func() {
+		for _, c := range claims {
+			c.Release()
+		}
+	}()
 	var added, failed int
-	err = bkcollect.Import(ctx, c, bkcollect.ImportOptions{Follow: opts.Follow, Skip: known}, func(im bkcollect.Imported) error {
+	err = bkcollect.Import(ctx, c, bkcollect.ImportOptions{Follow: opts.Follow, Skip: skip, KeepLogs: opts.KeepLogs, Builder: daemon}, func(im bkcollect.Imported) error {
+		defer func() {
+			claims[im.Ref].Release()
+			delete(claims, im.Ref)
+		}()
 		rec := im.Record
 		f.Redactor().Build(im.Build)
 		meta := store.Meta{
@@ -97,6 +143,8 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 			ContentHash: bkcollect.ContentHash(im.Ref),
 			Source:      "buildkit:" + im.Ref,
 			Tags:        im.Build.ImageNames,
+			BuildKitRef: im.Ref,
+			Facts:       build.RedactFacts(f.Redactor(), im.Facts, im.Build.Inputs),
 		}
 		if ts := rec.GetCreatedAt(); ts != nil {
 			meta.Started, meta.StartedSource = ts.AsTime(), "log"
@@ -106,12 +154,16 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		}
 		// Why its cache broke, against the project's build before it.
 		var causes []store.BreakCause
-		base, err := f.FindBaseline(context.WithoutCancel(ctx), s, 0, project, im.Build, meta.Started)
+		base, err := f.FindBaselineOn(context.WithoutCancel(ctx), s, project, im.Build.Builder, im.Build, meta.Started)
 		if err != nil {
 			return fmt.Errorf("store build %s: %w", im.Ref, err)
 		}
 		causes = report.BreakCauses(report.Explain(im.Build, report.Options{Baseline: base}))
-		id, created, err := s.Ingest(context.WithoutCancel(ctx), im.Build, meta, store.IngestOptions{Causes: causes})
+		ingestOpts := store.IngestOptions{Causes: causes, KeepLogs: opts.KeepLogs}
+		if im.Log != nil {
+			ingestOpts.Log = build.KeptLog(f.Redactor(), im.Log)
+		}
+		id, created, err := s.Ingest(context.WithoutCancel(ctx), im.Build, meta, ingestOpts)
 		if err != nil {
 			return fmt.Errorf("store build %s: %w", im.Ref, err)
 		}
@@ -139,6 +191,32 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	}
 	return nil
 }
+
+// connect reaches the daemon the flags name: a BuildKit address or buildx
+// builder, or the Docker Engine's BuildKit (--docker, or a builder with
+// buildx's docker driver).
+// It also names the daemon, as the builds' builder.
+func connect(ctx context.Context, f *cli.Factory, opts Options) (*bkclient.Client, string, error) {
+	e := build.Endpoint(f, opts.Daemon)
+	host := opts.Daemon.Addr
+	if opts.Docker {
+		if opts.Daemon.Builder != "" || e.TLS != (bkcollect.TLSOptions{}) {
+			return nil, "", errors.New("--builder and the TLS flags are for BuildKit daemons; with --docker, --addr is the Docker host")
+		}
+	} else {
+		c, r, err := bkcollect.ConnectEndpoint(ctx, e)
+		if !errors.Is(err, bkcollect.ErrEngineBuilder) {
+			return c, r.Name, err
+		}
+		host = r.DockerHost
+	}
+	c, name, err := dockercollect.EngineBuildKit(ctx, host, true)
+	return c, name, err
+}
+
+// claimPoll is how often import looks again at a build another process
+// claimed.
+const claimPoll = 200 * time.Millisecond
 
 func describeError(e string) string {
 	if e == "" {

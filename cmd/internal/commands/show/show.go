@@ -36,7 +36,11 @@ the project's build before it: the steps that came from the cache then and ran
 this time.
 
 BUILD is an id from buildstats history, "latest" (the default), "previous",
-"latest~N" or a content hash prefix. latest and previous are the current
+"latest~N", a content hash prefix, or the BuildKit ref of a live or imported
+build (as docker buildx history ls lists it; 6 characters or more of it).
+A live or imported build's request (build args, target, platforms, VCS
+source, provenance materials, ...) is shown under the title, and so is
+whether its output was kept (--keep-logs). latest and previous are the current
 project's (from --project, the CI's environment, the git checkout or the
 directory name), as in every command; --all-projects takes them from the whole
 history.`,
@@ -103,6 +107,12 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	if e.History, err = report.HistoryOfStored(ctx, s, id, b, e); err != nil {
 		return cli.HistoryError(err)
 	}
-	_ = meta
-	return report.RenderStoredBuild(f.IO.Out, opts.Format.Value, sum, e, f.RenderOptions(opts.All, opts.Wide))
+	x := report.StoredExtras{Facts: meta.Facts, LogKept: meta.LogKept}
+	for _, v := range b.Vertices {
+		if len(v.Output) > 0 {
+			x.OutputKept = true
+			break
+		}
+	}
+	return report.RenderStoredBuildWith(f.IO.Out, opts.Format.Value, sum, x, e, f.RenderOptions(opts.All, opts.Wide))
 }
