@@ -13,7 +13,10 @@ import (
 
 // dropV6 takes a fresh database back to before version 6, for the tests
 // of older versions' upgrades.
-const dropV6 = `DROP TABLE break_causes; DROP TABLE build_inputs; DROP TABLE dockerfiles; DROP TABLE context_nodes;`
+// dropV7 takes a fresh database back to before version 7 (tokens).
+const dropV7 = `DROP TABLE tokens;`
+
+const dropV6 = dropV7 + `DROP TABLE break_causes; DROP TABLE build_inputs; DROP TABLE dockerfiles; DROP TABLE context_nodes;`
 
 // A version 5 database upgrades to version 6: its builds stay as they
 // were, without inputs, and new builds store theirs.

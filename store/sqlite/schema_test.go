@@ -270,8 +270,8 @@ func TestMigrateFromV2(t *testing.T) {
 	defer s.Close()
 	var v int
 	s.DB().QueryRow(`SELECT version FROM buildstats_schema`).Scan(&v)
-	if v != SchemaVersion || SchemaVersion != 6 {
-		t.Fatalf("version %d after upgrade, want 6", v)
+	if v != SchemaVersion || SchemaVersion != 7 {
+		t.Fatalf("version %d after upgrade, want 7", v)
 	}
 	checkShapeIsFresh(t, s)
 	for i, id := range ids {
@@ -329,7 +329,7 @@ func fileBytes(t *testing.T, path string) []byte {
 func TestNewerSchemaRefused(t *testing.T) {
 	s, path := openTemp(t)
 	storetest.MustIngest(t, s, storetest.ParseFixture(t, storetest.Probe("plain-cold.log")), store.Meta{Project: "p"})
-	if _, err := s.DB().Exec(`UPDATE buildstats_schema SET version = 7`); err != nil {
+	if _, err := s.DB().Exec(`UPDATE buildstats_schema SET version = 8`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close() // checkpoints the WAL into the file
@@ -338,7 +338,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if !errors.Is(err, store.ErrSchemaTooNew) {
 		t.Fatalf("Open: %v, want store.ErrSchemaTooNew", err)
 	}
-	for _, want := range []string{path, "version 7", fmt.Sprintf("up to version %d", SchemaVersion), "not modified"} {
+	for _, want := range []string{path, "version 8", fmt.Sprintf("up to version %d", SchemaVersion), "not modified"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -356,7 +356,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	if _, err := db.Exec(`PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; UPDATE buildstats_schema SET version = 8`); err != nil {
+	if _, err := db.Exec(`PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; UPDATE buildstats_schema SET version = 9`); err != nil {
 		t.Fatal(err)
 	}
 	crashed := filepath.Join(t.TempDir(), "crashed.db")
@@ -366,7 +366,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if len(walBefore) == 0 {
 		t.Fatal("no WAL to test with")
 	}
-	if _, err := Open(crashed); !errors.Is(err, store.ErrSchemaTooNew) || !strings.Contains(err.Error(), "version 8") {
+	if _, err := Open(crashed); !errors.Is(err, store.ErrSchemaTooNew) || !strings.Contains(err.Error(), "version 9") {
 		t.Fatalf("Open with the version in the WAL: %v", err)
 	}
 	if !bytes.Equal(mainBefore, fileBytes(t, crashed)) || !bytes.Equal(walBefore, fileBytes(t, crashed+"-wal")) {

@@ -63,6 +63,7 @@ func Run(t *testing.T, open Opener) {
 		{"InputsContextDiff", testInputsContextDiff},
 		{"MissCauses", testMissCauses},
 		{"InputsPrune", testInputsPrune},
+		{"Tokens", testTokens},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
