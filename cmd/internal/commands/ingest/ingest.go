@@ -21,6 +21,7 @@ import (
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/report/dockerfile"
+	logingest "github.com/buildstats/buildstats/report/ingest"
 	"github.com/buildstats/buildstats/store"
 	"github.com/buildstats/buildstats/store/backend"
 )
@@ -247,39 +248,13 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 }
 
 // ingestOne stores one build of the log l, with its inputs (what its log
-// shows and given, what the flags say) and the causes of its cache breaks.
+// shows and given, what the flags say) and the causes of its cache breaks,
+// the way the server stores a log sent to it (report/ingest).
 func ingestOne(ctx context.Context, f *cli.Factory, s store.Store, l *logfile.Log, b *model.Build, meta store.Meta,
 	flagTime time.Time, keepLogs bool, given *model.Inputs, df *dockerfile.File) (int64, bool, error) {
-	m := meta
-	m.ContentHash, m.Source = l.BuildHash(b), l.Name
-	if l.IsStdin() {
-		m.Source = "-"
-	}
-	m.Started, m.StartedSource = store.StartTime(b, flagTime, l.ModTime)
-	if m.Started.IsZero() {
-		m.Started, m.StartedSource = f.Clock(), "ingest"
-	}
-	f.WithInputs(b, given)
-	causes, err := breakCauses(ctx, f, s, m, b, df)
-	if err != nil {
-		if store.IsDatabaseError(err) {
-			return 0, false, err
-		}
-		// The build is still worth storing; misses --by-cause will not
-		// count its breaks.
-		f.Warn("the causes of %s's cache breaks were not named: %v", cli.OneLine(l.Name), err)
-	}
-	return s.Ingest(ctx, b, m, store.IngestOptions{KeepLogs: keepLogs, Causes: causes})
-}
-
-// breakCauses names why the build's cache broke, against the project's
-// latest stored build before it, for misses --by-cause.
-func breakCauses(ctx context.Context, f *cli.Factory, s store.Reader, m store.Meta, b *model.Build, df *dockerfile.File) ([]store.BreakCause, error) {
-	base, err := f.FindBaseline(ctx, s, 0, m.Project, b, m.Started)
-	if err != nil {
-		return nil, err
-	}
-	return report.BreakCauses(report.Explain(b, report.Options{Dockerfile: df, Baseline: base})), nil
+	return logingest.One(ctx, s, l, b, logingest.Options{Meta: meta, FlagTime: flagTime, FileTime: l.ModTime, Now: f.Clock,
+		KeepLogs: keepLogs, Given: given, Dockerfile: df, Mask: f.Redactor(),
+		Warn: func(format string, args ...any) { f.Warn("%s", cli.OneLine(fmt.Sprintf(format, args...))) }})
 }
 
 // parsedDockerfile parses the --dockerfile for step lines, at the target;
