@@ -188,7 +188,20 @@ func isTooLarge(err error) bool {
 }
 
 func tooLargeError(max int64) error {
-	return fmt.Errorf("the build log is larger than the server's limit of %s", report.FormatBytes(max))
+	return fmt.Errorf("the build log is larger than the server's limit of %s", FormatSize(max))
+}
+
+// FormatSize writes a size limit in binary units: 256 MiB.
+func FormatSize(n int64) string {
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d %s", n/u.size, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // postBuild is POST /api/v1/builds: store a build log sent by a CI job.

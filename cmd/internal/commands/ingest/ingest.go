@@ -36,6 +36,8 @@ type Options struct {
 	InputFormat *cli.Enum
 	Target      string
 	Given       cli.InputFlags // what went into the builds, beyond their logs
+	Server      string         // send the logs to buildstats serve at this URL
+	Token       string         // the server's ingest token
 }
 
 // New returns the ingest command.
@@ -63,12 +65,19 @@ nothing, is reported and the others are still stored; the exit status is then
 2. A database that cannot be written stops the command with one line.
 
 Build output can hold secrets, so the steps' output and the Dockerfile excerpt
-of a failed build are only kept with --keep-logs.`,
+of a failed build are only kept with --keep-logs.
+
+With --server URL the logs go to buildstats serve instead, which stores them
+in its history: a CI job needs only an ingest token of the project (--token,
+or $BUILDSTATS_TOKEN), no database credentials. The values of the job's
+secret variables are masked before a log leaves the machine; the command
+prints each build's page.`,
 		Example: `  docker build --progress=plain . 2>&1 | tee build.log
   buildstats ingest build.log
   buildstats ingest --project shop --branch main ci-logs/
   buildstats ingest --time 2026-01-31 'logs/*.log'
-  docker build --progress=plain . 2>&1 | buildstats ingest -`,
+  docker build --progress=plain . 2>&1 | buildstats ingest -
+  buildstats ingest --server https://builds.example.com --token "$BUILDSTATS_TOKEN" build.log`,
 		Args: cli.UsageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Inputs = args
@@ -89,6 +98,8 @@ of a failed build are only kept with --keep-logs.`,
 	fl.StringArrayVar(&opts.Meta.Tags, "tag", nil, "image tag (repeatable; default the names the log shows)")
 	fl.StringVar(&opts.When, "time", "", "start time of builds whose log has none (RFC 3339 or a date; default the file's modification time)")
 	fl.BoolVar(&opts.KeepLogs, "keep-logs", false, "also store step output and the Dockerfile excerpt of failed builds (may hold secrets)")
+	fl.StringVar(&opts.Server, "server", "", "send the logs to buildstats serve at this URL instead of storing them (needs --token)")
+	fl.StringVar(&opts.Token, "token", "", "the server's ingest token for the project (default $BUILDSTATS_TOKEN)")
 	opts.Given.Register(cmd)
 	return cmd
 }
@@ -117,6 +128,9 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return cli.UsageError(err)
 	}
 	meta := f.DetectMeta("", opts.Meta)
+	if opts.Server != "" {
+		return runRemote(ctx, f, opts, inputs, meta, flagTime)
+	}
 	// What the flags say of the builds' inputs is read once for all of
 	// them: a large context is walked once.
 	given, err := f.FlagInputs(ctx, opts.Given, opts.Meta.Dockerfile, opts.Target)
