@@ -69,7 +69,8 @@ of a failed build are only kept with --keep-logs.
 
 With --server URL the logs go to buildstats serve instead, which stores them
 in its history: a CI job needs only an ingest token of the project (--token,
-or $BUILDSTATS_TOKEN), no database credentials. The values of the job's
+or $BUILDSTATS_TOKEN), no database credentials; the project is the token's.
+The values of the job's
 secret variables are masked before a log leaves the machine; the command
 prints each build's page.`,
 		Example: `  docker build --progress=plain . 2>&1 | tee build.log

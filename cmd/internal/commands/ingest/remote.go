@@ -38,7 +38,9 @@ func runRemote(ctx context.Context, f *cli.Factory, opts Options, inputs []input
 			q.Set(k, v)
 		}
 	}
-	set("project", meta.Project)
+	// The token names the project; one detected from the directory or
+	// the CI would only contradict it.
+	set("project", opts.Meta.Project)
 	set("branch", meta.Branch)
 	set("commit", meta.Commit)
 	set("ci_url", meta.RunURL)
@@ -109,8 +111,9 @@ func runRemote(ctx context.Context, f *cli.Factory, opts Options, inputs []input
 				fmt.Fprintf(f.IO.ErrOut, "buildstats: %s: %s\n", name, cli.OneLine(se.Message))
 				continue
 			}
+			refused := errors.As(err, &se) && se.Code < 500
 			err = fmt.Errorf("%s: %s (%d sent before it)", name, cli.OneLine(err.Error()), sent+known)
-			if errors.As(err, &se) && se.Code < 500 {
+			if refused {
 				return cli.UsageError(err) // the token: the user's to fix
 			}
 			return cli.Failed(err)
