@@ -390,3 +390,57 @@ func TestIsLoopback(t *testing.T) {
 		}
 	}
 }
+
+// On shutdown (SIGTERM's context) the server takes no new request and an
+// ingest in flight finishes: its build is stored whole.
+func TestGracefulShutdown(t *testing.T) {
+	s := openSQLite(t)
+	srv, err := New(s, Config{ReadOpen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	tok, _ := token(t, s, "shop", store.ScopeIngest, time.Time{})
+	log := fixture(t, probe+"plain-cold.log")
+
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("POST", base+"/api/v1/builds", pr)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	answered := make(chan answer, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			answered <- answer{code: -1, body: []byte(err.Error())}
+			return
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		answered <- answer{code: resp.StatusCode, body: data}
+	}()
+	pw.Write(log[:len(log)/2])
+	time.Sleep(200 * time.Millisecond) // the request is being read
+	cancel()
+	time.Sleep(200 * time.Millisecond) // Shutdown has closed the listener
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("a new request was served during shutdown")
+	}
+	pw.Write(log[len(log)/2:])
+	pw.Close()
+	a := <-answered
+	if a.code != 201 {
+		t.Fatalf("the ingest in flight: %d %s", a.code, a.body)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if n := countBuilds(t, s); n != 1 {
+		t.Fatalf("%d builds stored, want the one in flight", n)
+	}
+}
