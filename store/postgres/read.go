@@ -232,6 +232,12 @@ func (s *Store) loadBuild(ctx context.Context, id int64) (*model.Build, store.Me
 	if err := rows.Err(); err != nil {
 		return nil, m, err
 	}
+	// The batch's connection goes back to the pool before the inputs take
+	// one: holding one while waiting for another deadlocks as many
+	// concurrent reads as the pool has connections (a server's requests).
+	if err := br.Close(); err != nil {
+		return nil, m, err
+	}
 	if b.Inputs, err = loadInputs(ctx, s.pool, id); err != nil {
 		return nil, m, err
 	}
