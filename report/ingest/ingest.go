@@ -57,6 +57,18 @@ func Mask(l *logfile.Log, mask *redact.Redactor) {
 // One stores build b of the log l in s, with its inputs and the causes of
 // its cache breaks. It returns the build's id and whether it was new.
 func One(ctx context.Context, s store.Store, l *logfile.Log, b *model.Build, o Options) (int64, bool, error) {
+	it, err := Prepare(ctx, s, l, b, o)
+	if err != nil {
+		return 0, false, err
+	}
+	return s.Ingest(ctx, it.Build, it.Meta, it.Options)
+}
+
+// Prepare is One up to storing: the build with its inputs, its metadata
+// and the causes of its cache breaks against the build before it in s, as
+// an item for IngestBatch (a server stores concurrent requests in one
+// transaction).
+func Prepare(ctx context.Context, s store.Reader, l *logfile.Log, b *model.Build, o Options) (store.BatchItem, error) {
 	m := o.Meta
 	m.ContentHash, m.Source = l.BuildHash(b), l.Name
 	if l.IsStdin() {
@@ -74,7 +86,7 @@ func One(ctx context.Context, s store.Store, l *logfile.Log, b *model.Build, o O
 	causes, err := breakCauses(ctx, s, m, b, o)
 	if err != nil {
 		if store.IsDatabaseError(err) {
-			return 0, false, err
+			return store.BatchItem{}, err
 		}
 		// The build is still worth storing; misses --by-cause will not
 		// count its breaks.
@@ -82,7 +94,7 @@ func One(ctx context.Context, s store.Store, l *logfile.Log, b *model.Build, o O
 			o.Warn("the causes of %s's cache breaks were not named: %v", l.Name, err)
 		}
 	}
-	return s.Ingest(ctx, b, m, store.IngestOptions{KeepLogs: o.KeepLogs, Causes: causes})
+	return store.BatchItem{Build: b, Meta: m, Options: store.IngestOptions{KeepLogs: o.KeepLogs, Causes: causes}}, nil
 }
 
 // WithInputs completes b's inputs with what its log shows, then with

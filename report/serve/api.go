@@ -250,20 +250,28 @@ func (srv *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	// Stored whole even when the client goes away: a build is one
 	// transaction, and the client retrying finds it stored.
 	ctx := context.WithoutCancel(r.Context())
-	out := Stored{}
-	for _, b := range l.Builds {
-		id, created, err := logingest.One(ctx, srv.s, l, b, logingest.Options{Meta: req.Meta, FlagTime: req.When,
+	items := make([]store.BatchItem, len(l.Builds))
+	for i, b := range l.Builds {
+		items[i], err = logingest.Prepare(ctx, srv.s, l, b, logingest.Options{Meta: req.Meta, FlagTime: req.When,
 			Now: srv.cfg.Now, KeepLogs: req.KeepLogs, Mask: srv.cfg.Mask, Warn: srv.cfg.Log})
 		if err != nil {
 			srv.storeError(w, err)
 			return
 		}
-		if created {
+	}
+	res, err := srv.batch.store(items)
+	if err != nil {
+		srv.storeError(w, err)
+		return
+	}
+	out := Stored{}
+	for i, r := range res {
+		if r.Created {
 			out.Created = true
-			srv.metrics.stored(req.Meta.Project, b)
+			srv.metrics.stored(req.Meta.Project, items[i].Build)
 		}
-		out.ID = id
-		out.IDs = append(out.IDs, id)
+		out.ID = r.ID
+		out.IDs = append(out.IDs, r.ID)
 	}
 	out.URL = fmt.Sprintf("/builds/%d", out.ID)
 	code = http.StatusOK

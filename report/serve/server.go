@@ -54,6 +54,7 @@ type Server struct {
 	cfg     Config
 	mux     *http.ServeMux
 	metrics *metrics
+	batch   *batcher
 }
 
 // New returns a server of s, which must also be a store.TokenStore (both
@@ -72,7 +73,7 @@ func New(s store.Store, cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	srv := &Server{s: s, tokens: ts, cfg: cfg, mux: http.NewServeMux(), metrics: newMetrics()}
+	srv := &Server{s: s, tokens: ts, cfg: cfg, mux: http.NewServeMux(), metrics: newMetrics(), batch: newBatcher(s)}
 	srv.routes()
 	return srv, nil
 }
