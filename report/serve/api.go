@@ -391,26 +391,51 @@ func (srv *Server) parseRead(r *http.Request, defSince string) (readQuery, error
 	return rq, nil
 }
 
+// statusChunk is how many builds a status filter reads at a time; more
+// builds than that starting in one millisecond would end the reading.
+var statusChunk = 1000
+
 // builds is one page of the history, newest first, and whether there are
-// more. A status filter is applied here: the store does not filter by it.
+// more. The store does not filter by status: with a status, the history is
+// read in chunks, newest first, until the page is full, so a page of recent
+// failures does not read a year of builds.
 func (srv *Server) builds(ctx context.Context, rq readQuery) ([]store.BuildSummary, bool, error) {
 	hq := store.HistoryQuery{Project: rq.Project, Branch: rq.Branch, Since: rq.Since, Until: rq.Until}
 	skip := (rq.Page - 1) * rq.Limit
+	need := skip + rq.Limit + 1
+	var rows []store.BuildSummary
 	if rq.Status == "" {
-		hq.Limit = skip + rq.Limit + 1
-	}
-	rows, err := srv.s.History(ctx, hq)
-	if err != nil {
-		return nil, false, err
-	}
-	if rq.Status != "" {
-		kept := rows[:0]
-		for _, b := range rows {
-			if b.Status == rq.Status {
-				kept = append(kept, b)
-			}
+		hq.Limit = need
+		var err error
+		if rows, err = srv.s.History(ctx, hq); err != nil {
+			return nil, false, err
 		}
-		rows = kept
+	} else {
+		seen := map[int64]bool{}
+		for len(rows) < need {
+			hq.Limit = statusChunk
+			got, err := srv.s.History(ctx, hq)
+			if err != nil {
+				return nil, false, err
+			}
+			fresh := 0
+			for _, b := range got {
+				if seen[b.ID] {
+					continue
+				}
+				seen[b.ID], fresh = true, fresh+1
+				if b.Status == rq.Status {
+					rows = append(rows, b)
+				}
+			}
+			if len(got) < statusChunk || fresh == 0 {
+				break
+			}
+			// The next chunk ends with the last start read, inclusive
+			// (Until is exclusive): builds that started in the same
+			// millisecond are not skipped, and the ones read are.
+			hq.Until = got[len(got)-1].StartedAt.Add(time.Millisecond)
+		}
 	}
 	if skip >= len(rows) {
 		return nil, false, nil

@@ -137,3 +137,46 @@ func TestBrowserPages(t *testing.T) {
 		}
 	}
 }
+
+// A status filter reads the history in chunks: every page has the builds
+// of that status, newest first, whatever the chunk size.
+func TestStatusPages(t *testing.T) {
+	ts, _, _ := servedHostile(t)
+	all, err := ts.s.History(storetest.Ctx, store.HistoryQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(n int) { statusChunk = n }(statusChunk)
+	for _, status := range []string{"succeeded", "failed", "unknown"} {
+		var want []int64
+		for _, b := range all {
+			if b.Status == status {
+				want = append(want, b.ID)
+			}
+		}
+		for _, chunk := range []int{2, 3, 1000} {
+			statusChunk = chunk
+			var got []int64
+			for page := 1; page < 20; page++ {
+				a := do(t, "GET", fmt.Sprintf("%s/api/v1/builds?status=%s&limit=2&page=%d", ts.URL, status, page), "", "", nil)
+				var list struct {
+					Builds []struct {
+						ID int64 `json:"id"`
+					} `json:"builds"`
+				}
+				if err := json.Unmarshal(a.body, &list); err != nil {
+					t.Fatal(err)
+				}
+				for _, b := range list.Builds {
+					got = append(got, b.ID)
+				}
+				if a.hdr.Get("Link") == "" {
+					break
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("status %s, chunks of %d: %v, want %v", status, chunk, got, want)
+			}
+		}
+	}
+}
