@@ -636,11 +636,11 @@ func (srv *Server) stepStats(ctx context.Context, kind string, rq readQuery) (*r
 	if err != nil {
 		return nil, err
 	}
-	builds, err := srv.s.History(ctx, store.HistoryQuery{Project: rq.Project, Branch: rq.Branch, Since: rq.Since, Until: rq.Until})
+	builds, err := store.CountBuilds(ctx, srv.s, store.HistoryQuery{Project: rq.Project, Branch: rq.Branch, Since: rq.Since, Until: rq.Until})
 	if err != nil {
 		return nil, err
 	}
-	return report.NewStepStatsReport(kind, rq.Project, rq.Branch, rq.Since, rq.Until, len(builds), steps), nil
+	return report.NewStepStatsReport(kind, rq.Project, rq.Branch, rq.Since, rq.Until, builds, steps), nil
 }
 
 func (srv *Server) apiStepStats(w http.ResponseWriter, r *http.Request, kind string) {

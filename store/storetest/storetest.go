@@ -64,6 +64,7 @@ func Run(t *testing.T, open Opener) {
 		{"MissCauses", testMissCauses},
 		{"InputsPrune", testInputsPrune},
 		{"Tokens", testTokens},
+		{"Count", testCount},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
