@@ -105,8 +105,19 @@ func TestServeTokensAndIngest(t *testing.T) {
 		t.Errorf("GET /api/v1/builds: %+v", api.Builds)
 	}
 
+	// annotate --server annotates and sends the log too.
+	env := ciEnv(t)
+	env["BUILDSTATS_TOKEN"] = tok
+	r = run(t, nil, env, false, "annotate", "--server", base, msNocacheLog)
+	if r.code != 0 || !strings.Contains(r.err, "stored as #3: "+base+"/builds/3") {
+		t.Fatalf("annotate --server: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if r := run(t, strings.NewReader("x"), env, false, "annotate", "--server", base, "-"); r.code != 2 || !strings.Contains(r.err, "standard input") {
+		t.Errorf("annotate --server of stdin: exit %d %s", r.code, r.err)
+	}
+
 	h.ok("token", "revoke", "1")
-	r = run(t, nil, nil, false, "ingest", "--server", base, "--token", tok, msNocacheLog)
+	r = run(t, nil, nil, false, "ingest", "--server", base, "--token", tok, msColdLog)
 	if r.code != 2 || !strings.Contains(r.err, "401") {
 		t.Errorf("ingest with a revoked token: exit %d\n%s%s", r.code, r.out, r.err)
 	}
@@ -118,7 +129,7 @@ func TestServeTokensAndIngest(t *testing.T) {
 	if code := <-done; code != 0 || !strings.Contains(out.String(), "Stopped.") {
 		t.Errorf("serve after its context ended: exit %d\n%s%s", code, out.String(), errOut.String())
 	}
-	if n := countBuilds(t, h.db); n != 2 {
-		t.Errorf("%d builds stored, want 2", n)
+	if n := countBuilds(t, h.db); n != 3 {
+		t.Errorf("%d builds stored, want 3", n)
 	}
 }

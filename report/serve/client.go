@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/buildstats/buildstats/store"
 )
 
 // Client sends build logs to a server's POST /api/v1/builds.
@@ -25,6 +27,29 @@ type Client struct {
 	// the machine (the values of the runner's secret variables, which the
 	// server cannot know).
 	Mask func(string) string
+}
+
+// Query is the query of POST /api/v1/builds that files a build under m:
+// its project (when set: else the token's), branch, commit, CI run,
+// runner, Dockerfile and tags.
+func Query(m store.Meta) url.Values {
+	q := url.Values{}
+	set := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	set("project", m.Project)
+	set("branch", m.Branch)
+	set("commit", m.Commit)
+	set("ci_url", m.RunURL)
+	set("ci_provider", m.CIProvider)
+	set("runner", m.Runner)
+	set("dockerfile", m.Dockerfile)
+	for _, t := range m.Tags {
+		q.Add("tag", t)
+	}
+	return q
 }
 
 // SendError is a request the server refused or failed.

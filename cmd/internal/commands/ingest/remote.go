@@ -32,24 +32,11 @@ func runRemote(ctx context.Context, f *cli.Factory, opts Options, inputs []input
 	case opts.Given.Context != "" || len(opts.Given.BuildArgs) > 0 || opts.Given.NoCache || opts.Target != "":
 		return cli.UsageError(errors.New("--context, --build-arg, --no-cache and --target are not sent to a server; store such builds with --db"))
 	}
-	q := url.Values{}
-	set := func(k, v string) {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
 	// The token names the project; one detected from the directory or
 	// the CI would only contradict it.
-	set("project", opts.Meta.Project)
-	set("branch", meta.Branch)
-	set("commit", meta.Commit)
-	set("ci_url", meta.RunURL)
-	set("ci_provider", meta.CIProvider)
-	set("runner", meta.Runner)
-	set("dockerfile", meta.Dockerfile)
-	for _, t := range meta.Tags {
-		q.Add("tag", t)
-	}
+	m := meta
+	m.Project = opts.Meta.Project
+	q := reportserve.Query(m)
 	if opts.KeepLogs {
 		q.Set("keep_logs", "true")
 	}
