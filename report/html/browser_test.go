@@ -148,6 +148,7 @@ const trendsCheck = `{
 	dots: document.querySelectorAll("svg.chart circle.dot").length,
 	rows: [...document.querySelectorAll("details table")].map(t => t.tBodies[0].rows.length),
 	active: document.querySelectorAll("script, iframe, object, embed, img, link, base, form").length,
+	p95dash: getComputedStyle(document.querySelector("svg.chart path.line.p95")).strokeDasharray,
 }`
 
 func TestBrowserTrendsPages(t *testing.T) {
@@ -163,6 +164,7 @@ func TestBrowserTrendsPages(t *testing.T) {
 			var d struct {
 				Charts, Lines, Drawn, Dots, Active int
 				Rows                               []int
+				P95Dash                            string `json:"p95dash"`
 			}
 			if err := json.Unmarshal(r.DOM, &d); err != nil {
 				t.Fatal(err)
@@ -191,6 +193,10 @@ func TestBrowserTrendsPages(t *testing.T) {
 			}
 			if d.Active != 0 {
 				t.Errorf("%d active elements", d.Active)
+			}
+			// p95 is dashed: where it equals p50, p50 shows through.
+			if d.P95Dash == "" || d.P95Dash == "none" {
+				t.Errorf("the p95 line is solid (stroke-dasharray %q): it hides p50 where they are equal", d.P95Dash)
 			}
 			checkRenderTime(t, b, r, writePage(t, "trends-again.html", page))
 		})
