@@ -444,3 +444,36 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("%d builds stored, want the one in flight", n)
 	}
 }
+
+// The same log sent by many jobs at once is stored once: one 201, the
+// others 200 with the same id.
+func TestConcurrentSameLog(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			s := st.open(t)
+			ts := start(t, s, Config{ReadOpen: true})
+			tok, _ := token(t, s, "shop", store.ScopeIngest, time.Time{})
+			log := fixture(t, probe+"plain-warm.log")
+			const n = 12
+			answers := make(chan answer, n)
+			for range n {
+				go func() { answers <- do(t, "POST", ts.URL+"/api/v1/builds", tok, "", log) }()
+			}
+			created, ids := 0, map[int64]bool{}
+			for range n {
+				a := <-answers
+				switch a.code {
+				case 201:
+					created++
+				case 200:
+				default:
+					t.Fatalf("%d %s", a.code, a.body)
+				}
+				ids[stored(t, a).ID] = true
+			}
+			if created != 1 || len(ids) != 1 || countBuilds(t, s) != 1 {
+				t.Fatalf("%d created, ids %v, %d builds stored; want one", created, ids, countBuilds(t, s))
+			}
+		})
+	}
+}
