@@ -107,6 +107,22 @@ type Reader interface {
 	Close() error
 }
 
+// Counter is implemented by stores that count builds without reading
+// them (both stores do): what History would list, its Limit ignored.
+type Counter interface {
+	Count(ctx context.Context, q HistoryQuery) (int, error)
+}
+
+// CountBuilds counts the builds of q with r's Count, else by listing them.
+func CountBuilds(ctx context.Context, r Reader, q HistoryQuery) (int, error) {
+	q.Limit = 0
+	if c, ok := r.(Counter); ok {
+		return c.Count(ctx, q)
+	}
+	rows, err := r.History(ctx, q)
+	return len(rows), err
+}
+
 // Errors callers can test with errors.Is. The returned errors wrap these
 // with the database path and what to do about it.
 var (

@@ -89,7 +89,27 @@ func read(path string, stdin io.Reader, format model.Format, hash bool) (*Log, e
 			l.ModTime = st.ModTime()
 		}
 	}
-	var r io.Reader = in
+	if err := l.parse(in, format, hash); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// ReadFrom parses and hashes a log from r, named name (a log sent to the
+// server, say). format forces an input format; "" detects it. Input that
+// is not a build log is an error wrapping parse.ErrNotBuildLog; r's own
+// errors (a body over its size limit) are returned wrapped.
+func ReadFrom(r io.Reader, name string, format model.Format) (*Log, error) {
+	l := &Log{Name: name}
+	if err := l.parse(r, format, true); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// parse reads every build in r into l, hashing every byte when hash is set.
+func (l *Log) parse(in io.Reader, format model.Format, hash bool) error {
+	r := in
 	var h *HashReader
 	if hash {
 		h = NewHashReader(in)
@@ -97,17 +117,17 @@ func read(path string, stdin io.Reader, format model.Format, hash bool) (*Log, e
 	}
 	builds, err := parse.ParseAll(r, parse.Options{Format: format})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return fmt.Errorf("%s: %w", l.Name, err)
 	}
 	// The parser may stop before the end; the hash covers every byte.
 	if _, err := io.Copy(io.Discard, r); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return fmt.Errorf("%s: %w", l.Name, err)
 	}
 	l.Builds, l.Build = builds, builds[len(builds)-1]
 	if h != nil {
 		l.Hash = h.Sum()
 	}
-	return l, nil
+	return nil
 }
 
 // BuildHash is the content hash of one build of the log, for storing it:

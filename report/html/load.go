@@ -2,6 +2,7 @@ package html
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/buildstats/buildstats/parse/model"
@@ -62,16 +63,31 @@ func LoadTrends(ctx context.Context, s store.Reader, q store.TrendQuery, tr *sto
 		return page, nil
 	}
 	// One query per period that had builds: the store has no per-period
-	// step breakdown, and periods without builds cost nothing.
+	// step breakdown, and periods without builds cost nothing. A few run
+	// at once (stores are safe for concurrent use): a year of weeks is 52.
+	var (
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, loadParallel)
+		errs = make([]error, len(tr.Periods))
+		res  = make([][]store.StepStats, len(tr.Periods))
+	)
 	for i, p := range tr.Periods {
 		if p.Builds == 0 {
 			continue
 		}
 		w := window
 		w.Since, w.Until = later(p.Start, window.Since), earlier(p.End, window.Until)
-		stats, err := s.Slow(ctx, w)
-		if err != nil {
-			return nil, err
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			res[i], errs[i] = s.Slow(ctx, w)
+		}()
+	}
+	wg.Wait()
+	for i, stats := range res {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
 		for _, st := range stats {
 			if j, ok := idx[st.StepID]; ok && j < len(page.TopSteps) {
@@ -82,6 +98,9 @@ func LoadTrends(ctx context.Context, s store.Reader, q store.TrendQuery, tr *sto
 	}
 	return page, nil
 }
+
+// loadParallel is how many per-period queries LoadTrends runs at once.
+const loadParallel = 4
 
 func later(a, b time.Time) time.Time {
 	if a.After(b) {

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/buildstats/buildstats/store"
 	"github.com/buildstats/buildstats/store/postgres/pgtest"
@@ -41,4 +42,22 @@ func TestConformance(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// Reading a build takes one pooled connection at a time: with a pool of
+// one it does not wait for itself (as many concurrent reads as the pool
+// has connections used to deadlock a server).
+func TestBuildWithPoolOfOne(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	s, err := Open(context.Background(), db.Writer, Options{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	id := storetest.MustIngest(t, s, storetest.ParseFixture(t, storetest.Probe("plain-cold.log")), store.Meta{Project: "p"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, _, err := s.Build(ctx, id); err != nil {
+		t.Fatalf("Build with a pool of one connection: %v", err)
+	}
 }

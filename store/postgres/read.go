@@ -65,22 +65,7 @@ func (f *filter) where() string {
 
 // History lists builds newest first. See store.Reader.History.
 func (s *Store) History(ctx context.Context, q store.HistoryQuery) ([]store.BuildSummary, error) {
-	var f filter
-	if q.Project != "" {
-		f.add("b.project_id = (SELECT id FROM projects WHERE name = ?)", q.Project)
-	}
-	if q.Branch != "" {
-		f.add("b.branch_id = (SELECT id FROM branches WHERE name = ?)", q.Branch)
-	}
-	if !q.Since.IsZero() {
-		f.add("b.started_at >= ?", q.Since.UnixMilli())
-	}
-	if !q.Until.IsZero() {
-		f.add("b.started_at < ?", q.Until.UnixMilli())
-	}
-	if q.Builder != "" {
-		f.add("b.builder = ?", q.Builder)
-	}
+	f := historyFilter(q)
 	query := sqlSummary + f.where() + " ORDER BY b.started_at DESC, b.id DESC"
 	if q.Limit > 0 {
 		query += " LIMIT " + strconv.Itoa(q.Limit)
@@ -99,6 +84,36 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) ([]store.Buil
 		out = append(out, r)
 	}
 	return out, s.wrap("history", rows.Err())
+}
+
+// historyFilter is the WHERE clause of History and Count.
+func historyFilter(q store.HistoryQuery) filter {
+	var f filter
+	if q.Project != "" {
+		f.add("b.project_id = (SELECT id FROM projects WHERE name = ?)", q.Project)
+	}
+	if q.Branch != "" {
+		f.add("b.branch_id = (SELECT id FROM branches WHERE name = ?)", q.Branch)
+	}
+	if !q.Since.IsZero() {
+		f.add("b.started_at >= ?", q.Since.UnixMilli())
+	}
+	if !q.Until.IsZero() {
+		f.add("b.started_at < ?", q.Until.UnixMilli())
+	}
+	if q.Builder != "" {
+		f.add("b.builder = ?", q.Builder)
+	}
+	return f
+}
+
+// Count counts the builds History would list, without its limit. See
+// store.Counter.
+func (s *Store) Count(ctx context.Context, q store.HistoryQuery) (int, error) {
+	f := historyFilter(q)
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM builds b`+f.where(), f.args...).Scan(&n)
+	return n, s.wrap("count builds", err)
 }
 
 // Summary returns one build's history row. See store.Reader.Summary.
@@ -239,6 +254,12 @@ func (s *Store) loadBuild(ctx context.Context, id int64) (*model.Build, store.Me
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
+		return nil, m, err
+	}
+	// The batch's connection goes back to the pool before the inputs take
+	// one: holding one while waiting for another deadlocks as many
+	// concurrent reads as the pool has connections (a server's requests).
+	if err := br.Close(); err != nil {
 		return nil, m, err
 	}
 	if b.Inputs, err = loadInputs(ctx, s.pool, id); err != nil {

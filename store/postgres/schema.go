@@ -226,6 +226,12 @@ CREATE TABLE step_branch_weeks (
 		version: 3,
 		sql:     liveSchema,
 	},
+	{
+		// Version 4: the access tokens of buildstats serve (see
+		// tokens.go). Self-contained: no other table refers to it.
+		version: 4,
+		sql:     tokensSchema,
+	},
 }
 
 // liveSchema is version 3: the daemon's history ref, the build's facts
@@ -255,7 +261,7 @@ func SchemaVersion() int { return migrations[len(migrations)-1].version }
 // database that has one of them but no buildstats_schema is another
 // program's.
 var tables = append([]string{"projects", "branches", "builds", "steps", "vertices", "vertex_output", "transfers", "step_days", "step_branch_days",
-	"step_weeks", "step_branch_weeks"}, inputTables...)
+	"step_weeks", "step_branch_weeks", "tokens"}, inputTables...)
 
 // Advisory lock keys ("bsts" and a number), per database. Schema changes
 // take migrateLock; ingests take pruneLock shared and prunes exclusive, so

@@ -11,8 +11,12 @@ import (
 	"github.com/buildstats/buildstats/store/storetest"
 )
 
-// dropV7 takes a fresh database back to before version 7.
-const dropV7 = `DROP TABLE build_claims; DROP TABLE build_logs; DROP INDEX builds_buildkit_ref;
+// dropV8 takes a fresh database back to before version 8 (tokens).
+const dropV8 = `DROP TABLE tokens;`
+
+// dropV7 takes a fresh database back to before version 7 (BuildKit refs,
+// facts, kept logs, claims).
+const dropV7 = dropV8 + `DROP TABLE build_claims; DROP TABLE build_logs; DROP INDEX builds_buildkit_ref;
 ALTER TABLE builds DROP COLUMN facts; ALTER TABLE builds DROP COLUMN buildkit_ref;`
 
 // dropV6 takes a fresh database back to before version 6, for the tests

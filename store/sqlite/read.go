@@ -60,22 +60,7 @@ func (f *filter) where() string {
 
 // History lists builds newest first. See Store.History.
 func (s *Store) History(ctx context.Context, q store.HistoryQuery) ([]store.BuildSummary, error) {
-	var f filter
-	if q.Project != "" {
-		f.add("b.project_id = (SELECT id FROM projects WHERE name = ?)", q.Project)
-	}
-	if q.Branch != "" {
-		f.add("b.branch_id = (SELECT id FROM branches WHERE name = ?)", q.Branch)
-	}
-	if !q.Since.IsZero() {
-		f.add("b.started_at >= ?", q.Since.UnixMilli())
-	}
-	if !q.Until.IsZero() {
-		f.add("b.started_at < ?", q.Until.UnixMilli())
-	}
-	if q.Builder != "" {
-		f.add("b.builder = ?", q.Builder)
-	}
+	f := historyFilter(q)
 	query := sqlSummary + f.where() + " ORDER BY b.started_at DESC, b.id DESC"
 	if q.Limit > 0 {
 		query += " LIMIT " + strconv.Itoa(q.Limit)
@@ -94,6 +79,36 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) ([]store.Buil
 		out = append(out, r)
 	}
 	return out, s.wrap("history", rows.Err())
+}
+
+// historyFilter is the WHERE clause of History and Count.
+func historyFilter(q store.HistoryQuery) filter {
+	var f filter
+	if q.Project != "" {
+		f.add("b.project_id = (SELECT id FROM projects WHERE name = ?)", q.Project)
+	}
+	if q.Branch != "" {
+		f.add("b.branch_id = (SELECT id FROM branches WHERE name = ?)", q.Branch)
+	}
+	if !q.Since.IsZero() {
+		f.add("b.started_at >= ?", q.Since.UnixMilli())
+	}
+	if !q.Until.IsZero() {
+		f.add("b.started_at < ?", q.Until.UnixMilli())
+	}
+	if q.Builder != "" {
+		f.add("b.builder = ?", q.Builder)
+	}
+	return f
+}
+
+// Count counts the builds History would list, without its limit. See
+// store.Counter.
+func (s *Store) Count(ctx context.Context, q store.HistoryQuery) (int, error) {
+	f := historyFilter(q)
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM builds b`+f.where(), f.args...).Scan(&n)
+	return n, s.wrap("count builds", err)
 }
 
 // Summary returns one build's history row. See Store.Summary.

@@ -14,7 +14,7 @@ import (
 
 // SchemaVersion is the schema this package reads and writes. Open upgrades
 // older databases to it and refuses newer ones.
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 // weekOfStart is the week (analysis.WeekOf) of a build's start.
 var weekOfStart = analysis.WeekSQL("b.started_at / 86400000")
@@ -308,6 +308,12 @@ INSERT INTO step_branch_weeks (branch_id, step_id, week, builds, hits, runs)
 		// the source column.
 		version: 7,
 		sql:     liveSchema,
+	},
+	{
+		// v8: the access tokens of buildstats serve (see tokens.go).
+		// Self-contained: no other table refers to it.
+		version: 8,
+		sql:     tokensSchema,
 	},
 }
 

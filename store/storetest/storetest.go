@@ -65,6 +65,8 @@ func Run(t *testing.T, open Opener) {
 		{"InputsPrune", testInputsPrune},
 		{"Claims", testClaims},
 		{"LiveFacts", testLiveFacts},
+		{"Tokens", testTokens},
+		{"Count", testCount},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,9 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/buildstats/buildstats/collect/buildcontext"
-	"github.com/buildstats/buildstats/parse"
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/report"
+	logingest "github.com/buildstats/buildstats/report/ingest"
 	"github.com/buildstats/buildstats/store"
 )
 
@@ -119,17 +119,7 @@ func readLimited(path string, limit int64) ([]byte, error) {
 // they show what was built. What they hold as text is masked (see
 // Redactor).
 func (f *Factory) WithInputs(b *model.Build, given *model.Inputs) {
-	in := b.Inputs
-	if in == nil {
-		in = &model.Inputs{}
-	}
-	in.Merge(parse.LogInputs(b))
-	in.Merge(given)
-	if in.IsEmpty() {
-		in = nil
-	}
-	f.Redactor().Inputs(in)
-	b.Inputs = in
+	logingest.WithInputs(b, given, f.Redactor())
 }
 
 // FindBaseline returns the build b is compared with in the history: the

@@ -23,8 +23,10 @@ import (
 	"github.com/buildstats/buildstats/cmd/internal/commands/migrate"
 	"github.com/buildstats/buildstats/cmd/internal/commands/prune"
 	"github.com/buildstats/buildstats/cmd/internal/commands/reportcmd"
+	servecmd "github.com/buildstats/buildstats/cmd/internal/commands/serve"
 	"github.com/buildstats/buildstats/cmd/internal/commands/show"
 	"github.com/buildstats/buildstats/cmd/internal/commands/stepstats"
+	"github.com/buildstats/buildstats/cmd/internal/commands/token"
 	"github.com/buildstats/buildstats/cmd/internal/commands/trends"
 )
 
@@ -51,6 +53,9 @@ var Local = []Constructor{
 	// history upkeep
 	migrate.New,
 	prune.New,
+	// a server for the team
+	servecmd.New,
+	token.New,
 }
 
 // New returns the root command with the given commands.

@@ -16,9 +16,11 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/buildstats/buildstats/cmd/internal/cli"
+	"github.com/buildstats/buildstats/collect/logfile"
 	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/report/annotate"
 	"github.com/buildstats/buildstats/report/gate"
+	reportserve "github.com/buildstats/buildstats/report/serve"
 	"github.com/buildstats/buildstats/store"
 	"github.com/buildstats/buildstats/store/backend"
 )
@@ -38,6 +40,8 @@ type Options struct {
 	CodeQuality string
 	Gates       cli.GateFlags
 	Given       cli.InputFlags // what went into the build, beyond its log
+	Server      string         // also send the log to buildstats serve at this URL
+	Token       string         // the server's ingest token
 }
 
 // Default output files on GitLab CI, where results are artifacts.
@@ -102,6 +106,8 @@ written.`,
 	fl.DurationVar(&opts.SlowMin, "slow-min", annotate.DefaultSlowMin, "a step over --slow-share must also take at least this long")
 	fl.StringVar(&opts.JUnit, "junit", "", "also write JUnit XML to this file")
 	fl.StringVar(&opts.Summary, "summary", "", "write the Markdown summary to this file (default: $GITHUB_STEP_SUMMARY on GitHub, "+defaultSummaryFile+" on GitLab, stdout on Buildkite)")
+	fl.StringVar(&opts.Server, "server", "", "also send the log to buildstats serve at this URL (needs --token), and print the build's page")
+	fl.StringVar(&opts.Token, "token", "", "the server's ingest token for the project (default $BUILDSTATS_TOKEN)")
 	fl.StringVar(&opts.CodeQuality, "codequality", "", "write a GitLab Code Quality report to this file (default on GitLab: "+defaultCodeQualityFile+")")
 	opts.Gates.Register(cmd)
 	opts.Given.Register(cmd)
@@ -121,6 +127,17 @@ func Run(ctx context.Context, f *cli.Factory, flags *pflag.FlagSet, opts Options
 	cfg, err := opts.Gates.Config(flags, false)
 	if err != nil {
 		return err
+	}
+	if opts.Server != "" {
+		if opts.Token == "" {
+			opts.Token = f.Env("BUILDSTATS_TOKEN")
+		}
+		switch {
+		case opts.Token == "":
+			return cli.UsageError(errors.New("--server needs --token (or $BUILDSTATS_TOKEN): an ingest token of the project (buildstats token create)"))
+		case opts.Input == "-":
+			return cli.UsageError(errors.New("--server sends a log file: save standard input to one first"))
+		}
 	}
 	l, err := f.ReadLog(opts.Input, opts.InputFormat.Value)
 	if err != nil {
@@ -180,6 +197,11 @@ func Run(ctx context.Context, f *cli.Factory, flags *pflag.FlagSet, opts Options
 			historyErr = err
 		}
 	}
+	if opts.Server != "" {
+		if err := send(ctx, f, opts, meta); err != nil {
+			historyErr = err
+		}
+	}
 	var base *gate.Baseline
 	if slices.Contains(cfg.Gates, gate.Regression) && historyErr == nil {
 		var rd store.Reader
@@ -207,6 +229,37 @@ func Run(ctx context.Context, f *cli.Factory, flags *pflag.FlagSet, opts Options
 		return cli.UsageError(fmt.Errorf("the build history could not be used: %w", historyErr))
 	}
 	return cli.GateError(results)
+}
+
+// send sends the log to the server of --server, filed as meta says (the
+// project the token's unless --project names it), and says where its page
+// is on stderr (stdout may be the CI's annotations).
+func send(ctx context.Context, f *cli.Factory, opts Options, meta store.Meta) error {
+	meta.Project = opts.Gates.Project
+	q := reportserve.Query(meta)
+	if opts.InputFormat.Value != "" {
+		q.Set("format", opts.InputFormat.Value)
+	}
+	q.Set("source", opts.Input)
+	if !meta.Started.IsZero() && meta.StartedSource != "ingest" {
+		q.Set("time", meta.Started.UTC().Format(time.RFC3339))
+	}
+	r, _, err := logfile.Open(opts.Input, f.IO.In)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	c := &reportserve.Client{URL: opts.Server, Token: opts.Token, Mask: f.Redactor().String}
+	st, err := c.Send(ctx, r, q)
+	if err != nil {
+		return fmt.Errorf("sending the log to %s: %w", cli.OneLine(opts.Server), err)
+	}
+	verb := "stored"
+	if !st.Created {
+		verb = "already stored"
+	}
+	fmt.Fprintf(f.IO.ErrOut, "buildstats: %s as #%d: %s\n", verb, st.ID, st.URL)
+	return nil
 }
 
 // openHistory opens the history to store the build in (--db or

@@ -22,6 +22,7 @@ import (
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/report/dockerfile"
+	logingest "github.com/buildstats/buildstats/report/ingest"
 	"github.com/buildstats/buildstats/store"
 	"github.com/buildstats/buildstats/store/backend"
 )
@@ -37,6 +38,8 @@ type Options struct {
 	Target      string
 	OTLP        cli.TraceFlags // send the stored builds as traces
 	Given       cli.InputFlags // what went into the builds, beyond their logs
+	Server      string         // send the logs to buildstats serve at this URL
+	Token       string         // the server's ingest token
 }
 
 // New returns the ingest command.
@@ -69,12 +72,20 @@ nothing, is reported and the others are still stored; the exit status is then
 2. A database that cannot be written stops the command with one line.
 
 Build output can hold secrets, so the steps' output and the Dockerfile excerpt
-of a failed build are only kept with --keep-logs.`,
+of a failed build are only kept with --keep-logs.
+
+With --server URL the logs go to buildstats serve instead, which stores them
+in its history: a CI job needs only an ingest token of the project (--token,
+or $BUILDSTATS_TOKEN), no database credentials; the project is the token's.
+The values of the job's
+secret variables are masked before a log leaves the machine; the command
+prints each build's page.`,
 		Example: `  docker build --progress=plain . 2>&1 | tee build.log
   buildstats ingest build.log
   buildstats ingest --project shop --branch main ci-logs/
   buildstats ingest --time 2026-01-31 'logs/*.log'
-  docker build --progress=plain . 2>&1 | buildstats ingest -`,
+  docker build --progress=plain . 2>&1 | buildstats ingest -
+  buildstats ingest --server https://builds.example.com --token "$BUILDSTATS_TOKEN" build.log`,
 		Args: cli.UsageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Inputs = args
@@ -95,6 +106,8 @@ of a failed build are only kept with --keep-logs.`,
 	fl.StringArrayVar(&opts.Meta.Tags, "tag", nil, "image tag (repeatable; default the names the log shows)")
 	fl.StringVar(&opts.When, "time", "", "start time of builds whose log has none (RFC 3339 or a date; default the file's modification time)")
 	fl.BoolVar(&opts.KeepLogs, "keep-logs", false, "also store step output and the Dockerfile excerpt of failed builds (may hold secrets)")
+	fl.StringVar(&opts.Server, "server", "", "send the logs to buildstats serve at this URL instead of storing them (needs --token)")
+	fl.StringVar(&opts.Token, "token", "", "the server's ingest token for the project (default $BUILDSTATS_TOKEN)")
 	opts.Given.Register(cmd)
 	opts.OTLP.Register(cmd)
 	return cmd
@@ -137,6 +150,9 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return cli.UsageError(err)
 	}
 	meta := f.DetectMeta("", opts.Meta)
+	if opts.Server != "" {
+		return runRemote(ctx, f, opts, inputs, meta, flagTime)
+	}
 	// What the flags say of the builds' inputs is read once for all of
 	// them: a large context is walked once.
 	given, err := f.FlagInputs(ctx, opts.Given, opts.Meta.Dockerfile, opts.Target)
@@ -297,39 +313,13 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 }
 
 // ingestOne stores one build of the log l, with its inputs (what its log
-// shows and given, what the flags say) and the causes of its cache breaks.
+// shows and given, what the flags say) and the causes of its cache breaks,
+// the way the server stores a log sent to it (report/ingest).
 func ingestOne(ctx context.Context, f *cli.Factory, s store.Store, l *logfile.Log, b *model.Build, meta store.Meta,
 	flagTime time.Time, keepLogs bool, given *model.Inputs, df *dockerfile.File) (int64, bool, error) {
-	m := meta
-	m.ContentHash, m.Source = l.BuildHash(b), l.Name
-	if l.IsStdin() {
-		m.Source = "-"
-	}
-	m.Started, m.StartedSource = store.StartTime(b, flagTime, l.ModTime)
-	if m.Started.IsZero() {
-		m.Started, m.StartedSource = f.Clock(), "ingest"
-	}
-	f.WithInputs(b, given)
-	causes, err := breakCauses(ctx, f, s, m, b, df)
-	if err != nil {
-		if store.IsDatabaseError(err) {
-			return 0, false, err
-		}
-		// The build is still worth storing; misses --by-cause will not
-		// count its breaks.
-		f.Warn("the causes of %s's cache breaks were not named: %v", cli.OneLine(l.Name), err)
-	}
-	return s.Ingest(ctx, b, m, store.IngestOptions{KeepLogs: keepLogs, Causes: causes})
-}
-
-// breakCauses names why the build's cache broke, against the project's
-// latest stored build before it, for misses --by-cause.
-func breakCauses(ctx context.Context, f *cli.Factory, s store.Reader, m store.Meta, b *model.Build, df *dockerfile.File) ([]store.BreakCause, error) {
-	base, err := f.FindBaseline(ctx, s, 0, m.Project, b, m.Started)
-	if err != nil {
-		return nil, err
-	}
-	return report.BreakCauses(report.Explain(b, report.Options{Dockerfile: df, Baseline: base})), nil
+	return logingest.One(ctx, s, l, b, logingest.Options{Meta: meta, FlagTime: flagTime, FileTime: l.ModTime, Now: f.Clock,
+		KeepLogs: keepLogs, Given: given, Dockerfile: df, Mask: f.Redactor(),
+		Warn: func(format string, args ...any) { f.Warn("%s", cli.OneLine(fmt.Sprintf(format, args...))) }})
 }
 
 // parsedDockerfile parses the --dockerfile for step lines, at the target;
