@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -270,8 +271,8 @@ func TestMigrateFromV2(t *testing.T) {
 	defer s.Close()
 	var v int
 	s.DB().QueryRow(`SELECT version FROM buildstats_schema`).Scan(&v)
-	if v != SchemaVersion || SchemaVersion != 7 {
-		t.Fatalf("version %d after upgrade, want 7", v)
+	if v != SchemaVersion || SchemaVersion != 8 {
+		t.Fatalf("version %d after upgrade, want 8", v)
 	}
 	checkShapeIsFresh(t, s)
 	for i, id := range ids {
@@ -356,7 +357,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	if _, err := db.Exec(`PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; UPDATE buildstats_schema SET version = 9`); err != nil {
+	if _, err := db.Exec(`PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; UPDATE buildstats_schema SET version = ` + strconv.Itoa(SchemaVersion+2)); err != nil {
 		t.Fatal(err)
 	}
 	crashed := filepath.Join(t.TempDir(), "crashed.db")
@@ -366,7 +367,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if len(walBefore) == 0 {
 		t.Fatal("no WAL to test with")
 	}
-	if _, err := Open(crashed); !errors.Is(err, store.ErrSchemaTooNew) || !strings.Contains(err.Error(), "version 9") {
+	if _, err := Open(crashed); !errors.Is(err, store.ErrSchemaTooNew) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", SchemaVersion+2)) {
 		t.Fatalf("Open with the version in the WAL: %v", err)
 	}
 	if !bytes.Equal(mainBefore, fileBytes(t, crashed)) || !bytes.Equal(walBefore, fileBytes(t, crashed+"-wal")) {
