@@ -23,8 +23,9 @@ import (
 
 // SchemaVersion is the version of the JSON contract (Explanation). It is
 // bumped only when a field is removed or changes meaning; new fields may be
-// added without a bump.
-const SchemaVersion = 2
+// added without a bump. Version 3: a live or imported build cancelled
+// while it ran has status "canceled" (it was "failed").
+const SchemaVersion = 3
 
 // Options control Explain.
 type Options struct {

@@ -179,7 +179,7 @@ func TestJSONRendererRoundTrips(t *testing.T) {
 	if !bytes.Equal(again, orig) {
 		t.Error("JSON output does not decode back to the same Explanation")
 	}
-	if !strings.HasPrefix(out, "{\n  \"schema_version\": 2,") {
+	if !strings.HasPrefix(out, "{\n  \"schema_version\": 3,") {
 		t.Errorf("not indented JSON: %.40q", out)
 	}
 }
