@@ -118,7 +118,13 @@ func Copy(ctx context.Context, from store.Reader, to store.Store, opts CopyOptio
 			if err != nil {
 				return res, fmt.Errorf("copy: read build %s: %w", it.ContentHash, err)
 			}
-			batch[i] = store.BatchItem{Build: b, Meta: m, Options: store.IngestOptions{KeepLogs: it.LogsKept, Causes: causes}}
+			ingestOpts := store.IngestOptions{KeepLogs: it.LogsKept, Causes: causes}
+			if m.LogKept {
+				if ingestOpts.Log, err = from.Log(ctx, it.ID); err != nil {
+					return res, fmt.Errorf("copy: read build %s: %w", it.ContentHash, err)
+				}
+			}
+			batch[i] = store.BatchItem{Build: b, Meta: m, Options: ingestOpts}
 		}
 		out, err := to.IngestBatch(ctx, batch)
 		if err != nil {

@@ -66,3 +66,34 @@ func TestCopyInputs(t *testing.T) {
 		}
 	}
 }
+
+// A copy takes a build's kept log (build --keep-logs) with it, byte for
+// byte, SQLite to PostgreSQL and back.
+func TestCopyKeptLog(t *testing.T) {
+	lite := open(t, filepath.Join(t.TempDir(), "history.db"), Write)
+	kept := store.NewBuildLog([]byte("#1 [internal] load build definition\n#1 DONE 0.1s\n"), true)
+	b := &model.Build{Format: model.FormatPlain, Status: model.StatusSucceeded,
+		Vertices: []*model.Vertex{storetest.Step("", 1, 1, "RUN", "make", time.Second)}}
+	if _, _, err := lite.Ingest(ctx, b, store.Meta{Project: "p", Started: storetest.T0, ContentHash: "log:1"}, store.IngestOptions{Log: kept}); err != nil {
+		t.Fatal(err)
+	}
+	db := pgtest.NewDatabase(t)
+	pg := open(t, db.Writer, Write)
+	if _, err := Copy(ctx, lite, pg, CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	back := open(t, filepath.Join(t.TempDir(), "back.db"), Write)
+	if _, err := Copy(ctx, pg, back, CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []store.Reader{pg, back} {
+		id, err := to.Resolve(ctx, "latest", "p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := to.Log(ctx, id)
+		if err != nil || got == nil || !reflect.DeepEqual(*got, *kept) {
+			t.Errorf("the copied log: %+v %v, want %+v", got, err, kept)
+		}
+	}
+}
