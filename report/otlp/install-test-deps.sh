@@ -4,7 +4,8 @@
 # built from the Go module proxy into
 #   ${BUILDSTATS_OTELCOL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/buildstats/otelcol-<version>}/bin/otelcol-buildstats
 #
-# Rerunnable: skipped when the binary is in place and says its version.
+# Rerunnable: skipped when the binary is in place, says its version and
+# validates a configuration like the tests'.
 # The source of main is otelcol/main.go.txt (.txt: it is not part of this
 # module; it is built in a module of its own, outside the repository).
 #
@@ -18,7 +19,40 @@ cache=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/buildstats
 dir=${BUILDSTATS_OTELCOL_DIR:-$cache/otelcol-$version}
 bin=$dir/bin/otelcol-buildstats
 
-if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q " ${version#v}\$"; then
+# A binary counts as installed when it says its version and accepts a
+# configuration like the tests' (one built from an older main.go.txt may
+# refuse every configuration, and would otherwise stay cached).
+usable() {
+  [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q " ${version#v}\$" || return 1
+  local cfg
+  cfg=$(mktemp "${TMPDIR:-/tmp}/bs-otelcol-check.XXXXXX")
+  cat >"$cfg" <<'YAML'
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:4317
+      http:
+        endpoint: 127.0.0.1:4318
+exporters:
+  file:
+    path: /dev/null
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [file]
+YAML
+  "$bin" validate --config="file:$cfg" >/dev/null 2>&1
+  local rc=$?
+  rm -f "$cfg"
+  return $rc
+}
+
+if usable; then
   echo "install-test-deps: otelcol ${version#v} already in $dir/bin"
   exit 0
 fi
