@@ -2,6 +2,7 @@ package html
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,4 +115,34 @@ func earlier(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// MetaFacts lists what the history knows of a build beyond its log (project,
+// branch, commit, start, CI run, runner, Dockerfile, tags, source), for
+// BuildPage.Facts.
+func MetaFacts(m store.Meta) []Fact {
+	var out []Fact
+	add := func(label, value, url string) {
+		if value != "" {
+			out = append(out, Fact{Label: label, Value: value, URL: url})
+		}
+	}
+	add("project", m.Project, "")
+	add("branch", m.Branch, "")
+	add("commit", m.Commit, "")
+	if !m.Started.IsZero() {
+		add("started", m.Started.UTC().Format("2006-01-02 15:04:05 UTC"), "")
+	}
+	run := m.RunURL
+	if m.CIProvider != "" && run == "" {
+		run = m.CIProvider
+	}
+	add("CI run", run, m.RunURL)
+	add("runner", m.Runner, "")
+	add("Dockerfile", m.Dockerfile, "")
+	if len(m.Tags) > 0 {
+		add("tags", strings.Join(m.Tags, ", "), "")
+	}
+	add("log", m.Source, "")
+	return out
 }

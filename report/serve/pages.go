@@ -174,7 +174,7 @@ func (srv *Server) pageBuild(w http.ResponseWriter, r *http.Request) {
 	if meta.Project != "" {
 		ho.Title += " of " + meta.Project
 	}
-	ho.Facts = metaFacts(meta)
+	ho.Facts = reporthtml.MetaFacts(meta)
 	var page bytes.Buffer
 	if err := reporthtml.WriteBuild(&page, b, ho); err != nil {
 		srv.pageError(w, 0, err)
@@ -186,35 +186,6 @@ func (srv *Server) pageBuild(w http.ResponseWriter, r *http.Request) {
 			ho.Report.Baseline.ID, id, ho.Report.Baseline.ID)
 	}
 	writeWhole(w, withNav(page.Bytes(), navBar(extra)))
-}
-
-// metaFacts lists what the history knows of a build beyond its log, as
-// report shows it.
-func metaFacts(m store.Meta) []reporthtml.Fact {
-	var out []reporthtml.Fact
-	add := func(label, value, url string) {
-		if value != "" {
-			out = append(out, reporthtml.Fact{Label: label, Value: value, URL: url})
-		}
-	}
-	add("project", m.Project, "")
-	add("branch", m.Branch, "")
-	add("commit", m.Commit, "")
-	if !m.Started.IsZero() {
-		add("started", m.Started.UTC().Format("2006-01-02 15:04:05 UTC"), "")
-	}
-	run := m.RunURL
-	if m.CIProvider != "" && run == "" {
-		run = m.CIProvider
-	}
-	add("CI run", run, m.RunURL)
-	add("runner", m.Runner, "")
-	add("Dockerfile", m.Dockerfile, "")
-	if len(m.Tags) > 0 {
-		add("tags", strings.Join(m.Tags, ", "), "")
-	}
-	add("log", m.Source, "")
-	return out
 }
 
 // pageTrends is /trends: trends --html, with links to pick the period and

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -131,7 +130,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		if meta.Project != "" {
 			ho.Title += " of " + meta.Project
 		}
-		ho.Facts = metaFacts(meta)
+		ho.Facts = reporthtml.MetaFacts(meta)
 	}
 	if opts.Title != "" {
 		ho.Title = opts.Title
@@ -201,32 +200,4 @@ func logBaseline(ctx context.Context, f *cli.Factory, opts Options, l *logfile.L
 		f.Warn("the build history was not used: %v", err)
 	}
 	return s, base
-}
-
-// metaFacts lists what the history knows about a build beyond its log.
-func metaFacts(m store.Meta) []reporthtml.Fact {
-	var out []reporthtml.Fact
-	add := func(label, value, url string) {
-		if value != "" {
-			out = append(out, reporthtml.Fact{Label: label, Value: value, URL: url})
-		}
-	}
-	add("project", m.Project, "")
-	add("branch", m.Branch, "")
-	add("commit", m.Commit, "")
-	if !m.Started.IsZero() {
-		add("started", m.Started.UTC().Format("2006-01-02 15:04:05 UTC"), "")
-	}
-	run := m.RunURL
-	if m.CIProvider != "" && run == "" {
-		run = m.CIProvider
-	}
-	add("CI run", run, m.RunURL)
-	add("runner", m.Runner, "")
-	add("Dockerfile", m.Dockerfile, "")
-	if len(m.Tags) > 0 {
-		add("tags", strings.Join(m.Tags, ", "), "")
-	}
-	add("log", m.Source, "")
-	return out
 }
