@@ -125,42 +125,11 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	if err != nil {
 		return cli.UsageError(err)
 	}
-	args, err := ParseBuildArgs(opts.BuildArgs, f.Env)
+	req, err := opts.parseRequest(f)
 	if err != nil {
-		return cli.UsageError(err)
+		return err
 	}
-	contexts := map[string]string{}
-	for _, c := range opts.Contexts {
-		k, v, ok := strings.Cut(c, "=")
-		if !ok || k == "" || v == "" {
-			return cli.UsageError(fmt.Errorf("--build-context %q: want NAME=VALUE", c))
-		}
-		contexts[k] = v
-	}
-	switch {
-	case opts.Docker && len(opts.Contexts) > 0:
-		return cli.UsageError(errors.New("--build-context is for BuildKit builds"))
-	case opts.Docker && len(opts.Outputs) > 0:
-		return cli.UsageError(errors.New("--output is for BuildKit builds; with --docker use -t"))
-	case opts.Docker && len(opts.Platforms) > 1:
-		return cli.UsageError(errors.New("--docker builds one platform at a time"))
-	case opts.Docker && (len(opts.Secrets) > 0 || len(opts.SSH) > 0 || len(opts.CacheTo) > 0 || len(opts.Attests) > 0 || opts.Provenance != "" || opts.SBOM != ""):
-		return cli.UsageError(errors.New("--secret, --ssh, --cache-to, --attest, --provenance and --sbom are for BuildKit builds"))
-	}
-	// A secret's value is masked wherever the build's output shows it.
-	values, err := bkcollect.SecretValues(opts.Secrets, f.Env)
-	if err != nil {
-		return cli.UsageError(err)
-	}
-	f.Redactor().Add(values...)
-	labels := map[string]string{}
-	for _, l := range opts.Labels {
-		k, v, ok := strings.Cut(l, "=")
-		if !ok || k == "" {
-			return cli.UsageError(fmt.Errorf("--label %q: want KEY=VALUE", l))
-		}
-		labels[k] = v
-	}
+	args, contexts, labels := req.args, req.contexts, req.labels
 	// Which daemon: a buildx builder on the Docker Engine (the docker
 	// driver) builds as --docker does.
 	endpoint := opts.endpoint(f)
@@ -318,35 +287,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	}
 	var meta store.Meta
 	if s != nil || traces != nil {
-		meta = store.Meta{Project: opts.Project, Dockerfile: dockerfilePath, Tags: opts.Tags, Source: "live"}
-		if ref != "" {
-			// The daemon's history ref: a later `buildstats import` of the
-			// same daemon recognises this build and skips it.
-			meta.ContentHash, meta.Source = bkcollect.ContentHash(ref), "buildkit:"+ref
-		}
-		meta = f.DetectMeta(opts.ContextDir, meta)
-		meta.BuildKitRef = ref
-		if facts == nil && opts.Docker {
-			facts = &store.BuildFacts{Frontend: "dockerfile.v0", Dockerfile: filepath.Base(dockerfilePath), Target: opts.Target,
-				Platforms: opts.Platforms, NoCache: opts.NoCache, Pull: opts.Pull, Network: opts.Network, CacheFrom: opts.CacheFrom}
-			if len(args) > 0 {
-				facts.BuildArgs = args
-			}
-			if len(labels) > 0 {
-				facts.Labels = labels
-			}
-		}
-		if facts != nil && facts.VCSRevision == "" {
-			facts.VCSRevision = meta.Commit
-		}
-		meta.Facts = RedactFacts(f.Redactor(), facts, b.Inputs)
-		if meta.Started.IsZero() {
-			// The stream's first vertex start, else the time of ingest.
-			meta.Started, meta.StartedSource = store.StartTime(b, time.Time{}, time.Time{})
-			if meta.Started.IsZero() {
-				meta.Started, meta.StartedSource = f.Clock(), "ingest"
-			}
-		}
+		meta = opts.meta(f, b, ref, facts, req, dockerfilePath)
 	}
 	// Why the cache broke: against the project's latest stored build,
 	// found before this one is stored.
@@ -524,4 +465,87 @@ func ParseBuildArgs(list []string, getenv func(string) string) (map[string]strin
 		out[k] = v
 	}
 	return out, nil
+}
+
+// request is what the flags ask of the build beyond the options as given.
+type request struct {
+	args, contexts, labels map[string]string
+}
+
+// parseRequest checks the flags that describe the build and adds the
+// secrets' values to what is masked; errors are usage errors.
+func (o *Options) parseRequest(f *cli.Factory) (request, error) {
+	args, err := ParseBuildArgs(o.BuildArgs, f.Env)
+	if err != nil {
+		return request{}, cli.UsageError(err)
+	}
+	contexts := map[string]string{}
+	for _, c := range o.Contexts {
+		k, v, ok := strings.Cut(c, "=")
+		if !ok || k == "" || v == "" {
+			return request{}, cli.UsageError(fmt.Errorf("--build-context %q: want NAME=VALUE", c))
+		}
+		contexts[k] = v
+	}
+	switch {
+	case o.Docker && len(o.Contexts) > 0:
+		return request{}, cli.UsageError(errors.New("--build-context is for BuildKit builds"))
+	case o.Docker && len(o.Outputs) > 0:
+		return request{}, cli.UsageError(errors.New("--output is for BuildKit builds; with --docker use -t"))
+	case o.Docker && len(o.Platforms) > 1:
+		return request{}, cli.UsageError(errors.New("--docker builds one platform at a time"))
+	case o.Docker && (len(o.Secrets) > 0 || len(o.SSH) > 0 || len(o.CacheTo) > 0 || len(o.Attests) > 0 || o.Provenance != "" || o.SBOM != ""):
+		return request{}, cli.UsageError(errors.New("--secret, --ssh, --cache-to, --attest, --provenance and --sbom are for BuildKit builds"))
+	}
+	// A secret's value is masked wherever the build's output shows it.
+	values, err := bkcollect.SecretValues(o.Secrets, f.Env)
+	if err != nil {
+		return request{}, cli.UsageError(err)
+	}
+	f.Redactor().Add(values...)
+	labels := map[string]string{}
+	for _, l := range o.Labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return request{}, cli.UsageError(fmt.Errorf("--label %q: want KEY=VALUE", l))
+		}
+		labels[k] = v
+	}
+	return request{args: args, contexts: contexts, labels: labels}, nil
+}
+
+// meta is what the history and a trace record of a finished live build: the
+// detected project, branch and commit, the daemon's ref, its facts (for a
+// --docker build, those the request gave) and its start.
+func (o *Options) meta(f *cli.Factory, b *model.Build, ref string, facts *store.BuildFacts, req request, dockerfilePath string) store.Meta {
+	meta := store.Meta{Project: o.Project, Dockerfile: dockerfilePath, Tags: o.Tags, Source: "live"}
+	if ref != "" {
+		// The daemon's history ref: a later `buildstats import` of the
+		// same daemon recognises this build and skips it.
+		meta.ContentHash, meta.Source = bkcollect.ContentHash(ref), "buildkit:"+ref
+	}
+	meta = f.DetectMeta(o.ContextDir, meta)
+	meta.BuildKitRef = ref
+	if facts == nil && o.Docker {
+		facts = &store.BuildFacts{Frontend: "dockerfile.v0", Dockerfile: filepath.Base(dockerfilePath), Target: o.Target,
+			Platforms: o.Platforms, NoCache: o.NoCache, Pull: o.Pull, Network: o.Network, CacheFrom: o.CacheFrom}
+		if len(req.args) > 0 {
+			facts.BuildArgs = req.args
+		}
+		if len(req.labels) > 0 {
+			facts.Labels = req.labels
+		}
+	}
+	if facts != nil && facts.VCSRevision == "" {
+		facts.VCSRevision = meta.Commit
+	}
+	meta.Facts = RedactFacts(f.Redactor(), facts, b.Inputs)
+	if meta.Started.IsZero() {
+		// The stream's first vertex start, else the time of ingest.
+		meta.Started, meta.StartedSource = store.StartTime(b, time.Time{}, time.Time{})
+		if meta.Started.IsZero() {
+			meta.Started, meta.StartedSource = f.Clock(), "ingest"
+		}
+	}
+	return meta
 }
