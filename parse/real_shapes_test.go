@@ -491,3 +491,37 @@ func TestRecorderEqualsRawJSONFile(t *testing.T) {
 		}
 	}
 }
+
+// A runner that flushes lines in batches stamps a step's first and last
+// line microseconds apart; BuildKit's stated time says when it began. A gap
+// within the tenth of a second stated times are rounded to is left alone.
+func TestBatchedTimestampsKeepStatedTimes(t *testing.T) {
+	log := `2025-06-28T15:12:17.400000000Z #5 [internal] load .dockerignore
+2025-06-28T15:12:17.410000000Z #5 transferring context: 2B done
+2025-06-28T15:12:17.450000000Z #5 DONE 0.1s
+2025-06-28T15:12:19.310633957Z #6 [internal] load build context
+2025-06-28T15:12:19.310636827Z #6 transferring context: 42.70MB 1.8s done
+2025-06-28T15:12:19.310639007Z #6 DONE 1.8s
+`
+	b, err := Parse(strings.NewReader(log), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(s string) time.Time {
+		ts, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	ignore, ctx := b.Vertices[0], b.Vertices[1]
+	if !ignore.Started.Equal(at("2025-06-28T15:12:17.4Z")) || ignore.Duration != 100*time.Millisecond {
+		t.Errorf("a 0.1s step seen for 50 ms moved: started %v, %v", ignore.Started, ignore.Duration)
+	}
+	if ended := at("2025-06-28T15:12:19.310639007Z"); !ctx.Ended.Equal(ended) || !ctx.Started.Equal(ended.Add(-1800*time.Millisecond)) {
+		t.Errorf("the context transfer ran %v to %v, want 1.8s before %v", ctx.Started, ctx.Ended, ended)
+	}
+	if !b.Started.Equal(at("2025-06-28T15:12:17.4Z")) {
+		t.Errorf("build started %v", b.Started)
+	}
+}

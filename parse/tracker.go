@@ -729,6 +729,10 @@ var summaryPrefixes = []string{
 	"manifest unknown", "denied: requested access", "unauthorized:",
 }
 
+// statedTimePrecision is how finely text logs state a step's time
+// ("DONE 1.8s").
+const statedTimePrecision = 100 * time.Millisecond
+
 // finish turns tracker state into the final model.Build.
 func (t *tracker) finish() *model.Build {
 	b := t.b
@@ -756,6 +760,20 @@ func (t *tracker) finish() *model.Build {
 		case !v.HasDuration && s.ran > 0 && (!v.Completed || v.Error != "" || v.Canceled) && !v.Cached:
 			// It ran (or was still running) without a stated time.
 			v.Duration, v.HasDuration, v.DurationIsLowerBound = s.ran, true, true
+		}
+		// CI timestamps say when a line reached the log, which can be
+		// long after the step began (a runner that flushes in batches
+		// stamps "#6 transferring context 1.8s done" and "#6 DONE 1.8s"
+		// within microseconds of its first line). The time BuildKit states
+		// is the step's own: it ended when its end was printed, so it began
+		// that long before. Stated times are rounded to a tenth of a
+		// second, so a shorter gap than that is rounding, not batching.
+		if v.Completed && v.HasDuration && !v.DurationIsLowerBound && !v.Ended.IsZero() && b.Format != model.FormatRawJSON &&
+			(v.Started.IsZero() || v.Ended.Sub(v.Started) < v.Duration-statedTimePrecision) {
+			v.Started = v.Ended.Add(-v.Duration)
+			if !t.firstTS.IsZero() && v.Started.Before(t.firstTS) {
+				t.firstTS = v.Started // the build began by then too
+			}
 		}
 		s.flushOutput()
 		s.ext = nil
