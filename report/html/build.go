@@ -182,7 +182,7 @@ func newBuildPage(b *model.Build, e *report.Explanation, tl *report.Timeline, op
 	for i, s := range e.Steps {
 		kinds[i] = s.Kind
 	}
-	p.Waterfall = layoutWaterfall(tl, kinds)
+	p.Waterfall = layoutWaterfall(tl, kinds, b.Format == model.FormatLegacy)
 	p.BarCount = len(tl.Spans)
 	p.TimeNote = timeNote(b, tl)
 
@@ -302,7 +302,7 @@ func timeNote(b *model.Build, tl *report.Timeline) string {
 	case tl.Measured:
 		return "Start and end times are the " + line(string(b.Format)) + " log's own."
 	case tl.End == 0:
-		return record + " gives no step times: the bars show only which steps there were."
+		return record + " gives no step times: the bars show the steps in the order they ran, one slot each, not their length."
 	case tl.Basis == report.BasisSequential:
 		return record + " gives step durations but not start times. The timeline is reconstructed: the legacy builder runs one step at a time, in the order shown."
 	}

@@ -633,3 +633,30 @@ func TestLineGaps(t *testing.T) {
 		}
 	}
 }
+
+// A legacy log without times: no BuildKit heading and no empty time axis;
+// each vertex gets a slot of its own, left to right in the order drawn.
+func TestLegacyWithoutTimes(t *testing.T) {
+	b := load(t, "buildkit-probe/docker-legacy-builder-busybox.log")
+	page := buildPageString(t, b, Options{})
+	if strings.Contains(page, "BuildKit: build definition") || !strings.Contains(page, "Docker daemon: build context") {
+		t.Error("a legacy build's context is headed as BuildKit work")
+	}
+	if strings.Contains(page, `class="tick"`) {
+		t.Error("a timeline without times has a time axis")
+	}
+	bars := regexp.MustCompile(`<rect class="bar[^>]* x="([-\d.]+)"[^>]* width="([-\d.]+)"`).FindAllStringSubmatch(page, -1)
+	if len(bars) != len(b.Vertices) || len(bars) < 3 {
+		t.Fatalf("%d bars for %d vertices", len(bars), len(b.Vertices))
+	}
+	last := -1.0
+	for _, m := range bars {
+		var x, w float64
+		fmt.Sscan(m[1], &x)
+		fmt.Sscan(m[2], &w)
+		if x <= last || w < 10 {
+			t.Errorf("bar at x=%v width %v after one at %v: want slots left to right", x, w, last)
+		}
+		last = x
+	}
+}

@@ -74,8 +74,11 @@ const (
 // layoutWaterfall places every vertex of the timeline in rows grouped by
 // stage and platform: BuildKit's own loading first, then the stages in the
 // order they appear, then exports.
-// kinds are the Explanation's Step.Kind of each vertex.
-func layoutWaterfall(tl *report.Timeline, kinds []string) *waterfall {
+// kinds are the Explanation's Step.Kind of each vertex; legacy says the
+// build is the legacy builder's, which has no BuildKit vertices. A timeline
+// without times draws each vertex in a slot of its own, in order, and no
+// time axis: bars of no width would show nothing.
+func layoutWaterfall(tl *report.Timeline, kinds []string, legacy bool) *waterfall {
 	type grp struct {
 		key, label string
 		rows       []int
@@ -84,7 +87,7 @@ func layoutWaterfall(tl *report.Timeline, kinds []string) *waterfall {
 	byKey := map[string]*grp{}
 	for i, sp := range tl.Spans {
 		v := sp.Vertex
-		key, label := groupOf(v, kinds[i])
+		key, label := groupOf(v, kinds[i], legacy)
 		g := byKey[key]
 		if g == nil {
 			g = &grp{key: key, label: label}
@@ -120,9 +123,17 @@ func layoutWaterfall(tl *report.Timeline, kinds []string) *waterfall {
 		AxisY:   num(wfAxisH),
 		EndX:    num(x(end)),
 	}
-	for _, t := range timeTicks(end) {
-		w.Ticks = append(w.Ticks, tick{X: num(x(t)), Label: formatTick(t)})
+	slots := end == 0 && len(tl.Spans) > 0
+	if !slots {
+		for _, t := range timeTicks(end) {
+			w.Ticks = append(w.Ticks, tick{X: num(x(t)), Label: formatTick(t)})
+		}
 	}
+	if slots {
+		w.EndX = num(wfChartX1)
+	}
+	slotW := (wfChartX1 - wfChartX0) / float64(max(len(tl.Spans), 1))
+	slot := 0
 	y := wfAxisH
 	for _, g := range groups {
 		if rank(g) == 1 {
@@ -135,7 +146,16 @@ func layoutWaterfall(tl *report.Timeline, kinds []string) *waterfall {
 		wg := wfGroup{Label: g.label, Y: num(y), TextY: num(y + wfGroupH - 7)}
 		y += wfGroupH
 		for _, i := range g.rows {
-			wg.Rows = append(wg.Rows, row(tl, i, y, x))
+			r := row(tl, i, y, x)
+			if slots {
+				x0 := wfChartX0 + float64(slot)*slotW
+				r.BarX, r.BarW, r.NoteX, r.NoteEnd = num(x0), num(math.Max(slotW-1, wfMinBarW)), num(x0+slotW+4), false
+				if x0+slotW+8+float64(len(r.Note))*6.5 > wfWidth {
+					r.NoteX, r.NoteEnd = num(x0-4), true
+				}
+				slot++
+			}
+			wg.Rows = append(wg.Rows, r)
 			y += wfRowH
 		}
 		w.Groups = append(w.Groups, wg)
@@ -179,7 +199,7 @@ func row(tl *report.Timeline, i int, y float64, x func(time.Duration) float64) w
 }
 
 // groupOf names the waterfall group of a vertex.
-func groupOf(v *model.Vertex, kind string) (key, label string) {
+func groupOf(v *model.Vertex, kind string, legacy bool) (key, label string) {
 	if v.IsStep() {
 		stage := v.Stage
 		label := "stage " + stage
@@ -193,6 +213,9 @@ func groupOf(v *model.Vertex, kind string) (key, label string) {
 	}
 	switch kind {
 	case "internal":
+		if legacy {
+			return groupInternal, "Docker daemon: build context"
+		}
 		return groupInternal, "BuildKit: build definition, context and base image metadata"
 	case "export", "cache":
 		return groupExport, "export and cache"
