@@ -416,6 +416,10 @@ type WindowQuery struct {
 	// Kinds limits Slow to vertex kinds; empty means all. Misses always
 	// looks at Dockerfile steps (model.KindStep) only.
 	Kinds []model.Kind
+	// Steps limits Slow and Misses to these step identities (StepRef.StepID);
+	// empty means all. A chart of a few steps over many periods asks for
+	// just those.
+	Steps []int64
 	Limit int // 0 = all
 }
 

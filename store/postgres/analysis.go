@@ -113,6 +113,9 @@ func stepIDs(f *filter, column string, af analysis.Filter) {
 		}
 		conds, args = append(conds, "kind = ANY(?)"), append(args, kinds)
 	}
+	if len(af.Steps) > 0 {
+		conds, args = append(conds, "id = ANY(?)"), append(args, af.Steps)
+	}
 	if len(conds) > 0 {
 		f.add(column+" IN (SELECT id FROM steps WHERE "+strings.Join(conds, " AND ")+")", args...)
 	}
@@ -205,7 +208,7 @@ func vertexScanSQL(af analysis.Filter, lo, hi int64) (string, []any) {
 	if af.Branch != "" {
 		f.add("b.branch_id = (SELECT id FROM branches WHERE name = ?)", af.Branch)
 	}
-	stepIDs(&f, "v.step_id", analysis.Filter{Kinds: af.Kinds})
+	stepIDs(&f, "v.step_id", analysis.Filter{Kinds: af.Kinds, Steps: af.Steps})
 	return `SELECT v.step_id, v.cached, v.run_ms FROM builds b JOIN vertices v ON v.build_id = b.id` + f.where(), f.args
 }
 

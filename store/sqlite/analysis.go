@@ -91,6 +91,9 @@ func stepIDs(f analysis.Filter) (string, []any) {
 	if len(f.Kinds) > 0 {
 		w.add("kind IN ("+placeholders(len(f.Kinds))+")", anySlice(f.Kinds)...)
 	}
+	if len(f.Steps) > 0 {
+		w.add("id IN ("+placeholders(len(f.Steps))+")", anySlice(f.Steps)...)
+	}
 	return "SELECT id FROM steps" + w.where(), w.args
 }
 
@@ -184,8 +187,8 @@ func vertexScanSQL(f analysis.Filter, lo, hi int64) (string, []any) {
 	if f.Branch != "" {
 		w.add("b.branch_id = (SELECT id FROM branches WHERE name = ?)", f.Branch)
 	}
-	if len(f.Kinds) > 0 {
-		sub, args := stepIDs(analysis.Filter{Kinds: f.Kinds})
+	if len(f.Kinds) > 0 || len(f.Steps) > 0 {
+		sub, args := stepIDs(analysis.Filter{Kinds: f.Kinds, Steps: f.Steps})
 		w.add("v.step_id IN ("+sub+")", args...)
 	}
 	return `SELECT v.step_id, v.cached, v.run_ms FROM builds b JOIN vertices v ON v.build_id = b.id` + w.where(), w.args

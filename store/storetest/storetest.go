@@ -326,6 +326,18 @@ func testSlowAndMissesFromFixtures(t *testing.T, open Opener) {
 	if lim, _ := s.Slow(Ctx, store.WindowQuery{Limit: 1}); len(lim) != 1 || lim[0].Text != RunBase {
 		t.Errorf("limit 1: %+v", lim)
 	}
+	// Steps: only those identities, with the figures they have unfiltered.
+	base, second := FindStat(t, slow, "base", RunBase), FindStat(t, slow, "second", RunSecond)
+	for _, q := range []store.WindowQuery{{Project: "multi", Steps: []int64{second.StepID, base.StepID}},
+		{Project: "multi", Steps: []int64{second.StepID, base.StepID}, Until: time.Now().Add(time.Hour)}} {
+		two, err := s.Slow(Ctx, q)
+		if err != nil || len(two) != 2 || !reflect.DeepEqual(two[0], base) || !reflect.DeepEqual(two[1], second) {
+			t.Errorf("slow of two steps (%+v): %+v %v, want %+v and %+v", q, two, err, base, second)
+		}
+	}
+	if m, err := s.Misses(Ctx, store.WindowQuery{Project: "multi", Steps: []int64{base.StepID}}); err != nil || len(m) != 1 || m[0].StepID != base.StepID {
+		t.Errorf("misses of one step: %+v %v", m, err)
+	}
 	// A window holding the warm build and the no-cache build only.
 	win, _ := s.Slow(Ctx, store.WindowQuery{Since: T0.Add(time.Hour), Until: T0.Add(3 * time.Hour)})
 	if st := FindStat(t, win, "base", RunBase); st.Builds != 2 || st.Runs != 1 || !Near(st.Total, 1.9) {

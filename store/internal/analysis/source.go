@@ -14,6 +14,7 @@ type Filter struct {
 	Lo, Hi          int64 // build start, Unix ms, [Lo, Hi)
 	Project, Branch string
 	Kinds           []model.Kind // empty: every kind
+	Steps           []int64      // step identities; empty: every one
 	NoRollup        bool         // tests: read vertices only
 }
 
@@ -134,7 +135,7 @@ func StepWindow(ctx context.Context, src Source, f Filter) (map[int64]*Raw, erro
 
 func stepStats(ctx context.Context, src Source, q store.WindowQuery, kinds []model.Kind) ([]store.StepStats, error) {
 	lo, hi := Window(q.Since, q.Until)
-	raw, err := StepWindow(ctx, src, Filter{Lo: lo, Hi: hi, Project: q.Project, Branch: q.Branch, Kinds: kinds})
+	raw, err := StepWindow(ctx, src, Filter{Lo: lo, Hi: hi, Project: q.Project, Branch: q.Branch, Kinds: kinds, Steps: q.Steps})
 	if err != nil {
 		return nil, err
 	}
