@@ -63,9 +63,14 @@ func LoadTrends(ctx context.Context, s store.Reader, q store.TrendQuery, tr *sto
 	if len(page.TopSteps) == 0 {
 		return page, nil
 	}
-	// One query per period that had builds: the store has no per-period
-	// step breakdown, and periods without builds cost nothing. A few run
-	// at once (stores are safe for concurrent use): a year of weeks is 52.
+	// One query per period that had builds, for the charted steps only: the
+	// store has no per-period step breakdown, and periods without builds
+	// cost nothing. A few run at once (stores are safe for concurrent
+	// use): a year of weeks is 52.
+	window.Steps = make([]int64, 0, len(idx))
+	for id := range idx {
+		window.Steps = append(window.Steps, id)
+	}
 	var (
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, loadParallel)
