@@ -212,45 +212,13 @@ func (d *statusDecoder) general(line []byte) (*SolveStatus, bool) {
 	ok := d.object(func(key []byte) (uint32, bool) {
 		switch string(key) {
 		case "vertexes":
-			return 1, d.array(func(null bool) bool {
-				if null {
-					st.Vertexes = append(st.Vertexes, nil)
-					return true
-				}
-				v := d.vertexes.get()
-				st.Vertexes = append(st.Vertexes, v)
-				return d.vertex(v)
-			}, func(null bool) { st.Vertexes = nilIf(st.Vertexes, null) })
+			return 1, decodeList(d, &st.Vertexes, &d.vertexes, d.vertex)
 		case "statuses":
-			return 2, d.array(func(null bool) bool {
-				if null {
-					st.Statuses = append(st.Statuses, nil)
-					return true
-				}
-				v := d.statuses.get()
-				st.Statuses = append(st.Statuses, v)
-				return d.status(v)
-			}, func(null bool) { st.Statuses = nilIf(st.Statuses, null) })
+			return 2, decodeList(d, &st.Statuses, &d.statuses, d.status)
 		case "logs":
-			return 4, d.array(func(null bool) bool {
-				if null {
-					st.Logs = append(st.Logs, nil)
-					return true
-				}
-				v := d.logs.get()
-				st.Logs = append(st.Logs, v)
-				return d.log(v)
-			}, func(null bool) { st.Logs = nilIf(st.Logs, null) })
+			return 4, decodeList(d, &st.Logs, &d.logs, d.log)
 		case "warnings":
-			return 8, d.array(func(null bool) bool {
-				if null {
-					st.Warnings = append(st.Warnings, nil)
-					return true
-				}
-				v := d.warnings.get()
-				st.Warnings = append(st.Warnings, v)
-				return d.warning(v)
-			}, func(null bool) { st.Warnings = nilIf(st.Warnings, null) })
+			return 8, decodeList(d, &st.Warnings, &d.warnings, d.warning)
 		}
 		return 0, d.unknown(key, "vertexes", "statuses", "logs", "warnings")
 	})
@@ -262,6 +230,21 @@ func (d *statusDecoder) general(line []byte) (*SolveStatus, bool) {
 }
 
 // nilIf empties a list JSON gave as null: json.Unmarshal sets it to nil.
+// decodeList decodes a JSON array of objects into list, each element taken
+// from p and filled by one; a null element stays nil, a null array leaves
+// list nil.
+func decodeList[T any](d *statusDecoder, list *[]*T, p *pool[T], one func(*T) bool) bool {
+	return d.array(func(null bool) bool {
+		if null {
+			*list = append(*list, nil)
+			return true
+		}
+		v := p.get()
+		*list = append(*list, v)
+		return one(v)
+	}, func(null bool) { *list = nilIf(*list, null) })
+}
+
 func nilIf[T any](s []T, null bool) []T {
 	if null {
 		return s[:0]
