@@ -89,21 +89,7 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) ([]store.Buil
 // historyFilter is the WHERE clause of History and Count.
 func historyFilter(q store.HistoryQuery) filter {
 	var f filter
-	if q.Project != "" {
-		f.add("b.project_id = (SELECT id FROM projects WHERE name = ?)", q.Project)
-	}
-	if q.Branch != "" {
-		f.add("b.branch_id = (SELECT id FROM branches WHERE name = ?)", q.Branch)
-	}
-	if !q.Since.IsZero() {
-		f.add("b.started_at >= ?", q.Since.UnixMilli())
-	}
-	if !q.Until.IsZero() {
-		f.add("b.started_at < ?", q.Until.UnixMilli())
-	}
-	if q.Builder != "" {
-		f.add("b.builder = ?", q.Builder)
-	}
+	analysis.HistoryConds(q, f.add)
 	return f
 }
 

@@ -251,3 +251,24 @@ func regressions(ctx context.Context, src Source, q store.TrendQuery, base, cur,
 	}
 	return out, nil
 }
+
+// HistoryConds adds the conditions on builds b (aliased "b", "?"
+// placeholders) by which History and Count select builds, the same in
+// every store.
+func HistoryConds(q store.HistoryQuery, add func(cond string, args ...any)) {
+	if q.Project != "" {
+		add("b.project_id = (SELECT id FROM projects WHERE name = ?)", q.Project)
+	}
+	if q.Branch != "" {
+		add("b.branch_id = (SELECT id FROM branches WHERE name = ?)", q.Branch)
+	}
+	if !q.Since.IsZero() {
+		add("b.started_at >= ?", q.Since.UnixMilli())
+	}
+	if !q.Until.IsZero() {
+		add("b.started_at < ?", q.Until.UnixMilli())
+	}
+	if q.Builder != "" {
+		add("b.builder = ?", q.Builder)
+	}
+}
