@@ -306,3 +306,39 @@ func Shorten(s string, n int) string {
 	tail := n - 1 - head
 	return string(r[:head]) + "…" + string(r[len(r)-tail:])
 }
+
+// StoredBuild loads the build input names from the history, for a command
+// that takes a LOG or a BUILD (input names no file): masked, with the open
+// history, which the caller closes. A reference that matches nothing says
+// that input is neither a file nor a stored build.
+func (f *Factory) StoredBuild(ctx context.Context, db, input, projectFlag string, allProjects bool) (*model.Build, store.Meta, int64, store.Reader, error) {
+	project, detected, err := f.ProjectScope(projectFlag, allProjects)
+	if err != nil {
+		return nil, store.Meta{}, 0, nil, err
+	}
+	s, err := f.OpenHistory(ctx, db, backend.Read)
+	if errors.Is(err, store.ErrNoHistory) {
+		return nil, store.Meta{}, 0, nil, UsageError(fmt.Errorf("%s: no such file, and %w", input, err))
+	}
+	if err != nil {
+		return nil, store.Meta{}, 0, nil, err
+	}
+	id, err := s.Resolve(ctx, input, project)
+	if err != nil {
+		s.Close()
+		target, _ := f.HistoryTarget(db)
+		hint := ""
+		if errors.Is(err, store.ErrNotFound) {
+			hint = ScopeHint(project, detected)
+		}
+		return nil, store.Meta{}, 0, nil, UsageError(fmt.Errorf("%s: no such file, and no build in %s matches it (%v)%s",
+			input, backend.Describe(target), err, hint))
+	}
+	b, meta, err := s.Build(ctx, id)
+	if err != nil {
+		s.Close()
+		return nil, store.Meta{}, 0, nil, HistoryError(err)
+	}
+	f.Redactor().Build(b) // stored before masking, or with --no-mask
+	return b, meta, id, s, nil
+}

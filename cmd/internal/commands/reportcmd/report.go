@@ -116,7 +116,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		var meta store.Meta
 		var id int64
 		var s store.Reader
-		if b, meta, id, s, err = storedBuild(ctx, f, opts); err != nil {
+		if b, meta, id, s, err = f.StoredBuild(ctx, opts.DB, opts.Input, opts.Project, opts.AllProjects); err != nil {
 			return err
 		}
 		defer s.Close()
@@ -142,40 +142,6 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return err
 	}
 	return f.WritePage(opts.Output, page.Bytes(), report.FormatBytes)
-}
-
-// storedBuild loads a build from the history by reference. The caller
-// closes the history, which the causes of its cache breaks read from.
-func storedBuild(ctx context.Context, f *cli.Factory, opts Options) (*model.Build, store.Meta, int64, store.Reader, error) {
-	project, detected, err := f.ProjectScope(opts.Project, opts.AllProjects)
-	if err != nil {
-		return nil, store.Meta{}, 0, nil, err
-	}
-	s, err := f.OpenHistory(ctx, opts.DB, backend.Read)
-	if errors.Is(err, store.ErrNoHistory) {
-		return nil, store.Meta{}, 0, nil, cli.UsageError(fmt.Errorf("%s: no such file, and %w", opts.Input, err))
-	}
-	if err != nil {
-		return nil, store.Meta{}, 0, nil, err
-	}
-	id, err := s.Resolve(ctx, opts.Input, project)
-	if err != nil {
-		s.Close()
-		target, _ := f.HistoryTarget(opts.DB)
-		hint := ""
-		if errors.Is(err, store.ErrNotFound) {
-			hint = cli.ScopeHint(project, detected)
-		}
-		return nil, store.Meta{}, 0, nil, cli.UsageError(fmt.Errorf("%s: no such file, and no build in %s matches it (%v)%s",
-			opts.Input, backend.Describe(target), err, hint))
-	}
-	b, meta, err := s.Build(ctx, id)
-	if err != nil {
-		s.Close()
-		return nil, store.Meta{}, 0, nil, cli.HistoryError(err)
-	}
-	f.Redactor().Build(b) // stored before masking, or with --no-mask
-	return b, meta, id, s, nil
 }
 
 // logBaseline finds the build a log's causes are found against, when the

@@ -157,27 +157,11 @@ func storedID(ctx context.Context, f *cli.Factory, db, hash string) int64 {
 
 // stored loads a build from the history by reference.
 func stored(ctx context.Context, f *cli.Factory, opts Options) (cli.TraceBuild, error) {
-	project, detected, err := f.ProjectScope(opts.Project, opts.AllProjects)
+	b, meta, id, s, err := f.StoredBuild(ctx, opts.DB, opts.Input, opts.Project, opts.AllProjects)
 	if err != nil {
 		return cli.TraceBuild{}, err
 	}
-	s, err := f.OpenHistory(ctx, opts.DB, backend.Read)
-	if errors.Is(err, store.ErrNoHistory) {
-		return cli.TraceBuild{}, cli.UsageError(fmt.Errorf("%s: no such file, and %w", opts.Input, err))
-	}
-	if err != nil {
-		return cli.TraceBuild{}, err
-	}
-	defer s.Close()
-	id, err := cli.ResolveBuild(ctx, s, opts.Input, project, detected)
-	if err != nil {
-		return cli.TraceBuild{}, err
-	}
-	b, meta, err := s.Build(ctx, id)
-	if err != nil {
-		return cli.TraceBuild{}, cli.HistoryError(err)
-	}
-	f.Redactor().Build(b) // stored before masking, or with --no-mask
+	s.Close()
 	return cli.TraceBuild{Build: b, Meta: meta, ID: id}, nil
 }
 
