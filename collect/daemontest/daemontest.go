@@ -130,6 +130,19 @@ type BuildKitd struct {
 // It skips t when buildkitd cannot run here.
 func StartBuildKit(t testing.TB) *BuildKitd {
 	t.Helper()
+	return startBuildKit(t, false)
+}
+
+// StartBuildKitTLS starts a private buildkitd listening on tcp://127.0.0.1
+// with TLS and client certificates required, as a remote builder is
+// usually run; d.TLS has a CA, server and client certificates made for it.
+func StartBuildKitTLS(t testing.TB) *BuildKitd {
+	t.Helper()
+	return startBuildKit(t, true)
+}
+
+func startBuildKit(t testing.TB, tls bool) *BuildKitd {
+	t.Helper()
 	requireCommon(t)
 	bin := BuildKitBinDir()
 	buildkitd := filepath.Join(bin, "buildkitd")
@@ -147,45 +160,16 @@ func StartBuildKit(t testing.TB) *BuildKitd {
 		Dir:      dir,
 		daemon:   newDaemon(t, "buildkitd", dir),
 	}
-	d.start(buildkitd, d.answers,
-		"--addr", d.Addr,
+	args := []string{"--addr", d.Addr}
+	if tls {
+		d.Addr, d.TLS = "tcp://127.0.0.1:"+freePort(t), makeTLSFiles(t, dir)
+		args = []string{"--addr", d.Addr, "--tlscacert", d.TLS.CACert, "--tlscert", d.TLS.ServerCert, "--tlskey", d.TLS.ServerKey}
+	}
+	d.start(buildkitd, d.answers, append(args,
 		"--root", filepath.Join(dir, "root"),
 		"--containerd-worker=false",
 		"--oci-worker=true",
-	)
-	return d
-}
-
-// StartBuildKitTLS starts a private buildkitd listening on tcp://127.0.0.1
-// with TLS and client certificates required, as a remote builder is
-// usually run; d.TLS has a CA, server and client certificates made for it.
-func StartBuildKitTLS(t testing.TB) *BuildKitd {
-	t.Helper()
-	requireCommon(t)
-	bin := BuildKitBinDir()
-	buildkitd := filepath.Join(bin, "buildkitd")
-	if _, err := os.Stat(buildkitd); err != nil {
-		unavailable(t, "buildkitd %s not found at %s; %s", BuildKitVersion(), buildkitd, InstallHint)
-	}
-	dir, err := os.MkdirTemp("", "bsk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := makeTLSFiles(t, dir)
-	d := &BuildKitd{
-		Addr:     "tcp://127.0.0.1:" + freePort(t),
-		Buildctl: filepath.Join(bin, "buildctl"),
-		Dir:      dir,
-		TLS:      files,
-		daemon:   newDaemon(t, "buildkitd", dir),
-	}
-	d.start(buildkitd, d.answers,
-		"--addr", d.Addr,
-		"--tlscacert", files.CACert, "--tlscert", files.ServerCert, "--tlskey", files.ServerKey,
-		"--root", filepath.Join(dir, "root"),
-		"--containerd-worker=false",
-		"--oci-worker=true",
-	)
+	)...)
 	return d
 }
 
