@@ -1,7 +1,6 @@
 package buildrecord
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 
@@ -14,19 +13,7 @@ import (
 // Cache, secret, SSH and output settings are not frontend attributes: the
 // caller adds them where it knows them.
 func Facts(frontend string, attrs map[string]string, prov []byte) *store.BuildFacts {
-	var p provenance
-	if len(prov) > 0 && len(prov) <= MaxProvenance {
-		var st statement
-		if json.Unmarshal(prov, &st) == nil && len(st.Predicate) > 0 {
-			prov = st.Predicate
-		}
-		if json.Unmarshal(prov, &p) != nil {
-			p = provenance{}
-		}
-	}
-	if attrs == nil {
-		attrs = p.BuildDefinition.ExternalParameters.Request.Args
-	}
+	p, attrs := readProvenance(prov, attrs)
 	f := &store.BuildFacts{Frontend: frontend}
 	if f.Frontend == "" {
 		f.Frontend = p.BuildDefinition.ExternalParameters.Request.Frontend

@@ -58,19 +58,7 @@ var namedDigest = regexp.MustCompile(`^(docker-image|oci-layout)://(.*?)@(sha256
 // resolved, and the Dockerfile's text (the history's provenance carries it).
 func Inputs(attrs map[string]string, prov []byte, src model.InputSource) *model.Inputs {
 	in := &model.Inputs{}
-	var p provenance
-	if len(prov) > 0 && len(prov) <= MaxProvenance {
-		var st statement
-		if json.Unmarshal(prov, &st) == nil && len(st.Predicate) > 0 {
-			prov = st.Predicate
-		}
-		if json.Unmarshal(prov, &p) != nil {
-			p = provenance{}
-		}
-	}
-	if attrs == nil {
-		attrs = p.BuildDefinition.ExternalParameters.Request.Args
-	}
+	p, attrs := readProvenance(prov, attrs)
 	// The record's attributes are the whole request: what is absent was
 	// not given (a build with none has no attributes at all).
 	args := map[string]string{}
@@ -164,4 +152,25 @@ func nilIfEmpty(in *model.Inputs) *model.Inputs {
 		return nil
 	}
 	return in
+}
+
+// readProvenance decodes a provenance attestation (an in-toto statement or
+// its bare predicate; empty, oversized or unreadable gives none) and
+// returns it with the request's attributes: attrs, else the ones the
+// provenance recorded.
+func readProvenance(prov []byte, attrs map[string]string) (provenance, map[string]string) {
+	var p provenance
+	if len(prov) > 0 && len(prov) <= MaxProvenance {
+		var st statement
+		if json.Unmarshal(prov, &st) == nil && len(st.Predicate) > 0 {
+			prov = st.Predicate
+		}
+		if json.Unmarshal(prov, &p) != nil {
+			p = provenance{}
+		}
+	}
+	if attrs == nil {
+		attrs = p.BuildDefinition.ExternalParameters.Request.Args
+	}
+	return p, attrs
 }
