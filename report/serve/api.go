@@ -124,7 +124,7 @@ func parseIngestQuery(q map[string][]string, now time.Time) (IngestRequest, erro
 	if err != nil {
 		return req, err
 	}
-	if req.When, err = parseWhen(when, now); err != nil {
+	if req.When, err = report.ParseWhen(when, now); err != nil {
 		return req, fmt.Errorf("time: %w", err)
 	}
 	format, err := get("format")
@@ -302,34 +302,6 @@ func (s *statusRecorder) Write(p []byte) (int, error) {
 	return s.ResponseWriter.Write(p)
 }
 
-// parseWhen reads a time as the CLI's --since does: a date, an RFC 3339
-// time, or a span before now (30d, 12w, 36h); "" is no bound.
-func parseWhen(s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse("2006-01-02", s); err == nil {
-		return t, nil
-	}
-	if len(s) >= 2 && len(s) <= 8 {
-		if n, err := strconv.Atoi(s[:len(s)-1]); err == nil && n >= 0 {
-			switch s[len(s)-1] {
-			case 'd':
-				return now.Add(-time.Duration(n) * 24 * time.Hour), nil
-			case 'w':
-				return now.Add(-time.Duration(n) * 7 * 24 * time.Hour), nil
-			case 'h':
-				return now.Add(-time.Duration(n) * time.Hour), nil
-			}
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q is not a date (2026-01-31), an RFC 3339 time or a span like 90d, 12w, 36h", s)
-}
-
 // readQuery is what the read endpoints and pages filter by.
 type readQuery struct {
 	Project, Branch, Status string
@@ -359,10 +331,10 @@ func (srv *Server) parseRead(r *http.Request, defSince string) (readQuery, error
 	}
 	now := srv.cfg.Now()
 	var err error
-	if rq.Since, err = parseWhen(rq.SinceText, now); err != nil {
+	if rq.Since, err = report.ParseWhen(rq.SinceText, now); err != nil {
 		return rq, fmt.Errorf("since: %w", err)
 	}
-	if rq.Until, err = parseWhen(rq.UntilText, now); err != nil {
+	if rq.Until, err = report.ParseWhen(rq.UntilText, now); err != nil {
 		return rq, fmt.Errorf("until: %w", err)
 	}
 	switch rq.Status {

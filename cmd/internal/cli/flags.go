@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -88,46 +87,6 @@ const DBFlagUsage = "build history: a file (SQLite) or a postgres:// URL (defaul
 // AddDBFlag declares --db.
 func AddDBFlag(cmd *cobra.Command, p *string) {
 	cmd.Flags().StringVar(p, "db", "", DBFlagUsage)
-}
-
-// ParseWhen reads a --since/--until value: a date (2026-01-31), an RFC
-// 3339 time, or a span before now (30d, 12w, 36h); "" is the zero time (no
-// bound).
-func ParseWhen(s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse("2006-01-02", s); err == nil {
-		return t, nil
-	}
-	if d, err := ParseSpan(s); err == nil {
-		return now.Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("%q is not a date (2026-01-31), an RFC 3339 time or a span like 90d, 12w, 36h", s)
-}
-
-// ParseSpan reads a span of days, weeks or hours: 180d, 12w, 36h.
-func ParseSpan(s string) (time.Duration, error) {
-	if len(s) < 2 {
-		return 0, fmt.Errorf("%q is not a span like 90d, 12w, 36h", s)
-	}
-	n, err := strconv.Atoi(s[:len(s)-1])
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%q is not a span like 90d, 12w, 36h", s)
-	}
-	switch s[len(s)-1] {
-	case 'd':
-		return time.Duration(n) * 24 * time.Hour, nil
-	case 'w':
-		return time.Duration(n) * 7 * 24 * time.Hour, nil
-	case 'h':
-		return time.Duration(n) * time.Hour, nil
-	}
-	return 0, fmt.Errorf("%q is not a span like 90d, 12w, 36h", s)
 }
 
 // Share is a fraction given as "25%" or "0.25".

@@ -65,7 +65,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	if opts.Limit < 0 {
 		return cli.UsageError(errors.New("--limit must be 0 (all) or more"))
 	}
-	since, err := cli.ParseWhen(opts.Since, f.Clock())
+	since, err := report.ParseWhen(opts.Since, f.Clock())
 	if err != nil {
 		return cli.UsageError(fmt.Errorf("--since: %w", err))
 	}

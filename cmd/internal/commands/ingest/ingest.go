@@ -141,7 +141,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	var flagTime time.Time
 	if opts.When != "" {
 		var err error
-		if flagTime, err = cli.ParseWhen(opts.When, f.Clock()); err != nil {
+		if flagTime, err = report.ParseWhen(opts.When, f.Clock()); err != nil {
 			return cli.UsageError(fmt.Errorf("--time: %w", err))
 		}
 	}

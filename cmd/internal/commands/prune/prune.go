@@ -56,7 +56,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return cli.UsageError(errors.New("--older-than is required (for example 180d): prune never deletes everything by default"))
 	}
 	now := f.Clock()
-	cutoff, err := cli.ParseWhen(opts.OlderThan, now)
+	cutoff, err := report.ParseWhen(opts.OlderThan, now)
 	if err != nil {
 		return cli.UsageError(fmt.Errorf("--older-than: %w", err))
 	}

@@ -105,11 +105,11 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return cli.UsageError(errors.New("--limit must be 0 (all) or more"))
 	}
 	now := f.Clock()
-	since, err := cli.ParseWhen(opts.Since, now)
+	since, err := report.ParseWhen(opts.Since, now)
 	if err != nil {
 		return cli.UsageError(fmt.Errorf("--since: %w", err))
 	}
-	until, err := cli.ParseWhen(opts.Until, now)
+	until, err := report.ParseWhen(opts.Until, now)
 	if err != nil {
 		return cli.UsageError(fmt.Errorf("--until: %w", err))
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/buildstats/buildstats/cmd/internal/cli"
+	"github.com/buildstats/buildstats/report"
 	reportserve "github.com/buildstats/buildstats/report/serve"
 	"github.com/buildstats/buildstats/store"
 	"github.com/buildstats/buildstats/store/backend"
@@ -76,7 +77,7 @@ func Create(ctx context.Context, f *cli.Factory, opts CreateOptions) error {
 	now := f.Clock()
 	t := store.Token{Project: opts.Project, Scope: opts.Scope, Name: opts.Name, CreatedAt: now}
 	if opts.Expires != "" && opts.Expires != "never" {
-		d, err := cli.ParseSpan(opts.Expires)
+		d, err := report.ParseSpan(opts.Expires)
 		if err != nil || d <= 0 {
 			return cli.UsageError(fmt.Errorf("--expires: %q is not a span like 90d, 12w, 36h", opts.Expires))
 		}

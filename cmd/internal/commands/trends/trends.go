@@ -75,10 +75,10 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	q := store.TrendQuery{Project: opts.Project, Branch: opts.Branch, Period: store.Period(opts.Period.Value)}
 	var err error
 	now := f.Clock()
-	if q.Since, err = cli.ParseWhen(opts.Since, now); err != nil {
+	if q.Since, err = report.ParseWhen(opts.Since, now); err != nil {
 		return cli.UsageError(fmt.Errorf("--since: %w", err))
 	}
-	if q.Until, err = cli.ParseWhen(opts.Until, now); err != nil {
+	if q.Until, err = report.ParseWhen(opts.Until, now); err != nil {
 		return cli.UsageError(fmt.Errorf("--until: %w", err))
 	}
 	if opts.HTML {
