@@ -307,6 +307,13 @@ func Shorten(s string, n int) string {
 	return string(r[:head]) + "…" + string(r[len(r)-tail:])
 }
 
+// NamesLog reports whether a command's LOG|BUILD argument is a log: "-"
+// or an existing file; anything else is a build reference (StoredBuild).
+func NamesLog(input string) bool {
+	st, err := os.Stat(input)
+	return input == logfile.Stdin || err == nil && !st.IsDir()
+}
+
 // StoredBuild loads the build input names from the history, for a command
 // that takes a LOG or a BUILD (input names no file): masked, with the open
 // history, which the caller closes. A reference that matches nothing says

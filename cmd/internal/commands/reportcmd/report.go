@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -92,7 +91,8 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		ho.Report = report.Options{Dockerfile: df}
 	}
 	var b *model.Build
-	if st, err := os.Stat(opts.Input); opts.Input == "-" || err == nil && !st.IsDir() {
+	var err error
+	if cli.NamesLog(opts.Input) {
 		l, err := f.ReadLog(opts.Input, opts.InputFormat.Value)
 		if err != nil {
 			return err

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -107,7 +106,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	defer sender.Close(context.Background())
 
 	var tb cli.TraceBuild
-	if st, err := os.Stat(opts.Input); opts.Input == "-" || err == nil && !st.IsDir() {
+	if cli.NamesLog(opts.Input) {
 		l, err := f.ReadLog(opts.Input, opts.InputFormat.Value)
 		if err != nil {
 			return err
