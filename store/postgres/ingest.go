@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -66,29 +65,7 @@ const (
 	WHERE project_id = $1 AND instruction = $2 AND stage = $3 AND platform = $4`
 	sqlSteps = `SELECT s.id, s.project_id, s.key, s.args FROM steps s
 	JOIN unnest($1::bigint[], $2::text[]) AS k(project_id, key) ON s.project_id = k.project_id AND s.key = k.key`
-	// The rollups (see rollupUpsert) take their rows in key order (writeDays
-	// sorts them; unnest keeps the order), so concurrent ingests lock them
-	// in the same order.
 )
-
-// The rollups' upserts, indexed [week?][branch?]: more executions, hits
-// and run times.
-var rollupUpserts = [2][2]string{
-	{rollupUpsert("step_days", "day", false), rollupUpsert("step_branch_days", "day", true)},
-	{rollupUpsert("step_weeks", "week", false), rollupUpsert("step_branch_weeks", "week", true)},
-}
-
-// rollupUpsert adds rows of executions, hits and run times to a rollup,
-// from arrays: ([branch,] step, period, builds, hits, runs).
-func rollupUpsert(table, period string, branch bool) string {
-	cols, arrays, key := "step_id, "+period, "$1::bigint[], $2::integer[], $3::integer[], $4::integer[], $5::text[]", period+", step_id"
-	if branch {
-		cols, arrays, key = "branch_id, "+cols, "$1::bigint[], $2::bigint[], $3::integer[], $4::integer[], $5::integer[], $6::text[]", "branch_id, "+key
-	}
-	return `INSERT INTO ` + table + ` AS d (` + cols + `, builds, hits, runs) SELECT * FROM unnest(` + arrays + `)
-	ON CONFLICT (` + key + `) DO UPDATE SET builds = d.builds + excluded.builds, hits = d.hits + excluded.hits,
-	runs = CASE WHEN excluded.runs = '' THEN d.runs WHEN d.runs = '' THEN excluded.runs ELSE d.runs || ',' || excluded.runs END`
-}
 
 var (
 	vertexColumns = []string{"build_id", "seq", "step_id", "vertex_id", "digest", "inputs", "name", "name_truncated",
@@ -115,25 +92,13 @@ type pending struct {
 	log     *store.BuildLog
 }
 
-// dayKey is one rollup row: of step_days or step_weeks (branch 0), or of
-// their per-branch tables.
-type dayKey struct {
-	grain              analysis.Grain
-	branch, step, from int64
-}
-
-type dayDelta struct {
-	builds, hits int32
-	runs         []byte // comma-separated ms
-}
-
 // ingester writes builds inside one transaction.
 type ingester struct {
 	s     *Store
 	tx    pgx.Tx
 	names map[nameKey]int64 // ids learnt in this transaction
 	steps map[stepKey]stepVal
-	days  map[dayKey]*dayDelta
+	days  map[rollupKey]map[int64]*stepDelta
 	now   int64
 }
 
@@ -214,7 +179,7 @@ func (s *Store) ingest(ctx context.Context, items []store.BatchItem) ([]store.Ba
 	for attempt := 1; ; attempt++ {
 		var in *ingester
 		err = s.inTx(ctx, func(tx pgx.Tx) error {
-			in = &ingester{s: s, tx: tx, names: map[nameKey]int64{}, steps: map[stepKey]stepVal{}, days: map[dayKey]*dayDelta{}, now: now}
+			in = &ingester{s: s, tx: tx, names: map[nameKey]int64{}, steps: map[stepKey]stepVal{}, days: map[rollupKey]map[int64]*stepDelta{}, now: now}
 			return in.run(ctx, ps)
 		})
 		if err == nil {
@@ -675,81 +640,11 @@ func (vs *vertexSource) fill(p *pending, seq int) {
 		errorLines = list(v.ErrorLines)
 	}
 	r[26], r[27], r[28], r[29] = v.ImageDigest(), layer, v.DurationIsLowerBound, errorLines
-	vs.in.addDay(p.branch, step.id, p.m.Started.UnixMilli()/analysis.MsPerDay, v.Cached, run)
+	vs.in.addDay(p.project, p.branch, step.id, p.m.Started.UnixMilli()/analysis.MsPerDay, v.Cached, run)
 }
 
 func (vs *vertexSource) Values() ([]any, error) { return vs.row, nil }
 func (vs *vertexSource) Err() error             { return vs.err }
-
-// addDay records a vertex in its step's daily and weekly rollups, with
-// and without its branch, merged in memory so a batch writes each row once.
-func (in *ingester) addDay(branch, step, day int64, cached bool, run any) {
-	week := analysis.WeekOf(day)
-	for _, k := range [4]dayKey{{analysis.Day, 0, step, day}, {analysis.Day, branch, step, day},
-		{analysis.Week, 0, step, week}, {analysis.Week, branch, step, week}} {
-		d := in.days[k]
-		if d == nil {
-			d = &dayDelta{}
-			in.days[k] = d
-		}
-		d.builds++
-		if cached {
-			d.hits++
-		}
-		if ms, ok := run.(int64); ok {
-			if len(d.runs) > 0 {
-				d.runs = append(d.runs, ',')
-			}
-			d.runs = strconv.AppendInt(d.runs, ms, 10)
-		}
-	}
-}
-
-// writeDays upserts the rollup rows, each table's in key order, so
-// concurrent ingests lock them in the same order (unnest keeps it).
-func (in *ingester) writeDays(ctx context.Context) error {
-	var tables [2][2][]dayKey // [week?][branch?]
-	for k := range in.days {
-		w, b := 0, 0
-		if k.grain == analysis.Week {
-			w = 1
-		}
-		if k.branch != 0 { // branch ids start at 1
-			b = 1
-		}
-		tables[w][b] = append(tables[w][b], k)
-	}
-	batch := &pgx.Batch{}
-	for w := range tables {
-		for b, keys := range tables[w] {
-			if len(keys) == 0 {
-				continue
-			}
-			slices.SortFunc(keys, func(x, y dayKey) int {
-				return cmp.Or(cmp.Compare(x.branch, y.branch), cmp.Compare(x.from, y.from), cmp.Compare(x.step, y.step))
-			})
-			branches, steps, periods, builds, hits, runs := in.columns(keys)
-			if b == 1 {
-				batch.Queue(rollupUpserts[w][b], branches, steps, periods, builds, hits, runs)
-			} else {
-				batch.Queue(rollupUpserts[w][b], steps, periods, builds, hits, runs)
-			}
-		}
-	}
-	return in.tx.SendBatch(ctx, batch).Close()
-}
-
-// columns turns rollup rows into the arrays their SQL takes.
-func (in *ingester) columns(keys []dayKey) (branches, steps []int64, periods, builds, hits []int32, runs []string) {
-	n := len(keys)
-	branches, steps, periods, builds, hits, runs = make([]int64, n), make([]int64, n), make([]int32, n), make([]int32, n),
-		make([]int32, n), make([]string, n)
-	for i, k := range keys {
-		d := in.days[k]
-		branches[i], steps[i], periods[i], builds[i], hits[i], runs[i] = k.branch, k.step, int32(k.from), d.builds, d.hits, string(d.runs)
-	}
-	return
-}
 
 // list stores an empty list as NULL, so it reads back as nil.
 func list[T any](xs []T) any {

@@ -107,27 +107,15 @@ func pruneDelete(ctx context.Context, tx pgx.Tx, cutoff int64) (int, error) {
 		{`DELETE FROM transfers WHERE build_id IN (SELECT id FROM pruned_builds)`, nil},
 		{`DELETE FROM vertex_output WHERE build_id IN (SELECT id FROM pruned_builds)`, nil},
 		{`DELETE FROM builds WHERE id IN (SELECT id FROM pruned_builds)`, nil},
-		{`DELETE FROM step_days WHERE day <= $1`, []any{day}},
-		{`DELETE FROM step_branch_days WHERE day <= $1`, []any{day}},
-		{`INSERT INTO step_days (step_id, day, builds, hits, runs)
-			SELECT v.step_id, $1, count(*), count(*) FILTER (WHERE v.cached), COALESCE(string_agg(v.run_ms::text, ','), '')
-			FROM builds b JOIN vertices v ON v.build_id = b.id WHERE b.started_at >= $2 AND b.started_at < $3
-			GROUP BY v.step_id`, []any{day, dayLo, dayHi}},
-		{`INSERT INTO step_branch_days (branch_id, step_id, day, builds, hits, runs)
-			SELECT b.branch_id, v.step_id, $1, count(*), count(*) FILTER (WHERE v.cached), COALESCE(string_agg(v.run_ms::text, ','), '')
-			FROM builds b JOIN vertices v ON v.build_id = b.id WHERE b.started_at >= $2 AND b.started_at < $3
-			GROUP BY b.branch_id, v.step_id`, []any{day, dayLo, dayHi}},
+		{`DELETE FROM rollup_days WHERE day <= $1`, []any{day}},
+		{`DELETE FROM rollup_branch_days WHERE day <= $1`, []any{day}},
+		{rollupRecompute("rollup_days", "day", false), []any{day, dayLo, dayHi}},
+		{rollupRecompute("rollup_branch_days", "day", true), []any{day, dayLo, dayHi}},
 		// The same for weeks: the cutoff's week is recomputed.
-		{`DELETE FROM step_weeks WHERE week <= $1`, []any{week}},
-		{`DELETE FROM step_branch_weeks WHERE week <= $1`, []any{week}},
-		{`INSERT INTO step_weeks (step_id, week, builds, hits, runs)
-			SELECT v.step_id, $1, count(*), count(*) FILTER (WHERE v.cached), COALESCE(string_agg(v.run_ms::text, ','), '')
-			FROM builds b JOIN vertices v ON v.build_id = b.id WHERE b.started_at >= $2 AND b.started_at < $3
-			GROUP BY v.step_id`, []any{week, weekLo, weekHi}},
-		{`INSERT INTO step_branch_weeks (branch_id, step_id, week, builds, hits, runs)
-			SELECT b.branch_id, v.step_id, $1, count(*), count(*) FILTER (WHERE v.cached), COALESCE(string_agg(v.run_ms::text, ','), '')
-			FROM builds b JOIN vertices v ON v.build_id = b.id WHERE b.started_at >= $2 AND b.started_at < $3
-			GROUP BY b.branch_id, v.step_id`, []any{week, weekLo, weekHi}},
+		{`DELETE FROM rollup_weeks WHERE week <= $1`, []any{week}},
+		{`DELETE FROM rollup_branch_weeks WHERE week <= $1`, []any{week}},
+		{rollupRecompute("rollup_weeks", "week", false), []any{week, weekLo, weekHi}},
+		{rollupRecompute("rollup_branch_weeks", "week", true), []any{week, weekLo, weekHi}},
 		// Every vertex is in step_days, so a step without rows there has
 		// no vertices left.
 		{`DELETE FROM steps s WHERE NOT EXISTS (SELECT 1 FROM step_days d WHERE d.step_id = s.id)`, nil},
@@ -207,4 +195,22 @@ func (s *Store) checkRollups(ctx context.Context) error {
 		return err
 	}
 	return c.Err()
+}
+
+// rollupRecompute fills a packed rollup's rows of one period ($1) from the
+// vertices of the builds that started in [$2, $3).
+func rollupRecompute(table, period string, branch bool) string {
+	cols, group := period+", project_id", "b.project_id"
+	if branch {
+		cols, group = "branch_id, "+cols, "b.branch_id, "+group
+	}
+	outer := strings.ReplaceAll(group, "b.", "")
+	return `INSERT INTO ` + table + ` (` + cols + `, step_ids, builds, hits, runs)
+		SELECT ` + strings.Replace(outer, "project_id", "$1, project_id", 1) + `, array_agg(step_id ORDER BY step_id), array_agg(n ORDER BY step_id),
+			array_agg(h ORDER BY step_id), array_agg(r ORDER BY step_id)
+		FROM (SELECT ` + group + `, v.step_id, count(*)::integer AS n, (count(*) FILTER (WHERE v.cached))::integer AS h,
+			COALESCE(string_agg(v.run_ms::text, ','), '') AS r
+			FROM builds b JOIN vertices v ON v.build_id = b.id WHERE b.started_at >= $2 AND b.started_at < $3
+			GROUP BY ` + group + `, v.step_id) x
+		GROUP BY ` + outer
 }

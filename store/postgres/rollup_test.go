@@ -1,10 +1,13 @@
 package postgres
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
@@ -23,13 +26,7 @@ func generate(t testing.TB, s *Store, cfg storetest.GenConfig) {
 		items = items[:0]
 	}
 	err := storetest.GenHistory(cfg, func(b *model.Build, m store.Meta) error {
-		c := *b // GenHistory reuses its build
-		c.Vertices = make([]*model.Vertex, len(b.Vertices))
-		for i, v := range b.Vertices {
-			vc := *v
-			c.Vertices[i] = &vc
-		}
-		items = append(items, store.BatchItem{Build: &c, Meta: m})
+		items = append(items, store.BatchItem{Build: cloneBuild(b), Meta: m})
 		if len(items) == 100 {
 			flush()
 		}
@@ -97,8 +94,9 @@ func TestRollupMatchesVertices(t *testing.T) {
 // vertex whose step identity is gone.
 func TestCheckIntegrityFindsDrift(t *testing.T) {
 	for _, damage := range []string{
-		`UPDATE step_days SET hits = hits + 1 WHERE step_id = (SELECT min(step_id) FROM step_days)`,
-		`UPDATE step_branch_days SET runs = runs || ',1' WHERE step_id = (SELECT max(step_id) FROM step_branch_days)`,
+		`UPDATE rollup_days SET hits[1] = hits[1] + 1 WHERE (day, project_id) = (SELECT day, project_id FROM rollup_days LIMIT 1)`,
+		`UPDATE rollup_branch_days SET runs[1] = runs[1] || ',1' WHERE (branch_id, day, project_id) = (SELECT branch_id, day, project_id FROM rollup_branch_days LIMIT 1)`,
+		`UPDATE rollup_weeks SET step_ids = step_ids[2:], builds = builds[2:], hits = hits[2:], runs = runs[2:] WHERE (week, project_id) = (SELECT week, project_id FROM rollup_weeks LIMIT 1)`,
 		`DELETE FROM steps WHERE id = (SELECT max(step_id) FROM vertices)`,
 	} {
 		s, db := openNew(t)
@@ -111,4 +109,75 @@ func TestCheckIntegrityFindsDrift(t *testing.T) {
 			t.Errorf("after %s CheckIntegrity says %v", damage, err)
 		}
 	}
+}
+
+// rollupRows lists every row of the four rollups as the readers see them.
+func rollupRows(t *testing.T, c *pgx.Conn) []string {
+	t.Helper()
+	rows, err := c.Query(ctx, `SELECT 'day', 0::bigint, day, step_id, builds, hits, runs FROM step_days
+		UNION ALL SELECT 'branch day', branch_id, day, step_id, builds, hits, runs FROM step_branch_days
+		UNION ALL SELECT 'week', 0::bigint, week, step_id, builds, hits, runs FROM step_weeks
+		UNION ALL SELECT 'branch week', branch_id, week, step_id, builds, hits, runs FROM step_branch_weeks`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	var grain, runs string
+	var branch, step int64
+	var period, builds, hits int32
+	_, err = pgx.ForEachRow(rows, []any{&grain, &branch, &period, &step, &builds, &hits, &runs}, func() error {
+		list := strings.Split(runs, ",")
+		slices.Sort(list) // the order of run times is not kept
+		out = append(out, fmt.Sprint(grain, branch, period, step, builds, hits, list))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Version 5 packs the rollups of version 4, one row per step and period,
+// into a row per project and period: the upgrade keeps every figure.
+func TestMigratePackedRollups(t *testing.T) {
+	s, db := openNew(t)
+	generate(t, s, storetest.GenConfig{Builds: 300, Steps: 12, Projects: 3, Start: storetest.T0, Span: 20 * 24 * time.Hour, Seed: 9})
+	s.Close()
+	c, err := pgx.Connect(ctx, db.Writer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	want := rollupRows(t, c)
+	if len(want) < 1000 {
+		t.Fatalf("only %d rollup rows to migrate", len(want))
+	}
+	// Back to version 4's tables, filled with the same rows.
+	for _, q := range []string{
+		`CREATE TABLE v4_days AS SELECT day, step_id, builds, hits, runs FROM step_days`,
+		`CREATE TABLE v4_branch_days AS SELECT branch_id, day, step_id, builds, hits, runs FROM step_branch_days`,
+		`CREATE TABLE v4_weeks AS SELECT week, step_id, builds, hits, runs FROM step_weeks`,
+		`CREATE TABLE v4_branch_weeks AS SELECT branch_id, week, step_id, builds, hits, runs FROM step_branch_weeks`,
+		`DROP VIEW step_days, step_branch_days, step_weeks, step_branch_weeks`,
+		`DROP TABLE rollup_days, rollup_branch_days, rollup_weeks, rollup_branch_weeks`,
+		`ALTER TABLE v4_days RENAME TO step_days`,
+		`ALTER TABLE v4_branch_days RENAME TO step_branch_days`,
+		`ALTER TABLE v4_weeks RENAME TO step_weeks`,
+		`ALTER TABLE v4_branch_weeks RENAME TO step_branch_weeks`,
+		`UPDATE buildstats_schema SET version = 4`,
+	} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	up, err := Open(ctx, db.Writer, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	if got := rollupRows(t, c); !slices.Equal(got, want) {
+		t.Errorf("the upgrade changed the rollups: %d rows, want %d", len(got), len(want))
+	}
+	checkIntegrity(t, up)
 }

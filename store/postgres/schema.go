@@ -232,6 +232,12 @@ CREATE TABLE step_branch_weeks (
 		version: 4,
 		sql:     tokensSchema,
 	},
+	{
+		// Version 5: the rollups packed, a row per project and period
+		// (packedRollupSchema); the rows of version 4 move into them.
+		version: 5,
+		sql:     packedRollupSchema,
+	},
 }
 
 // liveSchema is version 3: the daemon's history ref, the build's facts
@@ -261,7 +267,7 @@ func SchemaVersion() int { return migrations[len(migrations)-1].version }
 // database that has one of them but no buildstats_schema is another
 // program's.
 var tables = append([]string{"projects", "branches", "builds", "steps", "vertices", "vertex_output", "transfers", "step_days", "step_branch_days",
-	"step_weeks", "step_branch_weeks", "tokens"}, inputTables...)
+	"step_weeks", "step_branch_weeks", "rollup_days", "rollup_branch_days", "rollup_weeks", "rollup_branch_weeks", "tokens"}, inputTables...)
 
 // Advisory lock keys ("bsts" and a number), per database. Schema changes
 // take migrateLock; ingests take pruneLock shared and prunes exclusive, so

@@ -1,0 +1,314 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/buildstats/buildstats/store/internal/analysis"
+)
+
+// The rollups are stored packed: one row per project and day (or week),
+// with and without the branch, holding every step of that project as
+// parallel arrays. An ingest of 100 builds then rewrites a few hundred rows
+// instead of one per step and period (about 6,000 for 100 builds of 44
+// vertices, more than the vertices themselves), and a single build four.
+// The views step_days, step_branch_days, step_weeks and step_branch_weeks
+// unnest them into one row per step and period, which is what every
+// reader queries.
+const packedRollupSchema = `
+CREATE TABLE rollup_days (
+	day        integer NOT NULL,
+	project_id bigint NOT NULL,
+	step_ids   bigint[] NOT NULL,
+	builds     integer[] NOT NULL,
+	hits       integer[] NOT NULL,
+	runs       text[] NOT NULL,
+	PRIMARY KEY (day, project_id)
+) WITH (fillfactor = 70);
+CREATE TABLE rollup_branch_days (
+	branch_id  bigint NOT NULL,
+	day        integer NOT NULL,
+	project_id bigint NOT NULL,
+	step_ids   bigint[] NOT NULL,
+	builds     integer[] NOT NULL,
+	hits       integer[] NOT NULL,
+	runs       text[] NOT NULL,
+	PRIMARY KEY (branch_id, day, project_id)
+) WITH (fillfactor = 70);
+CREATE TABLE rollup_weeks (
+	week       integer NOT NULL,
+	project_id bigint NOT NULL,
+	step_ids   bigint[] NOT NULL,
+	builds     integer[] NOT NULL,
+	hits       integer[] NOT NULL,
+	runs       text[] NOT NULL,
+	PRIMARY KEY (week, project_id)
+) WITH (fillfactor = 70);
+CREATE TABLE rollup_branch_weeks (
+	branch_id  bigint NOT NULL,
+	week       integer NOT NULL,
+	project_id bigint NOT NULL,
+	step_ids   bigint[] NOT NULL,
+	builds     integer[] NOT NULL,
+	hits       integer[] NOT NULL,
+	runs       text[] NOT NULL,
+	PRIMARY KEY (branch_id, week, project_id)
+) WITH (fillfactor = 70);
+INSERT INTO rollup_days SELECT d.day, s.project_id, array_agg(d.step_id ORDER BY d.step_id),
+	array_agg(d.builds ORDER BY d.step_id), array_agg(d.hits ORDER BY d.step_id), array_agg(d.runs ORDER BY d.step_id)
+	FROM step_days d JOIN steps s ON s.id = d.step_id GROUP BY d.day, s.project_id;
+INSERT INTO rollup_branch_days SELECT d.branch_id, d.day, s.project_id, array_agg(d.step_id ORDER BY d.step_id),
+	array_agg(d.builds ORDER BY d.step_id), array_agg(d.hits ORDER BY d.step_id), array_agg(d.runs ORDER BY d.step_id)
+	FROM step_branch_days d JOIN steps s ON s.id = d.step_id GROUP BY d.branch_id, d.day, s.project_id;
+INSERT INTO rollup_weeks SELECT d.week, s.project_id, array_agg(d.step_id ORDER BY d.step_id),
+	array_agg(d.builds ORDER BY d.step_id), array_agg(d.hits ORDER BY d.step_id), array_agg(d.runs ORDER BY d.step_id)
+	FROM step_weeks d JOIN steps s ON s.id = d.step_id GROUP BY d.week, s.project_id;
+INSERT INTO rollup_branch_weeks SELECT d.branch_id, d.week, s.project_id, array_agg(d.step_id ORDER BY d.step_id),
+	array_agg(d.builds ORDER BY d.step_id), array_agg(d.hits ORDER BY d.step_id), array_agg(d.runs ORDER BY d.step_id)
+	FROM step_branch_weeks d JOIN steps s ON s.id = d.step_id GROUP BY d.branch_id, d.week, s.project_id;
+DROP TABLE step_days, step_branch_days, step_weeks, step_branch_weeks;
+CREATE VIEW step_days AS SELECT r.day, r.project_id, u.step_id, u.builds, u.hits, u.runs
+	FROM rollup_days r, unnest(r.step_ids, r.builds, r.hits, r.runs) AS u(step_id, builds, hits, runs);
+CREATE VIEW step_branch_days AS SELECT r.branch_id, r.day, r.project_id, u.step_id, u.builds, u.hits, u.runs
+	FROM rollup_branch_days r, unnest(r.step_ids, r.builds, r.hits, r.runs) AS u(step_id, builds, hits, runs);
+CREATE VIEW step_weeks AS SELECT r.week, r.project_id, u.step_id, u.builds, u.hits, u.runs
+	FROM rollup_weeks r, unnest(r.step_ids, r.builds, r.hits, r.runs) AS u(step_id, builds, hits, runs);
+CREATE VIEW step_branch_weeks AS SELECT r.branch_id, r.week, r.project_id, u.step_id, u.builds, u.hits, u.runs
+	FROM rollup_branch_weeks r, unnest(r.step_ids, r.builds, r.hits, r.runs) AS u(step_id, builds, hits, runs);
+`
+
+// rollupTables are the packed tables, indexed [week?][branch?], with the
+// name of their period column.
+var rollupTables = [2][2]struct{ name, period string }{
+	{{"rollup_days", "day"}, {"rollup_branch_days", "day"}},
+	{{"rollup_weeks", "week"}, {"rollup_branch_weeks", "week"}},
+}
+
+// rollupKey is one packed row: of rollup_days or rollup_weeks (branch 0),
+// or of their per-branch tables.
+type rollupKey struct {
+	grain                   analysis.Grain
+	branch, period, project int64
+}
+
+// stepDelta is what a transaction adds to one step of a packed row.
+type stepDelta struct {
+	builds, hits int32
+	runs         []byte // comma-separated ms
+}
+
+// addDay records a vertex in its step's daily and weekly rollups, with
+// and without its branch, merged in memory so a batch writes each row once.
+func (in *ingester) addDay(project, branch, step, day int64, cached bool, run any) {
+	week := analysis.WeekOf(day)
+	for _, k := range [4]rollupKey{{analysis.Day, 0, day, project}, {analysis.Day, branch, day, project},
+		{analysis.Week, 0, week, project}, {analysis.Week, branch, week, project}} {
+		row := in.days[k]
+		if row == nil {
+			row = map[int64]*stepDelta{}
+			in.days[k] = row
+		}
+		d := row[step]
+		if d == nil {
+			d = &stepDelta{}
+			row[step] = d
+		}
+		d.builds++
+		if cached {
+			d.hits++
+		}
+		if ms, ok := run.(int64); ok {
+			if len(d.runs) > 0 {
+				d.runs = append(d.runs, ',')
+			}
+			d.runs = strconv.AppendInt(d.runs, ms, 10)
+		}
+	}
+}
+
+// writeDays adds the transaction's deltas to the packed rows. First it
+// locks every row it changes, table by table and each table's rows in key
+// order (the order every ingest takes them in, so two never wait for each
+// other in a cycle), creating the missing ones empty; then it reads them,
+// merges the deltas in and writes them back.
+func (in *ingester) writeDays(ctx context.Context) error {
+	var keys [2][2][]rollupKey // [week?][branch?]
+	for k := range in.days {
+		w, b := 0, 0
+		if k.grain == analysis.Week {
+			w = 1
+		}
+		if k.branch != 0 { // branch ids start at 1
+			b = 1
+		}
+		keys[w][b] = append(keys[w][b], k)
+	}
+	lock, read := &pgx.Batch{}, &pgx.Batch{}
+	for w := range keys {
+		for b, ks := range keys[w] {
+			if len(ks) == 0 {
+				continue
+			}
+			slices.SortFunc(ks, func(x, y rollupKey) int {
+				return cmp.Or(cmp.Compare(x.branch, y.branch), cmp.Compare(x.period, y.period), cmp.Compare(x.project, y.project))
+			})
+			branches, periods, projects := keyColumns(ks)
+			t := rollupTables[w][b]
+			if b == 1 {
+				lock.Queue(`INSERT INTO `+t.name+` AS r (branch_id, `+t.period+`, project_id, step_ids, builds, hits, runs)
+					SELECT k.b, k.p, k.pr, '{}', '{}', '{}', '{}' FROM unnest($1::bigint[], $2::integer[], $3::bigint[]) AS k(b, p, pr)
+					ON CONFLICT (branch_id, `+t.period+`, project_id) DO UPDATE SET runs = r.runs WHERE false`, branches, periods, projects)
+				read.Queue(`SELECT r.branch_id, r.`+t.period+`, r.project_id, r.step_ids, r.builds, r.hits, r.runs FROM `+t.name+` r
+					JOIN unnest($1::bigint[], $2::integer[], $3::bigint[]) AS k(b, p, pr)
+					ON r.branch_id = k.b AND r.`+t.period+` = k.p AND r.project_id = k.pr`, branches, periods, projects)
+			} else {
+				lock.Queue(`INSERT INTO `+t.name+` AS r (`+t.period+`, project_id, step_ids, builds, hits, runs)
+					SELECT k.p, k.pr, '{}', '{}', '{}', '{}' FROM unnest($1::integer[], $2::bigint[]) AS k(p, pr)
+					ON CONFLICT (`+t.period+`, project_id) DO UPDATE SET runs = r.runs WHERE false`, periods, projects)
+				read.Queue(`SELECT 0::bigint, r.`+t.period+`, r.project_id, r.step_ids, r.builds, r.hits, r.runs FROM `+t.name+` r
+					JOIN unnest($1::integer[], $2::bigint[]) AS k(p, pr) ON r.`+t.period+` = k.p AND r.project_id = k.pr`, periods, projects)
+			}
+		}
+	}
+	if lock.Len() == 0 {
+		return nil
+	}
+	// The reads are separate statements after the locks: each sees the
+	// rows as the last transaction to hold their lock left them.
+	if err := in.tx.SendBatch(ctx, lock).Close(); err != nil {
+		return err
+	}
+	br := in.tx.SendBatch(ctx, read)
+	write := &pgx.Batch{}
+	for w := range keys {
+		for b, ks := range keys[w] {
+			if len(ks) == 0 {
+				continue
+			}
+			rows, err := br.Query()
+			if err != nil {
+				br.Close()
+				return err
+			}
+			grain := analysis.Day
+			if w == 1 {
+				grain = analysis.Week
+			}
+			merged, err := in.merge(rows, grain, len(ks))
+			if err != nil {
+				br.Close()
+				return err
+			}
+			t := rollupTables[w][b]
+			if b == 1 {
+				write.Queue(`UPDATE `+t.name+` r SET step_ids = u.s::bigint[], builds = u.n::integer[], hits = u.h::integer[], runs = u.r::text[]
+					FROM unnest($1::bigint[], $2::integer[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(b, p, pr, s, n, h, r)
+					WHERE r.branch_id = u.b AND r.`+t.period+` = u.p AND r.project_id = u.pr`,
+					merged.branches, merged.periods, merged.projects, merged.steps, merged.builds, merged.hits, merged.runs)
+			} else {
+				write.Queue(`UPDATE `+t.name+` r SET step_ids = u.s::bigint[], builds = u.n::integer[], hits = u.h::integer[], runs = u.r::text[]
+					FROM unnest($1::integer[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(p, pr, s, n, h, r)
+					WHERE r.`+t.period+` = u.p AND r.project_id = u.pr`,
+					merged.periods, merged.projects, merged.steps, merged.builds, merged.hits, merged.runs)
+			}
+		}
+	}
+	if err := br.Close(); err != nil {
+		return err
+	}
+	return in.tx.SendBatch(ctx, write).Close()
+}
+
+func keyColumns(ks []rollupKey) (branches []int64, periods []int32, projects []int64) {
+	branches, periods, projects = make([]int64, len(ks)), make([]int32, len(ks)), make([]int64, len(ks))
+	for i, k := range ks {
+		branches[i], periods[i], projects[i] = k.branch, int32(k.period), k.project
+	}
+	return
+}
+
+// mergedRows are packed rows to write back, their arrays in PostgreSQL's
+// text form (one array per row; unnest cannot take arrays of arrays of
+// different lengths).
+type mergedRows struct {
+	branches, projects []int64
+	periods            []int32
+	steps, builds      []string
+	hits, runs         []string
+}
+
+// merge reads packed rows and adds the transaction's deltas to them, steps
+// kept in id order.
+func (in *ingester) merge(rows pgx.Rows, grain analysis.Grain, n int) (*mergedRows, error) {
+	out := &mergedRows{}
+	var k rollupKey
+	var stepIDs []int64
+	var builds, hits []int32
+	var runs []string
+	var buf []byte
+	_, err := pgx.ForEachRow(rows, []any{&k.branch, &k.period, &k.project, &stepIDs, &builds, &hits, &runs}, func() error {
+		k.grain = grain
+		deltas := in.days[k]
+		ids := make([]int64, 0, len(stepIDs)+len(deltas))
+		ids = append(ids, stepIDs...)
+		for step := range deltas {
+			if _, found := slices.BinarySearch(stepIDs, step); !found {
+				ids = append(ids, step)
+			}
+		}
+		slices.Sort(ids)
+		// Old values by step: stepIDs is sorted, so walk both in order.
+		var sb, nb, hb, rb []byte
+		sb, nb, hb, rb = append(sb, '{'), append(nb, '{'), append(hb, '{'), append(rb, '{')
+		old := 0
+		for i, step := range ids {
+			if i > 0 {
+				sb, nb, hb, rb = append(sb, ','), append(nb, ','), append(hb, ','), append(rb, ',')
+			}
+			var b, h int32
+			var r string
+			if old < len(stepIDs) && stepIDs[old] == step {
+				b, h, r = builds[old], hits[old], runs[old]
+				old++
+			}
+			buf = buf[:0]
+			buf = append(buf, r...)
+			if d := deltas[step]; d != nil {
+				b, h = b+d.builds, h+d.hits
+				if len(d.runs) > 0 {
+					if len(buf) > 0 {
+						buf = append(buf, ',')
+					}
+					buf = append(buf, d.runs...)
+				}
+			}
+			sb = strconv.AppendInt(sb, step, 10)
+			nb = strconv.AppendInt(nb, int64(b), 10)
+			hb = strconv.AppendInt(hb, int64(h), 10)
+			// Run lists hold digits and commas only: quoted, they need no
+			// escapes.
+			rb = append(append(append(rb, '"'), buf...), '"')
+		}
+		out.branches, out.periods, out.projects = append(out.branches, k.branch), append(out.periods, int32(k.period)), append(out.projects, k.project)
+		out.steps, out.builds = append(out.steps, string(append(sb, '}'))), append(out.builds, string(append(nb, '}')))
+		out.hits, out.runs = append(out.hits, string(append(hb, '}'))), append(out.runs, string(append(rb, '}')))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out.periods) != n {
+		// Every row was locked (and created) before: none can be missing.
+		return nil, errRollupRows(len(out.periods), n)
+	}
+	return out, nil
+}
+
+func errRollupRows(got, want int) error {
+	return fmt.Errorf("rollups: %d of %d locked rows read back", got, want)
+}
