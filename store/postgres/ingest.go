@@ -14,7 +14,6 @@ import (
 
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
-	"github.com/buildstats/buildstats/store/internal/analysis"
 )
 
 // testHookVertex, when set by tests, runs before each vertex row is sent
@@ -72,6 +71,7 @@ var (
 		"platform", "stage", "step_index", "step_total", "instruction", "args", "cached", "canceled", "completed", "error",
 		"exit_code", "duration_ns", "has_duration", "started_ns", "ended_ns", "warnings", "output_lines", "run_ms",
 		"image_digest", "layer_bytes", "duration_is_lower_bound", "error_lines"}
+	sqlCopyVertices = "COPY vertices (" + strings.Join(vertexColumns, ", ") + ") FROM STDIN (FORMAT binary)"
 	transferColumns = []string{"build_id", "seq", "pos", "name", "bytes", "total", "duration_ns", "done"}
 	outputColumns   = []string{"build_id", "seq", "lines"}
 )
@@ -548,12 +548,13 @@ type stepKeyText struct {
 // copyRows sends the vertices, transfers and kept output of the builds
 // with COPY, and gathers their rollup rows.
 func (in *ingester) copyRows(ctx context.Context, ps []*pending) error {
-	src := &vertexSource{in: in, ps: ps, row: make([]any, len(vertexColumns)), pi: 0, seq: -1}
-	if _, err := in.tx.CopyFrom(ctx, pgx.Identifier{"vertices"}, vertexColumns, src); err != nil {
+	src := &vertexReader{in: in, ps: ps, seq: -1}
+	src.buf = copyHeader(src.buf)
+	if _, err := in.tx.Conn().PgConn().CopyFrom(ctx, src, sqlCopyVertices); err != nil {
+		if src.err != nil {
+			return src.err
+		}
 		return err
-	}
-	if src.err != nil {
-		return src.err
 	}
 	var transfers, outputs [][]any
 	for _, p := range ps {
@@ -578,73 +579,6 @@ func (in *ingester) copyRows(ctx context.Context, ps []*pending) error {
 	}
 	return nil
 }
-
-// vertexSource streams the builds' vertices to COPY, one reused row.
-type vertexSource struct {
-	in  *ingester
-	ps  []*pending
-	row []any
-	pi  int
-	seq int
-	n   int
-	err error
-}
-
-func (vs *vertexSource) Next() bool {
-	for vs.pi < len(vs.ps) {
-		p := vs.ps[vs.pi]
-		vs.seq++
-		if vs.seq < len(p.b.Vertices) {
-			if testHookVertex != nil {
-				testHookVertex(vs.n)
-			}
-			vs.n++
-			vs.fill(p, vs.seq)
-			return vs.err == nil
-		}
-		vs.pi, vs.seq = vs.pi+1, -1
-	}
-	return false
-}
-
-func (vs *vertexSource) fill(p *pending, seq int) {
-	v := p.b.Vertices[seq]
-	step, ok := vs.in.cachedStep(stepKey{p.project, p.ids[seq]})
-	if !ok {
-		vs.err = fmt.Errorf("no step identity for vertex %d of build %s", seq, p.m.ContentHash)
-		return
-	}
-	// Text the step identity already holds is stored as NULL.
-	var name, args any = v.Name, v.Args
-	if v.Name == analysis.CanonicalName(v) {
-		name = nil
-	}
-	if v.Args == step.args {
-		args = nil
-	}
-	var run any
-	if ms, ok := analysis.RunMs(v); ok {
-		run = ms
-	}
-	var layer any
-	if v.HasLayerBytes {
-		layer = v.LayerBytes
-	}
-	r := vs.row
-	r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7] = p.id, int32(seq), step.id, v.ID, v.Digest, list(v.Inputs), name, v.NameTruncated
-	r[8], r[9], r[10], r[11], r[12], r[13] = v.Platform, v.Stage, int32(v.Index), int32(v.Total), v.Instruction, args
-	r[14], r[15], r[16], r[17], r[18], r[19] = v.Cached, v.Canceled, v.Completed, v.Error, int32(v.ExitCode), int64(v.Duration)
-	r[20], r[21], r[22], r[23], r[24], r[25] = v.HasDuration, nullTime(v.Started), nullTime(v.Ended), list(v.Warnings), int32(v.OutputLines), run
-	var errorLines any
-	if p.keep {
-		errorLines = list(v.ErrorLines)
-	}
-	r[26], r[27], r[28], r[29] = v.ImageDigest(), layer, v.DurationIsLowerBound, errorLines
-	vs.in.addDay(p.project, p.branch, step.id, p.m.Started.UnixMilli()/analysis.MsPerDay, v.Cached, run)
-}
-
-func (vs *vertexSource) Values() ([]any, error) { return vs.row, nil }
-func (vs *vertexSource) Err() error             { return vs.err }
 
 // list stores an empty list as NULL, so it reads back as nil.
 func list[T any](xs []T) any {

@@ -228,7 +228,7 @@ func TestKilledMidIngest(t *testing.T) {
 		t.Fatalf("helper said %q, %v", line, err)
 	}
 	// The helper is inside its transaction, 1000 vertices sent.
-	if n := count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'copy%'`); n != 1 {
+	if n := count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query ILIKE 'copy%'`); n != 1 {
 		t.Errorf("%d COPY statements running, want the helper's", n)
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
