@@ -98,6 +98,12 @@ func (v *Vertex) baseIdentity() Identity {
 // same step with a changed input. Flags such as --mount and --from are kept:
 // they change what the step is.
 func NormaliseInstruction(instr, args string) string {
+	if instr != "FROM" && singleSpaced(args) {
+		if args == "" {
+			return instr
+		}
+		return instr + " " + args
+	}
 	fields := strings.Fields(args)
 	if instr == "FROM" {
 		for i, f := range fields {
@@ -112,6 +118,21 @@ func NormaliseInstruction(instr, args string) string {
 		return instr
 	}
 	return instr + " " + strings.Join(fields, " ")
+}
+
+// singleSpaced reports whether strings.Fields and a join with single
+// spaces would give s back: ASCII, words separated by one space. Most
+// arguments are, and skipping the split is most of the cost of an identity.
+func singleSpaced(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 0x80, c == '\t', c == '\n', c == '\v', c == '\f', c == '\r':
+			return false // non-ASCII may hold Unicode spaces
+		case c == ' ' && (i == 0 || i == len(s)-1 || s[i-1] == ' '):
+			return false
+		}
+	}
+	return true
 }
 
 var (

@@ -1,6 +1,9 @@
 package model
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestNormaliseImage(t *testing.T) {
 	tests := map[string]string{
@@ -163,4 +166,20 @@ func TestResolveTruncated(t *testing.T) {
 			t.Errorf("%s: %q (%d), want %q", c.name, ids[0].Text, n, c.want)
 		}
 	}
+}
+
+// The single-spaced fast path gives what splitting and joining gives.
+func FuzzNormaliseInstructionFastPath(f *testing.F) {
+	for _, s := range []string{"", "npm ci", " npm ci", "npm  ci", "npm ci ", "a\tb", "a\u00a0b", "a\u2003b", "--mount=type=cache,target=/root go build ./...", "x\n", "é é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, args string) {
+		want := "RUN"
+		if fields := strings.Fields(args); len(fields) > 0 {
+			want += " " + strings.Join(fields, " ")
+		}
+		if got := NormaliseInstruction("RUN", args); got != want {
+			t.Errorf("NormaliseInstruction(RUN, %q) = %q, want %q", args, got, want)
+		}
+	})
 }
