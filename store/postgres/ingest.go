@@ -87,7 +87,8 @@ type pending struct {
 	id      int64
 	created bool
 	dupOf   *pending         // an earlier item of the batch with the same content hash
-	ids     []model.Identity // of the vertices, once the build is to be stored
+	baseIDs []model.Identity // of the vertices, as the build has them
+	ids     []model.Identity // of the vertices, cut names resolved, once the build is to be stored
 	causes  []store.BreakCause
 	log     *store.BuildLog
 }
@@ -100,6 +101,8 @@ type ingester struct {
 	steps map[stepKey]stepVal
 	days  map[rollupKey]map[int64]*stepDelta
 	now   int64
+	// idsReady is closed once every pending build's baseIDs are set.
+	idsReady chan struct{}
 }
 
 // Ingest stores b in one transaction: a crash, kill or lost connection
@@ -176,10 +179,22 @@ func (s *Store) ingest(ctx context.Context, items []store.BatchItem) ([]store.Ba
 	if err != nil {
 		return nil, err
 	}
+	// The step identities are the client's largest share of an ingest:
+	// they are worked out while the server stores the build rows.
+	idsReady := make(chan struct{})
+	go func() {
+		defer close(idsReady)
+		for _, p := range ps {
+			if p.dupOf == nil {
+				p.baseIDs = p.b.Identities()
+			}
+		}
+	}()
+	defer func() { <-idsReady }()
 	for attempt := 1; ; attempt++ {
 		var in *ingester
 		err = s.inTx(ctx, func(tx pgx.Tx) error {
-			in = &ingester{s: s, tx: tx, names: map[nameKey]int64{}, steps: map[stepKey]stepVal{}, days: map[rollupKey]map[int64]*stepDelta{}, now: now}
+			in = &ingester{s: s, tx: tx, idsReady: idsReady, names: map[nameKey]int64{}, steps: map[stepKey]stepVal{}, days: map[rollupKey]map[int64]*stepDelta{}, now: now}
 			return in.run(ctx, ps)
 		})
 		if err == nil {
@@ -440,8 +455,11 @@ func (in *ingester) stepIDs(ctx context.Context, ps []*pending) error {
 	}
 	var missing []newStep
 	seen := map[stepKey]bool{}
+	<-in.idsReady
 	for _, p := range ps {
-		p.ids = p.b.Identities()
+		// A copy: resolving cut names changes it, and a retried
+		// transaction starts again from what the build says.
+		p.ids = slices.Clone(p.baseIDs)
 	}
 	if err := in.resolveTruncated(ctx, ps); err != nil {
 		return err
