@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,9 +47,7 @@ const (
 	log_completed_ns, builder, error, error_context, error_file, error_line, warnings, image_id, image_names, truncated,
 	logs_kept, duration_ns, duration_source, steps_total, steps_cached, steps_ran, steps_failed, ran_ns, context_bytes,
 	base_image_bytes, build_source, log_index, log_builds, duration_from_timestamps, duration_is_lower_bound, began_mid_build)
-	OVERRIDING SYSTEM VALUE VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,
-	$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39,$40,$41,$42,$43,$44)
-	ON CONFLICT (content_hash) DO NOTHING RETURNING id`
+	OVERRIDING SYSTEM VALUE VALUES `
 	// Ids for a batch, from the builds' identity sequence: handed to the
 	// builds in the caller's order, though they are inserted in hash order.
 	sqlReserveIDs   = `SELECT nextval(pg_get_serial_sequence('builds', 'id')) FROM generate_series(1, $1)`
@@ -350,6 +349,61 @@ func (in *ingester) nameIDs(ctx context.Context, ps []*pending) error {
 	return nil
 }
 
+// buildColumns is the number of values of a row of sqlInsertBuild;
+// buildsPerInsert keeps a statement's parameters under PostgreSQL's 65,535.
+const (
+	buildColumns    = 44
+	buildsPerInsert = 1000
+)
+
+// insertBuildsSQL inserts n builds, answering the ids of those it stored
+// (a content hash already stored is skipped).
+func insertBuildsSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(sqlInsertBuild)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for c := range buildColumns {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(i*buildColumns + c + 1))
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(` ON CONFLICT (content_hash) DO NOTHING RETURNING id`)
+	return b.String()
+}
+
+// buildRow is a build's values for sqlInsertBuild.
+func (in *ingester) buildRow(p *pending) []any {
+	b, m := p.b, p.m
+	a := store.Summarize(b)
+	var errorContext any
+	if p.keep {
+		errorContext = list(b.ErrorContext)
+	}
+	var ctxBytes any
+	if a.ContextBytes >= 0 {
+		ctxBytes = a.ContextBytes
+	}
+	var warnings any
+	if len(b.Warnings) > 0 {
+		warnings = b.Warnings
+	}
+	return []any{p.id, m.ContentHash, p.project, p.branch, m.Commit, m.CIProvider, m.RunURL, m.Runner,
+		m.Dockerfile, list(m.Tags), m.Source, m.Started.UnixMilli(), m.StartedSource, in.now, string(b.Format),
+		string(b.Status), nullDuration(b.Duration, b.HasDuration), nullTime(b.Started), nullTime(b.Completed), b.Builder,
+		b.Error, errorContext, b.ErrorFile, b.ErrorLine, warnings, b.ImageID, list(b.ImageNames), b.Truncated, p.keep,
+		int64(a.Duration), a.DurationSource, a.StepsTotal, a.StepsCached, a.StepsRan, a.StepsFailed, int64(a.RanTime),
+		ctxBytes, a.BaseImageBytes, nullString(b.Source), int32(b.LogIndex), int32(b.LogBuilds), b.DurationFromTimestamps,
+		b.DurationIsLowerBound, b.BeganMidBuild}
+}
+
 // insertBuilds inserts the build rows and finds the ids of those already
 // stored. Ids follow the caller's order, as SQLite's do, but rows go in
 // content hash order: the order concurrent ingests lock them in.
@@ -373,46 +427,28 @@ func (in *ingester) insertBuilds(ctx context.Context, ps []*pending) error {
 		p.id = ids[i]
 	}
 	slices.SortFunc(order, func(a, b *pending) int { return strings.Compare(a.m.ContentHash, b.m.ContentHash) })
-	batch := &pgx.Batch{}
-	for _, p := range order {
-		b, m := p.b, p.m
-		a := store.Summarize(b)
-		var errorContext any
-		if p.keep {
-			errorContext = list(b.ErrorContext)
+	// One multi-row INSERT per chunk: a statement per build cost the
+	// server more than the build's vertices.
+	created := map[int64]bool{}
+	for chunk := range slices.Chunk(order, buildsPerInsert) {
+		args := make([]any, 0, len(chunk)*buildColumns)
+		for _, p := range chunk {
+			args = append(args, in.buildRow(p)...)
 		}
-		var ctxBytes any
-		if a.ContextBytes >= 0 {
-			ctxBytes = a.ContextBytes
+		rows, err := in.tx.Query(ctx, insertBuildsSQL(len(chunk)), args...)
+		if err != nil {
+			return err
 		}
-		var warnings any
-		if len(b.Warnings) > 0 {
-			warnings = b.Warnings
+		var id int64
+		if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { created[id] = true; return nil }); err != nil {
+			return err
 		}
-		batch.Queue(sqlInsertBuild, p.id, m.ContentHash, p.project, p.branch, m.Commit, m.CIProvider, m.RunURL, m.Runner,
-			m.Dockerfile, list(m.Tags), m.Source, m.Started.UnixMilli(), m.StartedSource, in.now, string(b.Format),
-			string(b.Status), nullDuration(b.Duration, b.HasDuration), nullTime(b.Started), nullTime(b.Completed), b.Builder,
-			b.Error, errorContext, b.ErrorFile, b.ErrorLine, warnings, b.ImageID, list(b.ImageNames), b.Truncated, p.keep,
-			int64(a.Duration), a.DurationSource, a.StepsTotal, a.StepsCached, a.StepsRan, a.StepsFailed, int64(a.RanTime),
-			ctxBytes, a.BaseImageBytes, nullString(b.Source), int32(b.LogIndex), int32(b.LogBuilds), b.DurationFromTimestamps,
-			b.DurationIsLowerBound, b.BeganMidBuild)
 	}
 	var existing []string
-	br := in.tx.SendBatch(ctx, batch)
 	for _, p := range order {
-		err := br.QueryRow().Scan(&p.id)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
+		if p.created = created[p.id]; !p.created {
 			existing = append(existing, p.m.ContentHash)
-		case err != nil:
-			br.Close()
-			return err
-		default:
-			p.created = true
 		}
-	}
-	if err := br.Close(); err != nil {
-		return err
 	}
 	if len(existing) == 0 {
 		return nil
