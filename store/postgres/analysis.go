@@ -162,6 +162,11 @@ func rollupScanSQL(af analysis.Filter, g analysis.Grain, lo, hi int64) (string, 
 	// The period is an integer column; an open window's ends are beyond it.
 	f.add(period+" >= ?", min(max(lo, math.MinInt32), math.MaxInt32))
 	f.add(period+" < ?", min(max(hi, math.MinInt32), math.MaxInt32))
+	if af.Project != "" {
+		// Redundant with the step ids, but on the packed rows' key: only
+		// the project's rows are unnested.
+		f.add("d.project_id = (SELECT id FROM projects WHERE name = ?)", af.Project)
+	}
 	stepIDs(&f, "d.step_id", af)
 	return `SELECT d.step_id, sum(d.builds), sum(d.hits), string_agg(NULLIF(d.runs, ''), ',')
 		FROM ` + table + f.where() + ` GROUP BY d.step_id`, f.args
