@@ -30,6 +30,9 @@ type CopyReport struct {
 	// Checksum is the checksum of the source's builds, which the target's
 	// copies were verified to have.
 	Checksum string `json:"checksum"`
+	// Tokens counts the server access tokens copied: those of the source
+	// that still work and the target did not have.
+	Tokens int `json:"tokens"`
 }
 
 // RenderCopy writes a CopyReport as text (two lines: what was copied,
@@ -46,6 +49,9 @@ func RenderCopy(w io.Writer, format string, r *CopyReport) error {
 		FormatCount(r.CopiedVertices), TerminalText(r.From), TerminalText(r.To))
 	if r.Present > 0 {
 		ew.printf("; %s %s already there", FormatCount(r.Present), pluralWord(r.Present, "was", "were"))
+	}
+	if r.Tokens > 0 {
+		ew.printf("; and %s server %s", FormatCount(r.Tokens), pluralWord(r.Tokens, "token", "tokens"))
 	}
 	ew.printf("\nverified: all %s builds of the source are in the target (which has %s), checksum %s\n",
 		FormatCount(r.Builds), FormatCount(r.TargetBuilds), r.Checksum)

@@ -131,6 +131,22 @@ func TestCopyBothWays(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	pg := open(t, db.Writer, Write)
 
+	// Server tokens: the one that works goes along, the revoked and the
+	// expired ones stay behind.
+	liteTokens := lite.(store.TokenStore)
+	created := storetest.T0.Truncate(time.Millisecond).UTC()
+	usable, err := liteTokens.CreateToken(ctx, store.Token{Project: "p", Scope: store.ScopeIngest, Name: "ci", Hash: strings.Repeat("a", 64),
+		CreatedAt: created, ExpiresAt: time.Now().Add(90 * 24 * time.Hour).Truncate(time.Millisecond).UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, _ := liteTokens.CreateToken(ctx, store.Token{Scope: store.ScopeRead, Hash: strings.Repeat("b", 64), CreatedAt: created})
+	if err := liteTokens.RevokeToken(ctx, revoked.ID, created.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	liteTokens.CreateToken(ctx, store.Token{Project: "p", Scope: store.ScopeIngest, Hash: strings.Repeat("c", 64), CreatedAt: created,
+		ExpiresAt: created.Add(time.Hour)})
+
 	progress := 0
 	res, err := Copy(ctx, lite, pg, CopyOptions{BatchVertices: 3000, Progress: func(done, total int) { progress++ }})
 	if err != nil {
@@ -146,8 +162,18 @@ func TestCopyBothWays(t *testing.T) {
 		t.Errorf("copy to PostgreSQL: %+v (%d progress calls); the source has %d builds, %d vertices", res, progress, len(inv), vertices)
 	}
 	again, err := Copy(ctx, lite, pg, CopyOptions{})
-	if err != nil || again.Copied != 0 || again.Present != len(inv) || again.Checksum != res.Checksum {
+	if err != nil || again.Copied != 0 || again.Present != len(inv) || again.Checksum != res.Checksum || again.Tokens != 0 {
 		t.Errorf("second copy: %+v %v", again, err)
+	}
+	pgTokens, err := pg.(store.TokenStore).Tokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Tokens != 1 || len(pgTokens) != 1 {
+		t.Errorf("copied %d tokens, the target has %+v; want the usable one only", res.Tokens, pgTokens)
+	} else if got := pgTokens[0]; got.Hash != usable.Hash || got.Project != usable.Project || got.Scope != usable.Scope ||
+		got.Name != usable.Name || !got.CreatedAt.Equal(usable.CreatedAt) || !got.ExpiresAt.Equal(usable.ExpiresAt) || !got.RevokedAt.IsZero() {
+		t.Errorf("the copied token is %+v, want %+v", got, usable)
 	}
 	sameBuilds(t, lite, pg)
 	storetest.SameAnswers(t, pg, lite, "PostgreSQL copy")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/buildstats/buildstats/store"
 )
@@ -37,6 +38,9 @@ type CopyResult struct {
 	// Checksum is store.Checksum of the source's inventory; the target's
 	// inventory of the same builds was found to have the same one.
 	Checksum string `json:"checksum"`
+	// Tokens counts the server access tokens this run copied (see
+	// copyTokens).
+	Tokens int `json:"tokens"`
 }
 
 // ErrCopyMismatch is Copy's error when a build is in both histories with
@@ -143,7 +147,49 @@ func Copy(ctx context.Context, from store.Reader, to store.Store, opts CopyOptio
 			opts.Progress(res.Copied, res.Copied+len(todo))
 		}
 	}
-	return res, verify(ctx, src, to, &res)
+	if err := verify(ctx, src, to, &res); err != nil {
+		return res, err
+	}
+	res.Tokens, err = copyTokens(ctx, from, to, time.Now())
+	return res, err
+}
+
+// copyTokens copies the source's server access tokens that still work
+// (neither revoked nor expired at now) and the target lacks (by hash), so
+// CI runners keep theirs when a team moves its history. Revoked and
+// expired ones grant nothing and stay behind: a copy can never bring back
+// a revoked token. A token revoked in the source later must be revoked in
+// the target too.
+func copyTokens(ctx context.Context, from store.Reader, to store.Store, now time.Time) (int, error) {
+	src, ok := from.(store.TokenStore)
+	dst, ok2 := to.(store.TokenStore)
+	if !ok || !ok2 {
+		return 0, nil
+	}
+	theirs, err := src.Tokens(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("copy: read the source's tokens: %w", err)
+	}
+	ours, err := dst.Tokens(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("copy: read the target's tokens: %w", err)
+	}
+	have := map[string]bool{}
+	for _, t := range ours {
+		have[t.Hash] = true
+	}
+	n := 0
+	for _, t := range theirs {
+		if !t.Usable(now) || have[t.Hash] {
+			continue
+		}
+		if _, err := dst.CreateToken(ctx, t); err != nil {
+			return n, fmt.Errorf("copy: token %d: %w", t.ID, err)
+		}
+		have[t.Hash] = true
+		n++
+	}
+	return n, nil
 }
 
 // verify checks that to holds every build of src as src has it.

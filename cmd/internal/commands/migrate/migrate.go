@@ -92,5 +92,5 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	return report.RenderCopy(f.IO.Out, opts.Format.Value, &report.CopyReport{SchemaVersion: report.MaintainSchemaVersion,
 		From: backend.Describe(from), To: backend.Describe(opts.To), Builds: res.Builds, Vertices: res.Vertices,
 		Copied: res.Copied, CopiedVertices: res.CopiedVertices, Present: res.Present, TargetBuilds: res.TargetBuilds,
-		Checksum: res.Checksum})
+		Checksum: res.Checksum, Tokens: res.Tokens})
 }
