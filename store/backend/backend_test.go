@@ -88,7 +88,7 @@ func fill(t *testing.T, s store.Store) {
 	var items []store.BatchItem
 	cfg := storetest.GenConfig{Builds: 200, Steps: 10, Projects: 3, Start: storetest.T0, Span: 5 * 24 * time.Hour, Seed: 21}
 	storetest.GenHistory(cfg, func(b *model.Build, m store.Meta) error {
-		items = append(items, store.BatchItem{Build: clone(b), Meta: m})
+		items = append(items, store.BatchItem{Build: storetest.Clone(b), Meta: m})
 		return nil
 	})
 	if _, err := s.IngestBatch(ctx, items); err != nil {
@@ -220,15 +220,4 @@ func TestCopyIntoAHistory(t *testing.T) {
 	if after, _ := clash.Inventory(ctx); store.Checksum(after) != store.Checksum(before) {
 		t.Error("a refused copy wrote to the target")
 	}
-}
-
-// clone copies a build GenHistory will reuse.
-func clone(b *model.Build) *model.Build {
-	c := *b
-	c.Vertices = make([]*model.Vertex, len(b.Vertices))
-	for i, v := range b.Vertices {
-		vc := *v
-		c.Vertices[i] = &vc
-	}
-	return &c
 }

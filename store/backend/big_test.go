@@ -150,7 +150,7 @@ func generateYear(t *testing.T, s store.Store) (time.Duration, time.Duration) {
 		items = items[:0]
 	}
 	err := storetest.GenHistory(storetest.YearConfig, func(b *model.Build, m store.Meta) error {
-		items = append(items, store.BatchItem{Build: clone(b), Meta: m})
+		items = append(items, store.BatchItem{Build: storetest.Clone(b), Meta: m})
 		if len(items) == 100 {
 			flush()
 		}

@@ -21,22 +21,11 @@ func benchBuilds(n int, seed uint64) ([]*model.Build, []store.Meta) {
 	var metas []store.Meta
 	cfg := storetest.GenConfig{Builds: n, Steps: 40, Projects: 12, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Span: 90 * 24 * time.Hour, Seed: seed}
 	storetest.GenHistory(cfg, func(bd *model.Build, m store.Meta) error {
-		builds = append(builds, cloneBuild(bd))
+		builds = append(builds, storetest.Clone(bd))
 		metas = append(metas, m)
 		return nil
 	})
 	return builds, metas
-}
-
-// cloneBuild copies what GenHistory reuses.
-func cloneBuild(bd *model.Build) *model.Build {
-	c := *bd
-	c.Vertices = make([]*model.Vertex, len(bd.Vertices))
-	for i, v := range bd.Vertices {
-		vc := *v
-		c.Vertices[i] = &vc
-	}
-	return &c
 }
 
 func cpuTime() time.Duration {
@@ -159,7 +148,7 @@ func BenchmarkIngestBatchYear(b *testing.B) {
 	b.ResetTimer()
 	c0, s0 := cpuTime(), serverCPU(b, s)
 	err := storetest.GenHistory(cfg, func(bd *model.Build, m store.Meta) error {
-		items = append(items, store.BatchItem{Build: cloneBuild(bd), Meta: m})
+		items = append(items, store.BatchItem{Build: storetest.Clone(bd), Meta: m})
 		steps += len(bd.Vertices)
 		if len(items) < 100 {
 			return nil

@@ -26,7 +26,7 @@ func generate(t testing.TB, s *Store, cfg storetest.GenConfig) {
 		items = items[:0]
 	}
 	err := storetest.GenHistory(cfg, func(b *model.Build, m store.Meta) error {
-		items = append(items, store.BatchItem{Build: cloneBuild(b), Meta: m})
+		items = append(items, store.BatchItem{Build: storetest.Clone(b), Meta: m})
 		if len(items) == 100 {
 			flush()
 		}

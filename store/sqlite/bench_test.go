@@ -18,13 +18,7 @@ func benchBuilds(b *testing.B, n int, seed uint64) ([]*model.Build, []store.Meta
 	var metas []store.Meta
 	cfg := storetest.GenConfig{Builds: n, Steps: 40, Projects: 12, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Span: 90 * 24 * time.Hour, Seed: seed}
 	storetest.GenHistory(cfg, func(bd *model.Build, m store.Meta) error {
-		c := *bd
-		c.Vertices = make([]*model.Vertex, len(bd.Vertices))
-		for i, v := range bd.Vertices {
-			vc := *v
-			c.Vertices[i] = &vc
-		}
-		builds = append(builds, &c)
+		builds = append(builds, storetest.Clone(bd))
 		metas = append(metas, m)
 		return nil
 	})

@@ -36,6 +36,18 @@ type genProject struct {
 	digest int // FROM digest generation: bumps now and then
 }
 
+// Clone copies a build GenHistory hands over, which it reuses for the
+// next: its vertices, not what they share (slices of text, transfers).
+func Clone(b *model.Build) *model.Build {
+	c := *b
+	c.Vertices = make([]*model.Vertex, len(b.Vertices))
+	for i, v := range b.Vertices {
+		vc := *v
+		c.Vertices[i] = &vc
+	}
+	return &c
+}
+
 // GenHistory produces cfg.Builds builds in start-time order and hands each
 // to emit. It reuses one Build value, so emit must not keep it.
 func GenHistory(cfg GenConfig, emit func(b *model.Build, m store.Meta) error) error {
