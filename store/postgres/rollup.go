@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -20,67 +21,45 @@ import (
 // The views step_days, step_branch_days, step_weeks and step_branch_weeks
 // unnest them into one row per step and period, which is what every
 // reader queries.
-const packedRollupSchema = `
-CREATE TABLE rollup_days (
-	day        integer NOT NULL,
+var packedRollupSchema = packedRollupSQL()
+
+// packedRollupSQL creates each packed table, moves version 4's rows of
+// its step table into it, drops that table and puts a view of its name in
+// its place.
+func packedRollupSQL() string {
+	var b strings.Builder
+	for w := range rollupTables {
+		for br, t := range rollupTables[w] {
+			key, view, group := t.period+", project_id", "r."+t.period+", r.project_id", "d."+t.period+", s.project_id"
+			if br == 1 {
+				key, view, group = "branch_id, "+key, "r.branch_id, "+view, "d.branch_id, "+group
+			}
+			old := strings.Replace(t.name, "rollup_", "step_", 1)
+			branchCol := ""
+			if br == 1 {
+				branchCol = "\n\tbranch_id  bigint NOT NULL,"
+			}
+			fmt.Fprintf(&b, `
+CREATE TABLE %[1]s (%[2]s
+	%-10[3]s integer NOT NULL,
 	project_id bigint NOT NULL,
 	step_ids   bigint[] NOT NULL,
 	builds     integer[] NOT NULL,
 	hits       integer[] NOT NULL,
 	runs       text[] NOT NULL,
-	PRIMARY KEY (day, project_id)
+	PRIMARY KEY (%[4]s)
 ) WITH (fillfactor = 70);
-CREATE TABLE rollup_branch_days (
-	branch_id  bigint NOT NULL,
-	day        integer NOT NULL,
-	project_id bigint NOT NULL,
-	step_ids   bigint[] NOT NULL,
-	builds     integer[] NOT NULL,
-	hits       integer[] NOT NULL,
-	runs       text[] NOT NULL,
-	PRIMARY KEY (branch_id, day, project_id)
-) WITH (fillfactor = 70);
-CREATE TABLE rollup_weeks (
-	week       integer NOT NULL,
-	project_id bigint NOT NULL,
-	step_ids   bigint[] NOT NULL,
-	builds     integer[] NOT NULL,
-	hits       integer[] NOT NULL,
-	runs       text[] NOT NULL,
-	PRIMARY KEY (week, project_id)
-) WITH (fillfactor = 70);
-CREATE TABLE rollup_branch_weeks (
-	branch_id  bigint NOT NULL,
-	week       integer NOT NULL,
-	project_id bigint NOT NULL,
-	step_ids   bigint[] NOT NULL,
-	builds     integer[] NOT NULL,
-	hits       integer[] NOT NULL,
-	runs       text[] NOT NULL,
-	PRIMARY KEY (branch_id, week, project_id)
-) WITH (fillfactor = 70);
-INSERT INTO rollup_days SELECT d.day, s.project_id, array_agg(d.step_id ORDER BY d.step_id),
-	array_agg(d.builds ORDER BY d.step_id), array_agg(d.hits ORDER BY d.step_id), array_agg(d.runs ORDER BY d.step_id)
-	FROM step_days d JOIN steps s ON s.id = d.step_id GROUP BY d.day, s.project_id;
-INSERT INTO rollup_branch_days SELECT d.branch_id, d.day, s.project_id, array_agg(d.step_id ORDER BY d.step_id),
-	array_agg(d.builds ORDER BY d.step_id), array_agg(d.hits ORDER BY d.step_id), array_agg(d.runs ORDER BY d.step_id)
-	FROM step_branch_days d JOIN steps s ON s.id = d.step_id GROUP BY d.branch_id, d.day, s.project_id;
-INSERT INTO rollup_weeks SELECT d.week, s.project_id, array_agg(d.step_id ORDER BY d.step_id),
-	array_agg(d.builds ORDER BY d.step_id), array_agg(d.hits ORDER BY d.step_id), array_agg(d.runs ORDER BY d.step_id)
-	FROM step_weeks d JOIN steps s ON s.id = d.step_id GROUP BY d.week, s.project_id;
-INSERT INTO rollup_branch_weeks SELECT d.branch_id, d.week, s.project_id, array_agg(d.step_id ORDER BY d.step_id),
-	array_agg(d.builds ORDER BY d.step_id), array_agg(d.hits ORDER BY d.step_id), array_agg(d.runs ORDER BY d.step_id)
-	FROM step_branch_weeks d JOIN steps s ON s.id = d.step_id GROUP BY d.branch_id, d.week, s.project_id;
-DROP TABLE step_days, step_branch_days, step_weeks, step_branch_weeks;
-CREATE VIEW step_days AS SELECT r.day, r.project_id, u.step_id, u.builds, u.hits, u.runs
-	FROM rollup_days r, unnest(r.step_ids, r.builds, r.hits, r.runs) AS u(step_id, builds, hits, runs);
-CREATE VIEW step_branch_days AS SELECT r.branch_id, r.day, r.project_id, u.step_id, u.builds, u.hits, u.runs
-	FROM rollup_branch_days r, unnest(r.step_ids, r.builds, r.hits, r.runs) AS u(step_id, builds, hits, runs);
-CREATE VIEW step_weeks AS SELECT r.week, r.project_id, u.step_id, u.builds, u.hits, u.runs
-	FROM rollup_weeks r, unnest(r.step_ids, r.builds, r.hits, r.runs) AS u(step_id, builds, hits, runs);
-CREATE VIEW step_branch_weeks AS SELECT r.branch_id, r.week, r.project_id, u.step_id, u.builds, u.hits, u.runs
-	FROM rollup_branch_weeks r, unnest(r.step_ids, r.builds, r.hits, r.runs) AS u(step_id, builds, hits, runs);
-`
+INSERT INTO %[1]s SELECT %[5]s, array_agg(d.step_id ORDER BY d.step_id), array_agg(d.builds ORDER BY d.step_id),
+	array_agg(d.hits ORDER BY d.step_id), array_agg(d.runs ORDER BY d.step_id)
+	FROM %[6]s d JOIN steps s ON s.id = d.step_id GROUP BY %[5]s;
+DROP TABLE %[6]s;
+CREATE VIEW %[6]s AS SELECT %[7]s, u.step_id, u.builds, u.hits, u.runs
+	FROM %[1]s r, unnest(r.step_ids, r.builds, r.hits, r.runs) AS u(step_id, builds, hits, runs);
+`, t.name, branchCol, t.period, key, group, old, view)
+		}
+	}
+	return b.String()
+}
 
 // rollupTables are the packed tables, indexed [week?][branch?], with the
 // name of their period column.
