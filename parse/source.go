@@ -185,7 +185,10 @@ func (s *lineSource) process(line []byte, cut bool) bool {
 		overwritten = true
 		line = bytes.TrimLeft(line, "\r")
 	}
-	s.line = srcLine{text: line, ts: ts, overwritten: overwritten, cut: cut}
+	// Field by field: a composite literal is built on the stack and then
+	// copied in wide loads that stall on its narrow stores, once a line.
+	s.line.text, s.line.ts = line, ts
+	s.line.overwritten, s.line.cut = overwritten, cut
 	return true
 }
 
