@@ -1,8 +1,10 @@
 package parse
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -196,6 +198,53 @@ func FuzzPlainOutputIsInert(f *testing.F) {
 				if (va.Duration != vb.Duration || va.HasDuration != vb.HasDuration) && !(va.DurationIsLowerBound || vb.DurationIsLowerBound) {
 					t.Fatalf("output text %q changed the time of vertex %s: %v / %v", text, va.ID, va.Duration, vb.Duration)
 				}
+			}
+		}
+	})
+}
+
+// FuzzLineReaderLookahead checks the line reader's look-aheads against the
+// lines themselves: a line it calls plain holds no ESC and no 0xe2, one it
+// calls noCR no carriage return but those that end it, and the lines are
+// those of a plain split. The first byte picks the buffer: a tiny one
+// makes lines straddle refills and take the long-line path.
+func FuzzLineReaderLookahead(f *testing.F) {
+	addSeeds(f, "../fixtures/*/legacy-*.log", "../fixtures/*/tty-*.log")
+	f.Add([]byte("\x00a\r\nb\r\nc\nd\re\n\r\n\x1bx\n"))
+	f.Add([]byte("\x01" + strings.Repeat("line\r\n", 40) + "a\rb\nc\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return
+		}
+		size := 16 + int(data[0])%64
+		if data[0]%2 == 0 {
+			size = 256 << 10
+		}
+		data = data[1:]
+		lr := &lineReader{r: bufio.NewReaderSize(bytes.NewReader(data), size), limit: maxKeptLine}
+		want := bytes.Split(data, []byte("\n"))
+		if len(want[len(want)-1]) == 0 {
+			want = want[:len(want)-1]
+		}
+		for i := 0; ; i++ {
+			line, err := lr.next()
+			if err == io.EOF {
+				if i != len(want) {
+					t.Fatalf("%d lines, want %d", i, len(want))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i >= len(want) || !bytes.Equal(line, want[i]) {
+				t.Fatalf("line %d is %q", i, line)
+			}
+			if lr.plain && (bytes.IndexByte(line, 0x1b) >= 0 || bytes.IndexByte(line, 0xe2) >= 0) {
+				t.Fatalf("line %d %q called plain", i, line)
+			}
+			if lr.noCR && bytes.IndexByte(bytes.TrimRight(line, "\r"), '\r') >= 0 {
+				t.Fatalf("line %d %q called free of CRs", i, line)
 			}
 		}
 	})

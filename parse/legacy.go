@@ -271,7 +271,7 @@ func (d *legacyDecoder) outputLine(l *srcLine) bool {
 	// after the failed build): only the line that removes the container
 	// shows the step went on.
 	if d.cur != nil && len(trimmed) > 0 {
-		d.cur.addOutput(raw)
+		d.cur.addText(raw, l.noCR)
 		d.cur.stamp(ts)
 		d.t.stamp(ts)
 	}

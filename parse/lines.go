@@ -30,7 +30,19 @@ type lineReader struct {
 	// per line: clean is how many bytes from the next line on hold none.
 	plain bool
 	clean int
+	// noCR is set when the line holds no carriage return but those that
+	// end it, so what it shows is the whole line (shownText). As for
+	// plain, the next CR is found once for what is buffered: crFree is
+	// how many bytes from the next line on hold none. crlfRun counts
+	// look-aheads in a row that stopped at the end of the next line (a
+	// CRLF file, where they cannot pay); after crlfGiveUp the reader stops
+	// looking and noCR stays false, as before there was a look-ahead.
+	noCR    bool
+	crFree  int
+	crlfRun int
 }
+
+const crlfGiveUp = 16
 
 func newLineReader(r io.Reader, limit int) *lineReader {
 	br, ok := r.(*bufio.Reader)
@@ -56,9 +68,19 @@ func (l *lineReader) next() ([]byte, error) {
 		} else {
 			l.findEscape()
 		}
+		l.noCR = l.crFree >= len(frag)
+		if l.noCR {
+			l.crFree -= len(frag)
+		} else {
+			l.crFree = 0
+			if l.crlfRun < crlfGiveUp {
+				l.findCR(frag)
+			}
+		}
 		return frag[:len(frag)-1], nil
 	}
 	l.plain, l.clean = false, 0
+	l.noCR, l.crFree = false, 0
 	if !errors.Is(err, bufio.ErrBufferFull) {
 		if len(frag) == 0 {
 			if err == io.EOF {
@@ -109,6 +131,28 @@ func (l *lineReader) findEscape() {
 		n = i
 	}
 	l.clean = n
+}
+
+// findCR sets noCR for the line frag (its LF included) and crFree for
+// the bytes buffered after it.
+func (l *lineReader) findCR(frag []byte) {
+	body := frag[:len(frag)-1]
+	for len(body) > 0 && body[len(body)-1] == '\r' {
+		body = body[:len(body)-1]
+	}
+	l.noCR = bytes.IndexByte(body, '\r') < 0
+	rest, _ := l.r.Peek(l.r.Buffered())
+	i := bytes.IndexByte(rest, '\r')
+	if i < 0 {
+		l.crFree, l.crlfRun = len(rest), 0
+		return
+	}
+	l.crFree = i
+	if j := bytes.IndexByte(rest[:i], '\n'); j < 0 && i+1 < len(rest) && rest[i+1] == '\n' {
+		l.crlfRun++ // the very next line ends in CRLF
+	} else {
+		l.crlfRun = 0
+	}
 }
 
 // cleanLine strips what terminals and CI systems add around build output:

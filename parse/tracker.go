@@ -115,7 +115,20 @@ type ttySeen struct {
 const errFirstMax = 4
 
 func (s *vstate) addOutput(line []byte) {
-	line = shownText(line)
+	s.addShown(shownText(line))
+}
+
+// addText adds a line of output that noCR says holds no carriage return
+// (srcLine.noCR), sparing the search for one.
+func (s *vstate) addText(line []byte, noCR bool) {
+	if !noCR {
+		line = shownText(line)
+	}
+	s.addShown(line)
+}
+
+// addShown adds a line of output that is what a terminal shows.
+func (s *vstate) addShown(line []byte) {
 	if len(line) > maxOutputLine {
 		line = line[:maxOutputLine]
 	}
