@@ -168,8 +168,7 @@ func cleanLine(line []byte, plain bool, scratch *[]byte) []byte {
 			line = bytes.ReplaceAll(line, escGlyph, []byte("\x1b["))
 		}
 		if bytes.IndexByte(line, 0x1b) >= 0 {
-			*scratch = stripANSI((*scratch)[:0], line)
-			line = *scratch
+			line = stripANSIInPlace(line, scratch)
 		}
 	}
 	for len(line) > 0 && line[len(line)-1] == '\r' {
@@ -200,6 +199,24 @@ func shownText(s []byte) []byte {
 	}
 }
 
+// stripANSIInPlace is stripANSI(nil, s), in scratch when it must copy.
+// Escapes that only lead the line (the tty display's colour and cursor
+// moves before each line of a frame) are sliced off: most such lines
+// need no copy.
+func stripANSIInPlace(s []byte, scratch *[]byte) []byte {
+	for len(s) > 0 && s[0] == 0x1b {
+		if len(s) < 2 {
+			return s[:0] // a lone ESC at the end
+		}
+		s = s[escapeLen(s):]
+	}
+	if bytes.IndexByte(s, 0x1b) < 0 {
+		return s
+	}
+	*scratch = stripANSI((*scratch)[:0], s)
+	return *scratch
+}
+
 // stripANSI appends s without CSI, OSC and two-byte escape sequences to dst.
 // The text between escapes is copied a run at a time.
 func stripANSI(dst, s []byte) []byte {
@@ -213,24 +230,30 @@ func stripANSI(dst, s []byte) []byte {
 		if len(s) < 2 {
 			return dst // a lone ESC at the end
 		}
-		j := 2
-		switch s[1] {
-		case '[': // CSI: parameters, then a final byte in 0x40..0x7e
-			for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
-				j++
-			}
-			j++ // the final byte
-		case ']', '_', 'P', '^': // OSC, APC, DCS, PM: end with BEL or ESC \
-			for j < len(s) && s[j] != 0x07 && !(s[j] == 0x1b && j+1 < len(s) && s[j+1] == '\\') {
-				j++
-			}
-			if j < len(s) && s[j] == 0x1b {
-				j++
-			}
-			j++ // the BEL or the backslash
-		}
-		s = s[min(j, len(s)):]
+		s = s[escapeLen(s):]
 	}
+}
+
+// escapeLen is the length of the escape sequence at s[0] (an ESC; len(s)
+// is at least 2), s's length when it is cut short.
+func escapeLen(s []byte) int {
+	j := 2
+	switch s[1] {
+	case '[': // CSI: parameters, then a final byte in 0x40..0x7e
+		for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
+			j++
+		}
+		j++ // the final byte
+	case ']', '_', 'P', '^': // OSC, APC, DCS, PM: end with BEL or ESC \
+		for j < len(s) && s[j] != 0x07 && !(s[j] == 0x1b && j+1 < len(s) && s[j+1] == '\\') {
+			j++
+		}
+		if j < len(s) && s[j] == 0x1b {
+			j++
+		}
+		j++ // the BEL or the backslash
+	}
+	return min(j, len(s))
 }
 
 // stripPrefixes removes CI line prefixes: ISO-8601 timestamps with any number

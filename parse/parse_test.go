@@ -611,12 +611,16 @@ func stripANSIByByte(dst, s []byte) []byte {
 }
 
 func FuzzStripANSI(f *testing.F) {
-	for _, s := range []string{"\x1b[34m => [1/2] FROM x   0.1s\r", "\x1b]0;title\x07text", "\x1b]8;;url\x1b\\link\x1b]8;;\x1b\\", "a\x1b", "\x1b[", "\x1b[12", "\x1bPq\x1b\\x", "\x1b(Bx", "\x1b\x1b[1A"} {
+	for _, s := range []string{"\x1b[34m => [1/2] FROM x   0.1s\r", "\x1b]0;title\x07text", "\x1b]8;;url\x1b\\link\x1b]8;;\x1b\\", "a\x1b", "\x1b[", "\x1b[12", "\x1bPq\x1b\\x", "\x1b(Bx", "\x1b\x1b[1A", "\x1b[0m\x1b[34m => x 0.1s\r", "\x1b[?25h\x1b[1A\x1b[0G\x1b[?25l[+] Building", "\x1b[1mx\x1b[0m", "\x1b"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, s []byte) {
 		if got, want := stripANSI(nil, s), stripANSIByByte(nil, s); !bytes.Equal(got, want) {
 			t.Fatalf("stripANSI(%q) = %q, want %q", s, got, want)
+		}
+		var scratch []byte
+		if got, want := stripANSIInPlace(s, &scratch), stripANSIByByte(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("stripANSIInPlace(%q) = %q, want %q", s, got, want)
 		}
 	})
 }
