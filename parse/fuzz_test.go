@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -246,6 +247,29 @@ func FuzzLineReaderLookahead(f *testing.F) {
 			if lr.noCR && bytes.IndexByte(bytes.TrimRight(line, "\r"), '\r') >= 0 {
 				t.Fatalf("line %d %q called free of CRs", i, line)
 			}
+		}
+	})
+}
+
+// FuzzTTYSlotsSameBuild checks the tty decoder's frame-position caches:
+// a log gives the same builds with them as without.
+func FuzzTTYSlotsSameBuild(f *testing.F) {
+	addSeeds(f, "../fixtures/*/tty-*.log", "../fixtures/buildkit-probe/*tty*.log")
+	frame := func(t string, lines ...string) string {
+		return "[+] Building " + t + " (1/3)\n" + strings.Join(lines, "\n") + "\n"
+	}
+	f.Add([]byte(frame("0.1s", " => [1/2] FROM a  0.1s", " => => sha256:ab 1MB / 2MB  0.1s", " => [internal] load x  0.0s") +
+		frame("0.2s", " => [1/2] FROM a  0.2s", " => => sha256:ab 1MB / 2MB  0.1s", " => [internal] load x  0.0s") +
+		frame("0.3s", " => [internal] load x  0.0s", " => => sha256:ab 1MB / 2MB  0.1s", " => CACHED [1/2] FROM a  0.2s") +
+		frame("0.4s", " => [internal] load x…  0.0s", " => => sha256:ab 2MB / 2MB  0.1s", " => ERROR [2/2] RUN b  0.2s") +
+		frame("0.5s", " => [internal] load x…  0.0s", " => => sha256:ab 2MB / 2MB  0.1s", " => ERROR [2/2] RUN b  0.2s")))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ttySlotsOff = true
+		want, werr := parseTTYAll(bytes.NewReader(data))
+		ttySlotsOff = false
+		got, err := parseTTYAll(bytes.NewReader(data))
+		if (err == nil) != (werr == nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("with the caches:\n%+v\nwithout:\n%+v", got, want)
 		}
 	})
 }

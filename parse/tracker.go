@@ -634,14 +634,15 @@ func (t *tracker) imageName(name string) {
 var exportPrefixes = []string{"writing image ", "naming to ", "exporting manifest list", "pushing manifest", "sending tarball", "unpacking to"}
 
 // exportFactBytes is exportFact for a name in a line's bytes: it makes a
-// string only of a name exportFact reads.
-func (t *tracker) exportFactBytes(name []byte) {
+// string only of a name exportFact reads, and reports whether it was one.
+func (t *tracker) exportFactBytes(name []byte) bool {
 	for _, p := range exportPrefixes {
 		if bytes.HasPrefix(name, []byte(p)) {
 			t.exportFact(string(name))
-			return
+			return true
 		}
 	}
+	return false
 }
 
 // exportFact records what an export status line says about the image; such

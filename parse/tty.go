@@ -106,6 +106,45 @@ type ttyDecoder struct {
 	pending string
 	// scratch holds a status name whose fields had to be joined.
 	scratch []byte
+	// slots hold what the vertex lines and the status lines of the last
+	// frames meant, by their position in the frame (vpos, spos count
+	// them since the header): every frame restates every vertex, so a
+	// line that is the same as at its position before is not parsed or
+	// looked up again.
+	slots      []ttySlot
+	subSlots   []ttySubSlot
+	vpos, spos int
+}
+
+// Bounds of the frame-position caches: a frame is a screenful, and a line
+// longer than a screen's width is not a frame's.
+const (
+	maxSlots    = 256
+	maxSlotLine = 1024
+)
+
+// ttySlotsOff turns the caches' look-ups off, for the test that compares
+// builds made with and without them.
+var ttySlotsOff = false
+
+// ttySlot is what a vertex line (after "=> ") meant. The same text always
+// names the same vertex: vertexFor leaves every text it was given in
+// byName, which never points a text elsewhere within a build. The timer
+// and the flags come from the text alone.
+type ttySlot struct {
+	line                                  []byte
+	name                                  []byte // within line: the text vertexFor was given
+	s                                     *vstate
+	dur                                   time.Duration
+	hasDur, cut, cached, failed, canceled bool
+}
+
+// ttySubSlot is what a transfer line (after "=> => ") under the vertex cur
+// meant: the transfer it states, which depends on the text alone.
+type ttySubSlot struct {
+	line []byte
+	cur  *vstate
+	xfer model.Transfer
 }
 
 func (d *ttyDecoder) line(l *srcLine) {
@@ -149,11 +188,16 @@ func (d *ttyDecoder) line(l *srcLine) {
 	case bytes.HasPrefix(trimmed, []byte("=> ")):
 		d.t.stamp(ts)
 		rest := trimmed[len("=> "):]
+		slot := d.vpos
+		d.vpos++
+		if d.sameVertexLine(slot, rest, ts) {
+			return
+		}
 		if _, _, ok, _ := splitTimer(rest); !ok {
 			d.pending = string(rest)
 			return
 		}
-		d.vertexLine(rest, ts)
+		d.vertexLineAt(rest, ts, slot)
 		return
 	}
 	if d.t.commonLine(string(line)) {
@@ -185,6 +229,7 @@ func (d *ttyDecoder) header(s []byte, ts time.Time) {
 	d.headers++
 	d.frame++
 	d.cur = nil
+	d.vpos, d.spos = 0, 0
 	if hasDur {
 		d.lastTime = dur
 		if !d.t.b.HasDuration || dur >= d.t.b.Duration {
@@ -239,7 +284,30 @@ func trimRightSpaces(s []byte) []byte {
 	return s
 }
 
-func (d *ttyDecoder) vertexLine(s []byte, ts time.Time) {
+func (d *ttyDecoder) vertexLine(s []byte, ts time.Time) { d.vertexLineAt(s, ts, -1) }
+
+// sameVertexLine applies a vertex line that is the same as the one at its
+// position of an earlier frame as that one was, and reports whether it
+// was.
+func (d *ttyDecoder) sameVertexLine(slot int, line []byte, ts time.Time) bool {
+	if slot >= len(d.slots) || ttySlotsOff {
+		return false
+	}
+	sl := &d.slots[slot]
+	if sl.s == nil || !bytes.Equal(sl.line, line) {
+		return false
+	}
+	s := sl.s
+	if s.v.NameTruncated && !sl.cut { // as vertexFor does for a known text
+		d.rename(s, string(sl.name), sl.cut)
+	}
+	d.applyVertexLine(s, ts, sl.dur, sl.hasDur, sl.cached, sl.failed, sl.canceled)
+	return true
+}
+
+// vertexLineAt takes a vertex line; slot is its position in the frame
+// (-1 for none), where what it meant is kept for the next frame.
+func (d *ttyDecoder) vertexLineAt(s []byte, ts time.Time, slot int) {
 	text, dur, hasDur, cut := splitTimer(s)
 	var cached, failed, canceled bool
 	for {
@@ -264,6 +332,22 @@ func (d *ttyDecoder) vertexLine(s []byte, ts time.Time) {
 		return
 	}
 	s2 := d.vertexFor(text, cut)
+	if slot >= 0 && slot < maxSlots && len(s) <= maxSlotLine {
+		for len(d.slots) <= slot {
+			d.slots = append(d.slots, ttySlot{})
+		}
+		sl := &d.slots[slot]
+		sl.line = append(sl.line[:0], s...)
+		off := cap(s) - cap(text) // text is a slice of s
+		sl.name = sl.line[off : off+len(text)]
+		sl.s, sl.dur, sl.hasDur, sl.cut = s2, dur, hasDur, cut
+		sl.cached, sl.failed, sl.canceled = cached, failed, canceled
+	}
+	d.applyVertexLine(s2, ts, dur, hasDur, cached, failed, canceled)
+}
+
+// applyVertexLine records what a vertex line says of the vertex s2.
+func (d *ttyDecoder) applyVertexLine(s2 *vstate, ts time.Time, dur time.Duration, hasDur, cached, failed, canceled bool) {
 	v := s2.v
 	s2.stamp(ts)
 	if !ts.IsZero() && v.Started.IsZero() {
@@ -371,13 +455,31 @@ func (d *ttyDecoder) subLine(s []byte, ts time.Time) {
 		d.windowLine(d.cur, out)
 		return
 	}
+	slot := d.spos
+	d.spos++
+	if slot < len(d.subSlots) && !ttySlotsOff {
+		if sl := &d.subSlots[slot]; sl.cur == d.cur && bytes.Equal(sl.line, s) {
+			d.cur.setTransfer(sl.xfer)
+			return
+		}
+	}
 	text, dur, _, _ := splitTimer(s)
 	st := parseStatus(text, &d.scratch)
 	st.duration = dur
-	d.t.exportFactBytes(st.name)
+	export := d.t.exportFactBytes(st.name)
 	if st.hasBytes {
 		st.done = st.done || st.total == 0 || st.current == st.total
-		d.cur.setTransfer(model.Transfer{Name: d.cur.transferName(st.name), Bytes: st.current, Total: st.total, Duration: st.duration, Done: st.done})
+		t := model.Transfer{Name: d.cur.transferName(st.name), Bytes: st.current, Total: st.total, Duration: st.duration, Done: st.done}
+		d.cur.setTransfer(t)
+		// Export lines are not kept: they are few, and each is a fact.
+		if !export && slot < maxSlots && len(s) <= maxSlotLine {
+			for len(d.subSlots) <= slot {
+				d.subSlots = append(d.subSlots, ttySubSlot{})
+			}
+			sl := &d.subSlots[slot]
+			sl.line = append(sl.line[:0], s...)
+			sl.cur, sl.xfer = d.cur, t
+		}
 	}
 }
 
