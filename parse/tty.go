@@ -96,6 +96,9 @@ type ttyDecoder struct {
 	// window as the last frame showed it.
 	frame   int
 	windows map[*vstate]*ttyWindow
+	// lastWindow is windows[lastWindowOf].
+	lastWindow   *ttyWindow
+	lastWindowOf *vstate
 	// byName finds vertices without an [n/m] position by name; cutIndex
 	// by the first bytes of the name, for names the display cut.
 	byName   map[string]*vstate
@@ -516,10 +519,16 @@ func (d *ttyDecoder) windowLine(s *vstate, line []byte) {
 	if d.windows == nil {
 		d.windows = map[*vstate]*ttyWindow{}
 	}
-	w := d.windows[s]
-	if w == nil {
-		w = &ttyWindow{frame: -1}
-		d.windows[s] = w
+	// A window's lines come one after another: the last window found is
+	// most often the one.
+	w := d.lastWindow
+	if w == nil || d.lastWindowOf != s {
+		w = d.windows[s]
+		if w == nil {
+			w = &ttyWindow{frame: -1}
+			d.windows[s] = w
+		}
+		d.lastWindow, d.lastWindowOf = w, s
 	}
 	if w.frame != d.frame {
 		// The first line of a new frame: what stood above it scrolled out.
@@ -562,4 +571,5 @@ func (d *ttyDecoder) flushWindows() {
 		}
 	}
 	d.windows = nil
+	d.lastWindow, d.lastWindowOf = nil, nil
 }
