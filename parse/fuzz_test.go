@@ -273,3 +273,24 @@ func FuzzTTYSlotsSameBuild(f *testing.F) {
 		}
 	})
 }
+
+// markerAtByByte is markerAt without the eight-byte skip, its reference.
+func markerAtByByte(line []byte) int {
+	for i := 0; i < min(len(line), maxPrefix+1); i++ {
+		if markerFirst[line[i]] && (i == 0 || markerAfter[line[i-1]]) && isMarker(line[i:]) {
+			return i
+		}
+	}
+	return -1
+}
+
+func FuzzMarkerAt(f *testing.F) {
+	for _, s := range []string{"#5 [1/2] FROM x", "2024-01-01T00:00:00Z #5 DONE", "[INFO] Step 1/3 : FROM x", "gcc -O2 -c src/a.c", "x ] => [1/2] y", strings.Repeat("a", 150) + " #1 x", "abcdefg {\"logs\":[]}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		if got, want := markerAt(line), markerAtByByte(line); got != want {
+			t.Fatalf("markerAt(%q) = %d, want %d", line, got, want)
+		}
+	})
+}
