@@ -142,23 +142,29 @@ func (s *vstate) addShown(line []byte) {
 		}
 	}
 	const size = model.OutputTailLines
-	spilled := false
-	if o.n == size {
-		// The oldest line leaves the tail: it is spill now, where it is.
-		old := o.starts[o.head]
-		o.head = (o.head + 1) % size
-		o.n--
-		if s.pool != nil {
-			s.pool.bytes += int(o.starts[o.head] - old)
-		}
-		spilled = true
-	}
-	o.starts[(o.head+o.n)%size] = int32(len(o.buf))
-	o.n++
+	end := len(o.buf)
 	o.buf = append(o.buf, line...)
 	o.buf = append(o.buf, '\n')
 	s.v.OutputLines++
-	if spilled && (o.tailStart()-o.off > spillMax || s.pool != nil && s.pool.bytes > spillBudget) {
+	if o.n < size {
+		o.starts[(o.head+o.n)%size] = int32(end)
+		o.n++
+		return
+	}
+	// The tail is full (the usual case): the oldest line leaves it and is
+	// spill now, where it is, and the new line takes its slot. No modulo:
+	// the head only steps.
+	h := o.head
+	old := o.starts[h]
+	o.starts[h] = int32(end)
+	if h++; h == size {
+		h = 0
+	}
+	o.head = h
+	if s.pool != nil {
+		s.pool.bytes += int(o.starts[h] - old)
+	}
+	if int(o.starts[h])-o.off > spillMax || s.pool != nil && s.pool.bytes > spillBudget {
 		s.scanSpill()
 	}
 }
