@@ -773,3 +773,18 @@ func FuzzLogOffsetDuration(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendLogCRs checks rawjson log chunks split into the lines a
+// terminal shows, with and without CRs in a chunk (a chunk without one
+// takes a shorter path).
+func TestAppendLogCRs(t *testing.T) {
+	s := &vstate{v: &model.Vertex{Completed: true}}
+	for _, chunk := range []string{"a\nb\r\nc", "d\n", "e\rf\ng\n", "h\r\r\ni\n", "j\nk\n"} {
+		appendLog(s, []byte(chunk))
+	}
+	s.flushOutput()
+	want := []string{"a", "b", "cd", "f", "g", "h", "i", "j", "k"}
+	if !slices.Equal(s.v.Output, want) || s.v.OutputLines != len(want) {
+		t.Fatalf("output %q (%d lines), want %q", s.v.Output, s.v.OutputLines, want)
+	}
+}
