@@ -294,3 +294,25 @@ func FuzzMarkerAt(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFrameLineKind checks frameLineKind against bytes.HasPrefix, which it
+// replaced.
+func FuzzFrameLineKind(f *testing.F) {
+	for _, s := range []string{"=> ", "=> => #", "[+] Building", "=>", "=> =>", "[+]", "=> [1/2]"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := ttyOther
+		switch {
+		case bytes.HasPrefix(b, []byte("[+] ")):
+			want = ttyHeader
+		case bytes.HasPrefix(b, []byte("=> => ")):
+			want = ttySub
+		case bytes.HasPrefix(b, []byte("=> ")):
+			want = ttyVertex
+		}
+		if got := frameLineKind(b); got != want {
+			t.Fatalf("frameLineKind(%q) = %d, want %d", b, got, want)
+		}
+	})
+}

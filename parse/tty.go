@@ -161,7 +161,8 @@ func (d *ttyDecoder) line(l *srcLine) {
 	for len(trimmed) > 0 && (trimmed[0] == ' ' || trimmed[0] == '\t') {
 		trimmed = trimmed[1:]
 	}
-	isFrame := bytes.HasPrefix(trimmed, []byte("=> ")) || bytes.HasPrefix(trimmed, []byte("[+] "))
+	kind := frameLineKind(trimmed)
+	isFrame := kind != ttyOther
 	if d.pending != "" {
 		// A vertex line without its timer, then a line that is not part of
 		// a frame: a log viewer broke the line (VS Code prefixes each chunk
@@ -180,15 +181,15 @@ func (d *ttyDecoder) line(l *srcLine) {
 	if !isFrame {
 		d.flushWindows() // the frames are over
 	}
-	switch {
-	case bytes.HasPrefix(trimmed, []byte("[+] ")):
+	switch kind {
+	case ttyHeader:
 		d.header(trimmed, ts)
 		return
-	case bytes.HasPrefix(trimmed, []byte("=> => ")):
+	case ttySub:
 		d.t.stamp(ts)
 		d.subLine(trimmed[len("=> => "):], ts)
 		return
-	case bytes.HasPrefix(trimmed, []byte("=> ")):
+	case ttyVertex:
 		d.t.stamp(ts)
 		rest := trimmed[len("=> "):]
 		slot := d.vpos
@@ -206,6 +207,30 @@ func (d *ttyDecoder) line(l *srcLine) {
 	if d.t.commonLine(string(line)) {
 		d.t.stamp(ts)
 	}
+}
+
+// The kinds of tty line frameLineKind tells apart.
+const (
+	ttyOther  = iota
+	ttyHeader // "[+] Building ..."
+	ttyVertex // "=> [2/3] WORKDIR /src   0.4s"
+	ttySub    // "=> => # output" or "=> => sha256:... 1MB / 2MB"
+)
+
+// frameLineKind classifies a line (its indentation trimmed) by its first
+// bytes, compared one by one: bytes.HasPrefix calls a general comparison,
+// several times a line.
+func frameLineKind(t []byte) int {
+	if len(t) >= 3 && t[0] == '=' && t[1] == '>' && t[2] == ' ' {
+		if len(t) >= 6 && t[3] == '=' && t[4] == '>' && t[5] == ' ' {
+			return ttySub
+		}
+		return ttyVertex
+	}
+	if len(t) >= 4 && t[0] == '[' && t[1] == '+' && t[2] == ']' && t[3] == ' ' {
+		return ttyHeader
+	}
+	return ttyOther
 }
 
 // header parses "[+] Building 11.7s (8/8) FINISHED   docker:default".
