@@ -206,7 +206,7 @@ func FuzzPlainOutputIsInert(f *testing.F) {
 
 // FuzzLineReaderLookahead checks the line reader's look-aheads against the
 // lines themselves: a line it calls plain holds no ESC and no 0xe2, one it
-// calls noCR no carriage return but those that end it, and the lines are
+// calls noE2 no 0xe2, one it calls noCR no carriage return but those that end it, and the lines are
 // those of a plain split. The first byte picks the buffer: a tiny one
 // makes lines straddle refills and take the long-line path.
 func FuzzLineReaderLookahead(f *testing.F) {
@@ -243,6 +243,9 @@ func FuzzLineReaderLookahead(f *testing.F) {
 			}
 			if lr.plain && (bytes.IndexByte(line, 0x1b) >= 0 || bytes.IndexByte(line, 0xe2) >= 0) {
 				t.Fatalf("line %d %q called plain", i, line)
+			}
+			if lr.noE2 && bytes.IndexByte(line, 0xe2) >= 0 {
+				t.Fatalf("line %d %q called free of 0xe2", i, line)
 			}
 			if lr.noCR && bytes.IndexByte(bytes.TrimRight(line, "\r"), '\r') >= 0 {
 				t.Fatalf("line %d %q called free of CRs", i, line)

@@ -25,11 +25,13 @@ type lineReader struct {
 	n     int // lines read
 	cut   bool
 	// plain is set when the line holds no ESC and no 0xe2 (the first byte
-	// of the "␛" glyph), so cleanLine has nothing to strip but CRs. The
-	// reader finds the next such byte once for what is buffered, not once
-	// per line: clean is how many bytes from the next line on hold none.
-	plain bool
-	clean int
+	// of the "␛" glyph), so cleanLine has nothing to strip but CRs; noE2
+	// when it holds no 0xe2. The reader finds the next such byte once for
+	// what is buffered, not once per line: escFree and e2Free are how many
+	// bytes from the next line on hold no ESC, no 0xe2. Apart, because a
+	// tty capture has an ESC in every few lines and a 0xe2 in few.
+	plain, noE2     bool
+	escFree, e2Free int
 	// noCR is set when the line holds no carriage return but those that
 	// end it, so what it shows is the whole line (shownText). As for
 	// plain, the next CR is found once for what is buffered: crFree is
@@ -62,12 +64,20 @@ func (l *lineReader) next() ([]byte, error) {
 	frag, err := l.r.ReadSlice('\n')
 	if err == nil {
 		l.n++
-		l.plain = l.clean >= len(frag)
-		if l.plain {
-			l.clean -= len(frag)
+		n := len(frag)
+		noESC := l.escFree >= n
+		if noESC {
+			l.escFree -= n
 		} else {
-			l.findEscape()
+			l.escFree = l.nextFree(0x1b)
 		}
+		l.noE2 = l.e2Free >= n
+		if l.noE2 {
+			l.e2Free -= n
+		} else {
+			l.e2Free = l.nextFree(0xe2)
+		}
+		l.plain = noESC && l.noE2
 		l.noCR = l.crFree >= len(frag)
 		if l.noCR {
 			l.crFree -= len(frag)
@@ -79,7 +89,7 @@ func (l *lineReader) next() ([]byte, error) {
 		}
 		return frag[:len(frag)-1], nil
 	}
-	l.plain, l.clean = false, 0
+	l.plain, l.noE2, l.escFree, l.e2Free = false, false, 0, 0
 	l.noCR, l.crFree = false, 0
 	if !errors.Is(err, bufio.ErrBufferFull) {
 		if len(frag) == 0 {
@@ -120,17 +130,14 @@ func (l *lineReader) next() ([]byte, error) {
 	return l.buf, nil
 }
 
-// findEscape sets clean for the bytes buffered after the current line.
-func (l *lineReader) findEscape() {
+// nextFree returns how many of the bytes buffered after the current line
+// come before the first c.
+func (l *lineReader) nextFree(c byte) int {
 	rest, _ := l.r.Peek(l.r.Buffered())
-	n := len(rest)
-	if i := bytes.IndexByte(rest, 0x1b); i >= 0 {
-		n = i
+	if i := bytes.IndexByte(rest, c); i >= 0 {
+		return i
 	}
-	if i := bytes.IndexByte(rest[:n], 0xe2); i >= 0 {
-		n = i
-	}
-	l.clean = n
+	return len(rest)
 }
 
 // findCR sets noCR for the line frag (its LF included) and crFree for
@@ -160,16 +167,15 @@ func (l *lineReader) findCR(frag []byte) {
 // inside the line are kept: a line's identity comes from its start, so text
 // a build step printed after a CR is output, never a new progress line. It
 // returns text that may alias scratch (owned by the caller).
-// plain says the line holds no ESC and no 0xe2 (lineReader.plain).
-func cleanLine(line []byte, plain bool, scratch *[]byte) []byte {
+// plain says the line holds no ESC and no 0xe2 (lineReader.plain), noE2
+// that it holds no 0xe2; unset, either may hold or not.
+func cleanLine(line []byte, plain, noE2 bool, scratch *[]byte) []byte {
 	if !plain {
-		if bytes.IndexByte(line, 0xe2) >= 0 && bytes.Contains(line, escGlyph) {
+		if !noE2 && bytes.IndexByte(line, 0xe2) >= 0 && bytes.Contains(line, escGlyph) {
 			// A log copied from GitHub's web view shows ESC as "␛".
 			line = bytes.ReplaceAll(line, escGlyph, []byte("\x1b["))
 		}
-		if bytes.IndexByte(line, 0x1b) >= 0 {
-			line = stripANSIInPlace(line, scratch)
-		}
+		line = stripANSIInPlace(line, scratch)
 	}
 	for len(line) > 0 && line[len(line)-1] == '\r' {
 		line = line[:len(line)-1]

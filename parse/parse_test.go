@@ -92,7 +92,7 @@ func TestCleanLine(t *testing.T) {
 	}
 	for _, tc := range tests {
 		var scratch []byte
-		if got := cleanLine([]byte(tc.in), false, &scratch); string(got) != tc.want {
+		if got := cleanLine([]byte(tc.in), false, false, &scratch); string(got) != tc.want {
 			t.Errorf("cleanLine(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
@@ -525,7 +525,7 @@ func TestErrorish(t *testing.T) {
 
 func TestEscapeGlyph(t *testing.T) {
 	var scratch []byte
-	if got := cleanLine([]byte("␛[36;1mdocker build .␛[0m"), false, &scratch); string(got) != "docker build ." {
+	if got := cleanLine([]byte("␛[36;1mdocker build .␛[0m"), false, false, &scratch); string(got) != "docker build ." {
 		t.Errorf("cleanLine = %q", got)
 	}
 }

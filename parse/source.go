@@ -61,7 +61,7 @@ func (s *lineSource) fill() error {
 			err = nil
 			break
 		}
-		line := cleanLine(raw, s.lr.plain, &s.scratch)
+		line := cleanLine(raw, s.lr.plain, s.lr.noE2, &s.scratch)
 		s.learn.vote(line)
 		s.held = append(s.held, line...)
 		end := len(s.held)
@@ -126,7 +126,7 @@ func (s *lineSource) next() (*srcLine, error) {
 				return nil, fmt.Errorf("reading build log: %w", err)
 			}
 			cut, noCR = s.lr.cut, s.lr.noCR
-			line = cleanLine(raw, s.lr.plain, &s.scratch)
+			line = cleanLine(raw, s.lr.plain, s.lr.noE2, &s.scratch)
 			if s.online {
 				s.learn.vote(line)
 				if s.learn.markers >= 64 {
