@@ -1,10 +1,13 @@
 package parse
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -197,6 +200,122 @@ func FuzzPlainOutputIsInert(f *testing.F) {
 					t.Fatalf("output text %q changed the time of vertex %s: %v / %v", text, va.ID, va.Duration, vb.Duration)
 				}
 			}
+		}
+	})
+}
+
+// FuzzLineReaderLookahead checks the line reader's look-aheads against the
+// lines themselves: a line it calls plain holds no ESC and no 0xe2, one it
+// calls noE2 no 0xe2, one it calls noCR no carriage return but those that end it, and the lines are
+// those of a plain split. The first byte picks the buffer: a tiny one
+// makes lines straddle refills and take the long-line path.
+func FuzzLineReaderLookahead(f *testing.F) {
+	addSeeds(f, "../fixtures/*/legacy-*.log", "../fixtures/*/tty-*.log")
+	f.Add([]byte("\x00a\r\nb\r\nc\nd\re\n\r\n\x1bx\n"))
+	f.Add([]byte("\x01" + strings.Repeat("line\r\n", 40) + "a\rb\nc\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return
+		}
+		size := 16 + int(data[0])%64
+		if data[0]%2 == 0 {
+			size = 256 << 10
+		}
+		data = data[1:]
+		lr := &lineReader{r: bufio.NewReaderSize(bytes.NewReader(data), size), limit: maxKeptLine}
+		want := bytes.Split(data, []byte("\n"))
+		if len(want[len(want)-1]) == 0 {
+			want = want[:len(want)-1]
+		}
+		for i := 0; ; i++ {
+			line, err := lr.next()
+			if err == io.EOF {
+				if i != len(want) {
+					t.Fatalf("%d lines, want %d", i, len(want))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i >= len(want) || !bytes.Equal(line, want[i]) {
+				t.Fatalf("line %d is %q", i, line)
+			}
+			if lr.plain && (bytes.IndexByte(line, 0x1b) >= 0 || bytes.IndexByte(line, 0xe2) >= 0) {
+				t.Fatalf("line %d %q called plain", i, line)
+			}
+			if lr.noE2 && bytes.IndexByte(line, 0xe2) >= 0 {
+				t.Fatalf("line %d %q called free of 0xe2", i, line)
+			}
+			if lr.noCR && bytes.IndexByte(bytes.TrimRight(line, "\r"), '\r') >= 0 {
+				t.Fatalf("line %d %q called free of CRs", i, line)
+			}
+		}
+	})
+}
+
+// FuzzTTYSlotsSameBuild checks the tty decoder's frame-position caches:
+// a log gives the same builds with them as without.
+func FuzzTTYSlotsSameBuild(f *testing.F) {
+	addSeeds(f, "../fixtures/*/tty-*.log", "../fixtures/buildkit-probe/*tty*.log")
+	frame := func(t string, lines ...string) string {
+		return "[+] Building " + t + " (1/3)\n" + strings.Join(lines, "\n") + "\n"
+	}
+	f.Add([]byte(frame("0.1s", " => [1/2] FROM a  0.1s", " => => sha256:ab 1MB / 2MB  0.1s", " => [internal] load x  0.0s") +
+		frame("0.2s", " => [1/2] FROM a  0.2s", " => => sha256:ab 1MB / 2MB  0.1s", " => [internal] load x  0.0s") +
+		frame("0.3s", " => [internal] load x  0.0s", " => => sha256:ab 1MB / 2MB  0.1s", " => CACHED [1/2] FROM a  0.2s") +
+		frame("0.4s", " => [internal] load x…  0.0s", " => => sha256:ab 2MB / 2MB  0.1s", " => ERROR [2/2] RUN b  0.2s") +
+		frame("0.5s", " => [internal] load x…  0.0s", " => => sha256:ab 2MB / 2MB  0.1s", " => ERROR [2/2] RUN b  0.2s")))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ttySlotsOff = true
+		want, werr := parseTTYAll(bytes.NewReader(data))
+		ttySlotsOff = false
+		got, err := parseTTYAll(bytes.NewReader(data))
+		if (err == nil) != (werr == nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("with the caches:\n%+v\nwithout:\n%+v", got, want)
+		}
+	})
+}
+
+// markerAtByByte is markerAt without the eight-byte skip, its reference.
+func markerAtByByte(line []byte) int {
+	for i := 0; i < min(len(line), maxPrefix+1); i++ {
+		if markerFirst[line[i]] && (i == 0 || markerAfter[line[i-1]]) && isMarker(line[i:]) {
+			return i
+		}
+	}
+	return -1
+}
+
+func FuzzMarkerAt(f *testing.F) {
+	for _, s := range []string{"#5 [1/2] FROM x", "2024-01-01T00:00:00Z #5 DONE", "[INFO] Step 1/3 : FROM x", "gcc -O2 -c src/a.c", "x ] => [1/2] y", strings.Repeat("a", 150) + " #1 x", "abcdefg {\"logs\":[]}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		if got, want := markerAt(line), markerAtByByte(line); got != want {
+			t.Fatalf("markerAt(%q) = %d, want %d", line, got, want)
+		}
+	})
+}
+
+// FuzzFrameLineKind checks frameLineKind against bytes.HasPrefix, which it
+// replaced.
+func FuzzFrameLineKind(f *testing.F) {
+	for _, s := range []string{"=> ", "=> => #", "[+] Building", "=>", "=> =>", "[+]", "=> [1/2]"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := ttyOther
+		switch {
+		case bytes.HasPrefix(b, []byte("[+] ")):
+			want = ttyHeader
+		case bytes.HasPrefix(b, []byte("=> => ")):
+			want = ttySub
+		case bytes.HasPrefix(b, []byte("=> ")):
+			want = ttyVertex
+		}
+		if got := frameLineKind(b); got != want {
+			t.Fatalf("frameLineKind(%q) = %d, want %d", b, got, want)
 		}
 	})
 }

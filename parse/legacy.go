@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/buildstats/buildstats/parse/model"
 )
@@ -243,18 +244,26 @@ func (d *legacyDecoder) line(l *srcLine) {
 // bytes. It reports false for a line that begins the next build.
 func (d *legacyDecoder) outputLine(l *srcLine) bool {
 	raw, ts := l.text, l.ts
-	trimmed := bytes.TrimSpace(raw)
-	if !l.overwritten && len(trimmed) > 0 {
-		switch trimmed[0] {
+	// Only the first byte picks the checks: the whole trim is made only
+	// for a line one of them may take (it was 4% of legacy's parse).
+	lead := raw
+	for len(lead) > 0 && asciiSpace[lead[0]] {
+		lead = lead[1:]
+	}
+	if len(lead) > 0 && lead[0] >= utf8.RuneSelf {
+		lead = bytes.TrimSpace(lead) // Unicode spaces: as TrimSpace trims them
+	}
+	if !l.overwritten && len(lead) > 0 {
+		switch lead[0] {
 		case 'R', '-':
-			if d.closesContainer(string(trimmed)) {
+			if d.closesContainer(string(bytes.TrimSpace(lead))) {
 				d.t.stamp(ts)
 				d.keepPending()
 				d.container = ""
 				return true
 			}
 		case 'T', 'e':
-			if bytes.HasPrefix(trimmed, []byte("The command '")) && bytes.Contains(trimmed, []byte("returned a non-zero code")) || bytes.HasPrefix(trimmed, []byte("executor failed running")) {
+			if trimmed := bytes.TrimSpace(lead); bytes.HasPrefix(trimmed, []byte("The command '")) && bytes.Contains(trimmed, []byte("returned a non-zero code")) || bytes.HasPrefix(trimmed, []byte("executor failed running")) {
 				d.pendingErr = string(trimmed)
 				d.t.stamp(ts)
 				return true
@@ -270,8 +279,8 @@ func (d *legacyDecoder) outputLine(l *srcLine) bool {
 	// An error line stays pending through later lines (a shell prompt
 	// after the failed build): only the line that removes the container
 	// shows the step went on.
-	if d.cur != nil && len(trimmed) > 0 {
-		d.cur.addOutput(raw)
+	if d.cur != nil && len(lead) > 0 {
+		d.cur.addText(raw, l.noCR)
 		d.cur.stamp(ts)
 		d.t.stamp(ts)
 	}

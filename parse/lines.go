@@ -25,12 +25,26 @@ type lineReader struct {
 	n     int // lines read
 	cut   bool
 	// plain is set when the line holds no ESC and no 0xe2 (the first byte
-	// of the "␛" glyph), so cleanLine has nothing to strip but CRs. The
-	// reader finds the next such byte once for what is buffered, not once
-	// per line: clean is how many bytes from the next line on hold none.
-	plain bool
-	clean int
+	// of the "␛" glyph), so cleanLine has nothing to strip but CRs; noE2
+	// when it holds no 0xe2. The reader finds the next such byte once for
+	// what is buffered, not once per line: escFree and e2Free are how many
+	// bytes from the next line on hold no ESC, no 0xe2. Apart, because a
+	// tty capture has an ESC in every few lines and a 0xe2 in few.
+	plain, noE2     bool
+	escFree, e2Free int
+	// noCR is set when the line holds no carriage return but those that
+	// end it, so what it shows is the whole line (shownText). As for
+	// plain, the next CR is found once for what is buffered: crFree is
+	// how many bytes from the next line on hold none. crlfRun counts
+	// look-aheads in a row that stopped at the end of the next line (a
+	// CRLF file, where they cannot pay); after crlfGiveUp the reader stops
+	// looking and noCR stays false, as before there was a look-ahead.
+	noCR    bool
+	crFree  int
+	crlfRun int
 }
+
+const crlfGiveUp = 16
 
 func newLineReader(r io.Reader, limit int) *lineReader {
 	br, ok := r.(*bufio.Reader)
@@ -50,15 +64,33 @@ func (l *lineReader) next() ([]byte, error) {
 	frag, err := l.r.ReadSlice('\n')
 	if err == nil {
 		l.n++
-		l.plain = l.clean >= len(frag)
-		if l.plain {
-			l.clean -= len(frag)
+		n := len(frag)
+		noESC := l.escFree >= n
+		if noESC {
+			l.escFree -= n
 		} else {
-			l.findEscape()
+			l.escFree = l.nextFree(0x1b)
+		}
+		l.noE2 = l.e2Free >= n
+		if l.noE2 {
+			l.e2Free -= n
+		} else {
+			l.e2Free = l.nextFree(0xe2)
+		}
+		l.plain = noESC && l.noE2
+		l.noCR = l.crFree >= len(frag)
+		if l.noCR {
+			l.crFree -= len(frag)
+		} else {
+			l.crFree = 0
+			if l.crlfRun < crlfGiveUp {
+				l.findCR(frag)
+			}
 		}
 		return frag[:len(frag)-1], nil
 	}
-	l.plain, l.clean = false, 0
+	l.plain, l.noE2, l.escFree, l.e2Free = false, false, 0, 0
+	l.noCR, l.crFree = false, 0
 	if !errors.Is(err, bufio.ErrBufferFull) {
 		if len(frag) == 0 {
 			if err == io.EOF {
@@ -98,17 +130,36 @@ func (l *lineReader) next() ([]byte, error) {
 	return l.buf, nil
 }
 
-// findEscape sets clean for the bytes buffered after the current line.
-func (l *lineReader) findEscape() {
+// nextFree returns how many of the bytes buffered after the current line
+// come before the first c.
+func (l *lineReader) nextFree(c byte) int {
 	rest, _ := l.r.Peek(l.r.Buffered())
-	n := len(rest)
-	if i := bytes.IndexByte(rest, 0x1b); i >= 0 {
-		n = i
+	if i := bytes.IndexByte(rest, c); i >= 0 {
+		return i
 	}
-	if i := bytes.IndexByte(rest[:n], 0xe2); i >= 0 {
-		n = i
+	return len(rest)
+}
+
+// findCR sets noCR for the line frag (its LF included) and crFree for
+// the bytes buffered after it.
+func (l *lineReader) findCR(frag []byte) {
+	body := frag[:len(frag)-1]
+	for len(body) > 0 && body[len(body)-1] == '\r' {
+		body = body[:len(body)-1]
 	}
-	l.clean = n
+	l.noCR = bytes.IndexByte(body, '\r') < 0
+	rest, _ := l.r.Peek(l.r.Buffered())
+	i := bytes.IndexByte(rest, '\r')
+	if i < 0 {
+		l.crFree, l.crlfRun = len(rest), 0
+		return
+	}
+	l.crFree = i
+	if j := bytes.IndexByte(rest[:i], '\n'); j < 0 && i+1 < len(rest) && rest[i+1] == '\n' {
+		l.crlfRun++ // the very next line ends in CRLF
+	} else {
+		l.crlfRun = 0
+	}
 }
 
 // cleanLine strips what terminals and CI systems add around build output:
@@ -116,17 +167,15 @@ func (l *lineReader) findEscape() {
 // inside the line are kept: a line's identity comes from its start, so text
 // a build step printed after a CR is output, never a new progress line. It
 // returns text that may alias scratch (owned by the caller).
-// plain says the line holds no ESC and no 0xe2 (lineReader.plain).
-func cleanLine(line []byte, plain bool, scratch *[]byte) []byte {
+// plain says the line holds no ESC and no 0xe2 (lineReader.plain), noE2
+// that it holds no 0xe2; unset, either may hold or not.
+func cleanLine(line []byte, plain, noE2 bool, scratch *[]byte) []byte {
 	if !plain {
-		if bytes.IndexByte(line, 0xe2) >= 0 && bytes.Contains(line, escGlyph) {
+		if !noE2 && bytes.IndexByte(line, 0xe2) >= 0 && bytes.Contains(line, escGlyph) {
 			// A log copied from GitHub's web view shows ESC as "␛".
 			line = bytes.ReplaceAll(line, escGlyph, []byte("\x1b["))
 		}
-		if bytes.IndexByte(line, 0x1b) >= 0 {
-			*scratch = stripANSI((*scratch)[:0], line)
-			line = *scratch
-		}
+		line = stripANSIInPlace(line, scratch)
 	}
 	for len(line) > 0 && line[len(line)-1] == '\r' {
 		line = line[:len(line)-1]
@@ -156,6 +205,24 @@ func shownText(s []byte) []byte {
 	}
 }
 
+// stripANSIInPlace is stripANSI(nil, s), in scratch when it must copy.
+// Escapes that only lead the line (the tty display's colour and cursor
+// moves before each line of a frame) are sliced off: most such lines
+// need no copy.
+func stripANSIInPlace(s []byte, scratch *[]byte) []byte {
+	for len(s) > 0 && s[0] == 0x1b {
+		if len(s) < 2 {
+			return s[:0] // a lone ESC at the end
+		}
+		s = s[escapeLen(s):]
+	}
+	if bytes.IndexByte(s, 0x1b) < 0 {
+		return s
+	}
+	*scratch = stripANSI((*scratch)[:0], s)
+	return *scratch
+}
+
 // stripANSI appends s without CSI, OSC and two-byte escape sequences to dst.
 // The text between escapes is copied a run at a time.
 func stripANSI(dst, s []byte) []byte {
@@ -169,24 +236,30 @@ func stripANSI(dst, s []byte) []byte {
 		if len(s) < 2 {
 			return dst // a lone ESC at the end
 		}
-		j := 2
-		switch s[1] {
-		case '[': // CSI: parameters, then a final byte in 0x40..0x7e
-			for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
-				j++
-			}
-			j++ // the final byte
-		case ']', '_', 'P', '^': // OSC, APC, DCS, PM: end with BEL or ESC \
-			for j < len(s) && s[j] != 0x07 && !(s[j] == 0x1b && j+1 < len(s) && s[j+1] == '\\') {
-				j++
-			}
-			if j < len(s) && s[j] == 0x1b {
-				j++
-			}
-			j++ // the BEL or the backslash
-		}
-		s = s[min(j, len(s)):]
+		s = s[escapeLen(s):]
 	}
+}
+
+// escapeLen is the length of the escape sequence at s[0] (an ESC; len(s)
+// is at least 2), s's length when it is cut short.
+func escapeLen(s []byte) int {
+	j := 2
+	switch s[1] {
+	case '[': // CSI: parameters, then a final byte in 0x40..0x7e
+		for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
+			j++
+		}
+		j++ // the final byte
+	case ']', '_', 'P', '^': // OSC, APC, DCS, PM: end with BEL or ESC \
+		for j < len(s) && s[j] != 0x07 && !(s[j] == 0x1b && j+1 < len(s) && s[j+1] == '\\') {
+			j++
+		}
+		if j < len(s) && s[j] == 0x1b {
+			j++
+		}
+		j++ // the BEL or the backslash
+	}
+	return min(j, len(s))
 }
 
 // stripPrefixes removes CI line prefixes: ISO-8601 timestamps with any number

@@ -92,7 +92,7 @@ func TestCleanLine(t *testing.T) {
 	}
 	for _, tc := range tests {
 		var scratch []byte
-		if got := cleanLine([]byte(tc.in), false, &scratch); string(got) != tc.want {
+		if got := cleanLine([]byte(tc.in), false, false, &scratch); string(got) != tc.want {
 			t.Errorf("cleanLine(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
@@ -525,7 +525,7 @@ func TestErrorish(t *testing.T) {
 
 func TestEscapeGlyph(t *testing.T) {
 	var scratch []byte
-	if got := cleanLine([]byte("␛[36;1mdocker build .␛[0m"), false, &scratch); string(got) != "docker build ." {
+	if got := cleanLine([]byte("␛[36;1mdocker build .␛[0m"), false, false, &scratch); string(got) != "docker build ." {
 		t.Errorf("cleanLine = %q", got)
 	}
 }
@@ -611,12 +611,16 @@ func stripANSIByByte(dst, s []byte) []byte {
 }
 
 func FuzzStripANSI(f *testing.F) {
-	for _, s := range []string{"\x1b[34m => [1/2] FROM x   0.1s\r", "\x1b]0;title\x07text", "\x1b]8;;url\x1b\\link\x1b]8;;\x1b\\", "a\x1b", "\x1b[", "\x1b[12", "\x1bPq\x1b\\x", "\x1b(Bx", "\x1b\x1b[1A"} {
+	for _, s := range []string{"\x1b[34m => [1/2] FROM x   0.1s\r", "\x1b]0;title\x07text", "\x1b]8;;url\x1b\\link\x1b]8;;\x1b\\", "a\x1b", "\x1b[", "\x1b[12", "\x1bPq\x1b\\x", "\x1b(Bx", "\x1b\x1b[1A", "\x1b[0m\x1b[34m => x 0.1s\r", "\x1b[?25h\x1b[1A\x1b[0G\x1b[?25l[+] Building", "\x1b[1mx\x1b[0m", "\x1b"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, s []byte) {
 		if got, want := stripANSI(nil, s), stripANSIByByte(nil, s); !bytes.Equal(got, want) {
 			t.Fatalf("stripANSI(%q) = %q, want %q", s, got, want)
+		}
+		var scratch []byte
+		if got, want := stripANSIInPlace(s, &scratch), stripANSIByByte(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("stripANSIInPlace(%q) = %q, want %q", s, got, want)
 		}
 	})
 }
@@ -768,4 +772,19 @@ func FuzzLogOffsetDuration(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAppendLogCRs checks rawjson log chunks split into the lines a
+// terminal shows, with and without CRs in a chunk (a chunk without one
+// takes a shorter path).
+func TestAppendLogCRs(t *testing.T) {
+	s := &vstate{v: &model.Vertex{Completed: true}}
+	for _, chunk := range []string{"a\nb\r\nc", "d\n", "e\rf\ng\n", "h\r\r\ni\n", "j\nk\n"} {
+		appendLog(s, []byte(chunk))
+	}
+	s.flushOutput()
+	want := []string{"a", "b", "cd", "f", "g", "h", "i", "j", "k"}
+	if !slices.Equal(s.v.Output, want) || s.v.OutputLines != len(want) {
+		t.Fatalf("output %q (%d lines), want %q", s.v.Output, s.v.OutputLines, want)
+	}
 }

@@ -109,7 +109,7 @@ func (d *plainDecoder) line(l *srcLine) {
 			s = d.create(num)
 		}
 		s.stamp(ts)
-		s.addOutput(rest[off:])
+		s.addText(rest[off:], l.noCR)
 		s.sawRunning(ran)
 		return
 	}

@@ -195,6 +195,9 @@ func (r *Recorder) status(s *vstate, ss *VertexStatus) {
 // the next chunk.
 func appendLog(s *vstate, data []byte) {
 	x := s.x()
+	// A chunk without a CR (most are) is searched for one once, not once
+	// per line it holds.
+	noCR := bytes.IndexByte(data, '\r') < 0
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
@@ -209,6 +212,8 @@ func appendLog(s *vstate, data []byte) {
 			x.partial = append(x.partial, data[:i]...)
 			s.addOutput(bytes.TrimRight(x.partial, "\r"))
 			x.partial = x.partial[:0]
+		} else if noCR {
+			s.addShown(data[:i])
 		} else {
 			s.addOutput(bytes.TrimRight(data[:i], "\r"))
 		}

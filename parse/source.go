@@ -20,6 +20,9 @@ type srcLine struct {
 	overwritten bool
 	// cut is set when the line was longer than the reader keeps.
 	cut bool
+	// noCR is set when text holds no carriage return (see lineReader);
+	// unset, it may or may not.
+	noCR bool
 }
 
 // lineSource reads decoded, cleaned, prefix-stripped lines. It first holds
@@ -58,7 +61,7 @@ func (s *lineSource) fill() error {
 			err = nil
 			break
 		}
-		line := cleanLine(raw, s.lr.plain, &s.scratch)
+		line := cleanLine(raw, s.lr.plain, s.lr.noE2, &s.scratch)
 		s.learn.vote(line)
 		s.held = append(s.held, line...)
 		end := len(s.held)
@@ -94,7 +97,7 @@ func (s *lineSource) next() (*srcLine, error) {
 	}
 	for {
 		var line []byte
-		cut := false
+		cut, noCR := false, false
 		if s.replay < len(s.heldEnd) {
 			start := 0
 			if s.replay > 0 {
@@ -107,7 +110,7 @@ func (s *lineSource) next() (*srcLine, error) {
 			if s.replay == len(s.heldEnd) && !s.online {
 				// The last held line: hand it out, then free the window.
 				// (No defer: it would cost every call.)
-				keep := s.process(line, cut)
+				keep := s.process(line, cut, false)
 				s.release()
 				if keep {
 					return &s.line, nil
@@ -122,8 +125,8 @@ func (s *lineSource) next() (*srcLine, error) {
 			if err != nil && err != io.EOF {
 				return nil, fmt.Errorf("reading build log: %w", err)
 			}
-			cut = s.lr.cut
-			line = cleanLine(raw, s.lr.plain, &s.scratch)
+			cut, noCR = s.lr.cut, s.lr.noCR
+			line = cleanLine(raw, s.lr.plain, s.lr.noE2, &s.scratch)
 			if s.online {
 				s.learn.vote(line)
 				if s.learn.markers >= 64 {
@@ -133,7 +136,7 @@ func (s *lineSource) next() (*srcLine, error) {
 				}
 			}
 		}
-		if s.process(line, cut) {
+		if s.process(line, cut, noCR) {
 			return &s.line, nil
 		}
 	}
@@ -151,7 +154,7 @@ func abs(i int) int {
 // process strips the prefix of one cleaned line and dates it. It reports
 // false for lines that only carried a time (a CI page's timer lines), whose
 // time goes to the next line.
-func (s *lineSource) process(line []byte, cut bool) bool {
+func (s *lineSource) process(line []byte, cut, noCR bool) bool {
 	var ts time.Time
 	stripped := false
 	if len(s.learn.shapes) > 0 {
@@ -185,7 +188,10 @@ func (s *lineSource) process(line []byte, cut bool) bool {
 		overwritten = true
 		line = bytes.TrimLeft(line, "\r")
 	}
-	s.line = srcLine{text: line, ts: ts, overwritten: overwritten, cut: cut}
+	// Field by field: a composite literal is built on the stack and then
+	// copied in wide loads that stall on its narrow stores, once a line.
+	s.line.text, s.line.ts = line, ts
+	s.line.overwritten, s.line.cut, s.line.noCR = overwritten, cut, noCR
 	return true
 }
 

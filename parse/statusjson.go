@@ -777,6 +777,11 @@ func (d *statusDecoder) int64Field(f *int64, lo, hi int64) bool {
 	if j < len(b) && (b[j] == '.' || b[j] == 'e' || b[j] == 'E') {
 		return false
 	}
+	// Nineteen digits can exceed int64: json.Unmarshal rejects what
+	// does, and a conversion would wrap it to another number.
+	if u > math.MaxInt64 && !(neg && u == math.MaxInt64+1) {
+		return false
+	}
 	n := int64(u)
 	if neg {
 		n = -n

@@ -115,7 +115,20 @@ type ttySeen struct {
 const errFirstMax = 4
 
 func (s *vstate) addOutput(line []byte) {
-	line = shownText(line)
+	s.addShown(shownText(line))
+}
+
+// addText adds a line of output that noCR says holds no carriage return
+// (srcLine.noCR), sparing the search for one.
+func (s *vstate) addText(line []byte, noCR bool) {
+	if !noCR {
+		line = shownText(line)
+	}
+	s.addShown(line)
+}
+
+// addShown adds a line of output that is what a terminal shows.
+func (s *vstate) addShown(line []byte) {
 	if len(line) > maxOutputLine {
 		line = line[:maxOutputLine]
 	}
@@ -129,23 +142,29 @@ func (s *vstate) addOutput(line []byte) {
 		}
 	}
 	const size = model.OutputTailLines
-	spilled := false
-	if o.n == size {
-		// The oldest line leaves the tail: it is spill now, where it is.
-		old := o.starts[o.head]
-		o.head = (o.head + 1) % size
-		o.n--
-		if s.pool != nil {
-			s.pool.bytes += int(o.starts[o.head] - old)
-		}
-		spilled = true
-	}
-	o.starts[(o.head+o.n)%size] = int32(len(o.buf))
-	o.n++
+	end := len(o.buf)
 	o.buf = append(o.buf, line...)
 	o.buf = append(o.buf, '\n')
 	s.v.OutputLines++
-	if spilled && (o.tailStart()-o.off > spillMax || s.pool != nil && s.pool.bytes > spillBudget) {
+	if o.n < size {
+		o.starts[(o.head+o.n)%size] = int32(end)
+		o.n++
+		return
+	}
+	// The tail is full (the usual case): the oldest line leaves it and is
+	// spill now, where it is, and the new line takes its slot. No modulo:
+	// the head only steps.
+	h := o.head
+	old := o.starts[h]
+	o.starts[h] = int32(end)
+	if h++; h == size {
+		h = 0
+	}
+	o.head = h
+	if s.pool != nil {
+		s.pool.bytes += int(o.starts[h] - old)
+	}
+	if int(o.starts[h])-o.off > spillMax || s.pool != nil && s.pool.bytes > spillBudget {
 		s.scanSpill()
 	}
 }
@@ -621,14 +640,15 @@ func (t *tracker) imageName(name string) {
 var exportPrefixes = []string{"writing image ", "naming to ", "exporting manifest list", "pushing manifest", "sending tarball", "unpacking to"}
 
 // exportFactBytes is exportFact for a name in a line's bytes: it makes a
-// string only of a name exportFact reads.
-func (t *tracker) exportFactBytes(name []byte) {
+// string only of a name exportFact reads, and reports whether it was one.
+func (t *tracker) exportFactBytes(name []byte) bool {
 	for _, p := range exportPrefixes {
 		if bytes.HasPrefix(name, []byte(p)) {
 			t.exportFact(string(name))
-			return
+			return true
 		}
 	}
+	return false
 }
 
 // exportFact records what an export status line says about the image; such

@@ -96,6 +96,9 @@ type ttyDecoder struct {
 	// window as the last frame showed it.
 	frame   int
 	windows map[*vstate]*ttyWindow
+	// lastWindow is windows[lastWindowOf].
+	lastWindow   *ttyWindow
+	lastWindowOf *vstate
 	// byName finds vertices without an [n/m] position by name; cutIndex
 	// by the first bytes of the name, for names the display cut.
 	byName   map[string]*vstate
@@ -106,6 +109,45 @@ type ttyDecoder struct {
 	pending string
 	// scratch holds a status name whose fields had to be joined.
 	scratch []byte
+	// slots hold what the vertex lines and the status lines of the last
+	// frames meant, by their position in the frame (vpos, spos count
+	// them since the header): every frame restates every vertex, so a
+	// line that is the same as at its position before is not parsed or
+	// looked up again.
+	slots      []ttySlot
+	subSlots   []ttySubSlot
+	vpos, spos int
+}
+
+// Bounds of the frame-position caches: a frame is a screenful, and a line
+// longer than a screen's width is not a frame's.
+const (
+	maxSlots    = 256
+	maxSlotLine = 1024
+)
+
+// ttySlotsOff turns the caches' look-ups off, for the test that compares
+// builds made with and without them.
+var ttySlotsOff = false
+
+// ttySlot is what a vertex line (after "=> ") meant. The same text always
+// names the same vertex: vertexFor leaves every text it was given in
+// byName, which never points a text elsewhere within a build. The timer
+// and the flags come from the text alone.
+type ttySlot struct {
+	line                                  []byte
+	name                                  []byte // within line: the text vertexFor was given
+	s                                     *vstate
+	dur                                   time.Duration
+	hasDur, cut, cached, failed, canceled bool
+}
+
+// ttySubSlot is what a transfer line (after "=> => ") under the vertex cur
+// meant: the transfer it states, which depends on the text alone.
+type ttySubSlot struct {
+	line []byte
+	cur  *vstate
+	xfer model.Transfer
 }
 
 func (d *ttyDecoder) line(l *srcLine) {
@@ -119,7 +161,8 @@ func (d *ttyDecoder) line(l *srcLine) {
 	for len(trimmed) > 0 && (trimmed[0] == ' ' || trimmed[0] == '\t') {
 		trimmed = trimmed[1:]
 	}
-	isFrame := bytes.HasPrefix(trimmed, []byte("=> ")) || bytes.HasPrefix(trimmed, []byte("[+] "))
+	kind := frameLineKind(trimmed)
+	isFrame := kind != ttyOther
 	if d.pending != "" {
 		// A vertex line without its timer, then a line that is not part of
 		// a frame: a log viewer broke the line (VS Code prefixes each chunk
@@ -138,27 +181,56 @@ func (d *ttyDecoder) line(l *srcLine) {
 	if !isFrame {
 		d.flushWindows() // the frames are over
 	}
-	switch {
-	case bytes.HasPrefix(trimmed, []byte("[+] ")):
+	switch kind {
+	case ttyHeader:
 		d.header(trimmed, ts)
 		return
-	case bytes.HasPrefix(trimmed, []byte("=> => ")):
+	case ttySub:
 		d.t.stamp(ts)
 		d.subLine(trimmed[len("=> => "):], ts)
 		return
-	case bytes.HasPrefix(trimmed, []byte("=> ")):
+	case ttyVertex:
 		d.t.stamp(ts)
 		rest := trimmed[len("=> "):]
+		slot := d.vpos
+		d.vpos++
+		if d.sameVertexLine(slot, rest, ts) {
+			return
+		}
 		if _, _, ok, _ := splitTimer(rest); !ok {
 			d.pending = string(rest)
 			return
 		}
-		d.vertexLine(rest, ts)
+		d.vertexLineAt(rest, ts, slot)
 		return
 	}
 	if d.t.commonLine(string(line)) {
 		d.t.stamp(ts)
 	}
+}
+
+// The kinds of tty line frameLineKind tells apart.
+const (
+	ttyOther  = iota
+	ttyHeader // "[+] Building ..."
+	ttyVertex // "=> [2/3] WORKDIR /src   0.4s"
+	ttySub    // "=> => # output" or "=> => sha256:... 1MB / 2MB"
+)
+
+// frameLineKind classifies a line (its indentation trimmed) by its first
+// bytes, compared one by one: bytes.HasPrefix calls a general comparison,
+// several times a line.
+func frameLineKind(t []byte) int {
+	if len(t) >= 3 && t[0] == '=' && t[1] == '>' && t[2] == ' ' {
+		if len(t) >= 6 && t[3] == '=' && t[4] == '>' && t[5] == ' ' {
+			return ttySub
+		}
+		return ttyVertex
+	}
+	if len(t) >= 4 && t[0] == '[' && t[1] == '+' && t[2] == ']' && t[3] == ' ' {
+		return ttyHeader
+	}
+	return ttyOther
 }
 
 // header parses "[+] Building 11.7s (8/8) FINISHED   docker:default".
@@ -185,6 +257,7 @@ func (d *ttyDecoder) header(s []byte, ts time.Time) {
 	d.headers++
 	d.frame++
 	d.cur = nil
+	d.vpos, d.spos = 0, 0
 	if hasDur {
 		d.lastTime = dur
 		if !d.t.b.HasDuration || dur >= d.t.b.Duration {
@@ -239,7 +312,30 @@ func trimRightSpaces(s []byte) []byte {
 	return s
 }
 
-func (d *ttyDecoder) vertexLine(s []byte, ts time.Time) {
+func (d *ttyDecoder) vertexLine(s []byte, ts time.Time) { d.vertexLineAt(s, ts, -1) }
+
+// sameVertexLine applies a vertex line that is the same as the one at its
+// position of an earlier frame as that one was, and reports whether it
+// was.
+func (d *ttyDecoder) sameVertexLine(slot int, line []byte, ts time.Time) bool {
+	if slot >= len(d.slots) || ttySlotsOff {
+		return false
+	}
+	sl := &d.slots[slot]
+	if sl.s == nil || !bytes.Equal(sl.line, line) {
+		return false
+	}
+	s := sl.s
+	if s.v.NameTruncated && !sl.cut { // as vertexFor does for a known text
+		d.rename(s, string(sl.name), sl.cut)
+	}
+	d.applyVertexLine(s, ts, sl.dur, sl.hasDur, sl.cached, sl.failed, sl.canceled)
+	return true
+}
+
+// vertexLineAt takes a vertex line; slot is its position in the frame
+// (-1 for none), where what it meant is kept for the next frame.
+func (d *ttyDecoder) vertexLineAt(s []byte, ts time.Time, slot int) {
 	text, dur, hasDur, cut := splitTimer(s)
 	var cached, failed, canceled bool
 	for {
@@ -264,6 +360,22 @@ func (d *ttyDecoder) vertexLine(s []byte, ts time.Time) {
 		return
 	}
 	s2 := d.vertexFor(text, cut)
+	if slot >= 0 && slot < maxSlots && len(s) <= maxSlotLine {
+		for len(d.slots) <= slot {
+			d.slots = append(d.slots, ttySlot{})
+		}
+		sl := &d.slots[slot]
+		sl.line = append(sl.line[:0], s...)
+		off := cap(s) - cap(text) // text is a slice of s
+		sl.name = sl.line[off : off+len(text)]
+		sl.s, sl.dur, sl.hasDur, sl.cut = s2, dur, hasDur, cut
+		sl.cached, sl.failed, sl.canceled = cached, failed, canceled
+	}
+	d.applyVertexLine(s2, ts, dur, hasDur, cached, failed, canceled)
+}
+
+// applyVertexLine records what a vertex line says of the vertex s2.
+func (d *ttyDecoder) applyVertexLine(s2 *vstate, ts time.Time, dur time.Duration, hasDur, cached, failed, canceled bool) {
 	v := s2.v
 	s2.stamp(ts)
 	if !ts.IsZero() && v.Started.IsZero() {
@@ -371,13 +483,31 @@ func (d *ttyDecoder) subLine(s []byte, ts time.Time) {
 		d.windowLine(d.cur, out)
 		return
 	}
+	slot := d.spos
+	d.spos++
+	if slot < len(d.subSlots) && !ttySlotsOff {
+		if sl := &d.subSlots[slot]; sl.cur == d.cur && bytes.Equal(sl.line, s) {
+			d.cur.setTransfer(sl.xfer)
+			return
+		}
+	}
 	text, dur, _, _ := splitTimer(s)
 	st := parseStatus(text, &d.scratch)
 	st.duration = dur
-	d.t.exportFactBytes(st.name)
+	export := d.t.exportFactBytes(st.name)
 	if st.hasBytes {
 		st.done = st.done || st.total == 0 || st.current == st.total
-		d.cur.setTransfer(model.Transfer{Name: d.cur.transferName(st.name), Bytes: st.current, Total: st.total, Duration: st.duration, Done: st.done})
+		t := model.Transfer{Name: d.cur.transferName(st.name), Bytes: st.current, Total: st.total, Duration: st.duration, Done: st.done}
+		d.cur.setTransfer(t)
+		// Export lines are not kept: they are few, and each is a fact.
+		if !export && slot < maxSlots && len(s) <= maxSlotLine {
+			for len(d.subSlots) <= slot {
+				d.subSlots = append(d.subSlots, ttySubSlot{})
+			}
+			sl := &d.subSlots[slot]
+			sl.line = append(sl.line[:0], s...)
+			sl.cur, sl.xfer = d.cur, t
+		}
 	}
 }
 
@@ -414,10 +544,16 @@ func (d *ttyDecoder) windowLine(s *vstate, line []byte) {
 	if d.windows == nil {
 		d.windows = map[*vstate]*ttyWindow{}
 	}
-	w := d.windows[s]
-	if w == nil {
-		w = &ttyWindow{frame: -1}
-		d.windows[s] = w
+	// A window's lines come one after another: the last window found is
+	// most often the one.
+	w := d.lastWindow
+	if w == nil || d.lastWindowOf != s {
+		w = d.windows[s]
+		if w == nil {
+			w = &ttyWindow{frame: -1}
+			d.windows[s] = w
+		}
+		d.lastWindow, d.lastWindowOf = w, s
 	}
 	if w.frame != d.frame {
 		// The first line of a new frame: what stood above it scrolled out.
@@ -460,4 +596,5 @@ func (d *ttyDecoder) flushWindows() {
 		}
 	}
 	d.windows = nil
+	d.lastWindow, d.lastWindowOf = nil, nil
 }

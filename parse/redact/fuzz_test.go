@@ -87,3 +87,25 @@ func FuzzKeyBlock(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMayHint checks the prefilter of maskPatterns: a text it rules out
+// holds no rule's hint, so skipping the rules changes nothing.
+func FuzzMayHint(f *testing.F) {
+	f.Add("gcc -O2 -c src/module_1/file_1.c -o build/module_1/file_1.o -Wall")
+	f.Add("curl -u x:y")
+	f.Add("PASSWORD=1")
+	f.Add("\u212aEY=1") // the Kelvin sign lower-cases to "k"
+	f.Fuzz(func(t *testing.T, s string) {
+		if mayHint(s) {
+			return
+		}
+		lower := strings.ToLower(s)
+		for i := range rules {
+			for _, h := range rules[i].hints {
+				if strings.Contains(lower, h) {
+					t.Fatalf("%q holds hint %q but was ruled out", s, h)
+				}
+			}
+		}
+	})
+}

@@ -148,7 +148,7 @@ var secretWords = []string{"pass", "pwd", "secret", "token", "key", "auth", "jwt
 
 // maskPatterns applies every rule to a line.
 func maskPatterns(s string) string {
-	if s == "" {
+	if s == "" || !mayHint(s) {
 		return s
 	}
 	lower := strings.ToLower(s)
@@ -167,6 +167,74 @@ func maskPatterns(s string) string {
 		}
 	}
 	return s
+}
+
+// hintStarts holds, hashed, the first three bytes of every rule's hints
+// (the first two for two-byte hints, in hintPairs): a line none of whose
+// trigrams or pairs is in them contains no hint, and is spared the
+// lower-casing and the search for each of some fifty hints.
+var hintStarts, hintPairs = func() (tri [1 << 16 / 64]uint64, pair [1 << 16 / 64]uint64) {
+	for i := range rules {
+		for _, h := range rules[i].hints {
+			if len(h) >= 3 {
+				k := trigram(h[0], h[1], h[2])
+				tri[k/64] |= 1 << (k % 64)
+			} else {
+				k := uint32(h[0])<<8 | uint32(h[1])
+				pair[k/64] |= 1 << (k % 64)
+			}
+		}
+	}
+	return tri, pair
+}()
+
+func trigram(a, b, c byte) uint32 {
+	return (uint32(a)<<16 | uint32(b)<<8 | uint32(c)) * 0x9E3779B1 >> 16
+}
+
+// asciiLower maps ASCII letters to lower case and every other byte to
+// itself.
+var asciiLower = func() (t [256]byte) {
+	for i := range t {
+		t[i] = byte(i)
+		if i >= 'A' && i <= 'Z' {
+			t[i] = byte(i) + 'a' - 'A'
+		}
+	}
+	return t
+}()
+
+// mayHint reports whether s may contain a hint of some rule. It is exact
+// in one direction only: false means no hint is in strings.ToLower(s).
+// Text that is not ASCII may lower-case into ASCII letters (the Kelvin
+// sign is "k"), so it is always a maybe.
+func mayHint(s string) bool {
+	if len(s) < 2 {
+		return true
+	}
+	l0 := s[0]
+	if l0 >= 0x80 {
+		return true
+	}
+	l0 = asciiLower[l0]
+	l1 := byte(0)
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return true
+		}
+		c = asciiLower[c]
+		if k := uint32(l0)<<8 | uint32(c); hintPairs[k/64]&(1<<(k%64)) != 0 {
+			return true
+		}
+		if i >= 2 {
+			if k := trigram(l1, l0, c); hintStarts[k/64]&(1<<(k%64)) != 0 {
+				return true
+			}
+		}
+		l1, l0 = l0, c
+	}
+	return false
 }
 
 func (ru *rule) apply(s string) string {
