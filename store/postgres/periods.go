@@ -1,0 +1,156 @@
+package postgres
+
+import (
+	"context"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/buildstats/buildstats/store"
+	"github.com/buildstats/buildstats/store/internal/analysis"
+)
+
+var _ analysis.PeriodSource = (*source)(nil)
+
+// StepPeriods breaks Slow's figures down per period. See
+// store.Reader.StepPeriods.
+func (s *Store) StepPeriods(ctx context.Context, q store.PeriodQuery) ([]store.StepPeriod, error) {
+	r, err := analysis.StepPeriods(ctx, s.src(), q)
+	return r, s.wrap("step figures per period", err)
+}
+
+// BranchPeriods counts builds per period and branch. See
+// store.Reader.BranchPeriods.
+func (s *Store) BranchPeriods(ctx context.Context, q store.PeriodQuery) ([]store.BranchPeriod, error) {
+	r, err := analysis.BranchPeriods(ctx, s.src(), q)
+	return r, s.wrap("builds per branch", err)
+}
+
+// MissPeriods is the time lost to cache misses per period. See
+// store.Reader.MissPeriods.
+func (s *Store) MissPeriods(ctx context.Context, q store.PeriodQuery) ([]store.MissPeriod, error) {
+	r, err := analysis.MissPeriods(ctx, s.src(), q)
+	return r, s.wrap("cache misses per period", err)
+}
+
+// rollupTable names the rollup of grain g (per branch when the filter has
+// one) and its period column, and adds the condition on its branch to w.
+func rollupTable(w *filter, f analysis.Filter, g analysis.Grain, alias string) (table, period string) {
+	table, period = "step_days", "day"
+	if g == analysis.Week {
+		table, period = "step_weeks", "week"
+	}
+	if f.Branch != "" {
+		table = strings.Replace(table, "step_", "step_branch_", 1)
+		w.add(alias+".branch_id = (SELECT id FROM branches WHERE name = ?)", f.Branch)
+	}
+	return table + " " + alias, alias + "." + period
+}
+
+// int32Day clamps a day number to the rollups' integer period column: an
+// open window's ends are beyond it.
+func int32Day(d int64) int64 { return min(max(d, math.MinInt32), math.MaxInt32) }
+
+// RollupRows reads the rollup rows of the periods starting on days
+// [lo, hi), one per step and period; the run lists are not copied.
+func (x *source) RollupRows(ctx context.Context, f analysis.Filter, g analysis.Grain, lo, hi int64, add func(step, from int64, builds, hits int, runs []byte)) error {
+	var w filter
+	table, period := rollupTable(&w, f, g, "d")
+	w.add(period+" >= ?", int32Day(lo))
+	w.add(period+" < ?", int32Day(hi))
+	stepIDs(&w, "d.step_id", f)
+	rows, err := x.pool.Query(ctx, `SELECT d.step_id, `+period+`, d.builds, d.hits, d.runs FROM `+table+w.where(), w.args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var step, from, builds, hits int64
+		if err := rows.Scan(&step, &from, &builds, &hits, nil); err != nil {
+			return err
+		}
+		add(step, from, int(builds), int(hits), rows.RawValues()[4])
+	}
+	return rows.Err()
+}
+
+// VertexRows reads the vertices of the builds that started in [lo, hi)
+// with their build's start.
+func (x *source) VertexRows(ctx context.Context, f analysis.Filter, lo, hi int64, add func(step, started int64, cached bool, run *int64)) error {
+	if lo >= hi {
+		return nil
+	}
+	query, args := vertexScanSQL(f, lo, hi)
+	query = strings.Replace(query, "SELECT v.step_id,", "SELECT v.step_id, b.started_at,", 1)
+	rows, err := x.pool.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	var step, started int64
+	var cached bool
+	var run *int64
+	_, err = pgx.ForEachRow(rows, []any{&step, &started, &cached, &run}, func() error {
+		add(step, started, cached, run)
+		return nil
+	})
+	return err
+}
+
+// FirstHits finds each step's first week with a cache hit in the weekly
+// rollup; for days, the first day with one in that week of the daily
+// rollup, so neither reads a year of daily rows.
+func (x *source) FirstHits(ctx context.Context, f analysis.Filter, g analysis.Grain, add func(step, from int64)) error {
+	var w filter
+	weeks, _ := rollupTable(&w, f, analysis.Week, "w")
+	w.add("w.hits > 0")
+	stepIDs(&w, "w.step_id", f)
+	query := `SELECT w.step_id, min(w.week) FROM ` + weeks + w.where() + ` GROUP BY w.step_id`
+	args := w.args
+	if g == analysis.Day {
+		// The daily conditions number their parameters after the weekly
+		// ones.
+		d := filter{args: slices.Clone(w.args)}
+		days, _ := rollupTable(&d, f, analysis.Day, "d")
+		d.add("d.step_id = fw.step_id AND d.day >= fw.week AND d.day < fw.week + 7 AND d.hits > 0")
+		query = `SELECT fw.step_id, (SELECT min(d.day) FROM ` + days + d.where() + `)
+			FROM (SELECT w.step_id, min(w.week) AS week FROM ` + weeks + w.where() + ` GROUP BY w.step_id) fw`
+		args = d.args
+	}
+	rows, err := x.pool.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	var step, from int64
+	_, err = pgx.ForEachRow(rows, []any{&step, &from}, func() error { add(step, from); return nil })
+	return err
+}
+
+// BranchRows counts builds per period and branch from an index-only scan
+// of builds_started (or a sibling), then names the branches.
+func (x *source) BranchRows(ctx context.Context, f analysis.Filter, g analysis.Grain, add func(from int64, branch string, builds int)) error {
+	var w filter
+	w.add("started_at >= ?", f.Lo)
+	w.add("started_at < ?", f.Hi)
+	if f.Project != "" {
+		w.add("project_id = (SELECT id FROM projects WHERE name = ?)", f.Project)
+	}
+	if f.Branch != "" {
+		w.add("branch_id = (SELECT id FROM branches WHERE name = ?)", f.Branch)
+	}
+	period := "started_at / 86400000"
+	if g == analysis.Week {
+		period = analysis.WeekSQL(period)
+	}
+	rows, err := x.pool.Query(ctx, `SELECT t.period, br.name, t.n
+		FROM (SELECT `+period+` AS period, branch_id, count(*) AS n FROM builds`+w.where()+` GROUP BY period, branch_id) t
+		JOIN branches br ON br.id = t.branch_id`, w.args...)
+	if err != nil {
+		return err
+	}
+	var from, n int64
+	var name string
+	_, err = pgx.ForEachRow(rows, []any{&from, &name, &n}, func() error { add(from, name, int(n)); return nil })
+	return err
+}
