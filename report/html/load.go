@@ -3,10 +3,9 @@ package html
 import (
 	"context"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/store"
 )
 
@@ -33,25 +32,12 @@ func LoadTrends(ctx context.Context, s store.Reader, q store.TrendQuery, tr *sto
 	if len(tr.Periods) == 0 {
 		return page, nil
 	}
-	window := store.WindowQuery{Since: tr.Periods[0].Start, Until: tr.Periods[len(tr.Periods)-1].End,
-		Project: q.Project, Branch: q.Branch, Kinds: []model.Kind{model.KindStep}}
-	if !q.Since.IsZero() && q.Since.After(window.Since) {
-		window.Since = q.Since
-	}
-	if !q.Until.IsZero() && q.Until.Before(window.Until) {
-		window.Until = q.Until
-	}
-	top := window
-	top.Limit = TopStepsCharted
-	costly, err := s.Slow(ctx, top)
+	d, err := report.LoadTrendsDetail(ctx, s, q, tr, report.DetailQuery{Top: TopStepsCharted})
 	if err != nil {
 		return nil, err
 	}
 	idx := map[int64]int{}
-	for i, st := range costly {
-		if st.Total <= 0 {
-			break
-		}
+	for i, st := range d.Top {
 		idx[st.StepID] = i
 		label := st.Label()
 		if q.Project == "" && st.Project != "" {
@@ -60,66 +46,25 @@ func LoadTrends(ctx context.Context, s store.Reader, q store.TrendQuery, tr *sto
 		page.TopSteps = append(page.TopSteps, StepSeries{Label: label, TotalSeconds: st.Total,
 			Seconds: make([]float64, len(tr.Periods)), Runs: make([]int, len(tr.Periods))})
 	}
-	if len(page.TopSteps) == 0 {
-		return page, nil
-	}
-	// One query per period that had builds, for the charted steps only: the
-	// store has no per-period step breakdown, and periods without builds
-	// cost nothing. A few run at once (stores are safe for concurrent
-	// use): a year of weeks is 52.
-	window.Steps = make([]int64, 0, len(idx))
-	for id := range idx {
-		window.Steps = append(window.Steps, id)
-	}
-	var (
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, loadParallel)
-		errs = make([]error, len(tr.Periods))
-		res  = make([][]store.StepStats, len(tr.Periods))
-	)
-	for i, p := range tr.Periods {
-		if p.Builds == 0 {
-			continue
-		}
-		w := window
-		w.Since, w.Until = later(p.Start, window.Since), earlier(p.End, window.Until)
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			res[i], errs[i] = s.Slow(ctx, w)
-		}()
-	}
-	wg.Wait()
-	for i, stats := range res {
-		if errs[i] != nil {
-			return nil, errs[i]
-		}
-		for _, st := range stats {
-			if j, ok := idx[st.StepID]; ok && j < len(page.TopSteps) {
-				page.TopSteps[j].Seconds[i] = st.Total
-				page.TopSteps[j].Runs[i] = st.Runs
-			}
+	at := periodIndex(tr)
+	for _, sp := range d.Steps {
+		i, ok := at[sp.Start.Unix()]
+		j, top := idx[sp.StepID]
+		if ok && top {
+			page.TopSteps[j].Seconds[i] = sp.Total
+			page.TopSteps[j].Runs[i] = sp.Runs
 		}
 	}
 	return page, nil
 }
 
-// loadParallel is how many per-period queries LoadTrends runs at once.
-const loadParallel = 4
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
+// periodIndex finds a period of tr by its start (Unix seconds).
+func periodIndex(tr *store.Trends) map[int64]int {
+	at := make(map[int64]int, len(tr.Periods))
+	for i, p := range tr.Periods {
+		at[p.Start.Unix()] = i
 	}
-	return b
-}
-
-func earlier(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
+	return at
 }
 
 // MetaFacts lists what the history knows of a build beyond its log (project,
