@@ -121,6 +121,14 @@ func stepIDs(f *filter, column string, af analysis.Filter) {
 	}
 }
 
+// rollupStep is the rollups' step_id as a condition on it must name it:
+// an expression, so that the condition filters the rows of the period
+// range rather than becoming part of the index scan of the (period,
+// step_id) key. As part of it, each step of a kind or project filter (a
+// few hundred) scans the whole range of the key again: 330 ms for 26
+// weeks where reading the range once takes 9 ms.
+const rollupStep = "(d.step_id + 0)"
+
 // RollupScan adds the rollup rows of the days or weeks starting on days
 // [lo, hi): step_days or step_weeks, or their per-branch tables for a
 // branch. Each step's run times arrive as one list.
@@ -162,7 +170,7 @@ func rollupScanSQL(af analysis.Filter, g analysis.Grain, lo, hi int64) (string, 
 	// The period is an integer column; an open window's ends are beyond it.
 	f.add(period+" >= ?", min(max(lo, math.MinInt32), math.MaxInt32))
 	f.add(period+" < ?", min(max(hi, math.MinInt32), math.MaxInt32))
-	stepIDs(&f, "d.step_id", af)
+	stepIDs(&f, rollupStep, af)
 	return `SELECT d.step_id, sum(d.builds), sum(d.hits), string_agg(NULLIF(d.runs, ''), ',')
 		FROM ` + table + f.where() + ` GROUP BY d.step_id`, f.args
 }

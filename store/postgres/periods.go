@@ -60,7 +60,7 @@ func (x *source) RollupRows(ctx context.Context, f analysis.Filter, g analysis.G
 	table, period := rollupTable(&w, f, g, "d")
 	w.add(period+" >= ?", int32Day(lo))
 	w.add(period+" < ?", int32Day(hi))
-	stepIDs(&w, "d.step_id", f)
+	stepIDs(&w, rollupStep, f)
 	rows, err := x.pool.Query(ctx, `SELECT d.step_id, `+period+`, d.builds, d.hits, d.runs FROM `+table+w.where(), w.args...)
 	if err != nil {
 		return err
