@@ -187,8 +187,15 @@ func TestTrendsHTML(t *testing.T) {
 			page, _ := os.ReadFile(out)
 			s := string(page)
 			t.Logf("%d bytes in %v", len(s), time.Since(start))
-			if got := strings.Count(s, `<svg class="chart"`); got != 4 {
-				t.Errorf("%d charts, want 4", got)
+			// Build time, cache, failures, step cost, the five steps' run
+			// times, builds per branch, time lost to cache misses.
+			if got := strings.Count(s, `<svg class="chart"`); got != 11 {
+				t.Errorf("%d charts, want 11", got)
+			}
+			for _, id := range []string{"step-1", "step-5", "builds-per-branch", "cache-misses"} {
+				if !strings.Contains(s, `<section id="`+id+`"`) {
+					t.Errorf("no %s section", id)
+				}
 			}
 			// The costliest step of these logs is n8n's export.
 			if !strings.Contains(s, "exporting to image") && !strings.Contains(s, "RUN") {

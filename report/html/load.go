@@ -2,6 +2,7 @@ package html
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -10,9 +11,11 @@ import (
 )
 
 // LoadTrends gathers the trends page from the history: the periods of tr
-// (the answer to q), and the run time per period of the steps that cost
-// the most over the whole window.
-func LoadTrends(ctx context.Context, s store.Reader, q store.TrendQuery, tr *store.Trends) (*Trends, error) {
+// (the answer to q); the run time per period of the steps that cost the
+// most over the whole window, and of step when it is not 0 (a step
+// identity to follow); the builds per branch; and the time lost to cache
+// misses.
+func LoadTrends(ctx context.Context, s store.Reader, q store.TrendQuery, tr *store.Trends, step int64) (*Trends, error) {
 	page := &Trends{Title: "Build trends", Period: string(tr.Period)}
 	if q.Project != "" {
 		page.Title += ": " + q.Project
@@ -32,30 +35,100 @@ func LoadTrends(ctx context.Context, s store.Reader, q store.TrendQuery, tr *sto
 	if len(tr.Periods) == 0 {
 		return page, nil
 	}
-	d, err := report.LoadTrendsDetail(ctx, s, q, tr, report.DetailQuery{Top: TopStepsCharted})
+	d, err := report.LoadTrendsDetail(ctx, s, q, tr, report.DetailQuery{Top: TopStepsCharted, Step: step, Branches: true, Misses: true})
 	if err != nil {
 		return nil, err
 	}
-	idx := map[int64]int{}
-	for i, st := range d.Top {
-		idx[st.StepID] = i
+	n := len(tr.Periods)
+	newSeries := func(st store.StepStats) *StepSeries {
 		label := st.Label()
 		if q.Project == "" && st.Project != "" {
 			label = st.Project + ": " + label
 		}
-		page.TopSteps = append(page.TopSteps, StepSeries{Label: label, TotalSeconds: st.Total,
-			Seconds: make([]float64, len(tr.Periods)), Runs: make([]int, len(tr.Periods))})
+		return &StepSeries{Label: label, Seconds: make([]float64, n), Runs: make([]int, n),
+			Hits: make([]int, n), Timed: make([]int, n), P50: make([]float64, n), P95: make([]float64, n)}
+	}
+	byID := map[int64][]*StepSeries{}
+	for _, st := range d.Top {
+		page.TopSteps = append(page.TopSteps, *newSeries(st))
+	}
+	for i, st := range d.Top {
+		page.TopSteps[i].TotalSeconds = st.Total
+		byID[st.StepID] = append(byID[st.StepID], &page.TopSteps[i])
+	}
+	if step != 0 {
+		if d.Step == nil {
+			page.FollowMissing = true
+		} else {
+			page.Followed = newSeries(store.StepStats{StepRef: *d.Step})
+			byID[step] = append(byID[step], page.Followed)
+		}
 	}
 	at := periodIndex(tr)
 	for _, sp := range d.Steps {
 		i, ok := at[sp.Start.Unix()]
-		j, top := idx[sp.StepID]
-		if ok && top {
-			page.TopSteps[j].Seconds[i] = sp.Total
-			page.TopSteps[j].Runs[i] = sp.Runs
+		if !ok {
+			continue
+		}
+		for _, ser := range byID[sp.StepID] {
+			ser.Seconds[i], ser.Runs[i], ser.Hits[i], ser.Timed[i] = sp.Total, sp.Runs, sp.CacheHits, sp.Timed
+			ser.P50[i], ser.P95[i] = sp.P50, sp.P95
+			if ser == page.Followed {
+				ser.TotalSeconds += sp.Total
+			}
+		}
+	}
+	page.Branches = branchSeries(d.Branches, at, n)
+	for _, m := range d.Misses {
+		if i, ok := at[m.Start.Unix()]; ok {
+			page.Periods[i].LostRuns, page.Periods[i].LostTimed, page.Periods[i].LostSeconds = m.Runs, m.Timed, m.Seconds
 		}
 	}
 	return page, nil
+}
+
+// branchSeries keeps the BranchesCharted branches with the most builds
+// and adds up the rest as one "other" series.
+func branchSeries(rows []store.BranchPeriod, at map[int64]int, n int) []BranchSeries {
+	totals := map[string]int{}
+	for _, r := range rows {
+		totals[r.Branch] += r.Builds
+	}
+	names := make([]string, 0, len(totals))
+	for b := range totals {
+		names = append(names, b)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		if totals[a] != totals[b] {
+			return totals[b] - totals[a]
+		}
+		return strings.Compare(a, b)
+	})
+	var out []BranchSeries
+	idx := map[string]int{}
+	for i, b := range names {
+		if i == BranchesCharted {
+			out = append(out, BranchSeries{Other: true, Builds: make([]int, n)})
+			break
+		}
+		idx[b] = i
+		out = append(out, BranchSeries{Name: b, Builds: make([]int, n), Total: totals[b]})
+	}
+	for _, r := range rows {
+		i, ok := at[r.Start.Unix()]
+		if !ok {
+			continue
+		}
+		j, charted := idx[r.Branch]
+		if !charted {
+			j = len(out) - 1 // other
+		}
+		out[j].Builds[i] += r.Builds
+		if !charted {
+			out[j].Total += r.Builds
+		}
+	}
+	return out
 }
 
 // periodIndex finds a period of tr by its start (Unix seconds).

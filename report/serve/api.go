@@ -309,6 +309,8 @@ type readQuery struct {
 	SinceText, UntilText    string
 	Limit, Page             int
 	Period                  store.Period
+	// Step is a step identity to follow (StepRef.StepID), 0 for none.
+	Step int64
 }
 
 // Paging limits of GET /api/v1/builds and the builds page.
@@ -350,6 +352,11 @@ func (srv *Server) parseRead(r *http.Request, defSince string) (readQuery, error
 	if v := q.Get("page"); v != "" {
 		if rq.Page, err = strconv.Atoi(v); err != nil || rq.Page < 1 || rq.Page > 1_000_000 {
 			return rq, errors.New("page must be 1 or more")
+		}
+	}
+	if v := q.Get("step"); v != "" {
+		if rq.Step, err = strconv.ParseInt(v, 10, 64); err != nil || rq.Step < 1 {
+			return rq, errors.New("step must be a step id (a whole number from 1)")
 		}
 	}
 	switch p := q.Get("period"); p {
