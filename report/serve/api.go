@@ -592,13 +592,20 @@ func (srv *Server) apiTrends(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	tr, _, err := srv.trends(r.Context(), rq)
+	tr, q, err := srv.trends(r.Context(), rq)
 	if err != nil {
 		srv.storeError(w, err)
 		return
 	}
+	d, err := report.LoadTrendsDetail(r.Context(), srv.s, q, tr, report.DetailQuery{Step: rq.Step, Branches: true, Misses: true})
+	if err != nil {
+		srv.storeError(w, err)
+		return
+	}
+	rep := report.NewTrendsReport(tr, rq.Project, rq.Branch)
+	rep.AddDetail(d)
 	srv.render(w, func(out io.Writer) error {
-		return report.RenderTrends(out, report.FormatJSON, report.NewTrendsReport(tr, rq.Project, rq.Branch), srv.renderOptions())
+		return report.RenderTrends(out, report.FormatJSON, rep, srv.renderOptions())
 	})
 }
 

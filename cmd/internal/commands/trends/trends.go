@@ -115,7 +115,16 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		}
 		return f.WritePage(opts.Output, buf.Bytes(), report.FormatBytes)
 	}
-	if err := report.RenderTrends(&buf, opts.Format.Value, report.NewTrendsReport(tr, opts.Project, opts.Branch), f.RenderOptions(false, opts.Wide)); err != nil {
+	rep := report.NewTrendsReport(tr, opts.Project, opts.Branch)
+	if opts.Format.Value == cli.FormatJSON {
+		// The tables do not show these; the JSON (and the API) does.
+		d, err := report.LoadTrendsDetail(ctx, s, q, tr, report.DetailQuery{Step: opts.Step, Branches: true, Misses: true})
+		if err != nil {
+			return cli.HistoryError(err)
+		}
+		rep.AddDetail(d)
+	}
+	if err := report.RenderTrends(&buf, opts.Format.Value, rep, f.RenderOptions(false, opts.Wide)); err != nil {
 		return err
 	}
 	if opts.Output == "" || opts.Output == "-" {
