@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"math"
-	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -98,33 +97,72 @@ func (x *source) VertexRows(ctx context.Context, f analysis.Filter, lo, hi int64
 	return err
 }
 
-// FirstHits finds each step's first week with a cache hit in the weekly
-// rollup; for days, the first day with one in that week of the daily
-// rollup, so neither reads a year of daily rows.
+// firstHitsSQL finds each step's first week with a cache hit in the
+// weekly rollup; for days, the first day with one in that week of the
+// daily rollup, so neither reads a year of daily rows. Its columns are
+// step_id and first; its parameters are w's, which it adds to.
+func firstHitsSQL(w *filter, f analysis.Filter, g analysis.Grain) string {
+	var cw filter // the weekly conditions, numbered in w
+	cw.args = w.args
+	weeks, _ := rollupTable(&cw, f, analysis.Week, "w")
+	cw.add("w.hits > 0")
+	stepIDs(&cw, "(w.step_id + 0)", f) // see rollupStep
+	w.args = cw.args
+	query := `SELECT w.step_id, min(w.week) AS first FROM ` + weeks + cw.where() + ` GROUP BY w.step_id`
+	if g == analysis.Week {
+		return query
+	}
+	d := filter{args: w.args}
+	days, _ := rollupTable(&d, f, analysis.Day, "d")
+	d.add("d.step_id = fw.step_id AND d.day >= fw.first AND d.day < fw.first + 7 AND d.hits > 0")
+	w.args = d.args
+	return `SELECT fw.step_id, (SELECT min(d.day) FROM ` + days + d.where() + `) AS first FROM (` + query + `) fw`
+}
+
+// FirstHits finds each step's first period with a cache hit.
 func (x *source) FirstHits(ctx context.Context, f analysis.Filter, g analysis.Grain, add func(step, from int64)) error {
 	var w filter
-	weeks, _ := rollupTable(&w, f, analysis.Week, "w")
-	w.add("w.hits > 0")
-	stepIDs(&w, "w.step_id", f)
-	query := `SELECT w.step_id, min(w.week) FROM ` + weeks + w.where() + ` GROUP BY w.step_id`
-	args := w.args
-	if g == analysis.Day {
-		// The daily conditions number their parameters after the weekly
-		// ones.
-		d := filter{args: slices.Clone(w.args)}
-		days, _ := rollupTable(&d, f, analysis.Day, "d")
-		d.add("d.step_id = fw.step_id AND d.day >= fw.week AND d.day < fw.week + 7 AND d.hits > 0")
-		query = `SELECT fw.step_id, (SELECT min(d.day) FROM ` + days + d.where() + `)
-			FROM (SELECT w.step_id, min(w.week) AS week FROM ` + weeks + w.where() + ` GROUP BY w.step_id) fw`
-		args = d.args
-	}
-	rows, err := x.pool.Query(ctx, query, args...)
+	query := firstHitsSQL(&w, f, g)
+	rows, err := x.pool.Query(ctx, query, w.args...)
 	if err != nil {
 		return err
 	}
 	var step, from int64
 	_, err = pgx.ForEachRow(rows, []any{&step, &from}, func() error { add(step, from); return nil })
 	return err
+}
+
+// LostRows joins the rollup rows with each step's first hit in SQL and
+// hands over one list of run times per period. The join is on an
+// expression of step_id, as rollupStep's filter is, so that it is a hash
+// join over the period range, not a probe of the key per step.
+func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis.Grain, lo, hi int64, add func(from int64, runs []byte)) error {
+	var w filter
+	first := firstHitsSQL(&w, f, g)
+	o := filter{args: w.args} // numbered after the subquery's
+	table, period := rollupTable(&o, f, tg, "d")
+	bucket := period
+	if g == analysis.Week && tg == analysis.Day {
+		bucket = analysis.WeekSQL(period)
+	}
+	o.add(period+" >= ?", int32Day(lo))
+	o.add(period+" < ?", int32Day(hi))
+	o.add(bucket + " > fh.first")
+	o.add("d.runs <> ''")
+	rows, err := x.pool.Query(ctx, `SELECT `+bucket+` AS period, string_agg(d.runs, ',')
+		FROM (`+first+`) fh JOIN `+table+` ON (d.step_id + 0) = fh.step_id`+o.where()+` GROUP BY period`, o.args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var from int64
+		if err := rows.Scan(&from, nil); err != nil {
+			return err
+		}
+		add(from, rows.RawValues()[1])
+	}
+	return rows.Err()
 }
 
 // BranchRows counts builds per period and branch from an index-only scan

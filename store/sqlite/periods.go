@@ -101,24 +101,29 @@ func (x *source) VertexRows(ctx context.Context, f analysis.Filter, lo, hi int64
 	return rows.Err()
 }
 
-// FirstHits finds each step's first week with a cache hit in the weekly
-// rollup; for days, the first day with one in that week of the daily
-// rollup, so neither reads a year of daily rows.
-func (x *source) FirstHits(ctx context.Context, f analysis.Filter, g analysis.Grain, add func(step, from int64)) error {
+// firstHitsSQL finds each step's first week with a cache hit in the
+// weekly rollup; for days, the first day with one in that week of the
+// daily rollup, so neither reads a year of daily rows. Its columns are
+// step_id and first.
+func firstHitsSQL(f analysis.Filter, g analysis.Grain) (string, []any) {
 	weeks, _, w := rollupTable(f, analysis.Week, "w")
 	sub, args := stepIDs(f)
 	w.add("w.hits > 0")
 	w.add("w.step_id IN ("+sub+")", args...)
-	query := `SELECT w.step_id, MIN(w.week) FROM ` + weeks + w.where() + ` GROUP BY w.step_id`
-	qargs := w.args
-	if g == analysis.Day {
-		days, _, d := rollupTable(f, analysis.Day, "d")
-		d.add("d.step_id = fw.step_id AND d.day >= fw.week AND d.day < fw.week + 7 AND d.hits > 0")
-		query = `SELECT fw.step_id, (SELECT MIN(d.day) FROM ` + days + d.where() + `)
-			FROM (SELECT w.step_id, MIN(w.week) AS week FROM ` + weeks + w.where() + ` GROUP BY w.step_id) fw`
-		qargs = append(d.args, w.args...)
+	if g == analysis.Week {
+		return `SELECT w.step_id, MIN(w.week) AS first FROM ` + weeks + w.where() + ` GROUP BY w.step_id`, w.args
 	}
-	rows, err := x.db.QueryContext(ctx, query, qargs...)
+	days, _, d := rollupTable(f, analysis.Day, "d")
+	d.add("d.step_id = fw.step_id AND d.day >= fw.week AND d.day < fw.week + 7 AND d.hits > 0")
+	return `SELECT fw.step_id, (SELECT MIN(d.day) FROM ` + days + d.where() + `) AS first
+		FROM (SELECT w.step_id, MIN(w.week) AS week FROM ` + weeks + w.where() + ` GROUP BY w.step_id) fw`,
+		append(append([]any{}, d.args...), w.args...)
+}
+
+// FirstHits finds each step's first period with a cache hit.
+func (x *source) FirstHits(ctx context.Context, f analysis.Filter, g analysis.Grain, add func(step, from int64)) error {
+	query, args := firstHitsSQL(f, g)
+	rows, err := x.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
@@ -129,6 +134,38 @@ func (x *source) FirstHits(ctx context.Context, f analysis.Filter, g analysis.Gr
 			return err
 		}
 		add(step, from)
+	}
+	return rows.Err()
+}
+
+// LostRows joins the rollup rows with each step's first hit in SQL and
+// hands over one list of run times per period: a year of days is 200,000
+// rollup rows, which cost more to cross into Go one by one than to read.
+func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis.Grain, lo, hi int64, add func(from int64, runs []byte)) error {
+	first, args := firstHitsSQL(f, g)
+	table, period, w := rollupTable(f, tg, "d")
+	bucket := period
+	if g == analysis.Week && tg == analysis.Day {
+		bucket = analysis.WeekSQL(period)
+	}
+	w.add(period+" >= ?", lo)
+	w.add(period+" < ?", hi)
+	w.add(bucket + " > fh.first")
+	w.add("d.runs <> ''")
+	rows, err := x.db.QueryContext(ctx, `SELECT `+bucket+` AS period, group_concat(d.runs, ',')
+		FROM (`+first+`) fh JOIN `+table+` ON d.step_id = fh.step_id`+w.where()+` GROUP BY period`,
+		append(args, w.args...)...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var from int64
+		var runs sql.RawBytes
+		if err := rows.Scan(&from, &runs); err != nil {
+			return err
+		}
+		add(from, runs)
 	}
 	return rows.Err()
 }

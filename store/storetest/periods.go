@@ -186,6 +186,10 @@ func testMissPeriods(t *testing.T, open Opener) {
 		{store.PeriodQuery{Branch: "main"}, []store.MissPeriod{mp(9, 1, 0, 0), mp(16, 1, 1, 8)}},
 		// A window: the hits before it still count as before.
 		{store.PeriodQuery{Period: store.Day, Since: d(16).Add(12 * time.Hour)}, []store.MissPeriod{mp(16, 1, 1, 9)}},
+		// Weeks cut by the window: whole days of the 9th's week from the
+		// daily rollup, the partial days at either end from the builds.
+		{store.PeriodQuery{Since: d(11).Add(12 * time.Hour)}, []store.MissPeriod{mp(9, 1, 0, 0), mp(16, 3, 3, 22)}},
+		{store.PeriodQuery{Since: d(11).Add(12 * time.Hour), Until: d(16).Add(22 * time.Hour)}, []store.MissPeriod{mp(9, 1, 0, 0), mp(16, 2, 2, 13)}},
 		{store.PeriodQuery{Project: "other"}, []store.MissPeriod{}},
 	} {
 		got, err := s.MissPeriods(Ctx, c.q)

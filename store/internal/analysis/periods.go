@@ -28,6 +28,12 @@ type PeriodSource interface {
 	// day) in which each step f allows was a cache hit, over every build
 	// of f.Branch (all builds when ""); f.Lo and f.Hi are ignored.
 	FirstHits(ctx context.Context, f Filter, g Grain, add func(step, from int64)) error
+	// LostRows calls add with the run times, per period of grain g, of
+	// the rollup rows of grain tg (for the periods starting on days
+	// [lo, hi)) of the steps f allows whose period comes after the first
+	// period of grain g in which the step was a cache hit (see
+	// FirstHits): MissPeriods' runs, gathered by the database.
+	LostRows(ctx context.Context, f Filter, g, tg Grain, lo, hi int64, add func(from int64, runs []byte)) error
 	// BranchRows calls add with the number of builds per period of grain
 	// g and branch name among the builds of f.Project and f.Branch that
 	// started in [f.Lo, f.Hi).
@@ -56,19 +62,13 @@ func DayTime(day int64) time.Time { return time.Unix(day*MsPerDay/1000, 0).UTC()
 // periods only ever split at midnight UTC and rollup rows never straddle
 // one.
 func periodWindow(ctx context.Context, src PeriodSource, f Filter, g Grain,
-	row func(step, from int64, builds, hits int, runs []byte), vertex func(step, from int64, cached bool, run *int64)) error {
+	rollup func(tg Grain, lo, hi int64) error, vertex func(step, from int64, cached bool, run *int64)) error {
 	lo, hi := max(f.Lo, 0), f.Hi // no build started before 1970
 	if lo >= hi {
 		return nil
 	}
-	bucket := func(day int64) int64 {
-		if g == Week {
-			return WeekOf(day)
-		}
-		return day
-	}
 	onVertex := func(step, started int64, cached bool, run *int64) {
-		vertex(step, bucket(started/MsPerDay), cached, run)
+		vertex(step, g.bucket(started/MsPerDay), cached, run)
 	}
 	dayLo, dayHi := (lo+MsPerDay-1)/MsPerDay, hi/MsPerDay // whole days inside
 	if f.NoRollup || dayLo >= dayHi {
@@ -86,17 +86,21 @@ func periodWindow(ctx context.Context, src PeriodSource, f Filter, g Grain,
 		return err
 	}
 	for _, p := range parts {
-		if p.lo >= p.hi {
-			continue
-		}
-		err := src.RollupRows(ctx, f, p.g, p.lo, p.hi, func(step, from int64, builds, hits int, runs []byte) {
-			row(step, bucket(from), builds, hits, runs)
-		})
-		if err != nil {
-			return err
+		if p.lo < p.hi {
+			if err := rollup(p.g, p.lo, p.hi); err != nil {
+				return err
+			}
 		}
 	}
 	return src.VertexRows(ctx, f, dayHi*MsPerDay, hi, onVertex)
+}
+
+// bucket is the first day of the period of grain g that day falls in.
+func (g Grain) bucket(day int64) int64 {
+	if g == Week {
+		return WeekOf(day)
+	}
+	return day
 }
 
 // periodFilter is the Filter of a PeriodQuery.
@@ -126,12 +130,15 @@ func StepPeriods(ctx context.Context, src PeriodSource, q store.PeriodQuery) ([]
 		}
 		return r
 	}
-	err = periodWindow(ctx, src, periodFilter(q), g,
-		func(step, from int64, builds, hits int, runs []byte) {
-			r := get(step, from)
-			r.Builds += builds
-			r.Hits += hits
-			ParseIntList(runs, r.AddRun)
+	f := periodFilter(q)
+	err = periodWindow(ctx, src, f, g,
+		func(tg Grain, lo, hi int64) error {
+			return src.RollupRows(ctx, f, tg, lo, hi, func(step, from int64, builds, hits int, runs []byte) {
+				r := get(step, g.bucket(from))
+				r.Builds += builds
+				r.Hits += hits
+				ParseIntList(runs, r.AddRun)
+			})
 		},
 		func(step, from int64, cached bool, run *int64) {
 			r := get(step, from)
@@ -189,16 +196,15 @@ func MissPeriods(ctx context.Context, src PeriodSource, q store.PeriodQuery) ([]
 		ms          int64
 	}
 	per := map[int64]*lost{}
-	// count counts one run of step in period from, if it lost time.
-	count := func(step, from, ms int64) {
-		if hit, ok := first[step]; !ok || from <= hit {
-			return
-		}
+	get := func(from int64) *lost {
 		l := per[from]
 		if l == nil {
 			l = &lost{}
 			per[from] = l
 		}
+		return l
+	}
+	count := func(l *lost, ms int64) {
 		l.runs++
 		if ms >= 0 {
 			l.timed++
@@ -206,12 +212,16 @@ func MissPeriods(ctx context.Context, src PeriodSource, q store.PeriodQuery) ([]
 		}
 	}
 	err = periodWindow(ctx, src, f, g,
-		func(step, from int64, _, _ int, runs []byte) {
-			ParseIntList(runs, func(ms int64) { count(step, from, ms) })
+		func(tg Grain, lo, hi int64) error {
+			return src.LostRows(ctx, f, g, tg, lo, hi, func(from int64, runs []byte) {
+				l := get(from)
+				ParseIntList(runs, func(ms int64) { count(l, ms) })
+			})
 		},
 		func(step, from int64, _ bool, run *int64) {
-			if run != nil {
-				count(step, from, *run)
+			// The partial days at the window's ends: the same rule, here.
+			if hit, ok := first[step]; ok && run != nil && from > hit {
+				count(get(from), *run)
 			}
 		})
 	if err != nil {
