@@ -149,8 +149,11 @@ func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis
 	o.add(period+" < ?", int32Day(hi))
 	o.add(bucket + " > fh.first")
 	o.add("d.runs <> ''")
-	rows, err := x.pool.Query(ctx, `SELECT `+bucket+` AS period, string_agg(d.runs, ',')
-		FROM (`+first+`) fh JOIN `+table+` ON (d.step_id + 0) = fh.step_id`+o.where()+` GROUP BY period`, o.args...)
+	// Materialized: inlined, the daily first hit's subquery ran once per
+	// rollup row (125,000 for a year of days: 6.6 s), not once per step.
+	rows, err := x.pool.Query(ctx, `WITH fh AS MATERIALIZED (`+first+`)
+		SELECT `+bucket+` AS period, string_agg(d.runs, ',')
+		FROM fh JOIN `+table+` ON (d.step_id + 0) = fh.step_id`+o.where()+` GROUP BY period`, o.args...)
 	if err != nil {
 		return err
 	}

@@ -152,8 +152,11 @@ func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis
 	w.add(period+" < ?", hi)
 	w.add(bucket + " > fh.first")
 	w.add("d.runs <> ''")
-	rows, err := x.db.QueryContext(ctx, `SELECT `+bucket+` AS period, group_concat(d.runs, ',')
-		FROM (`+first+`) fh JOIN `+table+` ON d.step_id = fh.step_id`+w.where()+` GROUP BY period`,
+	// Materialized, so that the daily first hit's subquery runs once per
+	// step, never once per rollup row.
+	rows, err := x.db.QueryContext(ctx, `WITH fh AS MATERIALIZED (`+first+`)
+		SELECT `+bucket+` AS period, group_concat(d.runs, ',')
+		FROM fh JOIN `+table+` ON d.step_id = fh.step_id`+w.where()+` GROUP BY period`,
 		append(args, w.args...)...)
 	if err != nil {
 		return err
