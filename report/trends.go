@@ -137,7 +137,7 @@ func NewTrendsReport(tr *store.Trends, project, branch string) *TrendsReport {
 	return r
 }
 
-// AddDetail adds what LoadTrendsDetail loaded (with Branches, Misses
+// AddDetail adds what LoadTrends loaded (with Branches, Misses
 // and, when asked for, Step) to the report of the same answer.
 func (r *TrendsReport) AddDetail(d *TrendsDetail) {
 	at := make(map[int64]int, len(r.Periods))

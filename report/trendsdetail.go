@@ -3,7 +3,6 @@ package report
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/buildstats/buildstats/parse/model"
 	"github.com/buildstats/buildstats/store"
@@ -12,7 +11,9 @@ import (
 // TrendsDetail is what the trends charts draw beyond store.Trends: the
 // costliest steps and one followed step per period, the builds per
 // branch and the time lost to cache misses. Each comes from one store
-// query over the whole window, however many periods it has.
+// query over the whole window, however many periods it has. A period
+// with nothing to say has no row: callers align the rows with the
+// trends' periods by their start.
 type TrendsDetail struct {
 	// Top are the steps with the most run time over the window,
 	// costliest first (Slow's ranking), with Total > 0.
@@ -28,7 +29,7 @@ type TrendsDetail struct {
 	Misses []store.MissPeriod
 }
 
-// DetailQuery says what LoadTrendsDetail loads.
+// DetailQuery says what LoadTrends loads beyond the trends.
 type DetailQuery struct {
 	// Top is how many of the costliest steps to break down (0: none).
 	Top int
@@ -39,33 +40,40 @@ type DetailQuery struct {
 	Branches, Misses bool
 }
 
-// TrendsWindow is the window of a trends answer: its periods, cut to
-// the query's own bounds (the first and last periods may be partial).
-// It is zero when there are no periods.
-func TrendsWindow(q store.TrendQuery, tr *store.Trends) (since, until time.Time) {
-	if len(tr.Periods) == 0 {
-		return
+// LoadTrends asks the store for the trends of q and their detail at
+// once (stores are safe for concurrent use): the page waits for the
+// slowest query, not for their sum. The detail's window is q's own, not
+// the periods' (which begin at a period's start): the builds in it are
+// the same.
+func LoadTrends(ctx context.Context, r store.Reader, q store.TrendQuery, dq DetailQuery) (*store.Trends, *TrendsDetail, error) {
+	var (
+		tr   *store.Trends
+		terr error
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		tr, terr = r.Trends(ctx, q)
+	}()
+	d, err := loadDetail(ctx, r, q, dq)
+	<-done
+	if terr != nil {
+		return nil, nil, terr
 	}
-	since, until = tr.Periods[0].Start, tr.Periods[len(tr.Periods)-1].End
-	if !q.Since.IsZero() && q.Since.After(since) {
-		since = q.Since
+	if err != nil {
+		return nil, nil, err
 	}
-	if !q.Until.IsZero() && q.Until.Before(until) {
-		until = q.Until
-	}
-	return since, until
+	return tr, d, nil
 }
 
-// LoadTrendsDetail loads the detail of tr (the answer to q). Its queries
-// run at once (stores are safe for concurrent use): the page waits for
-// the slowest, not for their sum.
-func LoadTrendsDetail(ctx context.Context, r store.Reader, q store.TrendQuery, tr *store.Trends, dq DetailQuery) (*TrendsDetail, error) {
+func loadDetail(ctx context.Context, r store.Reader, q store.TrendQuery, dq DetailQuery) (*TrendsDetail, error) {
 	d := &TrendsDetail{Top: []store.StepStats{}, Steps: []store.StepPeriod{}, Branches: []store.BranchPeriod{}, Misses: []store.MissPeriod{}}
-	if len(tr.Periods) == 0 {
-		return d, nil
+	since, until := q.Since, q.Until
+	period := q.Period
+	if period == "" {
+		period = store.Week
 	}
-	since, until := TrendsWindow(q, tr)
-	pq := store.PeriodQuery{Period: tr.Period, Since: since, Until: until, Project: q.Project, Branch: q.Branch}
+	pq := store.PeriodQuery{Period: period, Since: since, Until: until, Project: q.Project, Branch: q.Branch}
 	var (
 		wg   sync.WaitGroup
 		errs [3]error

@@ -10,12 +10,15 @@ import (
 	"github.com/buildstats/buildstats/store"
 )
 
-// LoadTrends gathers the trends page from the history: the periods of tr
-// (the answer to q); the run time per period of the steps that cost the
-// most over the whole window, and of step when it is not 0 (a step
-// identity to follow); the builds per branch; and the time lost to cache
-// misses.
-func LoadTrends(ctx context.Context, s store.Reader, q store.TrendQuery, tr *store.Trends, step int64) (*Trends, error) {
+// LoadTrends gathers the trends page from the history: the periods of q;
+// the run time per period of the steps that cost the most over the whole
+// window, and of step when it is not 0 (a step identity to follow); the
+// builds per branch; and the time lost to cache misses.
+func LoadTrends(ctx context.Context, s store.Reader, q store.TrendQuery, step int64) (*Trends, error) {
+	tr, d, err := report.LoadTrends(ctx, s, q, report.DetailQuery{Top: TopStepsCharted, Step: step, Branches: true, Misses: true})
+	if err != nil {
+		return nil, err
+	}
 	page := &Trends{Title: "Build trends", Period: string(tr.Period)}
 	if q.Project != "" {
 		page.Title += ": " + q.Project
@@ -34,10 +37,6 @@ func LoadTrends(ctx context.Context, s store.Reader, q store.TrendQuery, tr *sto
 	}
 	if len(tr.Periods) == 0 {
 		return page, nil
-	}
-	d, err := report.LoadTrendsDetail(ctx, s, q, tr, report.DetailQuery{Top: TopStepsCharted, Step: step, Branches: true, Misses: true})
-	if err != nil {
-		return nil, err
 	}
 	n := len(tr.Periods)
 	newSeries := func(st store.StepStats) *StepSeries {

@@ -579,10 +579,8 @@ func (srv *Server) apiCompare(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (srv *Server) trends(ctx context.Context, rq readQuery) (*store.Trends, store.TrendQuery, error) {
-	q := store.TrendQuery{Project: rq.Project, Branch: rq.Branch, Period: rq.Period, Since: rq.Since, Until: rq.Until}
-	tr, err := srv.s.Trends(ctx, q)
-	return tr, q, err
+func (srv *Server) trendQuery(rq readQuery) store.TrendQuery {
+	return store.TrendQuery{Project: rq.Project, Branch: rq.Branch, Period: rq.Period, Since: rq.Since, Until: rq.Until}
 }
 
 // apiTrends is GET /api/v1/trends: trends --format json.
@@ -592,12 +590,7 @@ func (srv *Server) apiTrends(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	tr, q, err := srv.trends(r.Context(), rq)
-	if err != nil {
-		srv.storeError(w, err)
-		return
-	}
-	d, err := report.LoadTrendsDetail(r.Context(), srv.s, q, tr, report.DetailQuery{Step: rq.Step, Branches: true, Misses: true})
+	tr, d, err := report.LoadTrends(r.Context(), srv.s, srv.trendQuery(rq), report.DetailQuery{Step: rq.Step, Branches: true, Misses: true})
 	if err != nil {
 		srv.storeError(w, err)
 		return

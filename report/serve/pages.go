@@ -197,12 +197,7 @@ func (srv *Server) pageTrends(w http.ResponseWriter, r *http.Request) {
 		srv.pageError(w, http.StatusBadRequest, err)
 		return
 	}
-	tr, q, err := srv.trends(r.Context(), rq)
-	if err != nil {
-		srv.pageError(w, 0, err)
-		return
-	}
-	page, err := reporthtml.LoadTrends(r.Context(), srv.s, q, tr, rq.Step)
+	page, err := reporthtml.LoadTrends(r.Context(), srv.s, srv.trendQuery(rq), rq.Step)
 	if err != nil {
 		srv.pageError(w, 0, err)
 		return

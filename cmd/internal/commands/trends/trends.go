@@ -98,13 +98,9 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return err
 	}
 	defer s.Close()
-	tr, err := s.Trends(ctx, q)
-	if err != nil {
-		return cli.HistoryError(err)
-	}
 	var buf bytes.Buffer
 	if opts.HTML {
-		page, err := reporthtml.LoadTrends(ctx, s, q, tr, opts.Step)
+		page, err := reporthtml.LoadTrends(ctx, s, q, opts.Step)
 		if err != nil {
 			return cli.HistoryError(err)
 		}
@@ -115,13 +111,17 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		}
 		return f.WritePage(opts.Output, buf.Bytes(), report.FormatBytes)
 	}
+	// The tables show none of the detail; the JSON (and the API) does.
+	dq := report.DetailQuery{}
+	if opts.Format.Value == cli.FormatJSON {
+		dq = report.DetailQuery{Step: opts.Step, Branches: true, Misses: true}
+	}
+	tr, d, err := report.LoadTrends(ctx, s, q, dq)
+	if err != nil {
+		return cli.HistoryError(err)
+	}
 	rep := report.NewTrendsReport(tr, opts.Project, opts.Branch)
 	if opts.Format.Value == cli.FormatJSON {
-		// The tables do not show these; the JSON (and the API) does.
-		d, err := report.LoadTrendsDetail(ctx, s, q, tr, report.DetailQuery{Step: opts.Step, Branches: true, Misses: true})
-		if err != nil {
-			return cli.HistoryError(err)
-		}
 		rep.AddDetail(d)
 	}
 	if err := report.RenderTrends(&buf, opts.Format.Value, rep, f.RenderOptions(false, opts.Wide)); err != nil {
