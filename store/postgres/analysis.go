@@ -117,7 +117,12 @@ func stepIDs(f *filter, column string, af analysis.Filter) {
 		conds, args = append(conds, "id = ANY(?)"), append(args, af.Steps)
 	}
 	if len(conds) > 0 {
-		f.add(column+" IN (SELECT id FROM steps WHERE "+strings.Join(conds, " AND ")+")", args...)
+		// An array computed once and tested per row, not a semi-join: a
+		// planner that took the steps for one row (statistics of a
+		// history still filling) joined them by a nested loop, scanning
+		// the rollup's period range once per step (a project's year of
+		// misses: 60 ms one run, 510 ms the next).
+		f.add(column+" = ANY(ARRAY(SELECT id FROM steps WHERE "+strings.Join(conds, " AND ")+"))", args...)
 	}
 }
 

@@ -132,14 +132,21 @@ func (x *source) FirstHits(ctx context.Context, f analysis.Filter, g analysis.Gr
 	return err
 }
 
-// LostRows joins the rollup rows with each step's first hit in SQL and
-// hands over one list of run times per period. The join is on an
-// expression of step_id, as rollupStep's filter is, so that it is a hash
-// join over the period range, not a probe of the key per step.
-func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis.Grain, lo, hi int64, add func(from int64, runs []byte)) error {
-	var w filter
-	first := firstHitsSQL(&w, f, g)
-	o := filter{args: w.args} // numbered after the subquery's
+// LostRows joins the rollup rows with each step's first hit, given as
+// arrays, and hands over one list of run times per period. The join is
+// on an expression of step_id, as rollupStep's filter is: a hash join
+// over the period range, never a probe of the key (or a scan of the
+// range) per step, whatever the statistics say.
+func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis.Grain, lo, hi int64, first map[int64]int64, add func(from int64, runs []byte)) error {
+	if len(first) == 0 {
+		return nil
+	}
+	steps, firsts := make([]int64, 0, len(first)), make([]int64, 0, len(first))
+	for step, from := range first {
+		steps, firsts = append(steps, step), append(firsts, from)
+	}
+	var o filter
+	o.args = []any{steps, firsts}
 	table, period := rollupTable(&o, f, tg, "d")
 	bucket := period
 	if g == analysis.Week && tg == analysis.Day {
@@ -149,11 +156,8 @@ func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis
 	o.add(period+" < ?", int32Day(hi))
 	o.add(bucket + " > fh.first")
 	o.add("d.runs <> ''")
-	// Materialized: inlined, the daily first hit's subquery ran once per
-	// rollup row (125,000 for a year of days: 6.6 s), not once per step.
-	rows, err := x.pool.Query(ctx, `WITH fh AS MATERIALIZED (`+first+`)
-		SELECT `+bucket+` AS period, string_agg(d.runs, ',')
-		FROM fh JOIN `+table+` ON (d.step_id + 0) = fh.step_id`+o.where()+` GROUP BY period`, o.args...)
+	rows, err := x.pool.Query(ctx, `SELECT `+bucket+` AS period, string_agg(d.runs, ',')
+		FROM unnest($1::bigint[], $2::bigint[]) AS fh(step_id, first) JOIN `+table+` ON (d.step_id + 0) = fh.step_id`+o.where()+` GROUP BY period`, o.args...)
 	if err != nil {
 		return err
 	}

@@ -141,7 +141,8 @@ func (x *source) FirstHits(ctx context.Context, f analysis.Filter, g analysis.Gr
 // LostRows joins the rollup rows with each step's first hit in SQL and
 // hands over one list of run times per period: a year of days is 200,000
 // rollup rows, which cost more to cross into Go one by one than to read.
-func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis.Grain, lo, hi int64, add func(from int64, runs []byte)) error {
+// first is not used: SQLite plans the join well by itself.
+func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis.Grain, lo, hi int64, _ map[int64]int64, add func(from int64, runs []byte)) error {
 	first, args := firstHitsSQL(f, g)
 	table, period, w := rollupTable(f, tg, "d")
 	bucket := period

@@ -33,7 +33,9 @@ type PeriodSource interface {
 	// [lo, hi)) of the steps f allows whose period comes after the first
 	// period of grain g in which the step was a cache hit (see
 	// FirstHits): MissPeriods' runs, gathered by the database.
-	LostRows(ctx context.Context, f Filter, g, tg Grain, lo, hi int64, add func(from int64, runs []byte)) error
+	// first holds what FirstHits said, for a store that would rather be
+	// given it than work it out again.
+	LostRows(ctx context.Context, f Filter, g, tg Grain, lo, hi int64, first map[int64]int64, add func(from int64, runs []byte)) error
 	// BranchRows calls add with the number of builds per period of grain
 	// g and branch name among the builds of f.Project and f.Branch that
 	// started in [f.Lo, f.Hi).
@@ -213,7 +215,7 @@ func MissPeriods(ctx context.Context, src PeriodSource, q store.PeriodQuery) ([]
 	}
 	err = periodWindow(ctx, src, f, g,
 		func(tg Grain, lo, hi int64) error {
-			return src.LostRows(ctx, f, g, tg, lo, hi, func(from int64, runs []byte) {
+			return src.LostRows(ctx, f, g, tg, lo, hi, first, func(from int64, runs []byte) {
 				l := get(from)
 				ParseIntList(runs, func(ms int64) { count(l, ms) })
 			})
