@@ -13,7 +13,9 @@ import (
 
 // TrendsSchemaVersion is the version of the trends JSON contract
 // (TrendsReport).
-const TrendsSchemaVersion = 1
+// Schema 2 adds each period's branches and time lost to cache misses,
+// and the followed step.
+const TrendsSchemaVersion = 2
 
 // TrendsReport is what `buildstats trends` prints: the history bucketed
 // per day or week. Its JSON is the command's contract: a period without
@@ -27,6 +29,40 @@ type TrendsReport struct {
 	Branch      *string           `json:"branch"`
 	Periods     []TrendPeriod     `json:"periods"`
 	Regressions []TrendRegression `json:"regressions"`
+	// Step is the followed step's run time per period (--step, the
+	// API's step=); null when none was asked for or it was not built in
+	// the window.
+	Step *StepTrend `json:"step"`
+}
+
+// BranchCount is one branch's builds in a period.
+type BranchCount struct {
+	// Branch is null for builds stored without one.
+	Branch *string `json:"branch"`
+	Builds int     `json:"builds"`
+}
+
+// StepTrend is one step identity's run time per period.
+type StepTrend struct {
+	Step    string `json:"step"`
+	Project string `json:"project"`
+	StepID  int64  `json:"step_id"`
+	// Periods are aligned with the report's.
+	Periods []StepTrendPeriod `json:"periods"`
+}
+
+// StepTrendPeriod is a step's figures in one period: Builds counts the
+// builds that had it, Runs those it ran in, CacheHits those it came from
+// the cache in; the times are of the TimedRuns, null when there is none.
+type StepTrendPeriod struct {
+	Start        time.Time `json:"start"`
+	Builds       int       `json:"builds"`
+	Runs         int       `json:"runs"`
+	CacheHits    int       `json:"cache_hits"`
+	TimedRuns    int       `json:"timed_runs"`
+	P50Seconds   *float64  `json:"p50_seconds"`
+	P95Seconds   *float64  `json:"p95_seconds"`
+	TotalSeconds *float64  `json:"total_seconds"`
 }
 
 // TrendPeriod is one bucket.
@@ -45,6 +81,16 @@ type TrendPeriod struct {
 	StepsTotal   int      `json:"steps_total"`
 	StepsCached  int      `json:"steps_cached"`
 	CacheHitRate *float64 `json:"cache_hit_rate"`
+	// Branches counts the period's builds per branch, most first.
+	Branches []BranchCount `json:"branches"`
+	// LostRuns counts the runs of Dockerfile steps that had come from
+	// the cache in an earlier period and ran in this one
+	// (store.MissPeriod), LostTimedRuns those of a known time;
+	// LostSeconds is their run time, null when the period had no builds
+	// or none of its lost runs was timed.
+	LostRuns      int      `json:"lost_runs"`
+	LostTimedRuns int      `json:"lost_timed_runs"`
+	LostSeconds   *float64 `json:"lost_seconds"`
 }
 
 // TrendRegression is a step whose typical run time rose in the latest
@@ -77,6 +123,10 @@ func NewTrendsReport(tr *store.Trends, project, branch string) *TrendsReport {
 		if p.StepsTotal > 0 {
 			tp.CacheHitRate = ptr(p.CacheHitRate)
 		}
+		tp.Branches = []BranchCount{}
+		if p.Builds > 0 {
+			tp.LostSeconds = ptr(0.0)
+		}
 		r.Periods = append(r.Periods, tp)
 	}
 	for _, g := range tr.Regressions {
@@ -85,6 +135,50 @@ func NewTrendsReport(tr *store.Trends, project, branch string) *TrendsReport {
 			BaselineRuns: g.BaselineRuns, CurrentRuns: g.CurrentRuns})
 	}
 	return r
+}
+
+// AddDetail adds what LoadTrends loaded (with Branches, Misses
+// and, when asked for, Step) to the report of the same answer.
+func (r *TrendsReport) AddDetail(d *TrendsDetail) {
+	at := make(map[int64]int, len(r.Periods))
+	for i, p := range r.Periods {
+		at[p.Start.Unix()] = i
+	}
+	for _, b := range d.Branches {
+		if i, ok := at[b.Start.Unix()]; ok {
+			r.Periods[i].Branches = append(r.Periods[i].Branches, BranchCount{Branch: optString(b.Branch), Builds: b.Builds})
+		}
+	}
+	for _, m := range d.Misses {
+		i, ok := at[m.Start.Unix()]
+		if !ok {
+			continue
+		}
+		p := &r.Periods[i]
+		p.LostRuns, p.LostTimedRuns, p.LostSeconds = m.Runs, m.Timed, nil
+		if m.Timed > 0 {
+			p.LostSeconds = ptr(m.Seconds)
+		}
+	}
+	if d.Step == nil {
+		return
+	}
+	st := &StepTrend{Step: d.Step.Label(), Project: d.Step.Project, StepID: d.Step.StepID, Periods: make([]StepTrendPeriod, len(r.Periods))}
+	for i, p := range r.Periods {
+		st.Periods[i].Start = p.Start
+	}
+	for _, sp := range d.Steps {
+		i, ok := at[sp.Start.Unix()]
+		if !ok || sp.StepID != d.Step.StepID {
+			continue
+		}
+		tp := &st.Periods[i]
+		tp.Builds, tp.Runs, tp.CacheHits, tp.TimedRuns = sp.Builds, sp.Runs, sp.CacheHits, sp.Timed
+		if sp.Timed > 0 {
+			tp.P50Seconds, tp.P95Seconds, tp.TotalSeconds = ptr(sp.P50), ptr(sp.P95), ptr(sp.Total)
+		}
+	}
+	r.Step = st
 }
 
 // empty reports whether no period had a build.
@@ -105,6 +199,17 @@ func RenderTrends(w io.Writer, format string, r *TrendsReport, opts RenderOption
 	if opts.Mask != nil {
 		for i := range r.Regressions {
 			r.Regressions[i].Step = opts.Mask(r.Regressions[i].Step)
+		}
+		for _, p := range r.Periods {
+			for j, b := range p.Branches {
+				if b.Branch != nil {
+					p.Branches[j].Branch = ptr(opts.Mask(*b.Branch))
+				}
+			}
+		}
+		if r.Step != nil {
+			r.Step.Step = opts.Mask(r.Step.Step)
+			r.Step.Project = opts.Mask(r.Step.Project)
 		}
 	}
 	if format == FormatJSON {

@@ -84,6 +84,18 @@ type Reader interface {
 	Misses(ctx context.Context, q WindowQuery) ([]StepStats, error)
 	// Trends aggregates builds per day or week.
 	Trends(ctx context.Context, q TrendQuery) (*Trends, error)
+	// StepPeriods breaks Slow's figures down per period for the steps q
+	// names, in one query: oldest period first, then by identity; a
+	// period in which a step was not built has no row for it.
+	StepPeriods(ctx context.Context, q PeriodQuery) ([]StepPeriod, error)
+	// BranchPeriods counts the builds per period and branch: oldest
+	// period first, then most builds, then by name; a branch without
+	// builds in a period has no row there.
+	BranchPeriods(ctx context.Context, q PeriodQuery) ([]BranchPeriod, error)
+	// MissPeriods is the time lost to cache misses per period (see
+	// MissPeriod), oldest first. A period that lost nothing has no row:
+	// whether it had builds at all is Trends' to say.
+	MissPeriods(ctx context.Context, q PeriodQuery) ([]MissPeriod, error)
 	// PreviousMisses lists the steps that were cached in the previous build
 	// of the same project and are not cached in this one.
 	PreviousMisses(ctx context.Context, id int64) (*PreviousMisses, error)

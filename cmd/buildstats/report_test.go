@@ -13,6 +13,7 @@ import (
 
 	"github.com/buildstats/buildstats/cmd/internal/cli"
 	"github.com/buildstats/buildstats/parse"
+	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/store"
 	"github.com/buildstats/buildstats/store/sqlite"
 )
@@ -155,6 +156,36 @@ func TestTrendsOutputs(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.out), &tr); err != nil || tr.Period != store.Day || len(tr.Periods) < 29 {
 		t.Fatalf("json: %v, %d periods of %q", err, len(tr.Periods), tr.Period)
 	}
+	// Schema 2: each period's branches and lost time, and --step's run
+	// time per period (null without it).
+	var v2 struct {
+		SchemaVersion int `json:"schema_version"`
+		Periods       []struct {
+			Builds   int              `json:"builds"`
+			Branches []map[string]any `json:"branches"`
+			Lost     *float64         `json:"lost_seconds"`
+		} `json:"periods"`
+		Step *report.StepTrend `json:"step"`
+	}
+	if err := json.Unmarshal([]byte(r.out), &v2); err != nil || v2.SchemaVersion != 2 || v2.Step != nil || !strings.Contains(r.out, `"step": null`) {
+		t.Fatalf("json schema 2: %v %+v", err, v2)
+	}
+	for _, p := range v2.Periods {
+		if (p.Builds > 0) != (p.Lost != nil) || (p.Builds > 0) != (len(p.Branches) == 1 && p.Branches[0]["branch"] == "main") {
+			t.Errorf("period of %d builds: lost %v, branches %v", p.Builds, p.Lost, p.Branches)
+		}
+	}
+	var slow report.StepStatsReport
+	r = run(t, nil, nil, false, "slow", "--db", db, "--project", "app", "--since", "2026-10-01", "--format", "json")
+	if err := json.Unmarshal([]byte(r.out), &slow); err != nil || len(slow.Steps) == 0 {
+		t.Fatalf("slow: %v %s", err, r.out)
+	}
+	id := slow.Steps[0].StepID
+	r = run(t, nil, nil, false, "trends", "--db", db, "--format", "json", "--since", "2026-10-05", "--step", fmt.Sprint(id))
+	v2.Step = nil
+	if err := json.Unmarshal([]byte(r.out), &v2); err != nil || v2.Step == nil || v2.Step.StepID != id || len(v2.Step.Periods) != len(v2.Periods) {
+		t.Fatalf("--step %d: %v %.600s", id, err, r.out)
+	}
 	r = run(t, nil, nil, false, "trends", "--db", db, "--format", "markdown")
 	if !strings.Contains(r.out, "| Week | Builds |") {
 		t.Errorf("markdown:\n%s", r.out)
@@ -187,8 +218,15 @@ func TestTrendsHTML(t *testing.T) {
 			page, _ := os.ReadFile(out)
 			s := string(page)
 			t.Logf("%d bytes in %v", len(s), time.Since(start))
-			if got := strings.Count(s, `<svg class="chart"`); got != 4 {
-				t.Errorf("%d charts, want 4", got)
+			// Build time, cache, failures, step cost, the five steps' run
+			// times, builds per branch, time lost to cache misses.
+			if got := strings.Count(s, `<svg class="chart"`); got != 11 {
+				t.Errorf("%d charts, want 11", got)
+			}
+			for _, id := range []string{"step-1", "step-5", "builds-per-branch", "cache-misses"} {
+				if !strings.Contains(s, `<section id="`+id+`"`) {
+					t.Errorf("no %s section", id)
+				}
 			}
 			// The costliest step of these logs is n8n's export.
 			if !strings.Contains(s, "exporting to image") && !strings.Contains(s, "RUN") {

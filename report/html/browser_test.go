@@ -173,16 +173,18 @@ func TestBrowserTrendsPages(t *testing.T) {
 			for _, p := range r.Problems {
 				t.Errorf("browser reported: %s", p)
 			}
-			if d.Charts != 4 || d.Lines != 9 {
-				t.Errorf("%d charts with %d lines, want 4 with 9", d.Charts, d.Lines)
+			// Build time 2 lines, cache 1, failures 1, step cost 5, each top
+			// step's run time 2 (10), branches 3 and other, time lost 1.
+			if d.Charts != 11 || d.Lines != 24 {
+				t.Errorf("%d charts with %d lines, want 11 with 24", d.Charts, d.Lines)
 			}
-			if c.n == 1 && d.Dots != 9 {
-				t.Errorf("one period: %d dots, want 9", d.Dots)
+			if c.n == 1 && d.Dots != 24 {
+				t.Errorf("one period: %d dots, want 24", d.Dots)
 			}
-			if c.n > 1 && d.Drawn != 9 {
-				t.Errorf("%d lines drawn with a width, want 9", d.Drawn)
+			if c.n > 1 && d.Drawn != 24 {
+				t.Errorf("%d lines drawn with a width, want 24", d.Drawn)
 			}
-			if len(d.Rows) != 4 {
+			if len(d.Rows) != 11 {
 				t.Fatalf("%d tables", len(d.Rows))
 			}
 			for _, n := range d.Rows {

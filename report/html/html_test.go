@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -555,8 +556,38 @@ func synthTrends(period string, n int) *Trends {
 			s.Seconds = append(s.Seconds, v)
 			s.Runs = append(s.Runs, 3)
 			s.TotalSeconds += v
+			timed := 3
+			if i%5 == 4 {
+				timed = 0 // ran for no known time: a gap in its run time
+			}
+			s.Hits = append(s.Hits, 1)
+			s.Timed = append(s.Timed, timed)
+			s.P50 = append(s.P50, v/3)
+			s.P95 = append(s.P95, v/2)
 		}
 		t.TopSteps = append(t.TopSteps, s)
+	}
+	for j, name := range []string{"main", "", "feature/<b>", "dev"} {
+		b := BranchSeries{Name: name, Builds: make([]int, n), Other: j == 3}
+		if b.Other {
+			b.Name = ""
+		}
+		for i := range n {
+			b.Builds[i] = (i + j) % 4
+			b.Total += b.Builds[i]
+		}
+		t.Branches = append(t.Branches, b)
+	}
+	for i := range t.Periods {
+		p := &t.Periods[i]
+		p.LostRuns, p.LostTimed, p.LostSeconds = i%4, i%4, float64(i%4)*30
+		if i%9 == 8 {
+			p.LostTimed = 0 // no lost run timed: unknown, a gap
+			p.LostSeconds = 0
+		}
+		if i%9 == 7 && p.LostRuns > 1 {
+			p.LostTimed = 1
+		}
 	}
 	return t
 }
@@ -567,8 +598,10 @@ var (
 	rowRE   = regexp.MustCompile(`(?s)<details[^>]*><summary>Table</summary>.*?</details>`)
 )
 
-// TestTrendsPage: one week and two years of daily data both give four
-// charts with their lines and a table row per period.
+// TestTrendsPage: one week and two years of daily data both give the
+// eleven charts (build time, cache hit rate, failure rate, step cost,
+// each top step's run time, builds per branch, time lost to misses)
+// with their lines and a table row per period.
 func TestTrendsPage(t *testing.T) {
 	for _, c := range []struct {
 		period string
@@ -576,8 +609,8 @@ func TestTrendsPage(t *testing.T) {
 	}{{"week", 1}, {"day", 7}, {"week", 104}, {"day", 730}} {
 		t.Run(fmt.Sprintf("%s-%d", c.period, c.n), func(t *testing.T) {
 			page := trendsPageString(t, synthTrends(c.period, c.n))
-			if got := len(chartRE.FindAllString(page, -1)); got != 4 {
-				t.Errorf("%d charts, want 4", got)
+			if got := len(chartRE.FindAllString(page, -1)); got != 11 {
+				t.Errorf("%d charts, want 11", got)
 			}
 			lines := pathRE.FindAllStringSubmatch(page, -1)
 			classes := map[string]bool{}
@@ -587,7 +620,7 @@ func TestTrendsPage(t *testing.T) {
 					t.Errorf("line %s has no points: %q", l[1], l[2])
 				}
 			}
-			for _, want := range []string{"p50", "p95", "rate", "fail", "s0", "s1", "s2", "s3", "s4"} {
+			for _, want := range []string{"p50", "p95", "rate", "fail", "s0", "s1", "s2", "s3", "s4", "other", "lost"} {
 				if !classes[want] {
 					t.Errorf("no %s line", want)
 				}
@@ -596,8 +629,8 @@ func TestTrendsPage(t *testing.T) {
 				t.Error("a sixth step is charted")
 			}
 			tables := rowRE.FindAllString(page, -1)
-			if len(tables) != 4 {
-				t.Fatalf("%d tables, want 4", len(tables))
+			if len(tables) != 11 {
+				t.Fatalf("%d tables, want 11", len(tables))
 			}
 			for _, tb := range tables {
 				if rows := strings.Count(tb, "<tr>") - 1; rows != c.n {
@@ -624,13 +657,65 @@ func TestTrendsPage(t *testing.T) {
 func TestLineGaps(t *testing.T) {
 	tr := synthTrends("week", 12) // period 10 has no builds
 	page := trendsPageString(t, tr)
-	for _, l := range pathRE.FindAllStringSubmatch(page, -1) {
-		if l[1] == "p50" && strings.Count(l[2], "M") != 2 {
-			t.Errorf("p50 line %q should have two segments", l[2])
+	// segments counts the pieces of each line of class in the section id.
+	segments := func(id, class string) []int {
+		i := strings.Index(page, `<section id="`+id+`"`)
+		if i < 0 {
+			t.Fatalf("no section %s", id)
 		}
-		if l[1] == "s0" && strings.Count(l[2], "M") != 1 {
-			t.Errorf("step line %q should be unbroken", l[2])
+		sec := page[i:]
+		sec = sec[:strings.Index(sec, "</section>")]
+		var out []int
+		for _, l := range pathRE.FindAllStringSubmatch(sec, -1) {
+			if l[1] == class {
+				out = append(out, strings.Count(l[2], "M"))
+			}
 		}
+		return out
+	}
+	for _, c := range []struct {
+		id, class string
+		want      []int
+	}{
+		{"build-time", "p50", []int{2}},     // no builds in period 10
+		{"costliest-steps", "s0", []int{1}}, // a period without runs cost nothing
+		// Periods 4 and 9: runs of no known time; 10: no runs.
+		{"step-1", "p50", []int{3}},
+		{"step-5", "p95", []int{3}},
+		{"builds-per-branch", "s0", []int{1}}, // no builds is a count of 0
+		{"builds-per-branch", "other", []int{1}},
+		{"cache-misses", "lost", []int{2}},
+	} {
+		if got := segments(c.id, c.class); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %s lines in %v pieces, want %v", c.id, c.class, got, c.want)
+		}
+	}
+}
+
+// The new charts' legends, notes and tables: step names link their own
+// chart, branches are escaped and "other" adds up the rest, a lost time
+// of unknown runs is "?" and of partly timed ones "≥".
+func TestTrendsChartsText(t *testing.T) {
+	tr := synthTrends("week", 12)
+	tr.Followed = &StepSeries{Label: "[x] RUN <followed>", TotalSeconds: 5, Runs: []int{1}, Hits: []int{0}, Timed: []int{1},
+		P50: []float64{5}, P95: []float64{5}, Seconds: []float64{5}}
+	page := trendsPageString(t, tr)
+	for _, want := range []string{
+		`<a href="#step-1"><code>[builder] RUN step A</code></a>`,
+		`<section id="step" class="steptime">`, "RUN &lt;followed&gt;",
+		"<code>feature/&lt;b&gt;</code>", "<code>(no branch)</code>", "<code>other branches</code>",
+		"came from the cache", "<td>?</td>", "<td>≥ 1m30s</td>",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Index(page, `id="step"`) > strings.Index(page, `id="build-time"`) {
+		t.Error("the followed step is not charted first")
+	}
+	tr.Followed, tr.FollowMissing = nil, true
+	if page := trendsPageString(t, tr); !strings.Contains(page, "not built in this window") {
+		t.Error("a followed step without builds is not said to be")
 	}
 }
 

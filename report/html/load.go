@@ -2,18 +2,23 @@ package html
 
 import (
 	"context"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/buildstats/buildstats/parse/model"
+	"github.com/buildstats/buildstats/report"
 	"github.com/buildstats/buildstats/store"
 )
 
-// LoadTrends gathers the trends page from the history: the periods of tr
-// (the answer to q), and the run time per period of the steps that cost
-// the most over the whole window.
-func LoadTrends(ctx context.Context, s store.Reader, q store.TrendQuery, tr *store.Trends) (*Trends, error) {
+// LoadTrends gathers the trends page from the history: the periods of q;
+// the run time per period of the steps that cost the most over the whole
+// window, and of step when it is not 0 (a step identity to follow); the
+// builds per branch; and the time lost to cache misses.
+func LoadTrends(ctx context.Context, s store.Reader, q store.TrendQuery, step int64) (*Trends, error) {
+	tr, d, err := report.LoadTrends(ctx, s, q, report.DetailQuery{Top: TopStepsCharted, Step: step, Branches: true, Misses: true})
+	if err != nil {
+		return nil, err
+	}
 	page := &Trends{Title: "Build trends", Period: string(tr.Period)}
 	if q.Project != "" {
 		page.Title += ": " + q.Project
@@ -33,93 +38,105 @@ func LoadTrends(ctx context.Context, s store.Reader, q store.TrendQuery, tr *sto
 	if len(tr.Periods) == 0 {
 		return page, nil
 	}
-	window := store.WindowQuery{Since: tr.Periods[0].Start, Until: tr.Periods[len(tr.Periods)-1].End,
-		Project: q.Project, Branch: q.Branch, Kinds: []model.Kind{model.KindStep}}
-	if !q.Since.IsZero() && q.Since.After(window.Since) {
-		window.Since = q.Since
-	}
-	if !q.Until.IsZero() && q.Until.Before(window.Until) {
-		window.Until = q.Until
-	}
-	top := window
-	top.Limit = TopStepsCharted
-	costly, err := s.Slow(ctx, top)
-	if err != nil {
-		return nil, err
-	}
-	idx := map[int64]int{}
-	for i, st := range costly {
-		if st.Total <= 0 {
-			break
-		}
-		idx[st.StepID] = i
+	n := len(tr.Periods)
+	newSeries := func(st store.StepStats) *StepSeries {
 		label := st.Label()
 		if q.Project == "" && st.Project != "" {
 			label = st.Project + ": " + label
 		}
-		page.TopSteps = append(page.TopSteps, StepSeries{Label: label, TotalSeconds: st.Total,
-			Seconds: make([]float64, len(tr.Periods)), Runs: make([]int, len(tr.Periods))})
+		return &StepSeries{Label: label, Seconds: make([]float64, n), Runs: make([]int, n),
+			Hits: make([]int, n), Timed: make([]int, n), P50: make([]float64, n), P95: make([]float64, n)}
 	}
-	if len(page.TopSteps) == 0 {
-		return page, nil
+	byID := map[int64][]*StepSeries{}
+	for _, st := range d.Top {
+		page.TopSteps = append(page.TopSteps, *newSeries(st))
 	}
-	// One query per period that had builds, for the charted steps only: the
-	// store has no per-period step breakdown, and periods without builds
-	// cost nothing. A few run at once (stores are safe for concurrent
-	// use): a year of weeks is 52.
-	window.Steps = make([]int64, 0, len(idx))
-	for id := range idx {
-		window.Steps = append(window.Steps, id)
+	for i, st := range d.Top {
+		page.TopSteps[i].TotalSeconds = st.Total
+		byID[st.StepID] = append(byID[st.StepID], &page.TopSteps[i])
 	}
-	var (
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, loadParallel)
-		errs = make([]error, len(tr.Periods))
-		res  = make([][]store.StepStats, len(tr.Periods))
-	)
-	for i, p := range tr.Periods {
-		if p.Builds == 0 {
+	if step != 0 {
+		if d.Step == nil {
+			page.FollowMissing = true
+		} else {
+			page.Followed = newSeries(store.StepStats{StepRef: *d.Step})
+			byID[step] = append(byID[step], page.Followed)
+		}
+	}
+	at := periodIndex(tr)
+	for _, sp := range d.Steps {
+		i, ok := at[sp.Start.Unix()]
+		if !ok {
 			continue
 		}
-		w := window
-		w.Since, w.Until = later(p.Start, window.Since), earlier(p.End, window.Until)
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			res[i], errs[i] = s.Slow(ctx, w)
-		}()
-	}
-	wg.Wait()
-	for i, stats := range res {
-		if errs[i] != nil {
-			return nil, errs[i]
-		}
-		for _, st := range stats {
-			if j, ok := idx[st.StepID]; ok && j < len(page.TopSteps) {
-				page.TopSteps[j].Seconds[i] = st.Total
-				page.TopSteps[j].Runs[i] = st.Runs
+		for _, ser := range byID[sp.StepID] {
+			ser.Seconds[i], ser.Runs[i], ser.Hits[i], ser.Timed[i] = sp.Total, sp.Runs, sp.CacheHits, sp.Timed
+			ser.P50[i], ser.P95[i] = sp.P50, sp.P95
+			if ser == page.Followed {
+				ser.TotalSeconds += sp.Total
 			}
+		}
+	}
+	page.Branches = branchSeries(d.Branches, at, n)
+	for _, m := range d.Misses {
+		if i, ok := at[m.Start.Unix()]; ok {
+			page.Periods[i].LostRuns, page.Periods[i].LostTimed, page.Periods[i].LostSeconds = m.Runs, m.Timed, m.Seconds
 		}
 	}
 	return page, nil
 }
 
-// loadParallel is how many per-period queries LoadTrends runs at once.
-const loadParallel = 4
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
+// branchSeries keeps the BranchesCharted branches with the most builds
+// and adds up the rest as one "other" series.
+func branchSeries(rows []store.BranchPeriod, at map[int64]int, n int) []BranchSeries {
+	totals := map[string]int{}
+	for _, r := range rows {
+		totals[r.Branch] += r.Builds
 	}
-	return b
+	names := make([]string, 0, len(totals))
+	for b := range totals {
+		names = append(names, b)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		if totals[a] != totals[b] {
+			return totals[b] - totals[a]
+		}
+		return strings.Compare(a, b)
+	})
+	var out []BranchSeries
+	idx := map[string]int{}
+	for i, b := range names {
+		if i == BranchesCharted {
+			out = append(out, BranchSeries{Other: true, Builds: make([]int, n)})
+			break
+		}
+		idx[b] = i
+		out = append(out, BranchSeries{Name: b, Builds: make([]int, n), Total: totals[b]})
+	}
+	for _, r := range rows {
+		i, ok := at[r.Start.Unix()]
+		if !ok {
+			continue
+		}
+		j, charted := idx[r.Branch]
+		if !charted {
+			j = len(out) - 1 // other
+		}
+		out[j].Builds[i] += r.Builds
+		if !charted {
+			out[j].Total += r.Builds
+		}
+	}
+	return out
 }
 
-func earlier(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
+// periodIndex finds a period of tr by its start (Unix seconds).
+func periodIndex(tr *store.Trends) map[int64]int {
+	at := make(map[int64]int, len(tr.Periods))
+	for i, p := range tr.Periods {
+		at[p.Start.Unix()] = i
 	}
-	return b
+	return at
 }
 
 // MetaFacts lists what the history knows of a build beyond its log (project,

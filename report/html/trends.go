@@ -25,6 +25,14 @@ type Trends struct {
 	// TopSteps are the steps that cost the most run time over all
 	// periods, costliest first (at most five are charted).
 	TopSteps []StepSeries
+	// Followed is a step the reader asked to follow (serve's ?step=),
+	// charted first; nil for none. FollowMissing says one was asked for
+	// and not built in the window.
+	Followed      *StepSeries
+	FollowMissing bool
+	// Branches are the builds per period of the branches with the most
+	// builds, most first, the rest last as one series with Other set.
+	Branches []BranchSeries
 	// Generated is shown in the footer; zero leaves it out.
 	Generated time.Time
 	// Mask masks secrets in the title, facts and step labels. nil masks
@@ -46,6 +54,22 @@ type TrendPeriod struct {
 	// builds; CacheHitRate is their ratio.
 	StepsTotal, StepsCached int
 	CacheHitRate            float64
+	// LostRuns counts the runs that lost time to cache misses
+	// (store.MissPeriod), LostTimed those of a known time, whose run
+	// time is LostSeconds.
+	LostRuns, LostTimed int
+	LostSeconds         float64
+}
+
+// BranchSeries is one branch's builds per period, aligned with
+// Trends.Periods.
+type BranchSeries struct {
+	// Name is the branch, "" for builds stored without one.
+	Name string
+	// Other marks the series of every branch not charted on its own.
+	Other  bool
+	Builds []int
+	Total  int
 }
 
 // StepSeries is one step's cost over time.
@@ -58,7 +82,17 @@ type StepSeries struct {
 	// ran there, both aligned with Trends.Periods.
 	Seconds []float64
 	Runs    []int
+	// Hits counts its cache hits per period; P50 and P95 are its run
+	// times (nearest rank) of the Timed runs of known time, meaningful
+	// only when Timed > 0. nil when not loaded.
+	Hits     []int
+	Timed    []int
+	P50, P95 []float64
 }
+
+// BranchesCharted is how many branches the builds-per-branch chart draws
+// on their own; the others are added up as "other".
+const BranchesCharted = 5
 
 // TopStepsCharted is how many steps the cost chart draws.
 const TopStepsCharted = 5
@@ -90,10 +124,29 @@ type trendsPage struct {
 	StepHead                    []string
 	StepNames                   []stepName
 	Open                        bool
+	Unit                        string
+
+	StepTimes     []stepTimeView
+	FollowMissing bool
+	Branch        *chartView
+	BranchNames   []stepName
+	BranchHead    []string
+	BranchRows    [][]string
+	Lost          *chartView
+	LostRows      [][]string
 }
 
+// stepName is a series' entry in a legend; Href, when set, links the
+// step's own chart.
 type stepName struct {
-	Class, Label, Total string
+	Class, Label, Total, Href string
+}
+
+// stepTimeView is the chart of one step's run time per period.
+type stepTimeView struct {
+	ID, Label, Total string
+	Chart            *chartView
+	Rows             [][]string
 }
 
 type chartView struct {
@@ -207,7 +260,8 @@ func newTrendsPage(t *Trends) *trendsPage {
 				s.present[i] = true // a period without runs cost nothing
 			}
 			ss = append(ss, s)
-			p.StepNames = append(p.StepNames, stepName{Class: class, Label: short(label, 240), Total: report.FormatSeconds(st.TotalSeconds)})
+			p.StepNames = append(p.StepNames, stepName{Class: class, Label: short(label, 240), Total: report.FormatSeconds(st.TotalSeconds),
+				Href: "#step-" + strconv.Itoa(j+1)})
 			p.StepHead = append(p.StepHead, "#"+strconv.Itoa(j+1))
 		}
 		for i := range n {
@@ -226,7 +280,123 @@ func newTrendsPage(t *Trends) *trendsPage {
 		}
 		p.Steps = lineChart("Run time per "+unit+" of the five costliest steps", labels, ss, secondsAxis)
 	}
+	p.Unit = unit
+	p.FollowMissing = t.FollowMissing
+	if t.Followed != nil {
+		p.StepTimes = append(p.StepTimes, stepTime("step", t.Followed, t.Mask, labels, unit))
+	}
+	for j, st := range steps {
+		if st.Timed != nil {
+			p.StepTimes = append(p.StepTimes, stepTime("step-"+strconv.Itoa(j+1), &st, t.Mask, labels, unit))
+		}
+	}
+	branchChart(p, t, labels, unit)
+	lostChart(p, t, labels, has, unit)
 	return p
+}
+
+// stepTime charts one step's p50 and p95 run time per period, with gaps
+// where it did not run for a known time: no run is not a 0 s run.
+func stepTime(id string, st *StepSeries, mask *redact.Redactor, labels []string, unit string) stepTimeView {
+	n := len(labels)
+	label := mask.String(st.Label)
+	v := stepTimeView{ID: id, Label: short(label, 240), Total: report.FormatSeconds(st.TotalSeconds)}
+	timed := make([]bool, n)
+	p50 := series{class: "p50", name: "p50", values: make([]float64, n), present: timed}
+	p95 := series{class: "p95", name: "p95", values: make([]float64, n), present: timed}
+	at := func(xs []int, i int) int {
+		if i < len(xs) {
+			return xs[i]
+		}
+		return 0
+	}
+	for i := range n {
+		timed[i] = at(st.Timed, i) > 0
+		if timed[i] {
+			p50.values[i], p95.values[i] = st.P50[i], st.P95[i]
+		}
+		// Runs and cache hits share a cell: two years of days in five
+		// tables must stay under a megabyte.
+		runs, hits := at(st.Runs, i), at(st.Hits, i)
+		row := []string{labels[i], "-", "-", "-"}
+		if runs > 0 || hits > 0 {
+			row[1] = strconv.Itoa(runs) + " / " + strconv.Itoa(hits)
+			if timed[i] {
+				row[2], row[3] = report.FormatSeconds(st.P50[i]), report.FormatSeconds(st.P95[i])
+			} else if runs > 0 {
+				row[2], row[3] = "?", "?" // ran for a time no log told
+			}
+		}
+		v.Rows = append(v.Rows, row)
+	}
+	v.Chart = lineChart("Run time per "+unit+" of "+short(label, 80)+": p50 and p95", labels, []series{p50, p95}, secondsAxis)
+	return v
+}
+
+// branchChart charts the builds per period of each charted branch.
+func branchChart(p *trendsPage, t *Trends, labels []string, unit string) {
+	if len(t.Branches) == 0 {
+		return
+	}
+	n := len(labels)
+	var ss []series
+	p.BranchHead = []string{"Period"}
+	for j, b := range t.Branches {
+		class, name := "s"+strconv.Itoa(j%TopStepsCharted), line(t.Mask.String(b.Name))
+		switch {
+		case b.Other:
+			class, name = "other", "other branches"
+		case b.Name == "":
+			name = "(no branch)"
+		}
+		s := series{class: class, name: short(name, 80), values: make([]float64, n), present: make([]bool, n)}
+		for i := range n {
+			if i < len(b.Builds) {
+				s.values[i] = float64(b.Builds[i])
+			}
+			s.present[i] = true // no build of a branch is a count of 0
+		}
+		ss = append(ss, s)
+		p.BranchNames = append(p.BranchNames, stepName{Class: class, Label: short(name, 240), Total: strconv.Itoa(b.Total) + " build" + plural(b.Total)})
+		p.BranchHead = append(p.BranchHead, short(name, 40))
+	}
+	for i := range n {
+		row := []string{labels[i]}
+		for _, b := range t.Branches {
+			c := 0
+			if i < len(b.Builds) {
+				c = b.Builds[i]
+			}
+			row = append(row, strconv.Itoa(c))
+		}
+		p.BranchRows = append(p.BranchRows, row)
+	}
+	p.Branch = lineChart("Builds per "+unit+" and branch", labels, ss, countAxis)
+}
+
+// lostChart charts the time lost to cache misses per period: a gap for a
+// period without builds, or whose lost runs took no time a log told.
+func lostChart(p *trendsPage, t *Trends, labels []string, has []bool, unit string) {
+	n := len(labels)
+	lost := series{class: "lost", name: "time lost to cache misses", values: make([]float64, n), present: make([]bool, n)}
+	for i, pr := range t.Periods {
+		lost.present[i] = has[i] && (pr.LostRuns == 0 || pr.LostTimed > 0)
+		lost.values[i] = pr.LostSeconds
+		row := []string{labels[i], strconv.Itoa(pr.Builds), "-", "-"}
+		if has[i] {
+			row[2] = strconv.Itoa(pr.LostRuns)
+			switch {
+			case pr.LostRuns == 0 || pr.LostTimed == pr.LostRuns:
+				row[3] = report.FormatSeconds(pr.LostSeconds)
+			case pr.LostTimed == 0:
+				row[3] = "?"
+			default:
+				row[3] = "≥ " + report.FormatSeconds(pr.LostSeconds) // some runs' times are unknown
+			}
+		}
+		p.LostRows = append(p.LostRows, row)
+	}
+	p.Lost = lineChart("Time lost to cache misses per "+unit, labels, []series{lost}, secondsAxis)
 }
 
 // periodLabel names a period by its first day.
@@ -240,6 +410,7 @@ type axisKind int
 const (
 	secondsAxis axisKind = iota
 	rateAxis             // 0 to 100 %
+	countAxis            // whole numbers from 0
 )
 
 // lineChart lays out one chart: a band per period with the point at its
@@ -265,6 +436,9 @@ func lineChart(label string, xLabels []string, ss []series, axis axisKind) *char
 			}
 		}
 		step := niceStep(hi / 4)
+		if axis == countAxis {
+			step = countStep(hi / 4)
+		}
 		top = step * math.Ceil(hi/step)
 		if top == 0 {
 			top = step
@@ -279,8 +453,11 @@ func lineChart(label string, xLabels []string, ss []series, axis axisKind) *char
 
 	for _, v := range yticks {
 		lab := formatTick(time.Duration(v * float64(time.Second)))
-		if axis == rateAxis {
+		switch axis {
+		case rateAxis:
 			lab = strconv.Itoa(int(math.Round(v*100))) + "%"
+		case countAxis:
+			lab = strconv.Itoa(int(math.Round(v)))
 		}
 		c.YTicks = append(c.YTicks, chartTick{Y: num(y(v)), Label: lab})
 	}
@@ -304,8 +481,11 @@ func lineChart(label string, xLabels []string, ss []series, axis axisKind) *char
 			alone := (i == 0 || !s.present[i-1]) && (i == n-1 || !s.present[i+1])
 			if n <= chDotsMax || alone {
 				val := report.FormatSeconds(s.values[i])
-				if axis == rateAxis {
+				switch axis {
+				case rateAxis:
 					val = report.FormatShare(s.values[i])
+				case countAxis:
+					val = strconv.Itoa(int(s.values[i]))
 				}
 				l.Dots = append(l.Dots, chartDot{X: num(x(i)), Y: num(y(s.values[i])), Title: xLabels[i] + ": " + s.name + " " + val})
 			}
@@ -324,4 +504,16 @@ func niceStep(raw float64) float64 {
 		}
 	}
 	return tickSteps[len(tickSteps)-1] * math.Ceil(raw/tickSteps[len(tickSteps)-1])
+}
+
+// countStep rounds a raw axis interval of a count up to 1, 2 or 5 times
+// a power of ten.
+func countStep(raw float64) float64 {
+	for p := 1.0; ; p *= 10 {
+		for _, m := range []float64{1, 2, 5} {
+			if m*p >= raw {
+				return m * p
+			}
+		}
+	}
 }

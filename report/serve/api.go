@@ -309,6 +309,8 @@ type readQuery struct {
 	SinceText, UntilText    string
 	Limit, Page             int
 	Period                  store.Period
+	// Step is a step identity to follow (StepRef.StepID), 0 for none.
+	Step int64
 }
 
 // Paging limits of GET /api/v1/builds and the builds page.
@@ -350,6 +352,11 @@ func (srv *Server) parseRead(r *http.Request, defSince string) (readQuery, error
 	if v := q.Get("page"); v != "" {
 		if rq.Page, err = strconv.Atoi(v); err != nil || rq.Page < 1 || rq.Page > 1_000_000 {
 			return rq, errors.New("page must be 1 or more")
+		}
+	}
+	if v := q.Get("step"); v != "" {
+		if rq.Step, err = strconv.ParseInt(v, 10, 64); err != nil || rq.Step < 1 {
+			return rq, errors.New("step must be a step id (a whole number from 1)")
 		}
 	}
 	switch p := q.Get("period"); p {
@@ -572,10 +579,8 @@ func (srv *Server) apiCompare(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (srv *Server) trends(ctx context.Context, rq readQuery) (*store.Trends, store.TrendQuery, error) {
-	q := store.TrendQuery{Project: rq.Project, Branch: rq.Branch, Period: rq.Period, Since: rq.Since, Until: rq.Until}
-	tr, err := srv.s.Trends(ctx, q)
-	return tr, q, err
+func (srv *Server) trendQuery(rq readQuery) store.TrendQuery {
+	return store.TrendQuery{Project: rq.Project, Branch: rq.Branch, Period: rq.Period, Since: rq.Since, Until: rq.Until}
 }
 
 // apiTrends is GET /api/v1/trends: trends --format json.
@@ -585,13 +590,15 @@ func (srv *Server) apiTrends(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	tr, _, err := srv.trends(r.Context(), rq)
+	tr, d, err := report.LoadTrends(r.Context(), srv.s, srv.trendQuery(rq), report.DetailQuery{Step: rq.Step, Branches: true, Misses: true})
 	if err != nil {
 		srv.storeError(w, err)
 		return
 	}
+	rep := report.NewTrendsReport(tr, rq.Project, rq.Branch)
+	rep.AddDetail(d)
 	srv.render(w, func(out io.Writer) error {
-		return report.RenderTrends(out, report.FormatJSON, report.NewTrendsReport(tr, rq.Project, rq.Branch), srv.renderOptions())
+		return report.RenderTrends(out, report.FormatJSON, rep, srv.renderOptions())
 	})
 }
 

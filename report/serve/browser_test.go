@@ -97,11 +97,17 @@ const pageCheck = `{
 	nav: document.querySelectorAll("header.bs-nav a").length,
 	active: document.querySelectorAll("script, iframe, object, embed, img, link, base").length,
 	title: document.title,
+	followed: document.querySelectorAll("section#step svg.chart path.line").length,
+	branches: document.querySelectorAll("#builds-per-branch svg.chart path.line").length,
+	lost: document.querySelectorAll("#cache-misses svg.chart path.line").length,
 }`
 
 type pageDOM struct {
 	Builds, Steps, Bars, Charts, Nav, Active int
 	Title                                    string
+	// Lines of the followed step's chart, of builds per branch and of
+	// the time lost to cache misses.
+	Followed, Branches, Lost int
 }
 
 // The pages render in headless Chromium: the builds list has every build,
@@ -111,6 +117,10 @@ func TestBrowserPages(t *testing.T) {
 	ts, _, ids := servedHostile(t)
 	b := browsertest.Start(t, ts.URL+"/healthz")
 	last := ids[len(ids)-1]
+	slow, err := ts.s.Slow(storetest.Ctx, store.WindowQuery{Limit: 1})
+	if err != nil || len(slow) == 0 {
+		t.Fatal(slow, err)
+	}
 	for _, c := range []struct {
 		path  string
 		check func(d pageDOM) bool
@@ -121,6 +131,10 @@ func TestBrowserPages(t *testing.T) {
 		{fmt.Sprintf("/builds/%d", last), func(d pageDOM) bool { return d.Title != "" }},
 		{fmt.Sprintf("/compare?before=%d&after=%d", ids[0], ids[1]), func(d pageDOM) bool { return d.Steps > 0 }},
 		{"/trends?since=&period=day", func(d pageDOM) bool { return d.Charts >= 3 }},
+		// p50 and p95 of the followed step, a line per branch, time lost.
+		{fmt.Sprintf("/trends?since=&step=%d", slow[0].StepID), func(d pageDOM) bool {
+			return d.Followed == 2 && d.Branches >= 1 && d.Lost == 1
+		}},
 		{"/slow?since=", func(d pageDOM) bool { return d.Steps > 0 }},
 		{"/misses?since=", func(d pageDOM) bool { return d.Steps > 0 }},
 	} {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -196,12 +197,7 @@ func (srv *Server) pageTrends(w http.ResponseWriter, r *http.Request) {
 		srv.pageError(w, http.StatusBadRequest, err)
 		return
 	}
-	tr, q, err := srv.trends(r.Context(), rq)
-	if err != nil {
-		srv.pageError(w, 0, err)
-		return
-	}
-	page, err := reporthtml.LoadTrends(r.Context(), srv.s, q, tr)
+	page, err := reporthtml.LoadTrends(r.Context(), srv.s, srv.trendQuery(rq), rq.Step)
 	if err != nil {
 		srv.pageError(w, 0, err)
 		return
@@ -234,6 +230,8 @@ func (srv *Server) pageTrends(w http.ResponseWriter, r *http.Request) {
 }
 
 type stepView struct {
+	// Trends links the step's run time per period on the trends page.
+	Trends                          string
 	Name, Project                   string
 	Builds, Runs, Hits              int
 	MissRate, P50, P95, Total, Lost string
@@ -276,6 +274,11 @@ func (srv *Server) pageStats(w http.ResponseWriter, r *http.Request, kind string
 		if s.MissRate != nil {
 			v.MissRate = report.FormatShare(*s.MissRate)
 		}
+		tq := url.Values{"step": {strconv.FormatInt(s.StepID, 10)}, "project": {s.Project}}
+		if rq.Branch != "" {
+			tq.Set("branch", rq.Branch)
+		}
+		v.Trends = "/trends?" + tq.Encode() + "#step"
 		view.Steps = append(view.Steps, v)
 	}
 	writePage(w, "stats", view)

@@ -28,6 +28,8 @@ type Options struct {
 	Output  string
 	DB      string
 	Wide    bool
+	// Step is a step identity (step_id in slow's JSON) to follow.
+	Step int64
 }
 
 // New returns the trends command.
@@ -42,8 +44,12 @@ typical run time rose in the latest period. A period without builds shows "-"
 (null in JSON), not zero.
 
 With --html it writes one self-contained HTML page with a chart for each of
-those and for the five steps that cost the most run time over the whole
-window, each with a table of the same numbers below it.
+those; for the five steps that cost the most run time over the whole
+window, their cost and each one's p50/p95 run time per period (and
+--step's, a step_id from slow or misses --format json); for the builds per
+branch; and for the time lost to cache misses (the run time of steps that
+had come from the cache in an earlier period). Each chart has a table of
+the same numbers below it.
 
 --since and --until take a date (2026-01-31), an RFC 3339 time, or a time
 before now: 90d, 12w, 36h.`,
@@ -67,6 +73,7 @@ before now: 90d, 12w, 36h.`,
 	fl.BoolVar(&opts.HTML, "html", false, "write an HTML page with charts instead")
 	fl.StringVarP(&opts.Output, "output", "o", "", `file to write, "-" for standard output (default standard output)`)
 	fl.BoolVar(&opts.Wide, "wide", false, "do not cut step names to the terminal's width")
+	fl.Int64Var(&opts.Step, "step", 0, "also chart this step's run time per period (a step_id from slow or misses --format json)")
 	return cmd
 }
 
@@ -91,13 +98,9 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return err
 	}
 	defer s.Close()
-	tr, err := s.Trends(ctx, q)
-	if err != nil {
-		return cli.HistoryError(err)
-	}
 	var buf bytes.Buffer
 	if opts.HTML {
-		page, err := reporthtml.LoadTrends(ctx, s, q, tr)
+		page, err := reporthtml.LoadTrends(ctx, s, q, opts.Step)
 		if err != nil {
 			return cli.HistoryError(err)
 		}
@@ -108,7 +111,20 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		}
 		return f.WritePage(opts.Output, buf.Bytes(), report.FormatBytes)
 	}
-	if err := report.RenderTrends(&buf, opts.Format.Value, report.NewTrendsReport(tr, opts.Project, opts.Branch), f.RenderOptions(false, opts.Wide)); err != nil {
+	// The tables show none of the detail; the JSON (and the API) does.
+	dq := report.DetailQuery{}
+	if opts.Format.Value == cli.FormatJSON {
+		dq = report.DetailQuery{Step: opts.Step, Branches: true, Misses: true}
+	}
+	tr, d, err := report.LoadTrends(ctx, s, q, dq)
+	if err != nil {
+		return cli.HistoryError(err)
+	}
+	rep := report.NewTrendsReport(tr, opts.Project, opts.Branch)
+	if opts.Format.Value == cli.FormatJSON {
+		rep.AddDetail(d)
+	}
+	if err := report.RenderTrends(&buf, opts.Format.Value, rep, f.RenderOptions(false, opts.Wide)); err != nil {
 		return err
 	}
 	if opts.Output == "" || opts.Output == "-" {
