@@ -116,12 +116,16 @@ func stepIDs(f *filter, column string, af analysis.Filter) {
 		conds, args = append(conds, "id = ANY(?)"), append(args, af.Steps)
 	}
 	if len(conds) > 0 {
-		// An array computed once and tested per row, not a semi-join: a
+		// A set hashed once and probed per row, not a semi-join: a
 		// planner that took the steps for one row (statistics of a
 		// history still filling) joined them by a nested loop, scanning
 		// the rollup's period range once per step (a project's year of
-		// misses: 60 ms one run, 510 ms the next).
-		f.add(column+" = ANY(ARRAY(SELECT id FROM steps WHERE "+strings.Join(conds, " AND ")+"))", args...)
+		// misses: 60 ms one run, 510 ms the next). "IS TRUE" keeps the
+		// IN from being pulled up into a join: it stays a hashed subplan.
+		// (An ARRAY tested with = ANY is a linear search per row: with
+		// the hundreds of Dockerfile steps of a year of days, 426 ms
+		// where the hash takes 108.)
+		f.add("("+column+" IN (SELECT id FROM steps WHERE "+strings.Join(conds, " AND ")+")) IS TRUE", args...)
 	}
 }
 
