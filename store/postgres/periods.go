@@ -114,13 +114,15 @@ func firstHitsSQL(w *filter, f analysis.Filter, g analysis.Grain) string {
 	cw.add("w.hits > 0")
 	stepIDs(&cw, "(w.step_id + 0)", f) // see rollupStep
 	w.args = cw.args
-	query := `SELECT w.step_id, min(w.week) AS first FROM ` + weeks + cw.where() + ` GROUP BY w.step_id`
+	// A step is of one project: naming it lets the daily lookup below
+	// read that project's packed rows only, not every project's.
+	query := `SELECT w.step_id, min(w.week) AS first, min(w.project_id) AS project FROM ` + weeks + cw.where() + ` GROUP BY w.step_id`
 	if g == analysis.Week {
-		return query
+		return `SELECT step_id, first FROM (` + query + `) fw`
 	}
 	d := filter{args: w.args}
 	days, _ := rollupTable(&d, f, analysis.Day, "d")
-	d.add("d.step_id = fw.step_id AND d.day >= fw.first AND d.day < fw.first + 7 AND d.hits > 0")
+	d.add("d.project_id = fw.project AND d.step_id = fw.step_id AND d.day >= fw.first AND d.day < fw.first + 7 AND d.hits > 0")
 	w.args = d.args
 	return `SELECT fw.step_id, (SELECT min(d.day) FROM ` + days + d.where() + `) AS first FROM (` + query + `) fw`
 }
