@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"time"
 
 	"github.com/buildstats/buildstats/store/internal/analysis"
 )
@@ -32,6 +31,14 @@ func copyInt32(b []byte, v int32) []byte {
 	return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(b, 4), uint32(v))
 }
 
+// copyInt64If writes v, or NULL when it is not known.
+func copyInt64If(b []byte, v int64, known bool) []byte {
+	if !known {
+		return copyNull(b)
+	}
+	return copyInt64(b, v)
+}
+
 func copyBool(b []byte, v bool) []byte {
 	b = binary.BigEndian.AppendUint32(b, 1)
 	if v {
@@ -42,6 +49,14 @@ func copyBool(b []byte, v bool) []byte {
 
 func copyText(b []byte, s string) []byte {
 	return append(binary.BigEndian.AppendUint32(b, uint32(len(s))), s...)
+}
+
+// copyTextUnless writes s, or NULL when null.
+func copyTextUnless(b []byte, s string, null bool) []byte {
+	if null {
+		return copyNull(b)
+	}
+	return copyText(b, s)
 }
 
 // copyTexts writes a text[]; an empty list is NULL, as list() stores it.
@@ -130,22 +145,14 @@ func (vr *vertexReader) row(p *pending, seq int) {
 	b = copyText(b, v.Digest)
 	b = copyTexts(b, v.Inputs)
 	// Text the step identity already holds is stored as NULL.
-	if v.Name == analysis.CanonicalName(v) {
-		b = copyNull(b)
-	} else {
-		b = copyText(b, v.Name)
-	}
+	b = copyTextUnless(b, v.Name, v.Name == analysis.CanonicalName(v))
 	b = copyBool(b, v.NameTruncated)
 	b = copyText(b, v.Platform)
 	b = copyText(b, v.Stage)
 	b = copyInt32(b, int32(v.Index))
 	b = copyInt32(b, int32(v.Total))
 	b = copyText(b, v.Instruction)
-	if v.Args == step.args {
-		b = copyNull(b)
-	} else {
-		b = copyText(b, v.Args)
-	}
+	b = copyTextUnless(b, v.Args, v.Args == step.args)
 	b = copyBool(b, v.Cached)
 	b = copyBool(b, v.Canceled)
 	b = copyBool(b, v.Completed)
@@ -153,28 +160,14 @@ func (vr *vertexReader) row(p *pending, seq int) {
 	b = copyInt32(b, int32(v.ExitCode))
 	b = copyInt64(b, int64(v.Duration))
 	b = copyBool(b, v.HasDuration)
-	for _, t := range [2]time.Time{v.Started, v.Ended} {
-		if t.IsZero() {
-			b = copyNull(b)
-		} else {
-			b = copyInt64(b, t.UnixNano())
-		}
-	}
+	b = copyInt64If(b, v.Started.UnixNano(), !v.Started.IsZero())
+	b = copyInt64If(b, v.Ended.UnixNano(), !v.Ended.IsZero())
 	b = copyTexts(b, v.Warnings)
 	b = copyInt32(b, int32(v.OutputLines))
-	var run any
-	if ms, ok := analysis.RunMs(v); ok {
-		run = ms
-		b = copyInt64(b, ms)
-	} else {
-		b = copyNull(b)
-	}
+	runMs, timed := analysis.RunMs(v)
+	b = copyInt64If(b, runMs, timed)
 	b = copyText(b, v.ImageDigest())
-	if v.HasLayerBytes {
-		b = copyInt64(b, v.LayerBytes)
-	} else {
-		b = copyNull(b)
-	}
+	b = copyInt64If(b, v.LayerBytes, v.HasLayerBytes)
 	b = copyBool(b, v.DurationIsLowerBound)
 	if p.keep {
 		b = copyTexts(b, v.ErrorLines)
@@ -182,5 +175,5 @@ func (vr *vertexReader) row(p *pending, seq int) {
 		b = copyNull(b)
 	}
 	vr.buf = b
-	vr.in.addDay(p.project, p.branch, step.id, p.m.Started.UnixMilli()/analysis.MsPerDay, v.Cached, run)
+	vr.in.addDay(p.project, p.branch, step.id, p.m.Started.UnixMilli()/analysis.MsPerDay, v.Cached, runMs, timed)
 }

@@ -83,7 +83,7 @@ type stepDelta struct {
 
 // addDay records a vertex in its step's daily and weekly rollups, with
 // and without its branch, merged in memory so a batch writes each row once.
-func (in *ingester) addDay(project, branch, step, day int64, cached bool, run any) {
+func (in *ingester) addDay(project, branch, step, day int64, cached bool, runMs int64, timed bool) {
 	week := analysis.WeekOf(day)
 	for _, k := range [4]rollupKey{{analysis.Day, 0, day, project}, {analysis.Day, branch, day, project},
 		{analysis.Week, 0, week, project}, {analysis.Week, branch, week, project}} {
@@ -101,11 +101,11 @@ func (in *ingester) addDay(project, branch, step, day int64, cached bool, run an
 		if cached {
 			d.hits++
 		}
-		if ms, ok := run.(int64); ok {
+		if timed {
 			if len(d.runs) > 0 {
 				d.runs = append(d.runs, ',')
 			}
-			d.runs = strconv.AppendInt(d.runs, ms, 10)
+			d.runs = strconv.AppendInt(d.runs, runMs, 10)
 		}
 	}
 }
@@ -283,11 +283,7 @@ func (in *ingester) merge(rows pgx.Rows, grain analysis.Grain, n int) (*mergedRo
 	}
 	if len(out.periods) != n {
 		// Every row was locked (and created) before: none can be missing.
-		return nil, errRollupRows(len(out.periods), n)
+		return nil, fmt.Errorf("rollups: %d of %d locked rows read back", len(out.periods), n)
 	}
 	return out, nil
-}
-
-func errRollupRows(got, want int) error {
-	return fmt.Errorf("rollups: %d of %d locked rows read back", got, want)
 }
