@@ -194,7 +194,41 @@ func (s *Store) checkRollups(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	return c.Err()
+	if err := c.Err(); err != nil {
+		return err
+	}
+	return s.checkRunTotals(ctx)
+}
+
+// checkRunTotals verifies each packed row's run counts and totals against
+// its run lists, which checkRollups verified against the vertices.
+func (s *Store) checkRunTotals(ctx context.Context) error {
+	for w := range rollupTables {
+		for _, t := range rollupTables[w] {
+			rows, err := s.pool.Query(ctx, `SELECT r.`+t.period+`, r.project_id, u.step_id, u.runs, u.ran, u.timed, u.run_ms
+				FROM `+t.name+` r, unnest(r.step_ids, r.runs, r.ran, r.timed, r.run_ms) AS u(step_id, runs, ran, timed, run_ms)`)
+			if err != nil {
+				return err
+			}
+			var period, project int64
+			var step, ran, timed, ms *int64 // NULL: arrays of different lengths
+			var runs *string
+			if _, err := pgx.ForEachRow(rows, []any{&period, &project, &step, &runs, &ran, &timed, &ms}, func() error {
+				if step == nil || runs == nil || ran == nil || timed == nil || ms == nil {
+					return fmt.Errorf("%s row of period %d, project %d: its arrays differ in length", t.name, period, project)
+				}
+				n, tm, sum := analysis.RunTotals([]byte(*runs))
+				if int64(n) != *ran || int64(tm) != *timed || sum != *ms {
+					return fmt.Errorf("%s row of period %d, step %d: %d runs, %d timed, %d ms; its run list says %d, %d, %d",
+						t.name, period, *step, *ran, *timed, *ms, n, tm, sum)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // rollupRecompute fills a packed rollup's rows of one period ($1) from the
@@ -205,11 +239,13 @@ func rollupRecompute(table, period string, branch bool) string {
 		cols, group = "branch_id, "+cols, "b.branch_id, "+group
 	}
 	outer := strings.ReplaceAll(group, "b.", "")
-	return `INSERT INTO ` + table + ` (` + cols + `, step_ids, builds, hits, runs)
+	return `INSERT INTO ` + table + ` (` + cols + `, step_ids, builds, hits, runs, ran, timed, run_ms)
 		SELECT ` + strings.Replace(outer, "project_id", "$1, project_id", 1) + `, array_agg(step_id ORDER BY step_id), array_agg(n ORDER BY step_id),
-			array_agg(h ORDER BY step_id), array_agg(r ORDER BY step_id)
+			array_agg(h ORDER BY step_id), array_agg(r ORDER BY step_id),
+			array_agg(ran ORDER BY step_id), array_agg(timed ORDER BY step_id), array_agg(ms ORDER BY step_id)
 		FROM (SELECT ` + group + `, v.step_id, count(*)::integer AS n, (count(*) FILTER (WHERE v.cached))::integer AS h,
-			COALESCE(string_agg(v.run_ms::text, ','), '') AS r
+			COALESCE(string_agg(v.run_ms::text, ','), '') AS r, count(v.run_ms)::integer AS ran,
+			(count(*) FILTER (WHERE v.run_ms >= 0))::integer AS timed, COALESCE(sum(v.run_ms) FILTER (WHERE v.run_ms >= 0), 0)::bigint AS ms
 			FROM builds b JOIN vertices v ON v.build_id = b.id WHERE b.started_at >= $2 AND b.started_at < $3
 			GROUP BY ` + group + `, v.step_id) x
 		GROUP BY ` + outer

@@ -98,6 +98,9 @@ func TestCheckIntegrityFindsDrift(t *testing.T) {
 		`UPDATE rollup_branch_days SET runs[1] = runs[1] || ',1' WHERE (branch_id, day, project_id) = (SELECT branch_id, day, project_id FROM rollup_branch_days LIMIT 1)`,
 		`UPDATE rollup_weeks SET step_ids = step_ids[2:], builds = builds[2:], hits = hits[2:], runs = runs[2:] WHERE (week, project_id) = (SELECT week, project_id FROM rollup_weeks LIMIT 1)`,
 		`DELETE FROM steps WHERE id = (SELECT max(step_id) FROM vertices)`,
+		// Version 6's run totals, against the run lists.
+		`UPDATE rollup_days SET run_ms[1] = run_ms[1] + 1 WHERE (day, project_id) = (SELECT day, project_id FROM rollup_days WHERE runs[1] <> '' LIMIT 1)`,
+		`UPDATE rollup_branch_weeks SET ran = ran[2:] WHERE (branch_id, week, project_id) = (SELECT branch_id, week, project_id FROM rollup_branch_weeks LIMIT 1)`,
 	} {
 		s, db := openNew(t)
 		storetest.IngestMulti(t, s)

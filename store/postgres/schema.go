@@ -238,6 +238,12 @@ CREATE TABLE step_branch_weeks (
 		version: 5,
 		sql:     packedRollupSchema,
 	},
+	{
+		// Each step's number of runs, of timed runs and their total, beside
+		// its list of run times (runTotalsSchema).
+		version: 6,
+		sql:     runTotalsSchema,
+	},
 }
 
 // liveSchema is version 3: the daemon's history ref, the build's facts

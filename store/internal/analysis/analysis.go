@@ -421,6 +421,19 @@ func selectKth(xs []int64, k int) int64 {
 	return xs[k]
 }
 
+// RunTotals counts a comma-separated list of run times: the runs, those
+// with a time (UnknownRun has none) and the sum of those times in ms.
+func RunTotals(list []byte) (runs, timed int, ms int64) {
+	ParseIntList(list, func(v int64) {
+		runs++
+		if v >= 0 {
+			timed++
+			ms += v
+		}
+	})
+	return
+}
+
 // ParseIntList calls add for each comma-separated integer of a list
 // aggregate.
 func ParseIntList(b []byte, add func(int64)) {
