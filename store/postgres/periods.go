@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
 
@@ -80,7 +81,7 @@ func packedSteps(w *filter, f analysis.Filter, g analysis.Grain) (from, period s
 	if f.Project != "" {
 		w.add("r.project_id = (SELECT id FROM projects WHERE name = ?)", f.Project)
 	}
-	return t.name + " r, unnest(r.step_ids) WITH ORDINALITY AS u(step_id, i)", "r." + t.period
+	return t.name + " r CROSS JOIN LATERAL unnest(r.step_ids) WITH ORDINALITY AS u(step_id, i)", "r." + t.period
 }
 
 // fewSteps is how many step ids a condition lists for a linear search
@@ -196,44 +197,84 @@ func (x *source) FirstHits(ctx context.Context, f analysis.Filter, g analysis.Gr
 	return err
 }
 
-// LostRows joins the rollup rows with each step's first hit, given as
-// arrays, and hands over one list of run times per period. The join is
-// on an expression of step_id, as rollupStep's filter is: a hash join
-// over the period range, never a probe of the key (or a scan of the
-// range) per step, whatever the statistics say.
-func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis.Grain, lo, hi int64, first map[int64]int64, add func(from int64, runs []byte)) error {
+// LostRows reads the packed rows' step ids and run totals (schema v6)
+// and adds up, per period, those of the steps whose first hit came before
+// it. It does in Go what SQL would do with an unnest and a join: the
+// arrays arrive as they are stored and are walked in place, 55-75 ms for
+// a year of days (193,000 elements) where the SQL took 115-150 ms, and
+// gathering the year's 2 million run times as text (schema v5) 190-266.
+// The steps f allows are those in first.
+func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis.Grain, lo, hi int64, first map[int64]int64, add func(from int64, runs, timed int, ms int64)) error {
 	if len(first) == 0 {
 		return nil
 	}
-	steps, firsts := make([]int64, 0, len(first)), make([]int64, 0, len(first))
-	for step, from := range first {
-		steps, firsts = append(steps, step), append(firsts, from)
+	var w filter
+	t := rollupTables[0][0]
+	if tg == analysis.Week {
+		t = rollupTables[1][0]
 	}
-	var o filter
-	o.args = []any{steps, firsts}
-	table, period := rollupTable(&o, f, tg, "d")
-	bucket := period
-	if g == analysis.Week && tg == analysis.Day {
-		bucket = analysis.WeekSQL(period)
+	if f.Branch != "" {
+		t.name = strings.Replace(t.name, "rollup_", "rollup_branch_", 1)
+		w.add("r.branch_id = (SELECT id FROM branches WHERE name = ?)", f.Branch)
 	}
-	o.add(period+" >= ?", int32Day(lo))
-	o.add(period+" < ?", int32Day(hi))
-	o.add(bucket + " > fh.first")
-	o.add("d.runs <> ''")
-	rows, err := x.pool.Query(ctx, `SELECT `+bucket+` AS period, string_agg(d.runs, ',')
-		FROM unnest($1::bigint[], $2::bigint[]) AS fh(step_id, first) JOIN `+table+` ON (d.step_id + 0) = fh.step_id`+o.where()+` GROUP BY period`, o.args...)
+	if f.Project != "" {
+		w.add("r.project_id = (SELECT id FROM projects WHERE name = ?)", f.Project)
+	}
+	w.add("r."+t.period+" >= ?", int32Day(lo))
+	w.add("r."+t.period+" < ?", int32Day(hi))
+	rows, err := x.pool.Query(ctx, `SELECT r.`+t.period+`, r.step_ids, r.ran, r.timed, r.run_ms FROM `+t.name+` r`+w.where(), w.args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
+	type lost struct {
+		runs, timed int
+		ms          int64
+	}
+	per := map[int64]*lost{}
+	var steps, ran, timed, ms []int64
 	for rows.Next() {
-		var from int64
-		if err := rows.Scan(&from, nil); err != nil {
+		var period int64
+		if err := rows.Scan(&period, nil, nil, nil, nil); err != nil {
 			return err
 		}
-		add(from, rows.RawValues()[1])
+		raw := rows.RawValues()
+		steps, err = appendInts(steps[:0], raw[1])
+		if err == nil {
+			ran, err = appendInts(ran[:0], raw[2])
+		}
+		if err == nil {
+			timed, err = appendInts(timed[:0], raw[3])
+		}
+		if err == nil {
+			ms, err = appendInts(ms[:0], raw[4])
+		}
+		if err == nil && (len(ran) != len(steps) || len(timed) != len(steps) || len(ms) != len(steps)) {
+			err = fmt.Errorf("arrays of %d, %d, %d and %d elements", len(steps), len(ran), len(timed), len(ms))
+		}
+		if err != nil {
+			return fmt.Errorf("%s row of period %d: %w", t.name, period, err)
+		}
+		from := g.Bucket(period)
+		l := per[from]
+		for i, step := range steps {
+			if hit, ok := first[step]; !ok || from <= hit || ran[i] == 0 {
+				continue
+			}
+			if l == nil {
+				l = &lost{}
+				per[from] = l
+			}
+			l.runs, l.timed, l.ms = l.runs+int(ran[i]), l.timed+int(timed[i]), l.ms+ms[i]
+		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for from, l := range per {
+		add(from, l.runs, l.timed, l.ms)
+	}
+	return nil
 }
 
 // BranchRows counts builds per period and branch from an index-only scan

@@ -139,10 +139,10 @@ func (x *source) FirstHits(ctx context.Context, f analysis.Filter, g analysis.Gr
 }
 
 // LostRows joins the rollup rows with each step's first hit in SQL and
-// hands over one list of run times per period: a year of days is 200,000
-// rollup rows, which cost more to cross into Go one by one than to read.
-// first is not used: SQLite plans the join well by itself.
-func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis.Grain, lo, hi int64, _ map[int64]int64, add func(from int64, runs []byte)) error {
+// gathers one list of run times per period, which it adds up: a year of
+// days is 200,000 rollup rows, which cost more to cross into Go one by one
+// than to read. first is not used: SQLite plans the join well by itself.
+func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis.Grain, lo, hi int64, _ map[int64]int64, add func(from int64, runs, timed int, ms int64)) error {
 	first, args := firstHitsSQL(f, g)
 	table, period, w := rollupTable(f, tg, "d")
 	bucket := period
@@ -169,7 +169,8 @@ func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis
 		if err := rows.Scan(&from, &runs); err != nil {
 			return err
 		}
-		add(from, runs)
+		n, timed, ms := analysis.RunTotals(runs)
+		add(from, n, timed, ms)
 	}
 	return rows.Err()
 }

@@ -28,14 +28,15 @@ type PeriodSource interface {
 	// day) in which each step f allows was a cache hit, over every build
 	// of f.Branch (all builds when ""); f.Lo and f.Hi are ignored.
 	FirstHits(ctx context.Context, f Filter, g Grain, add func(step, from int64)) error
-	// LostRows calls add with the run times, per period of grain g, of
-	// the rollup rows of grain tg (for the periods starting on days
-	// [lo, hi)) of the steps f allows whose period comes after the first
-	// period of grain g in which the step was a cache hit (see
-	// FirstHits): MissPeriods' runs, gathered by the database.
-	// first holds what FirstHits said, for a store that would rather be
-	// given it than work it out again.
-	LostRows(ctx context.Context, f Filter, g, tg Grain, lo, hi int64, first map[int64]int64, add func(from int64, runs []byte)) error
+	// LostRows calls add with the runs, per period of grain g, of the
+	// rollup rows of grain tg (for the periods starting on days [lo, hi))
+	// of the steps f allows whose period comes after the first period of
+	// grain g in which the step was a cache hit (see FirstHits):
+	// MissPeriods' runs, added up by the database: how many, how many of
+	// them have a time, and those times' sum in ms. first holds what
+	// FirstHits said, for a store that would rather be given it than work
+	// it out again.
+	LostRows(ctx context.Context, f Filter, g, tg Grain, lo, hi int64, first map[int64]int64, add func(from int64, runs, timed int, ms int64)) error
 	// BranchRows calls add with the number of builds per period of grain
 	// g and branch name among the builds of f.Project and f.Branch that
 	// started in [f.Lo, f.Hi).
@@ -70,7 +71,7 @@ func periodWindow(ctx context.Context, src PeriodSource, f Filter, g Grain,
 		return nil
 	}
 	onVertex := func(step, started int64, cached bool, run *int64) {
-		vertex(step, g.bucket(started/MsPerDay), cached, run)
+		vertex(step, g.Bucket(started/MsPerDay), cached, run)
 	}
 	dayLo, dayHi := (lo+MsPerDay-1)/MsPerDay, hi/MsPerDay // whole days inside
 	if f.NoRollup || dayLo >= dayHi {
@@ -97,8 +98,8 @@ func periodWindow(ctx context.Context, src PeriodSource, f Filter, g Grain,
 	return src.VertexRows(ctx, f, dayHi*MsPerDay, hi, onVertex)
 }
 
-// bucket is the first day of the period of grain g that day falls in.
-func (g Grain) bucket(day int64) int64 {
+// Bucket is the first day of the period of grain g that day falls in.
+func (g Grain) Bucket(day int64) int64 {
 	if g == Week {
 		return WeekOf(day)
 	}
@@ -136,7 +137,7 @@ func StepPeriods(ctx context.Context, src PeriodSource, q store.PeriodQuery) ([]
 	err = periodWindow(ctx, src, f, g,
 		func(tg Grain, lo, hi int64) error {
 			return src.RollupRows(ctx, f, tg, lo, hi, func(step, from int64, builds, hits int, runs []byte) {
-				r := get(step, g.bucket(from))
+				r := get(step, g.Bucket(from))
 				r.Builds += builds
 				r.Hits += hits
 				ParseIntList(runs, r.AddRun)
@@ -215,9 +216,9 @@ func MissPeriods(ctx context.Context, src PeriodSource, q store.PeriodQuery) ([]
 	}
 	err = periodWindow(ctx, src, f, g,
 		func(tg Grain, lo, hi int64) error {
-			return src.LostRows(ctx, f, g, tg, lo, hi, first, func(from int64, runs []byte) {
+			return src.LostRows(ctx, f, g, tg, lo, hi, first, func(from int64, runs, timed int, ms int64) {
 				l := get(from)
-				ParseIntList(runs, func(ms int64) { count(l, ms) })
+				l.runs, l.timed, l.ms = l.runs+runs, l.timed+timed, l.ms+ms
 			})
 		},
 		func(step, from int64, _ bool, run *int64) {
