@@ -30,8 +30,10 @@ type TrendsReport struct {
 	Periods     []TrendPeriod     `json:"periods"`
 	Regressions []TrendRegression `json:"regressions"`
 	// Step is the followed step's run time per period (--step, the
-	// API's step=); null when none was asked for or it was not built in
-	// the window.
+	// API's step=); null only when none was asked for. A step of the
+	// history not built in the window has periods without builds; one
+	// the history does not have is an error (ErrNoStep: exit status 2,
+	// HTTP 404).
 	Step *StepTrend `json:"step"`
 }
 

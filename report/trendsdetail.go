@@ -2,6 +2,8 @@ package report
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/buildstats/buildstats/parse/model"
@@ -66,6 +68,21 @@ func LoadTrends(ctx context.Context, r store.Reader, q store.TrendQuery, dq Deta
 	return tr, d, nil
 }
 
+// ErrNoStep is LoadTrends' error for a step to follow that the history
+// (of the project asked for) does not have.
+var ErrNoStep = errors.New("no such step identity in the history")
+
+// stepOf is the identity of step among rows, nil when none is of it.
+func stepOf(rows []store.StepPeriod, step int64) *store.StepRef {
+	for _, sp := range rows {
+		if sp.StepID == step {
+			ref := sp.StepRef
+			return &ref
+		}
+	}
+	return nil
+}
+
 func loadDetail(ctx context.Context, r store.Reader, q store.TrendQuery, dq DetailQuery) (*TrendsDetail, error) {
 	d := &TrendsDetail{Top: []store.StepStats{}, Steps: []store.StepPeriod{}, Branches: []store.BranchPeriod{}, Misses: []store.MissPeriod{}}
 	since, until := q.Since, q.Until
@@ -111,11 +128,16 @@ func loadDetail(ctx context.Context, r store.Reader, q store.TrendQuery, dq Deta
 			return err
 		}
 		d.Steps = steps
-		for _, sp := range steps {
-			if sp.StepID == dq.Step {
-				ref := sp.StepRef
-				d.Step = &ref
-				break
+		d.Step = stepOf(steps, dq.Step)
+		if dq.Step != 0 && d.Step == nil {
+			// Not built in the window: its name from the whole history,
+			// so the answer says which step had no builds.
+			all, err := r.StepPeriods(ctx, store.PeriodQuery{Steps: []int64{dq.Step}, Project: q.Project})
+			if err != nil {
+				return err
+			}
+			if d.Step = stepOf(all, dq.Step); d.Step == nil {
+				return fmt.Errorf("%w: %d (see step_id in slow or misses --format json)", ErrNoStep, dq.Step)
 			}
 		}
 		return nil

@@ -186,6 +186,10 @@ func TestTrendsOutputs(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.out), &v2); err != nil || v2.Step == nil || v2.Step.StepID != id || len(v2.Step.Periods) != len(v2.Periods) {
 		t.Fatalf("--step %d: %v %.600s", id, err, r.out)
 	}
+	// A step the history does not have is the caller's mistake.
+	if r := run(t, nil, nil, false, "trends", "--db", db, "--format", "json", "--step", "999999999"); r.code != 2 || !strings.Contains(r.err, "no such step") || r.out != "" {
+		t.Errorf("--step of no step: exit %d, %q %q", r.code, r.err, r.out)
+	}
 	r = run(t, nil, nil, false, "trends", "--db", db, "--format", "markdown")
 	if !strings.Contains(r.out, "| Week | Builds |") {
 		t.Errorf("markdown:\n%s", r.out)

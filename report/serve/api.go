@@ -591,6 +591,10 @@ func (srv *Server) apiTrends(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tr, d, err := report.LoadTrends(r.Context(), srv.s, srv.trendQuery(rq), report.DetailQuery{Step: rq.Step, Branches: true, Misses: true})
+	if errors.Is(err, report.ErrNoStep) {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
 	if err != nil {
 		srv.storeError(w, err)
 		return

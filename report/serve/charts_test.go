@@ -89,8 +89,26 @@ func TestTrendsCharts(t *testing.T) {
 				len(tr.Step.Periods) != 3 || tr.Step.Periods[0].Builds != 1 {
 				t.Errorf("step %d: %v %.800s", id, err, a.body)
 			}
-			if a := do(t, "GET", ts.URL+"/trends?step=999999999", "", "", nil); a.code != 200 || !strings.Contains(string(a.body), "not built in this window") {
-				t.Errorf("a step never built: %d", a.code)
+			// A step of the history not built in the window: named, with
+			// no builds; one the history does not have: 404.
+			if a := do(t, "GET", ts.URL+fmt.Sprintf("/trends?since=2026-11-18&step=%d", id), "", "", nil); a.code != 200 || !strings.Contains(string(a.body), "No builds") {
+				t.Errorf("a step not built in the window: %d", a.code)
+			}
+			a = do(t, "GET", ts.URL+fmt.Sprintf("/api/v1/trends?since=2026-11-18&step=%d", id), "", "", nil)
+			tr = report.TrendsReport{}
+			if err := json.Unmarshal(a.body, &tr); err != nil || tr.Step == nil || tr.Step.StepID != id || tr.Step.Step == "" ||
+				len(tr.Step.Periods) != len(tr.Periods) {
+				t.Errorf("step %d, not built in the window: %v %.800s", id, err, a.body)
+			}
+			for _, p := range tr.Step.Periods {
+				if p.Builds != 0 || p.P50Seconds != nil {
+					t.Errorf("step %d, not built in the window: %+v", id, p)
+				}
+			}
+			for _, path := range []string{"/trends?step=999999999", "/api/v1/trends?step=999999999"} {
+				if a := do(t, "GET", ts.URL+path, "", "", nil); a.code != http.StatusNotFound || !strings.Contains(string(a.body), "no such step") {
+					t.Errorf("GET %s, a step the history does not have: %d %.300s", path, a.code, a.body)
+				}
 			}
 			if a := do(t, "GET", ts.URL+"/trends?step=x", "", "", nil); a.code != http.StatusBadRequest {
 				t.Errorf("step=x: %d", a.code)

@@ -3,6 +3,7 @@ package serve
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -198,6 +199,10 @@ func (srv *Server) pageTrends(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, err := reporthtml.LoadTrends(r.Context(), srv.s, srv.trendQuery(rq), rq.Step)
+	if errors.Is(err, report.ErrNoStep) {
+		srv.pageError(w, http.StatusNotFound, err)
+		return
+	}
 	if err != nil {
 		srv.pageError(w, 0, err)
 		return

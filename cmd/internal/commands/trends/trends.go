@@ -5,6 +5,7 @@ package trends
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -102,7 +103,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	if opts.HTML {
 		page, err := reporthtml.LoadTrends(ctx, s, q, opts.Step)
 		if err != nil {
-			return cli.HistoryError(err)
+			return trendsError(err)
 		}
 		page.Generated = now
 		page.Mask = f.Redactor()
@@ -118,7 +119,7 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	}
 	tr, d, err := report.LoadTrends(ctx, s, q, dq)
 	if err != nil {
-		return cli.HistoryError(err)
+		return trendsError(err)
 	}
 	rep := report.NewTrendsReport(tr, opts.Project, opts.Branch)
 	if opts.Format.Value == cli.FormatJSON {
@@ -132,4 +133,13 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		return err
 	}
 	return f.WritePage(opts.Output, buf.Bytes(), report.FormatBytes)
+}
+
+// trendsError is a step to follow that is not in the history as a usage
+// error (exit status 2), and the rest as the history's.
+func trendsError(err error) error {
+	if errors.Is(err, report.ErrNoStep) {
+		return cli.UsageError(fmt.Errorf("--step: %w", err))
+	}
+	return cli.HistoryError(err)
 }
