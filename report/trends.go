@@ -201,6 +201,7 @@ func RenderTrends(w io.Writer, format string, r *TrendsReport, opts RenderOption
 	if opts.Mask != nil {
 		for i := range r.Regressions {
 			r.Regressions[i].Step = opts.Mask(r.Regressions[i].Step)
+			r.Regressions[i].Project = opts.Mask(r.Regressions[i].Project)
 		}
 		for _, p := range r.Periods {
 			for j, b := range p.Branches {
@@ -226,14 +227,28 @@ func RenderTrends(w io.Writer, format string, r *TrendsReport, opts RenderOption
 		ew.printf("No builds in the history for this selection.\n")
 		return ew.err
 	}
-	header := []string{strings.ToUpper(r.Period[:1]) + r.Period[1:], "Builds", "Failed", "p50", "p95", "Cache hits"}
+	period := strings.ToUpper(r.Period[:1]) + r.Period[1:]
+	header := []string{period, "Builds", "Failed", "p50", "p95", "Cache hits", "Lost to misses"}
 	rows := make([][]string, len(r.Periods))
 	for i, p := range r.Periods {
 		rows[i] = []string{p.Start.Format("2006-01-02"), fmt.Sprint(p.Builds), fmt.Sprint(p.Failed),
-			optSeconds(p.P50Seconds), optSeconds(p.P95Seconds), optShare(p.CacheHitRate)}
+			optSeconds(p.P50Seconds), optSeconds(p.P95Seconds), optShare(p.CacheHitRate), lostText(p)}
 	}
-	aligns := []tw.Align{tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight}
+	aligns := []tw.Align{tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight}
 	writeGrid(ew, md, header, rows, aligns)
+	if r.Step != nil {
+		if md {
+			ew.printf("\n## %s\n\n", mdText(r.Step.Step))
+		} else {
+			ew.printf("\n%s (%s):\n", clean(r.Step.Step), clean(r.Step.Project))
+		}
+		rows = rows[:0]
+		for _, p := range r.Step.Periods {
+			rows = append(rows, []string{p.Start.Format("2006-01-02"), fmt.Sprint(p.Builds), fmt.Sprint(p.Runs), fmt.Sprint(p.CacheHits),
+				optSeconds(p.P50Seconds), optSeconds(p.P95Seconds), optSeconds(p.TotalSeconds)})
+		}
+		writeGrid(ew, md, []string{period, "Builds", "Ran", "Cache hits", "p50", "p95", "Total"}, rows, aligns)
+	}
 	if len(r.Regressions) == 0 {
 		return ew.err
 	}
@@ -249,6 +264,20 @@ func RenderTrends(w io.Writer, format string, r *TrendsReport, opts RenderOption
 	writeGrid(ew, md, []string{"Step", "Before", "Now", "Change"}, rows,
 		[]tw.Align{tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight}, nameColumn(opts, 0))
 	return ew.err
+}
+
+// lostText is a period's time lost to cache misses: "-" without builds,
+// the runs alone when none of them was timed.
+func lostText(p TrendPeriod) string {
+	switch {
+	case p.Builds == 0:
+		return "-"
+	case p.LostRuns == 0:
+		return "0s"
+	case p.LostSeconds == nil:
+		return fmt.Sprintf("%d runs, time unknown", p.LostRuns)
+	}
+	return fmt.Sprintf("%s (%d runs)", FormatSeconds(*p.LostSeconds), p.LostRuns)
 }
 
 func optShare(f *float64) string {

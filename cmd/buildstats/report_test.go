@@ -146,7 +146,7 @@ func TestTrendsOutputs(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.err)
 	}
-	for _, want := range []string{"WEEK", "BUILDS", "2026-10-05", "2026-11-02"} {
+	for _, want := range []string{"WEEK", "BUILDS", "2026-10-05", "2026-11-02", "LOST TO MISSES"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("table lacks %q:\n%s", want, r.out)
 		}
@@ -190,8 +190,8 @@ func TestTrendsOutputs(t *testing.T) {
 	if r := run(t, nil, nil, false, "trends", "--db", db, "--format", "json", "--step", "999999999"); r.code != 2 || !strings.Contains(r.err, "no such step") || r.out != "" {
 		t.Errorf("--step of no step: exit %d, %q %q", r.code, r.err, r.out)
 	}
-	r = run(t, nil, nil, false, "trends", "--db", db, "--format", "markdown")
-	if !strings.Contains(r.out, "| Week | Builds |") {
+	r = run(t, nil, nil, false, "trends", "--db", db, "--format", "markdown", "--step", fmt.Sprint(id))
+	if !strings.Contains(r.out, "| Week | Builds |") || !strings.Contains(r.out, "| Lost to misses |") || !strings.Contains(r.out, "| Week | Builds | Ran | Cache hits |") {
 		t.Errorf("markdown:\n%s", r.out)
 	}
 	r = run(t, nil, nil, false, "trends", "--db", db, "--since", "2026-10-19")

@@ -44,6 +44,10 @@ build time p50 and p95, cache hit rate and failure rate, and the steps whose
 typical run time rose in the latest period. A period without builds shows "-"
 (null in JSON), not zero.
 
+The table shows each period's time lost to cache misses (the run time of
+Dockerfile steps that had come from the cache in an earlier period) and,
+with --step, that step's run time per period.
+
 With --html it writes one self-contained HTML page with a chart for each of
 those; for the five steps that cost the most run time over the whole
 window, their cost and each one's p50/p95 run time per period (and
@@ -112,19 +116,15 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 		}
 		return f.WritePage(opts.Output, buf.Bytes(), report.FormatBytes)
 	}
-	// The tables show none of the detail; the JSON (and the API) does.
-	dq := report.DetailQuery{}
-	if opts.Format.Value == cli.FormatJSON {
-		dq = report.DetailQuery{Step: opts.Step, Branches: true, Misses: true}
-	}
-	tr, d, err := report.LoadTrends(ctx, s, q, dq)
+	// The tables show the time lost to misses and --step's step; the
+	// JSON (and the API) the builds per branch too.
+	json := opts.Format.Value == cli.FormatJSON
+	tr, d, err := report.LoadTrends(ctx, s, q, report.DetailQuery{Step: opts.Step, Branches: json, Misses: true})
 	if err != nil {
 		return trendsError(err)
 	}
 	rep := report.NewTrendsReport(tr, opts.Project, opts.Branch)
-	if opts.Format.Value == cli.FormatJSON {
-		rep.AddDetail(d)
-	}
+	rep.AddDetail(d)
 	if err := report.RenderTrends(&buf, opts.Format.Value, rep, f.RenderOptions(false, opts.Wide)); err != nil {
 		return err
 	}
