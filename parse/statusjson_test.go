@@ -321,6 +321,19 @@ func TestPlainRun(t *testing.T) {
 // every length and on corrupted input: it must decode as StdEncoding does
 // or hand the input on.
 func TestDecode64(t *testing.T) {
+	for _, vector := range []bool{false, true} {
+		if vector && !useAVX2 {
+			continue
+		}
+		t.Run(fmt.Sprintf("vector=%v", vector), func(t *testing.T) {
+			defer func(was bool) { useAVX2 = was }(useAVX2)
+			useAVX2 = vector
+			testDecode64(t)
+		})
+	}
+}
+
+func testDecode64(t *testing.T) {
 	var d statusDecoder
 	src := []byte("gcc -O2 -c src/module_1/file_3.c -o build/module_1/file_3.o -Wall\n\x00\xff")
 	for n := 0; n <= len(src); n++ {
@@ -342,4 +355,37 @@ func TestDecode64(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzDecode64 checks decode64, with its vector blocks where the machine
+// has them, against base64.StdEncoding and against its own table loop
+// alone: on input StdEncoding rejects it must hand the input on; on input
+// StdEncoding decodes and that has no line breaks (which StdEncoding
+// skips), it must give the same bytes, and so must the table loop.
+func FuzzDecode64(f *testing.F) {
+	f.Add([]byte("gcc -O2 -c src/module_1/file_3.c -o build/module_1/file_3.o -Wall\n"), 0, byte('A'))
+	f.Add(bytes.Repeat([]byte{0xff, 0, '\n'}, 40), 33, byte('='))
+	f.Fuzz(func(t *testing.T, raw []byte, at int, c byte) {
+		enc := []byte(base64.StdEncoding.EncodeToString(raw))
+		if len(enc) > 0 && at >= 0 {
+			enc[at%len(enc)] = c // one byte changed, often not base64
+		}
+		want := make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
+		m, err := base64.StdEncoding.Decode(want, enc)
+		var d statusDecoder
+		got, ok := d.decode64(enc)
+		if ok && (err != nil || !bytes.Equal(got, want[:m])) {
+			t.Fatalf("%q: decode64 %q, StdEncoding %q %v", enc, got, want[:m], err)
+		}
+		if err == nil && !ok && bytes.IndexAny(enc, "\r\n") < 0 {
+			t.Fatalf("%q: decode64 refused what StdEncoding decodes", enc)
+		}
+		was := useAVX2
+		useAVX2 = false
+		table, tok := d.decode64(enc)
+		useAVX2 = was
+		if tok != ok || !bytes.Equal(table, got) {
+			t.Fatalf("%q: with vectors %q %v, table loop %q %v", enc, got, ok, table, tok)
+		}
+	})
 }
