@@ -223,6 +223,51 @@ func TestStatusDecoderFastOnRealLines(t *testing.T) {
 	t.Logf("%d lines of %d files", lines, len(files))
 }
 
+// TestLogLineEdges runs log lines through one decoder in a row, so that
+// logLine's memory of the last vertex meets a vertex that extends it, is
+// cut from it or escapes a character of it, and the line's end is read
+// backwards past quotes, padding and whitespace: each must decode as
+// encoding/json decodes it.
+func TestLogLineEdges(t *testing.T) {
+	const ts = `","timestamp":"2026-11-23T14:00:01.001112648Z"}]}`
+	line := func(vertex, stream, data, end string) []byte {
+		return []byte(`{"logs":[{"vertex":"` + vertex + `","stream":` + stream + `,"data":"` + data + end)
+	}
+	lines := [][]byte{
+		line("sha256:ab", "1", "aGkK", ts),
+		line("sha256:ab", "1", "aGkK", ts),
+		line("sha256:abc", "2", "aGkK", ts),
+		line("sha256:a", "1", "aGk=", ts),
+		line("sha256:a", "10", "aGk=", ts),
+		line("sha256:a", "01", "aGk=", ts),
+		line(`sha256:\u0061`, "1", "aGkK", ts),
+		line("sha256:a", "1", "aGkK", ts+" \r\t"),
+		line("sha256:a", "1", "aGkK", ts+"x"),
+		line("sha256:a", "1", `aGkK","timestamp":"x`, ts),
+		line("sha256:a", "1", `aGkK"`, ts),
+		line("sha256:a", "1", "", ts),
+		line("sha256:a", "1", "aGkK", `","timestamp":"2026-11-23T14:00:01Z"}]}`),
+		line("sha256:a", "1", "aGkK", `","timestamp":"2026-11-23T14:00:01\"Z"}]}`),
+		line("sha256:a", "1", "aGkK", `","timestamp":"2026-11-23T14:00:01+01:00"}]}`),
+		line("sha256:a", "1", "aGkK", `"}]}`),
+		line("sha256:a", "1", "aGkK", `timestamp":"2026-11-23T14:00:01Z"}]}`),
+		[]byte(`{"logs":[{"vertex":"sha256:a","stream":1,"data":"`),
+		[]byte(`{"logs":[{"vertex":"sha256:a","stream":1,"data":"","timestamp":""}]}`),
+		[]byte(`{"logs":[{"vertex":"sha256:a`),
+		[]byte(`{"logs":[{"vertex":"`),
+	}
+	var d statusDecoder
+	fast := 0
+	for _, l := range lines {
+		if checkStatusLine(t, &d, l) {
+			fast++
+		}
+	}
+	if fast < 8 {
+		t.Fatalf("the fast path took %d of the lines, want at least 8", fast)
+	}
+}
+
 // TestStatusDecoderGenerated checks the benchmark's generated lines too.
 func TestStatusDecoderGenerated(t *testing.T) {
 	var d statusDecoder
