@@ -326,18 +326,76 @@ func FuzzRawJSONSameBuild(f *testing.F) {
 	for _, tc := range statusCases {
 		f.Add([]byte(tc.line))
 	}
+	// Lines are offered to logLine before they are cleaned only once the
+	// prefix learner has decided, after learnMarkers marker lines: with
+	// that many first, the fuzzer's lines go that way too.
+	var preamble []byte
+	for i := range learnMarkers {
+		preamble = fmt.Appendf(preamble, `{"vertexes":[{"digest":"sha256:p%d","name":"[internal] p%d"}]}`+"\n", i, i)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fast, errFast := parseRawJSONAll(bytes.NewReader(data))
-		ref, errRef := parseRawJSONWith(bytes.NewReader(data), decodeStatusReference)
-		if (errFast == nil) != (errRef == nil) {
-			t.Fatalf("errors differ: %v / %v", errFast, errRef)
-		}
-		a, _ := json.Marshal(fast)
-		b, _ := json.Marshal(ref)
-		if !bytes.Equal(a, b) {
-			t.Fatalf("builds differ:\n%s\n%s", a, b)
+		for _, in := range [][]byte{data, append(bytes.Clone(preamble), data...)} {
+			fast, errFast := parseRawJSONAll(bytes.NewReader(in))
+			ref, errRef := parseRawJSONWith(bytes.NewReader(in), decodeStatusReference, nil)
+			if (errFast == nil) != (errRef == nil) {
+				t.Fatalf("errors differ: %v / %v", errFast, errRef)
+			}
+			a, _ := json.Marshal(fast)
+			b, _ := json.Marshal(ref)
+			if !bytes.Equal(a, b) {
+				t.Fatalf("builds differ:\n%s\n%s", a, b)
+			}
 		}
 	})
+}
+
+// TestRawJSONLinesBeforeCleaning streams log lines that escapes, the
+// "␛" glyph, CRs, timer lines and cut lines change, after the prefix
+// learner has decided, so that each is offered to logLine before it is
+// cleaned: the build must be the one encoding/json makes of the cleaned
+// lines.
+func TestRawJSONLinesBeforeCleaning(t *testing.T) {
+	var in []byte
+	for i := range learnMarkers {
+		in = fmt.Appendf(in, `{"vertexes":[{"digest":"sha256:p%d","name":"[internal] p%d","started":"2026-11-23T14:00:01Z"}]}`+"\n", i, i)
+	}
+	log := func(data string) string {
+		return `{"logs":[{"vertex":"sha256:p1","stream":1,"data":"` + base64.StdEncoding.EncodeToString([]byte(data)) + `","timestamp":"2026-11-23T14:00:02Z"}]}`
+	}
+	for _, l := range []string{
+		log("plain\n"),
+		"\x1b[0m" + log("after an escape\n"),
+		log("before an escape\n") + "\x1b[0m",
+		log("CRLF\n") + "\r",
+		log("CRs\n") + "\r\r \r",
+		"\u241b[0m" + log("after a glyph\n"),
+		log("before a glyph\n") + "\u241b[0m",
+		"12:00:01",
+		log("after a timer line\n"),
+		"\r" + log("overwritten\n"),
+		log(strings.Repeat("long line ", 1000) + "\n"),
+		"ERROR: failed to solve: process did not complete successfully",
+		log("after the error\n"),
+	} {
+		in = append(in, l...)
+		in = append(in, '\n')
+	}
+	fast, err := parseRawJSONAll(bytes.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := parseRawJSONWith(bytes.NewReader(in), decodeStatusReference, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(fast)
+	b, _ := json.Marshal(ref)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("builds differ:\n%s\n%s", a, b)
+	}
+	if !bytes.Contains(a, []byte("after a timer line")) {
+		t.Fatalf("the log lines are not in the build: %s", a)
+	}
 }
 
 // TestPlainRun checks the eight-bytes-at-a-time scan against the table,
