@@ -184,7 +184,22 @@ func (d *statusDecoder) logLine(line []byte) (*SolveStatus, bool) {
 		return nil, false
 	}
 	tsEnd := e - len(tail)
-	tsStart := bytes.LastIndexByte(b[dataStart:tsEnd], '"') + dataStart + 1
+	// utcTime takes 20 to 30 bytes, BuildKit's times mostly 30 (nine
+	// digits of fraction): the quote before the timestamp is looked for
+	// there first, then back from the shortest. A quote found that is not
+	// the last before tsEnd leaves a quote in the timestamp, which
+	// utcTime refuses.
+	q := tsEnd - 31
+	if q < dataStart || b[q] != '"' {
+		q = dataStart - 1
+		for k := tsEnd - 21; k >= max(tsEnd-31, dataStart); k-- {
+			if b[k] == '"' {
+				q = k
+				break
+			}
+		}
+	}
+	tsStart := q + 1
 	dataEnd := tsStart - len(toTime)
 	if dataEnd < dataStart || string(b[dataEnd:tsStart]) != toTime {
 		return nil, false
