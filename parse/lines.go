@@ -42,6 +42,11 @@ type lineReader struct {
 	noCR    bool
 	crFree  int
 	crlfRun int
+	// bare turns the look-aheads off: plain, noE2 and noCR stay false,
+	// which is always true to the line (cleanLine then checks it itself).
+	// A reader whose lines are mostly taken before cleanLine (rawjson's
+	// log lines, lineSource.raw) spares the three passes over the input.
+	bare bool
 }
 
 const crlfGiveUp = 16
@@ -64,6 +69,12 @@ func (l *lineReader) next() ([]byte, error) {
 	frag, err := l.r.ReadSlice('\n')
 	if err == nil {
 		l.n++
+		if l.bare {
+			// What was known ahead is forgotten: 0 is "look again".
+			l.plain, l.noE2, l.escFree, l.e2Free = false, false, 0, 0
+			l.noCR, l.crFree = false, 0
+			return frag[:len(frag)-1], nil
+		}
 		n := len(frag)
 		noESC := l.escFree >= n
 		if noESC {

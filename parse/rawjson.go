@@ -291,28 +291,44 @@ func ParseRawJSON(r io.Reader) (*model.Build, error) {
 
 func parseRawJSONAll(r io.Reader) ([]*model.Build, error) {
 	var dec statusDecoder
-	return parseRawJSONWith(r, dec.decodeStatus)
+	return parseRawJSONWith(r, dec.decodeStatus, dec.logLine)
 }
 
 // parseRawJSONWith reads rawjson with the given line decoder, which
 // reports false for a line that is not a SolveStatus (tests compare the
-// fast decoder with encoding/json this way).
-func parseRawJSONWith(r io.Reader, decode func([]byte) (*SolveStatus, bool)) ([]*model.Build, error) {
+// fast decoder with encoding/json this way). logLine, when not nil, is
+// tried on each line as read, before the line is cleaned of escapes and
+// prefixes (see lineSource.raw): statusDecoder.logLine takes only lines
+// that cleaning leaves as they are, and most lines are log lines.
+func parseRawJSONWith(r io.Reader, decode, logLine func([]byte) (*SolveStatus, bool)) ([]*model.Build, error) {
 	rec := NewRecorder()
 	var out []*model.Build
 	afterError := false
-	err := eachLineLimit(r, maxJSONLine, func(l *srcLine) {
+	add := func(st *SolveStatus) {
+		if afterError && len(st.Vertexes) > 0 {
+			// A stream that resumes after a build's closing error is
+			// the next build.
+			out = append(out, rec.Build())
+			rec = NewRecorder()
+		}
+		afterError = false
+		rec.Add(st)
+	}
+	var raw func([]byte) bool
+	if logLine != nil {
+		raw = func(line []byte) bool {
+			st, ok := logLine(line)
+			if ok {
+				add(st)
+			}
+			return ok
+		}
+	}
+	err := eachLineRaw(r, maxJSONLine, raw, func(l *srcLine) {
 		line := l.text
 		if len(line) > 0 && line[0] == '{' && !l.cut && !l.overwritten {
 			if st, ok := decode(line); ok {
-				if afterError && len(st.Vertexes) > 0 {
-					// A stream that resumes after a build's closing error is
-					// the next build.
-					out = append(out, rec.Build())
-					rec = NewRecorder()
-				}
-				afterError = false
-				rec.Add(st)
+				add(st)
 				return
 			}
 		}

@@ -41,6 +41,14 @@ type lineSource struct {
 	// were seen to decide.
 	online bool
 
+	// raw, when set, is offered each streamed line before it is cleaned,
+	// once no line prefix was learned; it reports whether it took the
+	// line, which then goes no further. It must take only lines that
+	// cleaning and prefix stripping leave as they are but for trailing
+	// CRs, that begin with '{' and that it reads the same with or without
+	// those CRs (rawjson's log lines: ASCII with no control byte).
+	raw func(line []byte) bool
+
 	timer    time.Time // from a line that held only a time
 	lastTS   time.Time
 	dayShift time.Duration
@@ -118,12 +126,21 @@ func (s *lineSource) next() (*srcLine, error) {
 				continue
 			}
 		} else {
+			rawFirst := s.raw != nil && !s.online && len(s.learn.shapes) == 0
+			s.lr.bare = rawFirst
 			raw, err := s.lr.next()
 			if raw == nil && err == io.EOF {
 				return nil, io.EOF
 			}
 			if err != nil && err != io.EOF {
 				return nil, fmt.Errorf("reading build log: %w", err)
+			}
+			if rawFirst && err == nil && !s.lr.cut && s.raw(raw) {
+				// As process would: a line that begins with '{' takes
+				// the time of a timer line before it, and rawjson has
+				// no use for it.
+				s.timer = time.Time{}
+				continue
 			}
 			cut, noCR = s.lr.cut, s.lr.noCR
 			line = cleanLine(raw, s.lr.plain, s.lr.noE2, &s.scratch)
@@ -232,7 +249,13 @@ func eachLine(r io.Reader, fn func(l *srcLine)) error {
 }
 
 func eachLineLimit(r io.Reader, limit int, fn func(l *srcLine)) error {
+	return eachLineRaw(r, limit, nil, fn)
+}
+
+// eachLineRaw is eachLineLimit with lineSource.raw set to raw.
+func eachLineRaw(r io.Reader, limit int, raw func(line []byte) bool, fn func(l *srcLine)) error {
 	src := newLineSource(r, limit)
+	src.raw = raw
 	for {
 		l, err := src.next()
 		if err == io.EOF {

@@ -53,6 +53,8 @@ type statusDecoder struct {
 	strs      map[string]string
 	strsBytes int
 	recent    [8]string
+	// lastLogVertex is the vertex the last log line named (logLine).
+	lastLogVertex string
 
 	// day caches the start of the last date a timestamp named, so most
 	// timestamps are read without calendar arithmetic.
@@ -125,65 +127,94 @@ func (d *statusDecoder) fast(line []byte) (*SolveStatus, bool) {
 //
 // With the keys fixed, each once and in this order, and no escapes, the
 // line means what general would make of it; it only skips the key
-// matching.
+// matching. The data and the timestamp are found from the line's end:
+// decode64 and utcTime accept no quote and no backslash, so the first
+// quote after the data, which a reading from the start would stop at, is
+// the one before the timestamp's key.
 func (d *statusDecoder) logLine(line []byte) (*SolveStatus, bool) {
 	const head, toStream, toData, toTime, tail = `{"logs":[{"vertex":"`, `","stream":`, `,"data":"`, `","timestamp":"`, `"}]}`
-	if !bytes.HasPrefix(line, []byte(head)) {
+	b := line
+	if len(b) < len(head) || string(b[:len(head)]) != head {
 		return nil, false
 	}
 	d.reset(line)
-	d.i = len(head)
-	b := line
-	// The vertex: plain characters up to the quote.
-	start := d.i
-	j := start + plainRun(b[start:])
-	if !bytes.HasPrefix(b[j:], []byte(toStream)) {
+	// The vertex: most lines name the one the line before named, whose
+	// characters are known to be plain; else plain characters up to the
+	// quote.
+	start := len(head)
+	j := start
+	vertex := d.lastLogVertex
+	if n := len(vertex); n > 0 && len(b)-start > n && b[start+n] == '"' && string(b[start:start+n]) == vertex {
+		j += n
+	} else {
+		j += plainRun(b[start:])
+		vertex = ""
+	}
+	if len(b)-j < len(toStream) || string(b[j:j+len(toStream)]) != toStream {
 		return nil, false
+	}
+	if vertex == "" {
+		vertex = d.intern(b[start:j])
+		d.lastLogVertex = vertex
 	}
 	v := d.logs.get()
-	v.Vertex = d.intern(b[start:j])
+	v.Vertex = vertex
 	d.i = j + len(toStream)
-	var stream int64
-	if d.i >= len(b) || b[d.i] < '0' || b[d.i] > '9' || !d.int64Field(&stream, math.MinInt, math.MaxInt) {
+	// The stream: one digit, as BuildKit's 1 and 2, or any integer.
+	if d.i+1 < len(b) && b[d.i] >= '0' && b[d.i] <= '9' && b[d.i+1] == ',' {
+		v.Stream = int(b[d.i] - '0')
+		d.i++
+	} else {
+		var stream int64
+		if d.i >= len(b) || b[d.i] < '0' || b[d.i] > '9' || !d.int64Field(&stream, math.MinInt, math.MaxInt) {
+			return nil, false
+		}
+		v.Stream = int(stream)
+	}
+	if len(b)-d.i < len(toData) || string(b[d.i:d.i+len(toData)]) != toData {
 		return nil, false
 	}
-	v.Stream = int(stream)
-	if !bytes.HasPrefix(b[d.i:], []byte(toData)) {
+	dataStart := d.i + len(toData)
+	// From the end: whitespace, the tail, the timestamp after its key.
+	e := len(b)
+	for e > 0 && (b[e-1] == ' ' || b[e-1] == '\t' || b[e-1] == '\n' || b[e-1] == '\r') {
+		e--
+	}
+	if e-dataStart < len(toTime)+len(tail) || string(b[e-len(tail):e]) != tail {
 		return nil, false
 	}
-	start = d.i + len(toData)
-	end := bytes.IndexByte(b[start:], '"')
-	if end < 0 {
+	tsEnd := e - len(tail)
+	// utcTime takes 20 to 30 bytes, BuildKit's times mostly 30 (nine
+	// digits of fraction): the quote before the timestamp is looked for
+	// there first, then back from the shortest. A quote found that is not
+	// the last before tsEnd leaves a quote in the timestamp, which
+	// utcTime refuses.
+	q := tsEnd - 31
+	if q < dataStart || b[q] != '"' {
+		q = dataStart - 1
+		for k := tsEnd - 21; k >= max(tsEnd-31, dataStart); k-- {
+			if b[k] == '"' {
+				q = k
+				break
+			}
+		}
+	}
+	tsStart := q + 1
+	dataEnd := tsStart - len(toTime)
+	if dataEnd < dataStart || string(b[dataEnd:tsStart]) != toTime {
 		return nil, false
 	}
-	data, ok := d.decode64(b[start : start+end])
-	if !ok {
-		return nil, false
-	}
-	v.Data = data
-	d.i = start + end
-	if !bytes.HasPrefix(b[d.i:], []byte(toTime)) {
-		return nil, false
-	}
-	start = d.i + len(toTime)
-	j = start + plainRun(b[start:])
-	if j >= len(b) || b[j] != '"' {
-		return nil, false
-	}
-	t, ok := d.utcTime(b[start:j])
+	t, ok := d.utcTime(b[tsStart:tsEnd])
 	if !ok {
 		return nil, false
 	}
 	v.Timestamp = t
-	d.i = j
-	if !bytes.HasPrefix(b[d.i:], []byte(tail)) {
+	data, ok := d.decode64(b[dataStart:dataEnd])
+	if !ok {
 		return nil, false
 	}
-	d.i += len(tail)
-	d.ws()
-	if d.i != len(b) {
-		return nil, false
-	}
+	v.Data = data
+	d.i = len(b)
 	d.st.Logs = append(d.st.Logs, v)
 	return &d.st, true
 }
@@ -898,9 +929,15 @@ func (d *statusDecoder) decode64(s []byte) ([]byte, bool) {
 	if pad > 0 {
 		full -= 4 // the last group is decoded on its own
 	}
-	out := d.alloc(len(s)/4*3 - pad)
+	// Eight bytes to spare: a vector block writes 32 bytes for its 24.
+	n := len(s)/4*3 - pad
+	wide := d.alloc(n + 8)
+	out := wide[:n:n]
 	t0, t1, t2, t3 := &b64[0], &b64[1], &b64[2], &b64[3]
 	src, dst := s[:full], out
+	if k := decode64Blocks(wide, src); k > 0 {
+		src, dst = src[k:], dst[k/4*3:]
+	}
 	pairs := b64Pairs()
 	for len(src) >= 8 && len(dst) >= 8 {
 		// Two characters per look-up: four look-ups decode six bytes.

@@ -223,6 +223,51 @@ func TestStatusDecoderFastOnRealLines(t *testing.T) {
 	t.Logf("%d lines of %d files", lines, len(files))
 }
 
+// TestLogLineEdges runs log lines through one decoder in a row, so that
+// logLine's memory of the last vertex meets a vertex that extends it, is
+// cut from it or escapes a character of it, and the line's end is read
+// backwards past quotes, padding and whitespace: each must decode as
+// encoding/json decodes it.
+func TestLogLineEdges(t *testing.T) {
+	const ts = `","timestamp":"2026-11-23T14:00:01.001112648Z"}]}`
+	line := func(vertex, stream, data, end string) []byte {
+		return []byte(`{"logs":[{"vertex":"` + vertex + `","stream":` + stream + `,"data":"` + data + end)
+	}
+	lines := [][]byte{
+		line("sha256:ab", "1", "aGkK", ts),
+		line("sha256:ab", "1", "aGkK", ts),
+		line("sha256:abc", "2", "aGkK", ts),
+		line("sha256:a", "1", "aGk=", ts),
+		line("sha256:a", "10", "aGk=", ts),
+		line("sha256:a", "01", "aGk=", ts),
+		line(`sha256:\u0061`, "1", "aGkK", ts),
+		line("sha256:a", "1", "aGkK", ts+" \r\t"),
+		line("sha256:a", "1", "aGkK", ts+"x"),
+		line("sha256:a", "1", `aGkK","timestamp":"x`, ts),
+		line("sha256:a", "1", `aGkK"`, ts),
+		line("sha256:a", "1", "", ts),
+		line("sha256:a", "1", "aGkK", `","timestamp":"2026-11-23T14:00:01Z"}]}`),
+		line("sha256:a", "1", "aGkK", `","timestamp":"2026-11-23T14:00:01\"Z"}]}`),
+		line("sha256:a", "1", "aGkK", `","timestamp":"2026-11-23T14:00:01+01:00"}]}`),
+		line("sha256:a", "1", "aGkK", `"}]}`),
+		line("sha256:a", "1", "aGkK", `timestamp":"2026-11-23T14:00:01Z"}]}`),
+		[]byte(`{"logs":[{"vertex":"sha256:a","stream":1,"data":"`),
+		[]byte(`{"logs":[{"vertex":"sha256:a","stream":1,"data":"","timestamp":""}]}`),
+		[]byte(`{"logs":[{"vertex":"sha256:a`),
+		[]byte(`{"logs":[{"vertex":"`),
+	}
+	var d statusDecoder
+	fast := 0
+	for _, l := range lines {
+		if checkStatusLine(t, &d, l) {
+			fast++
+		}
+	}
+	if fast < 8 {
+		t.Fatalf("the fast path took %d of the lines, want at least 8", fast)
+	}
+}
+
 // TestStatusDecoderGenerated checks the benchmark's generated lines too.
 func TestStatusDecoderGenerated(t *testing.T) {
 	var d statusDecoder
@@ -281,18 +326,76 @@ func FuzzRawJSONSameBuild(f *testing.F) {
 	for _, tc := range statusCases {
 		f.Add([]byte(tc.line))
 	}
+	// Lines are offered to logLine before they are cleaned only once the
+	// prefix learner has decided, after learnMarkers marker lines: with
+	// that many first, the fuzzer's lines go that way too.
+	var preamble []byte
+	for i := range learnMarkers {
+		preamble = fmt.Appendf(preamble, `{"vertexes":[{"digest":"sha256:p%d","name":"[internal] p%d"}]}`+"\n", i, i)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fast, errFast := parseRawJSONAll(bytes.NewReader(data))
-		ref, errRef := parseRawJSONWith(bytes.NewReader(data), decodeStatusReference)
-		if (errFast == nil) != (errRef == nil) {
-			t.Fatalf("errors differ: %v / %v", errFast, errRef)
-		}
-		a, _ := json.Marshal(fast)
-		b, _ := json.Marshal(ref)
-		if !bytes.Equal(a, b) {
-			t.Fatalf("builds differ:\n%s\n%s", a, b)
+		for _, in := range [][]byte{data, append(bytes.Clone(preamble), data...)} {
+			fast, errFast := parseRawJSONAll(bytes.NewReader(in))
+			ref, errRef := parseRawJSONWith(bytes.NewReader(in), decodeStatusReference, nil)
+			if (errFast == nil) != (errRef == nil) {
+				t.Fatalf("errors differ: %v / %v", errFast, errRef)
+			}
+			a, _ := json.Marshal(fast)
+			b, _ := json.Marshal(ref)
+			if !bytes.Equal(a, b) {
+				t.Fatalf("builds differ:\n%s\n%s", a, b)
+			}
 		}
 	})
+}
+
+// TestRawJSONLinesBeforeCleaning streams log lines that escapes, the
+// "␛" glyph, CRs, timer lines and cut lines change, after the prefix
+// learner has decided, so that each is offered to logLine before it is
+// cleaned: the build must be the one encoding/json makes of the cleaned
+// lines.
+func TestRawJSONLinesBeforeCleaning(t *testing.T) {
+	var in []byte
+	for i := range learnMarkers {
+		in = fmt.Appendf(in, `{"vertexes":[{"digest":"sha256:p%d","name":"[internal] p%d","started":"2026-11-23T14:00:01Z"}]}`+"\n", i, i)
+	}
+	log := func(data string) string {
+		return `{"logs":[{"vertex":"sha256:p1","stream":1,"data":"` + base64.StdEncoding.EncodeToString([]byte(data)) + `","timestamp":"2026-11-23T14:00:02Z"}]}`
+	}
+	for _, l := range []string{
+		log("plain\n"),
+		"\x1b[0m" + log("after an escape\n"),
+		log("before an escape\n") + "\x1b[0m",
+		log("CRLF\n") + "\r",
+		log("CRs\n") + "\r\r \r",
+		"\u241b[0m" + log("after a glyph\n"),
+		log("before a glyph\n") + "\u241b[0m",
+		"12:00:01",
+		log("after a timer line\n"),
+		"\r" + log("overwritten\n"),
+		log(strings.Repeat("long line ", 1000) + "\n"),
+		"ERROR: failed to solve: process did not complete successfully",
+		log("after the error\n"),
+	} {
+		in = append(in, l...)
+		in = append(in, '\n')
+	}
+	fast, err := parseRawJSONAll(bytes.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := parseRawJSONWith(bytes.NewReader(in), decodeStatusReference, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(fast)
+	b, _ := json.Marshal(ref)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("builds differ:\n%s\n%s", a, b)
+	}
+	if !bytes.Contains(a, []byte("after a timer line")) {
+		t.Fatalf("the log lines are not in the build: %s", a)
+	}
 }
 
 // TestPlainRun checks the eight-bytes-at-a-time scan against the table,
@@ -321,6 +424,19 @@ func TestPlainRun(t *testing.T) {
 // every length and on corrupted input: it must decode as StdEncoding does
 // or hand the input on.
 func TestDecode64(t *testing.T) {
+	for _, vector := range []bool{false, true} {
+		if vector && !useAVX2 {
+			continue
+		}
+		t.Run(fmt.Sprintf("vector=%v", vector), func(t *testing.T) {
+			defer func(was bool) { useAVX2 = was }(useAVX2)
+			useAVX2 = vector
+			testDecode64(t)
+		})
+	}
+}
+
+func testDecode64(t *testing.T) {
 	var d statusDecoder
 	src := []byte("gcc -O2 -c src/module_1/file_3.c -o build/module_1/file_3.o -Wall\n\x00\xff")
 	for n := 0; n <= len(src); n++ {
@@ -342,4 +458,37 @@ func TestDecode64(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzDecode64 checks decode64, with its vector blocks where the machine
+// has them, against base64.StdEncoding and against its own table loop
+// alone: on input StdEncoding rejects it must hand the input on; on input
+// StdEncoding decodes and that has no line breaks (which StdEncoding
+// skips), it must give the same bytes, and so must the table loop.
+func FuzzDecode64(f *testing.F) {
+	f.Add([]byte("gcc -O2 -c src/module_1/file_3.c -o build/module_1/file_3.o -Wall\n"), 0, byte('A'))
+	f.Add(bytes.Repeat([]byte{0xff, 0, '\n'}, 40), 33, byte('='))
+	f.Fuzz(func(t *testing.T, raw []byte, at int, c byte) {
+		enc := []byte(base64.StdEncoding.EncodeToString(raw))
+		if len(enc) > 0 && at >= 0 {
+			enc[at%len(enc)] = c // one byte changed, often not base64
+		}
+		want := make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
+		m, err := base64.StdEncoding.Decode(want, enc)
+		var d statusDecoder
+		got, ok := d.decode64(enc)
+		if ok && (err != nil || !bytes.Equal(got, want[:m])) {
+			t.Fatalf("%q: decode64 %q, StdEncoding %q %v", enc, got, want[:m], err)
+		}
+		if err == nil && !ok && bytes.IndexAny(enc, "\r\n") < 0 {
+			t.Fatalf("%q: decode64 refused what StdEncoding decodes", enc)
+		}
+		was := useAVX2
+		useAVX2 = false
+		table, tok := d.decode64(enc)
+		useAVX2 = was
+		if tok != ok || !bytes.Equal(table, got) {
+			t.Fatalf("%q: with vectors %q %v, table loop %q %v", enc, got, ok, table, tok)
+		}
+	})
 }
