@@ -70,18 +70,29 @@ func int32Day(d int64) int64 { return min(max(d, math.MinInt32), math.MaxInt32) 
 // most steps reads runs through the views instead. It adds the conditions
 // on the row's branch and project to w and names the period column.
 func packedSteps(w *filter, f analysis.Filter, g analysis.Grain) (from, period string) {
+	table, period := packedTable(w, f, g)
+	return table + " CROSS JOIN LATERAL unnest(r.step_ids) WITH ORDINALITY AS u(step_id, i)", period
+}
+
+// packedTable names the packed rows of grain g (per branch when f has
+// one) as r, adds the conditions on their branch and project to w and
+// names the period column.
+func packedTable(w *filter, f analysis.Filter, g analysis.Grain) (table, period string) {
 	t := rollupTables[0][0]
 	if g == analysis.Week {
 		t = rollupTables[1][0]
 	}
 	if f.Branch != "" {
-		t.name = strings.Replace(t.name, "rollup_", "rollup_branch_", 1)
+		t = rollupTables[0][1]
+		if g == analysis.Week {
+			t = rollupTables[1][1]
+		}
 		w.add("r.branch_id = (SELECT id FROM branches WHERE name = ?)", f.Branch)
 	}
 	if f.Project != "" {
 		w.add("r.project_id = (SELECT id FROM projects WHERE name = ?)", f.Project)
 	}
-	return t.name + " r CROSS JOIN LATERAL unnest(r.step_ids) WITH ORDINALITY AS u(step_id, i)", "r." + t.period
+	return t.name + " r", "r." + t.period
 }
 
 // fewSteps is how many step ids a condition lists for a linear search
@@ -209,20 +220,10 @@ func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis
 		return nil
 	}
 	var w filter
-	t := rollupTables[0][0]
-	if tg == analysis.Week {
-		t = rollupTables[1][0]
-	}
-	if f.Branch != "" {
-		t.name = strings.Replace(t.name, "rollup_", "rollup_branch_", 1)
-		w.add("r.branch_id = (SELECT id FROM branches WHERE name = ?)", f.Branch)
-	}
-	if f.Project != "" {
-		w.add("r.project_id = (SELECT id FROM projects WHERE name = ?)", f.Project)
-	}
-	w.add("r."+t.period+" >= ?", int32Day(lo))
-	w.add("r."+t.period+" < ?", int32Day(hi))
-	rows, err := x.pool.Query(ctx, `SELECT r.`+t.period+`, r.step_ids, r.ran, r.timed, r.run_ms FROM `+t.name+` r`+w.where(), w.args...)
+	table, period := packedTable(&w, f, tg)
+	w.add(period+" >= ?", int32Day(lo))
+	w.add(period+" < ?", int32Day(hi))
+	rows, err := x.pool.Query(ctx, `SELECT `+period+`, r.step_ids, r.ran, r.timed, r.run_ms FROM `+table+w.where(), w.args...)
 	if err != nil {
 		return err
 	}
@@ -234,8 +235,8 @@ func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis
 	per := map[int64]*lost{}
 	var steps, ran, timed, ms []int64
 	for rows.Next() {
-		var period int64
-		if err := rows.Scan(&period, nil, nil, nil, nil); err != nil {
+		var day int64 // the row's period's first day
+		if err := rows.Scan(&day, nil, nil, nil, nil); err != nil {
 			return err
 		}
 		raw := rows.RawValues()
@@ -253,9 +254,9 @@ func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis
 			err = fmt.Errorf("arrays of %d, %d, %d and %d elements", len(steps), len(ran), len(timed), len(ms))
 		}
 		if err != nil {
-			return fmt.Errorf("%s row of period %d: %w", t.name, period, err)
+			return fmt.Errorf("%s row of day %d: %w", table, day, err)
 		}
-		from := g.Bucket(period)
+		from := g.Bucket(day)
 		l := per[from]
 		for i, step := range steps {
 			if hit, ok := first[step]; !ok || from <= hit || ran[i] == 0 {
