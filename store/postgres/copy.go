@@ -164,8 +164,8 @@ func (vr *vertexReader) row(p *pending, seq int) {
 	b = copyInt64If(b, v.Ended.UnixNano(), !v.Ended.IsZero())
 	b = copyTexts(b, v.Warnings)
 	b = copyInt32(b, int32(v.OutputLines))
-	runMs, timed := analysis.RunMs(v)
-	b = copyInt64If(b, runMs, timed)
+	runMs, ran := analysis.RunMs(v)
+	b = copyInt64If(b, runMs, ran)
 	b = copyText(b, v.ImageDigest())
 	b = copyInt64If(b, v.LayerBytes, v.HasLayerBytes)
 	b = copyBool(b, v.DurationIsLowerBound)
@@ -175,5 +175,5 @@ func (vr *vertexReader) row(p *pending, seq int) {
 		b = copyNull(b)
 	}
 	vr.buf = b
-	vr.in.addDay(p.project, p.branch, step.id, p.m.Started.UnixMilli()/analysis.MsPerDay, v.Cached, runMs, timed)
+	vr.in.addDay(p.project, p.branch, step.id, p.m.Started.UnixMilli()/analysis.MsPerDay, v.Cached, runMs, ran)
 }

@@ -35,24 +35,37 @@ func (s *Store) MissPeriods(ctx context.Context, q store.PeriodQuery) ([]store.M
 	return r, s.wrap("cache misses per period", err)
 }
 
-// rollupTable names the rollup of grain g (per branch when the filter has
-// one) and its period column, and adds the conditions on its branch and
-// project to w.
+// rollupTable names the view of the rollup of grain g (per branch when
+// the filter has one), one row per step and period, as alias, and its
+// period column, and adds the conditions on its branch and project to w.
 func rollupTable(w *filter, f analysis.Filter, g analysis.Grain, alias string) (table, period string) {
-	table, period = "step_days", "day"
+	return rollupSource(w, f, g, alias, "step_")
+}
+
+// packedTable is rollupTable's packed table, as r: one row per project and
+// period, the steps in arrays.
+func packedTable(w *filter, f analysis.Filter, g analysis.Grain) (table, period string) {
+	return rollupSource(w, f, g, "r", "rollup_")
+}
+
+// rollupSource names a packed table (prefix "rollup_") or its view
+// ("step_"); see packedRollupSQL.
+func rollupSource(w *filter, f analysis.Filter, g analysis.Grain, alias, prefix string) (table, period string) {
+	week, branch := 0, 0
 	if g == analysis.Week {
-		table, period = "step_weeks", "week"
+		week = 1
 	}
 	if f.Branch != "" {
-		table = strings.Replace(table, "step_", "step_branch_", 1)
+		branch = 1
 		w.add(alias+".branch_id = (SELECT id FROM branches WHERE name = ?)", f.Branch)
 	}
 	if f.Project != "" {
 		// Redundant with the step ids, but on the packed rows' key: only
-		// the project's rows are unnested.
+		// the project's rows are read.
 		w.add(alias+".project_id = (SELECT id FROM projects WHERE name = ?)", f.Project)
 	}
-	return table + " " + alias, alias + "." + period
+	t := rollupTables[week][branch]
+	return strings.Replace(t.name, "rollup_", prefix, 1) + " " + alias, alias + "." + t.period
 }
 
 // int32Day clamps a day number to the rollups' integer period column: an
@@ -72,27 +85,6 @@ func int32Day(d int64) int64 { return min(max(d, math.MinInt32), math.MaxInt32) 
 func packedSteps(w *filter, f analysis.Filter, g analysis.Grain) (from, period string) {
 	table, period := packedTable(w, f, g)
 	return table + " CROSS JOIN LATERAL unnest(r.step_ids) WITH ORDINALITY AS u(step_id, i)", period
-}
-
-// packedTable names the packed rows of grain g (per branch when f has
-// one) as r, adds the conditions on their branch and project to w and
-// names the period column.
-func packedTable(w *filter, f analysis.Filter, g analysis.Grain) (table, period string) {
-	t := rollupTables[0][0]
-	if g == analysis.Week {
-		t = rollupTables[1][0]
-	}
-	if f.Branch != "" {
-		t = rollupTables[0][1]
-		if g == analysis.Week {
-			t = rollupTables[1][1]
-		}
-		w.add("r.branch_id = (SELECT id FROM branches WHERE name = ?)", f.Branch)
-	}
-	if f.Project != "" {
-		w.add("r.project_id = (SELECT id FROM projects WHERE name = ?)", f.Project)
-	}
-	return t.name + " r", "r." + t.period
 }
 
 // fewSteps is how many step ids a condition lists for a linear search
@@ -184,15 +176,11 @@ func firstHitsSQL(w *filter, f analysis.Filter, g analysis.Grain) string {
 		return `SELECT step_id, first FROM (` + query + `) fw`
 	}
 	d := filter{args: w.args}
-	table := rollupTables[0][0].name
-	if f.Branch != "" {
-		table = rollupTables[0][1].name
-		d.add("r.branch_id = (SELECT id FROM branches WHERE name = ?)", f.Branch)
-	}
+	days, _ := packedTable(&d, analysis.Filter{Branch: f.Branch}, analysis.Day)
 	// At most seven rows per step: a linear search of each for the step.
 	d.add("r.project_id = fw.project AND r.day >= fw.first AND r.day < fw.first + 7 AND r.hits[array_position(r.step_ids, fw.step_id)] > 0")
 	w.args = d.args
-	return `SELECT fw.step_id, (SELECT min(r.day) FROM ` + table + ` r` + d.where() + `) AS first FROM (` + query + `) fw`
+	return `SELECT fw.step_id, (SELECT min(r.day) FROM ` + days + d.where() + `) AS first FROM (` + query + `) fw`
 }
 
 // FirstHits finds each step's first period with a cache hit.
@@ -209,8 +197,8 @@ func (x *source) FirstHits(ctx context.Context, f analysis.Filter, g analysis.Gr
 }
 
 // LostRows reads the packed rows' step ids and run totals (schema v6)
-// and adds up, per period, those of the steps whose first hit came before
-// it. It does in Go what SQL would do with an unnest and a join: the
+// and hands over each row's sum over the steps whose first hit came
+// before its period. It does in Go what SQL would do with an unnest and a join: the
 // arrays arrive as they are stored and are walked in place, 55-75 ms for
 // a year of days (193,000 elements) where the SQL took 115-150 ms, and
 // gathering the year's 2 million run times as text (schema v5) 190-266.
@@ -228,11 +216,6 @@ func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis
 		return err
 	}
 	defer rows.Close()
-	type lost struct {
-		runs, timed int
-		ms          int64
-	}
-	per := map[int64]*lost{}
 	var steps, ran, timed, ms []int64
 	for rows.Next() {
 		var day int64 // the row's period's first day
@@ -257,25 +240,18 @@ func (x *source) LostRows(ctx context.Context, f analysis.Filter, g, tg analysis
 			return fmt.Errorf("%s row of day %d: %w", table, day, err)
 		}
 		from := g.Bucket(day)
-		l := per[from]
+		var rowRuns, rowTimed int
+		var rowMs int64
 		for i, step := range steps {
-			if hit, ok := first[step]; !ok || from <= hit || ran[i] == 0 {
-				continue
+			if hit, ok := first[step]; ok && from > hit {
+				rowRuns, rowTimed, rowMs = rowRuns+int(ran[i]), rowTimed+int(timed[i]), rowMs+ms[i]
 			}
-			if l == nil {
-				l = &lost{}
-				per[from] = l
-			}
-			l.runs, l.timed, l.ms = l.runs+int(ran[i]), l.timed+int(timed[i]), l.ms+ms[i]
+		}
+		if rowRuns > 0 {
+			add(from, rowRuns, rowTimed, rowMs)
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for from, l := range per {
-		add(from, l.runs, l.timed, l.ms)
-	}
-	return nil
+	return rows.Err()
 }
 
 // BranchRows counts builds per period and branch from an index-only scan

@@ -113,6 +113,11 @@ type stepDelta struct {
 	ms           int64  // the sum of the timed runs
 }
 
+// add adds o's counts to d's (not the run lists).
+func (d *stepDelta) add(o *stepDelta) {
+	d.builds, d.hits, d.ran, d.timed, d.ms = d.builds+o.builds, d.hits+o.hits, d.ran+o.ran, d.timed+o.timed, d.ms+o.ms
+}
+
 // addDay records a vertex in its step's daily and weekly rollups, with
 // and without its branch, merged in memory so a batch writes each row once.
 func (in *ingester) addDay(project, branch, step, day int64, cached bool, runMs int64, ran bool) {
@@ -307,7 +312,7 @@ func (in *ingester) merge(rows pgx.Rows, grain analysis.Grain, n int) (*mergedRo
 			}
 			buf = append(buf[:0], r...)
 			if d := deltas[step]; d != nil {
-				cur.builds, cur.hits, cur.ran, cur.timed, cur.ms = cur.builds+d.builds, cur.hits+d.hits, cur.ran+d.ran, cur.timed+d.timed, cur.ms+d.ms
+				cur.add(d)
 				if len(d.runs) > 0 {
 					if len(buf) > 0 {
 						buf = append(buf, ',')

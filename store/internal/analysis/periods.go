@@ -28,11 +28,11 @@ type PeriodSource interface {
 	// day) in which each step f allows was a cache hit, over every build
 	// of f.Branch (all builds when ""); f.Lo and f.Hi are ignored.
 	FirstHits(ctx context.Context, f Filter, g Grain, add func(step, from int64)) error
-	// LostRows calls add with the runs, per period of grain g, of the
-	// rollup rows of grain tg (for the periods starting on days [lo, hi))
-	// of the steps f allows whose period comes after the first period of
+	// LostRows calls add (once or more per period; the calls add up)
+	// with the runs, per period of grain g, of the rollup rows of grain
+	// tg (for the periods starting on days [lo, hi)) of the steps f allows whose period comes after the first period of
 	// grain g in which the step was a cache hit (see FirstHits):
-	// MissPeriods' runs, added up by the database: how many, how many of
+	// MissPeriods' runs, added up by the store: how many, how many of
 	// them have a time, and those times' sum in ms. first holds what
 	// FirstHits said, for a store that would rather be given it than work
 	// it out again.
