@@ -68,6 +68,12 @@ func LoadTrends(ctx context.Context, r store.Reader, q store.TrendQuery, dq Deta
 	return tr, d, nil
 }
 
+// StepBuilt reports whether the followed step has figures in the window
+// (Step names it either way).
+func (d *TrendsDetail) StepBuilt() bool {
+	return d.Step != nil && stepOf(d.Steps, d.Step.StepID) != nil
+}
+
 // ErrNoStep is LoadTrends' error for a step to follow that the history
 // (of the project asked for) does not have.
 var ErrNoStep = errors.New("no such step identity in the history")

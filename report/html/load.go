@@ -56,8 +56,7 @@ func LoadTrends(ctx context.Context, s store.Reader, q store.TrendQuery, step in
 		byID[st.StepID] = append(byID[st.StepID], &page.TopSteps[i])
 	}
 	if step != 0 {
-		built := slices.ContainsFunc(d.Steps, func(sp store.StepPeriod) bool { return sp.StepID == step })
-		if d.Step == nil || !built {
+		if !d.StepBuilt() {
 			page.FollowMissing = true
 		} else {
 			page.Followed = newSeries(store.StepStats{StepRef: *d.Step})

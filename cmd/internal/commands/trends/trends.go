@@ -118,8 +118,8 @@ func Run(ctx context.Context, f *cli.Factory, opts Options) error {
 	}
 	// The tables show the time lost to misses and --step's step; the
 	// JSON (and the API) the builds per branch too.
-	json := opts.Format.Value == cli.FormatJSON
-	tr, d, err := report.LoadTrends(ctx, s, q, report.DetailQuery{Step: opts.Step, Branches: json, Misses: true})
+	asJSON := opts.Format.Value == cli.FormatJSON
+	tr, d, err := report.LoadTrends(ctx, s, q, report.DetailQuery{Step: opts.Step, Branches: asJSON, Misses: true})
 	if err != nil {
 		return trendsError(err)
 	}
